@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * Finds and starts a Cloud Firestore emulator for the test run. firebase-tools 14+ will not start
+ * Java emulators below Java 21, so the harness runs the emulator's jar itself; under
+ * `firebase emulators:exec` FIRESTORE_EMULATOR_HOST is already set and nothing is started.
+ */
+export interface EmulatorCommand {
+  source: string;
+  command: string;
+  args: (host: string, port: number) => string[];
+}
+
+const GCLOUD_SDK_DIRS = [
+  process.env.CLOUDSDK_ROOT_DIR,
+  "/usr/lib/google-cloud-sdk",
+  "/usr/share/google-cloud-sdk",
+  "/opt/google-cloud-sdk",
+  join(homedir(), "google-cloud-sdk"),
+].filter((d): d is string => Boolean(d));
+
+export function findEmulator(): EmulatorCommand | undefined {
+  const java = process.env.JAVA ?? "java";
+  if (process.env.FIRESTORE_EMULATOR_JAR) return jarCommand(java, process.env.FIRESTORE_EMULATOR_JAR, "FIRESTORE_EMULATOR_JAR");
+  for (const sdk of GCLOUD_SDK_DIRS) {
+    const jar = join(sdk, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar");
+    if (!existsSync(jar)) continue;
+    return {
+      source: jar,
+      command: java,
+      args: (host, port) => [
+        "-Duser.language=en",
+        "-cp",
+        jar,
+        "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+        "start",
+        `--host=${host}`,
+        `--port=${port}`,
+      ],
+    };
+  }
+  const cache = join(homedir(), ".cache/firebase/emulators");
+  if (existsSync(cache)) {
+    const jars = readdirSync(cache)
+      .filter((f) => /^cloud-firestore-emulator-v[\d.]+\.jar$/.test(f))
+      .sort();
+    const newest = jars.at(-1);
+    if (newest) return jarCommand(java, join(cache, newest), "firebase-tools cache");
+  }
+  return undefined;
+}
+
+function jarCommand(java: string, jar: string, source: string): EmulatorCommand {
+  return {
+    source: `${jar} (${source})`,
+    command: java,
+    args: (host, port) => ["-Duser.language=en", "-jar", jar, `--host=${host}`, `--port=${port}`],
+  };
+}
+
+export const INSTALL_HINT =
+  "No Cloud Firestore emulator found. Install one of:\n" +
+  "  - the Google Cloud SDK component: `gcloud components install cloud-firestore-emulator`\n" +
+  "    (Debian/Ubuntu: `apt-get install google-cloud-cli-firestore-emulator`), Java 17+;\n" +
+  "  - firebase-tools (`npx firebase-tools setup:emulators:firestore`), which caches the jar under ~/.cache/firebase/emulators;\n" +
+  "or point FIRESTORE_EMULATOR_JAR at the jar, or run the tests under `firebase emulators:exec --only firestore \"npm test\"`.";
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once the emulator answers HTTP on `hostPort`, rejects after `timeoutMs`. */
+export async function waitUntilReady(hostPort: string, timeoutMs: number, exited?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = "";
+  while (Date.now() < deadline) {
+    const exit = exited?.();
+    if (exit) throw new Error(`Firestore emulator exited before it was ready: ${exit}`);
+    try {
+      const res = await fetch(`http://${hostPort}/`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+      lastError = `HTTP ${res.status}`;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`Firestore emulator at ${hostPort} did not answer within ${timeoutMs} ms (${lastError})`);
+}
+
+export interface RunningEmulator {
+  hostPort: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startEmulator(found: EmulatorCommand, timeoutMs = 60_000): Promise<RunningEmulator> {
+  const host = "127.0.0.1";
+  const port = await freePort(host);
+  const child = spawn(found.command, found.args(host, port), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  let exit: string | undefined;
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  child.on("exit", (code, signal) => {
+    exit = `code ${code} signal ${signal}\n${output}`;
+  });
+  child.on("error", (error) => {
+    exit = `${error.message}\n${output}`;
+  });
+  const stop = () => stopProcessGroup(child);
+  try {
+    await waitUntilReady(`${host}:${port}`, timeoutMs, () => exit);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { hostPort: `${host}:${port}`, process: child, stop };
+}
+
+/** Stops a detached child and everything it started; SIGKILL if it has not gone after 5 s. */
+export async function stopProcessGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), 5000);
+  await gone;
+  clearTimeout(timer);
+}
