@@ -1,0 +1,22 @@
+/** Collection names of CONTRACT.md, plus the workers' private bookkeeping collections. */
+export const COLLECTIONS = {
+  users: "users",
+  generationHistory: "generationHistory",
+  historyItems: "items",
+  mirrorQueue: "mirrorQueue",
+  publicGenerations: "publicGenerations",
+  signupImageCache: "signupImageCache",
+  canvasProjects: "canvasProjects",
+  elements: "elements",
+  ops: "ops",
+  snapshots: "snapshots",
+  snapshotParts: "parts",
+  canvasMedia: "canvasMedia",
+  /** Worker-private: what was last removed from the mirror, so a late, older task cannot resurrect it. */
+  mirrorTombstones: "mirrorTombstones",
+  /** Worker-private: cursors and other small state docs. */
+  workerState: "workerState",
+} as const;
+
+export const historyItemPath = (uid: string, historyId: string) =>
+  `${COLLECTIONS.generationHistory}/${uid}/${COLLECTIONS.historyItems}/${historyId}`;

@@ -1,0 +1,9 @@
+/** The core API: what the app's backend and the entry points call. */
+export { processMirrorTask, type TaskResult, type ProcessTaskOptions } from "./mirror/processMirrorTask";
+export { processPendingTasks, type MirrorRunReport } from "./mirror/processPendingTasks";
+export { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
+export { MirrorQueueWorker } from "./mirror/queueWorker";
+export { parseWorkerConfig, parseStorageConfig, type WorkerConfig, type StorageConfig } from "./config";
+export { createLogger, type Logger } from "./logger";
+export { systemClock, type Clock } from "./clock";
+export type { WorkerDeps } from "./deps";

@@ -1,0 +1,45 @@
+import type { WorkerDeps } from "../deps";
+import { errorMessage } from "../logger";
+import { findDueTasks } from "./dueTasks";
+import { processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+
+export interface MirrorRunReport {
+  found: number;
+  byStatus: Record<TaskStatusAfterRun, number>;
+  durationMs: number;
+  /** Slowest and mean task, end to end. */
+  taskMs: { max: number; mean: number };
+  results: TaskResult[];
+}
+
+/** A task that could not even be claimed (Firestore unavailable): nothing was written, it stays due. */
+export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): TaskResult {
+  const message = errorMessage(error);
+  deps.logger.error("task.claim_error", { taskId, error: message });
+  return { taskId, status: "failed", reason: "claim-error", error: message, durationMs: 0 };
+}
+
+export function summarize(results: TaskResult[], durationMs: number): MirrorRunReport {
+  const byStatus: Record<TaskStatusAfterRun, number> = { done: 0, failed: 0, "dead-letter": 0, invalid: 0, skipped: 0, "lease-lost": 0 };
+  for (const r of results) byStatus[r.status]++;
+  const times = results.map((r) => r.durationMs);
+  const mean = times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : 0;
+  return { found: results.length, byStatus, durationMs, taskMs: { max: Math.max(0, ...times), mean }, results };
+}
+
+/**
+ * The sweep: pending, retry-due and lease-expired tasks, one after another, so a sweep never
+ * bursts against Firestore; a task's failure is recorded on the task and the sweep goes on.
+ */
+export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string } = {}): Promise<MirrorRunReport> {
+  const started = deps.clock.now();
+  const limit = options.limit ?? 100;
+  const due = await findDueTasks(deps.db, started, limit);
+  const results: TaskResult[] = [];
+  for (const snapshot of due) {
+    results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));
+  }
+  const report = summarize(results, deps.clock.now() - started);
+  deps.logger.info("mirror.sweep.completed", { found: report.found, ...report.byStatus, durationMs: report.durationMs });
+  return report;
+}

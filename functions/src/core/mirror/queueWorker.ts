@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import type { WorkerDeps } from "../deps";
+import { errorMessage } from "../logger";
+import { nextPollDelayMs } from "./backoff";
+import { findDueTasks, pendingQuery } from "./dueTasks";
+import { releaseTask, type Claim } from "./lease";
+import { processMirrorTask, type TaskResult } from "./processMirrorTask";
+import { unclaimed } from "./processPendingTasks";
+
+/**
+ * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
+ * The sleep is the poll interval while work flows and doubles up to the max backoff while the
+ * queue is empty. States: running → stopping → stopped. `stop()` ends polling, lets the batch in
+ * hand finish for a grace period, then hands any task still unfinished back to the queue.
+ */
+export interface QueueWorkerStats {
+  processed: number;
+  failed: number;
+  polls: number;
+}
+
+export class MirrorQueueWorker {
+  readonly workerId: string;
+  private state: "idle" | "running" | "stopping" | "stopped" = "idle";
+  private readonly inFlight = new Map<string, Claim>();
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly stats: QueueWorkerStats = { processed: 0, failed: 0, polls: 0 };
+  private lastBeat = { at: 0, processed: 0 };
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    options: { workerId?: string } = {},
+  ) {
+    this.workerId = options.workerId ?? `mirror-${process.pid}-${randomUUID().slice(0, 8)}`;
+  }
+
+  get running(): boolean {
+    return this.state === "running";
+  }
+
+  snapshotStats(): QueueWorkerStats {
+    return { ...this.stats };
+  }
+
+  start(): Promise<void> {
+    if (this.state !== "idle") throw new Error(`worker already ${this.state}`);
+    this.state = "running";
+    const { config, logger, clock } = this.deps;
+    logger.info("worker.started", {
+      worker: "mirrorQueue",
+      workerId: this.workerId,
+      pollIntervalMs: config.MIRROR_POLL_INTERVAL_MS,
+      maxBackoffMs: config.MIRROR_MAX_BACKOFF_MS,
+      batchLimit: config.MIRROR_BATCH_LIMIT,
+      poolSize: config.MIRROR_POOL_SIZE,
+      leaseMs: config.MIRROR_LEASE_MS,
+    });
+    this.lastBeat = { at: clock.now(), processed: 0 };
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.MIRROR_HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
+    this.loop = this.run();
+    return this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { config, logger } = this.deps;
+    let delay = config.MIRROR_POLL_INTERVAL_MS;
+    while (this.state === "running") {
+      let found = 0;
+      try {
+        found = await this.pollOnce();
+      } catch (error) {
+        // After an error, wait the normal interval: Firestore may be briefly unavailable.
+        logger.error("worker.poll_failed", { workerId: this.workerId, error: errorMessage(error) });
+      }
+      delay = nextPollDelayMs(delay, found > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+      // A full batch means more is waiting: poll again at once.
+      if (found >= config.MIRROR_BATCH_LIMIT) continue;
+      await this.sleep(delay);
+    }
+  }
+
+  /** One poll: fetch up to the batch limit and process it with the pool. Returns tasks found. */
+  async pollOnce(): Promise<number> {
+    const { db, clock, config } = this.deps;
+    this.stats.polls++;
+    const due = await findDueTasks(db, clock.now(), config.MIRROR_BATCH_LIMIT);
+    const queue = [...due];
+    const runOne = async () => {
+      for (let snap = queue.shift(); snap; snap = queue.shift()) {
+        const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight }).catch(
+          (error) => unclaimed(snap!.id, error, this.deps),
+        );
+        if (result.status === "done") this.stats.processed++;
+        if (result.status === "failed" || result.status === "dead-letter" || result.status === "invalid") this.stats.failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(config.MIRROR_POOL_SIZE, queue.length) }, runOne));
+    return due.length;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  async stop(): Promise<{ released: number }> {
+    if (this.state !== "running") return { released: 0 };
+    const { config, logger } = this.deps;
+    this.state = "stopping";
+    logger.info("worker.stopping", { workerId: this.workerId, inFlight: this.inFlight.size });
+    this.wake?.();
+    clearInterval(this.heartbeatTimer);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<"grace-over">((resolve) => {
+      timer = setTimeout(() => resolve("grace-over"), config.MIRROR_SHUTDOWN_GRACE_MS);
+    });
+    const outcome = await Promise.race([this.loop!.then(() => "finished" as const), graceOver]);
+    clearTimeout(timer);
+    let released = 0;
+    if (outcome === "grace-over") {
+      for (const claim of this.inFlight.values()) {
+        if (await releaseTask(this.deps.db, claim).catch(() => false)) released++;
+      }
+    }
+    this.state = "stopped";
+    logger.info("worker.stopped", { workerId: this.workerId, ...this.stats, released });
+    return { released };
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { clock, db, logger } = this.deps;
+    const now = clock.now();
+    const seconds = Math.max(1, (now - this.lastBeat.at) / 1000);
+    const rate = (this.stats.processed - this.lastBeat.processed) / seconds;
+    this.lastBeat = { at: now, processed: this.stats.processed };
+    let queueDepth: number | undefined;
+    try {
+      queueDepth = (await pendingQuery(db, 1).limit(100_000).count().get()).data().count;
+    } catch {
+      queueDepth = undefined;
+    }
+    logger.info("worker.heartbeat", {
+      workerId: this.workerId,
+      processed: this.stats.processed,
+      failed: this.stats.failed,
+      ratePerSec: Math.round(rate * 100) / 100,
+      queueDepth,
+      inFlight: this.inFlight.size,
+      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1e5) / 10,
+    });
+  }
+}

@@ -1,0 +1,3 @@
+/** The deployed Cloud Functions (CONTRACT.md). Each is a thin entry point over the core. */
+export { onMirrorQueueTaskCreated } from "./triggers/onMirrorQueueTaskCreated";
+export { mirrorQueueSweep } from "./scheduled/mirrorQueueSweep";

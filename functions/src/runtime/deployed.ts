@@ -1,0 +1,39 @@
+import { getApps, initializeApp } from "firebase-admin/app";
+import { getFirestore, type Firestore } from "firebase-admin/firestore";
+import { defineBoolean, defineInt, defineSecret, defineString } from "firebase-functions/params";
+import { systemClock } from "../core/clock";
+import { parseStorageConfig, parseWorkerConfig, workerConfigNames, workerConfigSchema, type StorageConfig } from "../core/config";
+import type { WorkerDeps } from "../core/deps";
+import { createLogger } from "../core/logger";
+
+/**
+ * Dependencies of a deployed function. Every setting is declared as a param, so `firebase deploy`
+ * knows its default and reads overrides from functions/.env; at runtime the resolved values are
+ * in the environment, and they go through the same zod schema as a standalone process's.
+ * (IntParam.value() would turn an unset value into 0, so the schema, not .value(), applies defaults.)
+ */
+const defaults = workerConfigSchema.parse({});
+export const workerParams = workerConfigNames.map((name) => defineInt(name, { default: defaults[name] }));
+
+export const storageParams = [
+  defineString("ZATA_ENDPOINT", { description: "Zata (S3-compatible) endpoint URL" }),
+  defineString("ZATA_REGION", { default: "us-east-1", description: "Zata region" }),
+  defineString("ZATA_BUCKET", { description: "bucket holding canvas media" }),
+  defineBoolean("ZATA_FORCE_PATH_STYLE", { default: true, description: "path-style bucket addressing" }),
+];
+export const zataAccessKeyId = defineSecret("ZATA_ACCESS_KEY_ID");
+export const zataSecretAccessKey = defineSecret("ZATA_SECRET_ACCESS_KEY");
+/** Attach to every function that touches media storage: `secrets: zataSecrets`. */
+export const zataSecrets = [zataAccessKeyId, zataSecretAccessKey];
+
+let db: Firestore | undefined;
+
+export function deployedDeps(worker: string): WorkerDeps {
+  db ??= getFirestore(getApps()[0] ?? initializeApp());
+  return { db, clock: systemClock, logger: createLogger({ fields: { worker } }), config: parseWorkerConfig(process.env) };
+}
+
+/** Only inside a handler whose function declares `secrets: zataSecrets`. */
+export function deployedStorageConfig(): StorageConfig {
+  return parseStorageConfig({ ...process.env, ZATA_ACCESS_KEY_ID: zataAccessKeyId.value(), ZATA_SECRET_ACCESS_KEY: zataSecretAccessKey.value() });
+}
