@@ -1,0 +1,273 @@
+import { Timestamp } from "firebase-admin/firestore";
+import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
+import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { ManualClock, testDeps } from "../harness/deps";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+
+let fs: TestFirestore;
+beforeAll(() => {
+  fs = createTestFirestore("mirror");
+});
+beforeEach(() => fs.clear());
+afterAll(() => fs.close());
+
+const deps = (clock?: ManualClock) => testDeps(fs.db, { clock });
+
+describe("upsert", () => {
+  it("publishes the source item with createdBy from users/{uid} and marks the task done", async () => {
+    await fs.db.doc("users/u1").set({ username: "ana", displayName: "Ana", photoURL: "https://p/ana.png" });
+    const item = await putHistoryItem(fs.db, "u1", "h1");
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
+
+    const result = await processMirrorTask(deps(), taskId);
+
+    expect(result).toMatchObject({ status: "done", outcome: "published", attempt: 1 });
+    const mirror = await mirrorDoc(fs.db, "h1");
+    expect(mirror).toMatchObject({
+      prompt: item.prompt,
+      images: item.images,
+      uid: "u1",
+      historyId: "h1",
+      createdBy: { uid: "u1", username: "ana", displayName: "Ana", photoURL: "https://p/ana.png" },
+      mirrorTaskId: taskId,
+    });
+    const task = await taskDoc(fs.db, taskId);
+    expect(task).toMatchObject({ status: "done", attempts: 1, outcome: "published" });
+    expect(task.leaseOwner).toBeUndefined();
+    expect((task.expireAt as Timestamp).toMillis()).toBeGreaterThan(Date.now() + 6 * 24 * 3600_000);
+  });
+
+  it("publishes the task's snapshot, keeping the item's own createdBy", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const createdBy = { uid: "u1", username: "snap", displayName: "Snap", photoURL: null };
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", snapshot: { prompt: "from snapshot", isPublic: true, isDeleted: false, createdBy } });
+    await processMirrorTask(deps(), taskId);
+    expect(await mirrorDoc(fs.db, "h1")).toMatchObject({ prompt: "from snapshot", createdBy });
+  });
+
+  it("attaches a createdBy with nulls when the user has no profile", async () => {
+    await putHistoryItem(fs.db, "ghost", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "ghost", historyId: "h1" }));
+    expect((await mirrorDoc(fs.db, "h1"))!.createdBy).toEqual({ uid: "ghost", username: null, displayName: null, photoURL: null });
+  });
+
+  it.each([
+    ["deleted", { isDeleted: true }],
+    ["private", { isPublic: false }],
+  ])("never publishes a %s item even from a stale snapshot that says public, and removes its mirror", async (_label, change) => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
+
+    await putHistoryItem(fs.db, "u1", "h1", change);
+    const stale = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", snapshot: { prompt: "stale", isPublic: true, isDeleted: false } });
+    expect(await processMirrorTask(deps(), stale)).toMatchObject({ status: "done", outcome: "unpublished" });
+    expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
+  });
+
+  it("publishes nothing for a source item that does not exist", async () => {
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "nope", snapshot: { prompt: "x", isPublic: true } });
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", outcome: "unpublished" });
+    expect(await mirrorDoc(fs.db, "nope")).toBeUndefined();
+  });
+});
+
+describe("update", () => {
+  it("merges images while keeping the mirror's thumbnailUrl/avifUrl", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    // An optimizer adds its fields to the mirror later.
+    await fs.db.doc("publicGenerations/h1").update({
+      images: [{ id: "h1-img0", url: "https://cdn.example/h1/0.png", thumbnailUrl: "https://cdn.example/h1/0.thumb.webp", avifUrl: "https://cdn.example/h1/0.avif" }],
+      videos: [{ id: "v0", url: "https://cdn.example/h1/v.mp4", thumbnailUrl: "https://cdn.example/h1/v.jpg" }],
+    });
+
+    const taskId = await enqueue(fs.db, {
+      op: "update",
+      uid: "u1",
+      historyId: "h1",
+      updates: {
+        prompt: "edited",
+        images: [{ id: "h1-img0", url: "https://cdn.example/h1/0-v2.png" }, { id: "h1-img1", url: "https://cdn.example/h1/1.png" }],
+        videos: [{ url: "https://cdn.example/h1/v.mp4" }],
+      },
+    });
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", outcome: "updated" });
+
+    const mirror = await mirrorDoc(fs.db, "h1");
+    expect(mirror!.prompt).toBe("edited");
+    expect(mirror!.images).toEqual([
+      { id: "h1-img0", url: "https://cdn.example/h1/0-v2.png", thumbnailUrl: "https://cdn.example/h1/0.thumb.webp", avifUrl: "https://cdn.example/h1/0.avif" },
+      { id: "h1-img1", url: "https://cdn.example/h1/1.png" },
+    ]);
+    expect(mirror!.videos).toEqual([{ url: "https://cdn.example/h1/v.mp4", thumbnailUrl: "https://cdn.example/h1/v.jpg" }]);
+    expect(mirror!.createdBy).toBeDefined();
+  });
+
+  it("creates nothing for an item that is not mirrored", async () => {
+    const taskId = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h9", updates: { prompt: "x" } });
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", outcome: "not-mirrored" });
+    expect(await mirrorDoc(fs.db, "h9")).toBeUndefined();
+  });
+
+  it("removes the mirror when the update makes the item private", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    const taskId = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", updates: { isPublic: false } });
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", outcome: "removed" });
+    expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
+  });
+});
+
+describe("remove", () => {
+  it("deletes the mirror doc, and succeeds when it is already gone", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({ status: "done", outcome: "removed" });
+    expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({ status: "done", outcome: "removed" });
+  });
+});
+
+describe("ordering and duplicates", () => {
+  it("applies the same task delivered twice once", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
+    const [a, b] = await Promise.all([processMirrorTask(deps(), taskId), processMirrorTask(deps(), taskId)]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual(["done", "skipped"]);
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "skipped", reason: "done" });
+    expect((await taskDoc(fs.db, taskId)).attempts).toBe(1);
+  });
+
+  it("ends in the newest state when tasks for one doc arrive out of order", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const t0 = Date.now();
+    const first = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", snapshot: { prompt: "v1", isPublic: true } }, t0);
+    const second = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", updates: { prompt: "v2" } }, t0 + 10);
+    const third = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", updates: { prompt: "v3" } }, t0 + 20);
+
+    expect(await processMirrorTask(deps(), first)).toMatchObject({ outcome: "published" });
+    expect(await processMirrorTask(deps(), third)).toMatchObject({ outcome: "updated" });
+    expect(await processMirrorTask(deps(), second)).toMatchObject({ status: "done", outcome: "stale" });
+    expect((await mirrorDoc(fs.db, "h1"))!.prompt).toBe("v3");
+  });
+
+  it("does not let an older upsert resurrect an item a newer task removed", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const t0 = Date.now();
+    const upsert = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0);
+    const remove = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }, t0 + 10);
+    expect(await processMirrorTask(deps(), remove)).toMatchObject({ outcome: "removed" });
+    expect(await processMirrorTask(deps(), upsert)).toMatchObject({ status: "done", outcome: "stale" });
+    expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
+    // A newer upsert publishes again.
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0 + 20))).toMatchObject({ outcome: "published" });
+  });
+});
+
+describe("invalid tasks, retries and the dead letter", () => {
+  it("fails an invalid payload at once, never retries it, and leaves the mirror alone", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    const before = await mirrorDoc(fs.db, "h1");
+    const bad = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", updates: "prompt=hacked" });
+
+    expect(await processMirrorTask(deps(), bad)).toMatchObject({ status: "invalid" });
+    const task = await taskDoc(fs.db, bad);
+    expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
+    expect(task.lastError).toContain("updates: updates must be a map of fields");
+    expect(task.nextAttemptAt).toBeUndefined();
+    expect(await mirrorDoc(fs.db, "h1")).toEqual(before);
+
+    const clock = new ManualClock();
+    clock.advance(24 * 3600_000);
+    expect(await processMirrorTask(deps(clock), bad)).toMatchObject({ status: "skipped", reason: "dead-letter" });
+    expect((await processPendingTasks(deps(clock))).results.map((r) => r.taskId)).not.toContain(bad);
+  });
+
+  it("retries a failing task with growing backoff and dead-letters it after MIRROR_MAX_ATTEMPTS", async () => {
+    // A real, repeatable Firestore failure: the update would grow the mirror doc past 1 MiB.
+    await putHistoryItem(fs.db, "u1", "h1", { prompt: "p".repeat(600_000) });
+    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
+    const taskId = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", updates: { notes: "n".repeat(500_000) } });
+
+    const clock = new ManualClock();
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const result = await processMirrorTask(deps(clock), taskId, { random: () => 0.5 });
+      expect(result).toMatchObject({ attempt, status: attempt < 5 ? "failed" : "dead-letter" });
+      const task = await taskDoc(fs.db, taskId);
+      expect(task.attempts).toBe(attempt);
+      expect(task.lastError).toMatch(/exceeds the maximum allowed size|too large|maximum/i);
+      if (attempt < 5) {
+        const due = (task.nextAttemptAt as Timestamp).toMillis() - clock.now();
+        delays.push(due);
+        expect(await processMirrorTask(deps(clock), taskId)).toMatchObject({ status: "skipped", reason: "not-due" });
+        clock.advance(due);
+      } else {
+        expect(task).toMatchObject({ status: "failed", deadLetter: true });
+        expect(task.nextAttemptAt).toBeUndefined();
+      }
+    }
+    expect(delays).toEqual([10_000, 20_000, 40_000, 80_000]);
+    clock.advance(3600_000);
+    expect(await processMirrorTask(deps(clock), taskId)).toMatchObject({ status: "skipped", reason: "dead-letter" });
+    expect((await mirrorDoc(fs.db, "h1"))!.notes).toBeUndefined();
+  });
+});
+
+describe("leases and fencing", () => {
+  it("lets another worker take over a task whose lease ran out, and fences the old owner", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
+    // Worker A claimed the task and then stalled (its process froze) past the lease.
+    const now = Date.now();
+    await fs.db.doc(`mirrorQueue/${taskId}`).update({ status: "processing", attempts: 1, leaseOwner: "A:stalled", leaseExpiresAt: Timestamp.fromMillis(now - 1) });
+
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
+
+    // A wakes up and tries to record a failure: its lease is gone, so it writes nothing.
+    const { recordFailure } = await import("../../src/core/mirror/lease");
+    const stale = { taskId, ref: fs.db.doc(`mirrorQueue/${taskId}`), leaseOwner: "A:stalled", attempt: 1 };
+    expect(await recordFailure(fs.db, stale, "late", Date.now(), 5)).toBe("lease-lost");
+    expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
+  });
+
+  it("does not take a task whose lease is still live", async () => {
+    const taskId = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" });
+    await fs.db.doc(`mirrorQueue/${taskId}`).update({ status: "processing", attempts: 1, leaseOwner: "B:live", leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000) });
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "skipped", reason: "leased" });
+  });
+});
+
+describe("processPendingTasks", () => {
+  it("processes pending, status-less, retry-due and lease-expired tasks, and one failure does not stop the rest", async () => {
+    const now = Date.now();
+    for (const id of ["a", "b", "c", "d"]) await putHistoryItem(fs.db, "u1", id);
+    const statusless = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "a" }, now - 4000);
+    const pending = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "b", status: "pending", attempts: 0 }, now - 3000);
+    const retryDue = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "c", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: Timestamp.fromMillis(now - 1) }, now - 2000);
+    const expired = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "d", status: "processing", attempts: 1, leaseOwner: "x", leaseExpiresAt: Timestamp.fromMillis(now - 1) }, now - 1000);
+    const invalid = await enqueue(fs.db, { op: "nonsense", uid: "u1", historyId: "e", status: "pending" }, now - 500);
+    const notDue = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "a", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: Timestamp.fromMillis(now + 60_000) });
+
+    const report = await processPendingTasks(deps(), { limit: 50 });
+
+    expect(report.byStatus).toMatchObject({ done: 4, invalid: 1, failed: 0 });
+    expect(report.results.map((r) => r.taskId)).toEqual([statusless, pending, retryDue, expired, invalid]);
+    expect(report.results.map((r) => r.taskId)).not.toContain(notDue);
+    for (const id of ["a", "b", "c", "d"]) expect(await mirrorDoc(fs.db, id)).toBeDefined();
+    expect(report.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("takes at most `limit` tasks, oldest first", async () => {
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await enqueue(fs.db, { op: "remove", uid: "u1", historyId: `h${i}`, status: "pending" }, now + i));
+    const report = await processPendingTasks(deps(), { limit: 3 });
+    expect(report.results.map((r) => r.taskId)).toEqual(ids.slice(0, 3));
+    expect((await processPendingTasks(deps(), { limit: 3 })).results.map((r) => r.taskId)).toEqual(ids.slice(3));
+  });
+});
