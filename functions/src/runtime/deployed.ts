@@ -4,7 +4,7 @@ import { defineBoolean, defineInt, defineSecret, defineString } from "firebase-f
 import { systemClock } from "../core/clock";
 import { parseStorageConfig, parseWorkerConfig, workerConfigNames, workerConfigSchema, type StorageConfig } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
-import { createLogger } from "../core/logger";
+import { createLogger, severityFromEnv } from "../core/logger";
 
 /**
  * Dependencies of a deployed function. Every setting is declared as a param, so `firebase deploy`
@@ -29,8 +29,9 @@ export const zataSecrets = [zataAccessKeyId, zataSecretAccessKey];
 let db: Firestore | undefined;
 
 export function deployedDeps(worker: string): WorkerDeps {
-  db ??= getFirestore(getApps()[0] ?? initializeApp());
-  return { db, clock: systemClock, logger: createLogger({ fields: { worker } }), config: parseWorkerConfig(process.env) };
+  db ??= getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp());
+  const logger = createLogger({ minSeverity: severityFromEnv(process.env.LOG_LEVEL), fields: { worker } });
+  return { db, clock: systemClock, logger, config: parseWorkerConfig(process.env) };
 }
 
 /** Only inside a handler whose function declares `secrets: zataSecrets`. */

@@ -21,7 +21,7 @@ export function createStandaloneDeps(worker: string, env: NodeJS.ProcessEnv = pr
   const logger = createLogger({ minSeverity: severityFromEnv(env.LOG_LEVEL), fields: { worker } });
   const config = parseWorkerConfig(env);
   const projectId = projectIdFromEnv(env);
-  const app = getApps()[0] ?? initializeApp(projectId ? { projectId } : undefined);
+  const app = getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp(projectId ? { projectId } : undefined);
   const db = getFirestore(app);
   logger.info("config.loaded", { projectId: projectId ?? "(from credentials)", emulator: env.FIRESTORE_EMULATOR_HOST ?? null, ...redact(config) });
   return { db, clock: systemClock, logger, config };

@@ -1,4 +1,5 @@
 import { Timestamp } from "firebase-admin/firestore";
+import { claimTask, recordFailure, releaseTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
 import { ManualClock, testDeps } from "../harness/deps";
@@ -229,10 +230,24 @@ describe("leases and fencing", () => {
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
 
     // A wakes up and tries to record a failure: its lease is gone, so it writes nothing.
-    const { recordFailure } = await import("../../src/core/mirror/lease");
     const stale = { taskId, ref: fs.db.doc(`mirrorQueue/${taskId}`), leaseOwner: "A:stalled", attempt: 1 };
     expect(await recordFailure(fs.db, stale, "late", Date.now(), 5)).toBe("lease-lost");
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
+  });
+
+  it("hands a claimed task back to pending on shutdown, and the released claim can no longer commit", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending", attempts: 0 });
+    const snap = await fs.db.doc(`mirrorQueue/${taskId}`).get();
+    const claim = (await claimTask(snap, "W:1", 1, Date.now(), 60_000))!;
+    expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "processing", attempts: 1, leaseOwner: "W:1" });
+
+    expect(await releaseTask(fs.db, claim)).toBe(true);
+    const released = await taskDoc(fs.db, taskId);
+    expect(released).toMatchObject({ status: "pending", attempts: 0 });
+    expect(released.leaseOwner).toBeUndefined();
+    expect(await recordFailure(fs.db, claim, "late", Date.now(), 5)).toBe("lease-lost");
+    expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 1 });
   });
 
   it("does not take a task whose lease is still live", async () => {

@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { emulatorHost } from "./firestore";
+
+/** A standalone worker started from the build output, as an operator would run it. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  /** Parsed JSON log lines so far (stdout and stderr). */
+  logs: Record<string, unknown>[];
+  /** Non-JSON output, for failure messages. */
+  text: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export const LIB = join(__dirname, "../../lib");
+
+export function startWorkerProcess(script: string, projectId: string, env: Record<string, string> = {}): WorkerProcess {
+  const path = join(LIB, "workers", script);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`);
+  const child = spawn(process.execPath, [path], {
+    env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "INFO", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const text: string[] = [];
+  const collect = (line: string) => {
+    if (!line.trim()) return;
+    try {
+      logs.push(JSON.parse(line));
+    } catch {
+      text.push(line);
+    }
+  };
+  createInterface({ input: child.stdout! }).on("line", collect);
+  createInterface({ input: child.stderr! }).on("line", collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  return { child, pid: child.pid!, logs, text, exited };
+}
+
+/** Kills whatever is still running; for afterEach, so a failed test leaves no process behind. */
+export async function killAll(workers: WorkerProcess[]): Promise<void> {
+  await Promise.all(
+    workers.map(async (w) => {
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill("SIGKILL");
+        await w.exited;
+      }
+    }),
+  );
+}

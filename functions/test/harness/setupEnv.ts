@@ -1,0 +1,2 @@
+// Deployed entry points log at INFO; in tests only errors are worth printing.
+process.env.LOG_LEVEL ??= "ERROR";

@@ -1,0 +1,153 @@
+import firebaseFunctionsTest from "firebase-functions-test";
+import type { Firestore } from "firebase-admin/firestore";
+import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { enqueue } from "../harness/mirrorData";
+import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+
+/**
+ * The standalone mirrorQueueWorker as real processes against the emulator: several at once with
+ * the trigger path, killed, and stopped with SIGTERM.
+ */
+let fs: TestFirestore;
+let started: WorkerProcess[] = [];
+beforeAll(() => {
+  fs = createTestFirestore("workers");
+});
+beforeEach(() => fs.clear());
+afterEach(async () => {
+  await killAll(started);
+  started = [];
+});
+afterAll(() => fs.close());
+
+const FAST = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400", MIRROR_HEARTBEAT_MS: "1000" };
+const worker = (env: Record<string, string> = {}) => {
+  const w = startWorkerProcess("mirrorQueueWorker.js", fs.projectId, { ...FAST, ...env });
+  started.push(w);
+  return w;
+};
+
+async function seedTasks(db: Firestore, count: number, prefix: string): Promise<string[]> {
+  const writer = db.bulkWriter();
+  const t0 = Date.now();
+  for (let i = 0; i < count; i++) {
+    writer.set(db.doc(`generationHistory/u${i % 7}/items/${prefix}${i}`), { uid: `u${i % 7}`, prompt: `p${i}`, isPublic: true, isDeleted: false, images: [] });
+  }
+  await writer.close();
+  const ids: string[] = [];
+  for (let i = 0; i < count; i += 50) {
+    ids.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => enqueue(db, { op: "upsert", uid: `u${(i + j) % 7}`, historyId: `${prefix}${i + j}` }, t0 + i + j)))));
+  }
+  return ids;
+}
+
+const tasksByStatus = async (db: Firestore) => {
+  const snap = await db.collection("mirrorQueue").get();
+  const by: Record<string, number> = {};
+  for (const d of snap.docs) by[d.get("status") ?? "none"] = (by[d.get("status") ?? "none"] ?? 0) + 1;
+  return by;
+};
+
+const completedIds = (w: WorkerProcess) => w.logs.filter((l) => l.message === "task.completed").map((l) => l.taskId as string);
+
+it("three worker processes and the trigger path race over 300 tasks: each done once, none lost", async () => {
+  const workers = [worker(), worker(), worker()];
+  await eventually(async () => workers.every((w) => w.logs.some((l) => l.message === "worker.started")), Boolean, 20_000, "workers started");
+
+  process.env.GCLOUD_PROJECT = fs.projectId;
+  const fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  const { onMirrorQueueTaskCreated } = await import("../../src/index");
+  const trigger = fft.wrap(onMirrorQueueTaskCreated);
+
+  const ids = await seedTasks(fs.db, 300, "race");
+  // The trigger fires for every task, as Firestore would, while the pollers compete for the same tasks.
+  await Promise.all(ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })));
+  fft.cleanup();
+
+  await eventually(() => tasksByStatus(fs.db), (by) => by.done === 300, 60_000, "all tasks done");
+  const tasks = await fs.db.collection("mirrorQueue").get();
+  expect(tasks.docs.every((d) => d.get("attempts") === 1)).toBe(true);
+  const mirrors = await fs.db.collection("publicGenerations").get();
+  expect(mirrors.size).toBe(300);
+  const byTask = new Map(tasks.docs.map((d) => [d.get("historyId"), d.id]));
+  for (const m of mirrors.docs) expect(m.get("mirrorTaskId")).toBe(byTask.get(m.id));
+
+  // Each task completed exactly once across all processes; the trigger path took the rest.
+  const fromWorkers = workers.flatMap(completedIds);
+  expect(new Set(fromWorkers).size).toBe(fromWorkers.length);
+  expect(fromWorkers.length).toBeLessThanOrEqual(300);
+
+  for (const w of workers) w.child.kill("SIGTERM");
+  for (const w of workers) expect((await w.exited).code).toBe(0);
+});
+
+it("a worker killed with SIGKILL mid-batch: another worker completes its tasks after the lease runs out", async () => {
+  const ids = await seedTasks(fs.db, 60, "kill");
+  const victim = worker({ MIRROR_POOL_SIZE: "1", MIRROR_BATCH_LIMIT: "60", MIRROR_LEASE_MS: "3000" });
+  const owner = `mirror-${victim.pid}-`;
+  const held = async () =>
+    (await fs.db.collection("mirrorQueue").where("status", "==", "processing").get()).docs.filter((d) => String(d.get("leaseOwner")).startsWith(owner)).map((d) => d.id);
+
+  // Freeze the worker, and look at what it holds: a task claimed and not finished.
+  let holding: string[] = [];
+  await eventually(
+    async () => {
+      victim.child.kill("SIGSTOP");
+      await new Promise((r) => setTimeout(r, 300));
+      holding = await held();
+      if (holding.length === 0) victim.child.kill("SIGCONT");
+      return holding.length;
+    },
+    (n) => n > 0,
+    30_000,
+    "the worker holding a task",
+  );
+  victim.child.kill("SIGKILL");
+  expect((await victim.exited).signal).toBe("SIGKILL");
+
+  const rescuer = worker({ MIRROR_LEASE_MS: "3000" });
+  await eventually(() => tasksByStatus(fs.db), (by) => by.done === ids.length, 60_000, "all tasks done");
+  for (const taskId of holding) {
+    const task = (await fs.db.doc(`mirrorQueue/${taskId}`).get()).data()!;
+    expect(task.attempts).toBe(2);
+    expect(completedIds(rescuer)).toContain(taskId);
+  }
+  expect((await fs.db.collection("publicGenerations").get()).size).toBe(ids.length);
+  rescuer.child.kill("SIGTERM");
+  expect((await rescuer.exited).code).toBe(0);
+});
+
+it("SIGTERM mid-batch: exits 0 and leaves no task half-done", async () => {
+  const ids = await seedTasks(fs.db, 80, "term");
+  const w = worker({ MIRROR_POOL_SIZE: "2", MIRROR_BATCH_LIMIT: "40" });
+  await eventually(() => tasksByStatus(fs.db), (by) => (by.done ?? 0) > 0, 30_000, "work started");
+  w.child.kill("SIGTERM");
+  expect(await w.exited).toEqual({ code: 0, signal: null });
+  expect(w.logs.map((l) => l.message)).toContain("worker.stopped");
+
+  const tasks = await fs.db.collection("mirrorQueue").get();
+  expect(tasks.docs.filter((d) => d.get("status") === "processing")).toEqual([]);
+  // Every done task has its mirror doc; every other task is still pending, for the next worker.
+  for (const d of tasks.docs) {
+    const mirrored = (await fs.db.doc(`publicGenerations/${d.get("historyId")}`).get()).exists;
+    expect({ id: d.id, status: d.get("status"), mirrored }).toEqual({ id: d.id, status: mirrored ? "done" : "pending", mirrored });
+  }
+  expect(tasks.size).toBe(ids.length);
+});
+
+it("logs a startup line with its configuration and heartbeats with counts and memory", async () => {
+  const w = worker();
+  await eventually(async () => w.logs.filter((l) => l.message === "worker.heartbeat").length, (n) => n >= 1, 20_000, "a heartbeat");
+  const start = w.logs.find((l) => l.message === "worker.started")!;
+  expect(start).toMatchObject({ severity: "INFO", worker: "mirrorQueue", batchLimit: 12, poolSize: 4, pollIntervalMs: 100 });
+  const beat = w.logs.find((l) => l.message === "worker.heartbeat")!;
+  expect(beat).toEqual(expect.objectContaining({ processed: 0, failed: 0, queueDepth: 0 }));
+  expect(typeof beat.heapUsedMb).toBe("number");
+  expect(typeof beat.ratePerSec).toBe("number");
+});
+
+it("refuses invalid configuration before it starts, naming the setting", async () => {
+  const w = worker({ MIRROR_POOL_SIZE: "lots" });
+  expect((await w.exited).code).toBe(2);
+  expect(w.text.join("\n")).toContain("MIRROR_POOL_SIZE must be a number");
+});
