@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["lib/**", "node_modules/**", "coverage/**", "jest.config.js"] },
+  { ignores: ["lib/**", "build/**", "node_modules/**", "coverage/**", "jest.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,7 +2,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { Timestamp } from "firebase-admin/firestore";
 import { createS3Client } from "../src/core/storage/s3Client";
 import { createTestFirestore, type TestFirestore } from "./harness/firestore";
-import { startS3Server, type TestS3Server } from "./harness/s3";
+import { startS3Server, type TestS3Server } from "../dev/s3Server";
 
 describe("the Firestore emulator", () => {
   let fs: TestFirestore;

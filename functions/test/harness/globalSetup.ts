@@ -1,4 +1,4 @@
-import { INSTALL_HINT, findEmulator, startEmulator, waitUntilReady, type RunningEmulator } from "./emulator";
+import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, waitUntilReady, type RunningEmulator } from "../../dev/emulator";
 
 declare global {
   // Shared between globalSetup and globalTeardown, which jest runs in one process.
@@ -18,11 +18,5 @@ export default async function globalSetup(): Promise<void> {
   // Test workers are forked after globalSetup and inherit this.
   process.env.FIRESTORE_EMULATOR_HOST = emulator.hostPort;
   // If jest dies without running globalTeardown, take the emulator down with it.
-  process.once("exit", () => {
-    try {
-      process.kill(-emulator.process.pid!, "SIGKILL");
-    } catch {
-      // already stopped
-    }
-  });
+  killOnExit(emulator);
 }

@@ -150,3 +150,14 @@ export async function stopProcessGroup(child: ChildProcess): Promise<void> {
   await gone;
   clearTimeout(timer);
 }
+
+/** Last resort for a parent that exits without stopping the emulator (a crash, an uncaught error). */
+export function killOnExit(emulator: RunningEmulator): void {
+  process.once("exit", () => {
+    try {
+      process.kill(-emulator.process.pid!, "SIGKILL");
+    } catch {
+      // already stopped
+    }
+  });
+}

@@ -4,7 +4,7 @@ import { join } from "node:path";
 // s3rver ships no types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require("s3rver");
-import type { StorageConfig } from "../../src/core/config";
+import type { StorageConfig } from "../src/core/config";
 
 /** A real S3-compatible HTTP server (s3rver) on a free loopback port, with one bucket. */
 export interface TestS3Server {
