@@ -225,13 +225,15 @@ describe("leases and fencing", () => {
     const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
     // Worker A claimed the task and then stalled (its process froze) past the lease.
     const now = Date.now();
-    await fs.db.doc(`mirrorQueue/${taskId}`).update({ status: "processing", attempts: 1, leaseOwner: "A:stalled", leaseExpiresAt: Timestamp.fromMillis(now - 1) });
+    const claimedByA = await fs.db
+      .doc(`mirrorQueue/${taskId}`)
+      .update({ status: "processing", attempts: 1, leaseOwner: "A:stalled", leaseExpiresAt: Timestamp.fromMillis(now - 1) });
 
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
 
     // A wakes up and tries to record a failure: its lease is gone, so it writes nothing.
     const stale = { taskId, ref: fs.db.doc(`mirrorQueue/${taskId}`), leaseOwner: "A:stalled", attempt: 1 };
-    expect(await recordFailure(fs.db, stale, "late", Date.now(), 5)).toBe("lease-lost");
+    expect(await recordFailure({ ...stale, version: claimedByA.writeTime }, "late", Date.now(), 5)).toBe("lease-lost");
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
   });
 
@@ -242,11 +244,11 @@ describe("leases and fencing", () => {
     const claim = (await claimTask(snap, "W:1", 1, Date.now(), 60_000))!;
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "processing", attempts: 1, leaseOwner: "W:1" });
 
-    expect(await releaseTask(fs.db, claim)).toBe(true);
+    expect(await releaseTask(claim)).toBe(true);
     const released = await taskDoc(fs.db, taskId);
     expect(released).toMatchObject({ status: "pending", attempts: 0 });
     expect(released.leaseOwner).toBeUndefined();
-    expect(await recordFailure(fs.db, claim, "late", Date.now(), 5)).toBe("lease-lost");
+    expect(await recordFailure(claim, "late", Date.now(), 5)).toBe("lease-lost");
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 1 });
   });
 

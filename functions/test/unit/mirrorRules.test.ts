@@ -84,10 +84,10 @@ describe("planMirrorWrite", () => {
     expect(planMirrorWrite(base({ task: upsert(100, { ...publicItem, isDeleted: true }), source: publicItem }))).toEqual({ kind: "remove", outcome: "unpublished" });
   });
 
-  it("skips a task older than the one applied last, to the doc or to its tombstone", () => {
-    expect(planMirrorWrite(base({ task: upsert(99), source: publicItem, mirror: { mirrorTaskCreatedAt: t(100) } }))).toEqual({ kind: "skip", outcome: "stale" });
-    expect(planMirrorWrite(base({ task: upsert(99), source: publicItem, tombstone: { mirrorTaskCreatedAt: t(100) } }))).toEqual({ kind: "skip", outcome: "stale" });
-    expect(planMirrorWrite(base({ task: upsert(100), source: publicItem, mirror: { mirrorTaskCreatedAt: t(100) } })).kind).toBe("write");
+  it("skips a task older than the one applied last, whether the doc is mirrored or removed", () => {
+    expect(planMirrorWrite(base({ task: upsert(99), source: publicItem, mirror: { prompt: "p" }, state: { taskCreatedAt: t(100) } }))).toEqual({ kind: "skip", outcome: "stale" });
+    expect(planMirrorWrite(base({ task: upsert(99), source: publicItem, state: { taskCreatedAt: t(100), removed: true } }))).toEqual({ kind: "skip", outcome: "stale" });
+    expect(planMirrorWrite(base({ task: upsert(100), source: publicItem, state: { taskCreatedAt: t(100) } })).kind).toBe("write");
   });
 
   it("updates only what is mirrored, and removes what an update makes private or deleted", () => {

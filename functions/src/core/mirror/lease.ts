@@ -1,17 +1,21 @@
-import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
+import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot } from "firebase-admin/firestore";
 import { retryDelayMs } from "./backoff";
 
 /**
- * The task doc's lifecycle writes. Claiming is an optimistic write conditioned on the task's
- * update time as the worker read it: of several workers racing for one task exactly one write
- * lands, without transaction locks. Everything after the claim is fenced by `leaseOwner`.
+ * The task doc's lifecycle writes, all optimistic: each is conditioned on the task's update time
+ * as the worker last saw it, so of several workers racing for one task exactly one write lands,
+ * and no transaction lock is ever held (a worker killed mid-task blocks nobody).
+ * After the claim, `version` (the claim's own write time) is the fence: any later write of this
+ * run lands only if nobody has touched the task since.
  */
 export interface Claim {
   taskId: string;
   ref: DocumentReference;
-  /** Unique per claim; the fence every later write of this run checks. */
+  /** Unique per claim, recorded on the task for operators. */
   leaseOwner: string;
   attempt: number;
+  /** The task's update time as this claim left it. */
+  version: Timestamp;
 }
 
 export const DONE_TASK_RETENTION_MS = 7 * 24 * 3600_000;
@@ -32,7 +36,7 @@ export async function claimTask(
   leaseMs: number,
 ): Promise<Claim | undefined> {
   try {
-    await snap.ref.update(
+    const write = await snap.ref.update(
       {
         status: "processing",
         attempts: attempt,
@@ -43,7 +47,7 @@ export async function claimTask(
       },
       { lastUpdateTime: snap.updateTime! },
     );
-    return { taskId: snap.id, ref: snap.ref, leaseOwner, attempt };
+    return { taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: write.writeTime };
   } catch (error) {
     if (isConflict(error)) return undefined;
     throw error;
@@ -64,18 +68,19 @@ export async function markDeadLetter(snap: DocumentSnapshot, error: string, atte
   }
 }
 
-async function whileOwned(db: Firestore, claim: Claim, write: (tx: FirebaseFirestore.Transaction) => void): Promise<boolean> {
-  return db.runTransaction(async (tx) => {
-    const current = await tx.get(claim.ref);
-    if (!current.exists || current.get("leaseOwner") !== claim.leaseOwner || current.get("status") !== "processing") return false;
-    write(tx);
+/** `update` of the task that lands only while the claim still holds; false when it was taken over. */
+async function whileClaimed(claim: Claim, fields: Record<string, unknown>): Promise<boolean> {
+  try {
+    await claim.ref.update(fields, { lastUpdateTime: claim.version });
     return true;
-  });
+  } catch (error) {
+    if (isConflict(error)) return false;
+    throw error;
+  }
 }
 
 /** Records a failed run: retried after a backoff, or a dead letter once attempts reach `maxAttempts`. */
 export async function recordFailure(
-  db: Firestore,
   claim: Claim,
   error: string,
   nowMs: number,
@@ -86,16 +91,14 @@ export async function recordFailure(
   const fields = dead
     ? { deadLetter: true, nextAttemptAt: FieldValue.delete() }
     : { deadLetter: false, nextAttemptAt: Timestamp.fromMillis(nowMs + retryDelayMs(claim.attempt, random)) };
-  const owned = await whileOwned(db, claim, (tx) =>
-    tx.update(claim.ref, { status: "failed", lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease }),
-  );
+  const owned = await whileClaimed(claim, { status: "failed", lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease });
   if (!owned) return "lease-lost";
   return dead ? "dead-letter" : "failed";
 }
 
 /** Hands an unfinished task back to the queue (shutdown): pending again, this run not counted. */
-export async function releaseTask(db: Firestore, claim: Claim): Promise<boolean> {
-  return whileOwned(db, claim, (tx) => tx.update(claim.ref, { status: "pending", attempts: claim.attempt - 1, ...clearLease }));
+export async function releaseTask(claim: Claim): Promise<boolean> {
+  return whileClaimed(claim, { status: "pending", attempts: claim.attempt - 1, ...clearLease });
 }
 
 export function doneFields(nowMs: number, outcome: string): Record<string, unknown> {

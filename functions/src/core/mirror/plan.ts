@@ -6,8 +6,8 @@ import type { MirrorTask } from "./task";
  * What a task does to its mirror doc, decided from what was read: a pure function, so the
  * ordering and deletion-safety rules are tested without Firestore.
  *
- * - Ordering: each mirror doc (or, once removed, its tombstone) records the `createdAt` of the
- *   task applied last; a task created earlier than that is stale and changes nothing.
+ * - Ordering: `mirrorState/{historyId}` records the `createdAt` of the task applied last to that
+ *   mirror doc, and survives the doc's removal; a task created earlier is stale and changes nothing.
  * - Deletion safety: an upsert publishes only when the source item exists, is public and is
  *   not deleted, whatever its snapshot says; otherwise the mirror doc is removed.
  */
@@ -17,7 +17,8 @@ export interface PlanInput {
   taskId: string;
   task: MirrorTask;
   mirror?: Doc;
-  tombstone?: Doc;
+  /** mirrorState/{historyId}: the mark of the task applied last. */
+  state?: Doc;
   /** The history item; read for every upsert. */
   source?: Doc;
   /** users/{uid}; read only when the item carries no createdBy. */
@@ -31,10 +32,8 @@ export type MirrorPlan =
   | { kind: "remove"; outcome: "removed" | "unpublished" }
   | { kind: "skip"; outcome: "stale" | "not-mirrored" };
 
-export const MIRROR_MARK = { taskId: "mirrorTaskId", taskCreatedAt: "mirrorTaskCreatedAt", mirroredAt: "mirroredAt" } as const;
-
-function appliedAt(doc: Doc | undefined): number {
-  const t = doc?.[MIRROR_MARK.taskCreatedAt];
+function appliedAt(state: Doc | undefined): number {
+  const t = state?.taskCreatedAt;
   return t instanceof Timestamp ? t.toMillis() : Number.NEGATIVE_INFINITY;
 }
 
@@ -59,9 +58,8 @@ function createdByFrom(uid: string, item: Doc, user: Doc | undefined): unknown {
 
 export function planMirrorWrite(input: PlanInput): MirrorPlan {
   const { task, mirror } = input;
-  const newest = Math.max(appliedAt(mirror), appliedAt(input.tombstone));
-  if (task.createdAt.toMillis() < newest) return { kind: "skip", outcome: "stale" };
-  const mark = { [MIRROR_MARK.taskId]: input.taskId, [MIRROR_MARK.taskCreatedAt]: task.createdAt };
+  if (task.createdAt.toMillis() < appliedAt(input.state)) return { kind: "skip", outcome: "stale" };
+  const mark = { mirrorTaskId: input.taskId };
 
   switch (task.op) {
     case "remove":

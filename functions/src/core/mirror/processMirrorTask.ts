@@ -1,17 +1,18 @@
 import { randomUUID } from "node:crypto";
-import { FieldValue, Timestamp, type DocumentSnapshot, type Firestore, type Transaction } from "firebase-admin/firestore";
+import { FieldPath, FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore, type WriteBatch } from "firebase-admin/firestore";
+import type { Clock } from "../clock";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { errorMessage } from "../logger";
 import { decideClaim } from "./claim";
-import { claimTask, doneFields, markDeadLetter, recordFailure, type Claim } from "./lease";
-import { MIRROR_MARK, needsUserProfile, planMirrorWrite, type Doc, type MirrorPlan, type Outcome } from "./plan";
+import { claimTask, doneFields, isConflict, markDeadLetter, recordFailure, type Claim } from "./lease";
+import { needsUserProfile, planMirrorWrite, type Doc, type MirrorPlan, type Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
 
 /**
- * One task, start to finish: claim (a lease), apply, complete. The apply step and the `done`
- * mark commit in one transaction that first checks the lease is still ours (the fence), so a
- * worker whose lease ran out and was taken over commits nothing, and a task's effect lands once.
+ * One task, start to finish: claim (a lease), apply, complete. The mirror write and the `done`
+ * mark commit atomically, conditioned on the task being unchanged since the claim (the fence),
+ * so a worker whose lease ran out and was taken over commits nothing, and a task's effect lands once.
  */
 export type TaskStatusAfterRun = "done" | "failed" | "dead-letter" | "invalid" | "skipped" | "lease-lost";
 
@@ -36,7 +37,7 @@ export interface ProcessTaskOptions {
   random?: () => number;
 }
 
-export const TOMBSTONE_RETENTION_MS = 30 * 24 * 3600_000;
+export const STATE_RETENTION_MS = 30 * 24 * 3600_000;
 
 class LeaseLostError extends Error {
   override name = "LeaseLostError";
@@ -73,7 +74,7 @@ export async function processMirrorTask(deps: WorkerDeps, taskId: string, option
   options.inFlight?.set(taskId, claim);
   const task = parsed.task;
   try {
-    const outcome = await applyTask(db, claim, task, clock.now());
+    const outcome = await applyTask(db, claim, task, clock);
     log.info("task.completed", { op: task.op, historyId: task.historyId, outcome, attempt: claim.attempt, durationMs: clock.now() - started });
     return result({ status: "done", outcome, attempt: claim.attempt });
   } catch (error) {
@@ -82,7 +83,7 @@ export async function processMirrorTask(deps: WorkerDeps, taskId: string, option
       return result({ status: "lease-lost", attempt: claim.attempt });
     }
     const message = errorMessage(error);
-    const status = await recordFailure(db, claim, message, clock.now(), config.MIRROR_MAX_ATTEMPTS, options.random);
+    const status = await recordFailure(claim, message, clock.now(), config.MIRROR_MAX_ATTEMPTS, options.random);
     const level = status === "dead-letter" ? "error" : "warn";
     log[level]("task.failed", { op: task.op, historyId: task.historyId, attempt: claim.attempt, error: message, status });
     return result({ status, error: message, attempt: claim.attempt });
@@ -93,54 +94,79 @@ export async function processMirrorTask(deps: WorkerDeps, taskId: string, option
 
 const dataOf = (snap: DocumentSnapshot | undefined): Doc | undefined => (snap?.exists ? snap.data() : undefined);
 
-async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, nowMs: number): Promise<Outcome> {
-  const mirrorRef = db.collection(COLLECTIONS.publicGenerations).doc(task.historyId);
-  const tombstoneRef = db.collection(COLLECTIONS.mirrorTombstones).doc(task.historyId);
-  return db.runTransaction(async (tx) => {
-    const current = await tx.get(claim.ref);
-    if (current.get("leaseOwner") !== claim.leaseOwner || current.get("status") !== "processing") throw new LeaseLostError();
+const APPLY_ATTEMPTS = 5;
 
-    const sourceRef = db.doc(historyItemPath(task.uid, task.historyId));
-    const [mirrorSnap, sourceSnap] = task.op === "upsert" ? await tx.getAll(mirrorRef, sourceRef) : [await tx.get(mirrorRef)];
-    const mirror = dataOf(mirrorSnap);
+/**
+ * Reads, plans, then commits the mirror write, the state mark and the `done` mark in one batch
+ * whose every write is conditioned on what was read: the task unchanged since the claim (the
+ * fence), the state and mirror docs unchanged since the read (ordering, and no lost concurrent
+ * write). A conflict re-reads and re-plans; no lock is held at any point.
+ */
+async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: Clock): Promise<Outcome> {
+  const refs = {
+    mirror: db.collection(COLLECTIONS.publicGenerations).doc(task.historyId),
+    state: db.collection(COLLECTIONS.mirrorState).doc(task.historyId),
+    source: db.doc(historyItemPath(task.uid, task.historyId)),
+  };
+  for (let round = 1; ; round++) {
+    const [mirrorSnap, stateSnap, sourceSnap] = await db.getAll(refs.mirror, refs.state, ...(task.op === "upsert" ? [refs.source] : []));
     const source = dataOf(sourceSnap);
-    // Only a removed (absent) mirror doc needs its tombstone to tell whether this task is stale.
-    const tombstone = !mirror && task.op !== "update" ? dataOf(await tx.get(tombstoneRef)) : undefined;
-    const user = needsUserProfile(task, source) ? dataOf(await tx.get(db.collection(COLLECTIONS.users).doc(task.uid))) : undefined;
+    const user = needsUserProfile(task, source) ? dataOf(await db.collection(COLLECTIONS.users).doc(task.uid).get()) : undefined;
+    const plan = planMirrorWrite({ taskId: claim.taskId, task, mirror: dataOf(mirrorSnap), state: dataOf(stateSnap), source, user });
 
-    const plan = planMirrorWrite({ taskId: claim.taskId, task, mirror, tombstone, source, user });
-    writePlan(tx, plan, { mirrorRef, tombstoneRef, mirrorExists: mirror !== undefined, task, taskId: claim.taskId, nowMs });
-    tx.update(claim.ref, doneFields(nowMs, plan.outcome));
-    return plan.outcome;
-  });
+    const batch = db.batch();
+    const nowMs = clock.now();
+    batch.update(claim.ref, doneFields(nowMs, plan.outcome), { lastUpdateTime: claim.version });
+    writePlan(batch, plan, { refs, mirrorSnap, stateSnap, task, taskId: claim.taskId, nowMs });
+    try {
+      await batch.commit();
+      return plan.outcome;
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+      const current = await claim.ref.get();
+      if (!current.updateTime?.isEqual(claim.version)) throw new LeaseLostError();
+      if (round >= APPLY_ATTEMPTS) throw new Error(`mirror doc ${task.historyId} kept changing during ${APPLY_ATTEMPTS} attempts to apply the task`);
+    }
+  }
+}
+
+/** Field-by-field update arguments, so that keys with dots stay keys rather than nested paths. */
+function fieldUpdates(data: Doc): [FieldPath, unknown][] {
+  return Object.entries(data).map(([key, value]) => [new FieldPath(key), value]);
 }
 
 function writePlan(
-  tx: Transaction,
+  batch: WriteBatch,
   plan: MirrorPlan,
   at: {
-    mirrorRef: FirebaseFirestore.DocumentReference;
-    tombstoneRef: FirebaseFirestore.DocumentReference;
-    mirrorExists: boolean;
+    refs: { mirror: DocumentReference; state: DocumentReference };
+    mirrorSnap: DocumentSnapshot;
+    stateSnap: DocumentSnapshot;
     task: MirrorTask;
     taskId: string;
     nowMs: number;
   },
 ): void {
   if (plan.kind === "skip") return;
+  const { refs, mirrorSnap, stateSnap } = at;
   if (plan.kind === "write") {
-    const data = { ...plan.data, [MIRROR_MARK.mirroredAt]: FieldValue.serverTimestamp() };
-    if (at.mirrorExists) tx.set(at.mirrorRef, data, { merge: true });
-    else tx.set(at.mirrorRef, data);
-    return;
+    const data = { ...plan.data, mirroredAt: FieldValue.serverTimestamp() };
+    if (mirrorSnap.exists) {
+      const [[firstPath, firstValue], ...rest] = fieldUpdates(data);
+      batch.update(refs.mirror, firstPath, firstValue, ...rest.flat(), { lastUpdateTime: mirrorSnap.updateTime! });
+    } else {
+      batch.create(refs.mirror, data);
+    }
+  } else if (mirrorSnap.exists) {
+    batch.delete(refs.mirror, { lastUpdateTime: mirrorSnap.updateTime! });
   }
-  if (at.mirrorExists) tx.delete(at.mirrorRef);
-  tx.set(at.tombstoneRef, {
-    uid: at.task.uid,
-    historyId: at.task.historyId,
-    [MIRROR_MARK.taskId]: at.taskId,
-    [MIRROR_MARK.taskCreatedAt]: at.task.createdAt,
-    removedAt: Timestamp.fromMillis(at.nowMs),
-    expireAt: Timestamp.fromMillis(at.nowMs + TOMBSTONE_RETENTION_MS),
-  });
+  const removed = plan.kind === "remove";
+  const mark = { uid: at.task.uid, historyId: at.task.historyId, taskId: at.taskId, taskCreatedAt: at.task.createdAt, removed, updatedAt: Timestamp.fromMillis(at.nowMs) };
+  // A TTL policy forgets the state of removed items after a while; a live mirror doc keeps its state.
+  const expireAt = Timestamp.fromMillis(at.nowMs + STATE_RETENTION_MS);
+  if (stateSnap.exists) {
+    batch.update(refs.state, { ...mark, expireAt: removed ? expireAt : FieldValue.delete() }, { lastUpdateTime: stateSnap.updateTime! });
+  } else {
+    batch.create(refs.state, removed ? { ...mark, expireAt } : mark);
+  }
 }

@@ -128,7 +128,7 @@ export class MirrorQueueWorker {
     let released = 0;
     if (outcome === "grace-over") {
       for (const claim of this.inFlight.values()) {
-        if (await releaseTask(this.deps.db, claim).catch(() => false)) released++;
+        if (await releaseTask(claim).catch(() => false)) released++;
       }
     }
     this.state = "stopped";
