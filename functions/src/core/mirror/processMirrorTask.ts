@@ -124,8 +124,10 @@ async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: C
     } catch (error) {
       if (!isConflict(error)) throw error;
       const current = await claim.ref.get();
-      if (!current.updateTime?.isEqual(claim.version)) throw new LeaseLostError();
-      if (round >= APPLY_ATTEMPTS) throw new Error(`mirror doc ${task.historyId} kept changing during ${APPLY_ATTEMPTS} attempts to apply the task`);
+      if (!current.updateTime?.isEqual(claim.version)) throw new LeaseLostError("the task changed since it was claimed", { cause: error });
+      if (round >= APPLY_ATTEMPTS) {
+        throw new Error(`mirror doc ${task.historyId} kept changing during ${APPLY_ATTEMPTS} attempts to apply the task`, { cause: error });
+      }
     }
   }
 }
