@@ -28,7 +28,8 @@ export const workerConfigSchema = z.object({
   SNAPSHOT_MAX_HOURS: positiveInt("SNAPSHOT_MAX_HOURS", 24, 24 * 365),
   SNAPSHOT_BATCH_SIZE: positiveInt("SNAPSHOT_BATCH_SIZE", 50, 500),
   SNAPSHOT_KEEP: positiveInt("SNAPSHOT_KEEP", 10, 1000),
-  SIGNUP_CACHE_REFRESH_MS: positiveInt("SIGNUP_CACHE_REFRESH_MS", 86_400_000, 30 * 86_400_000),
+  // Below 2^31 ms, the longest timer Node can set.
+  SIGNUP_CACHE_REFRESH_MS: positiveInt("SIGNUP_CACHE_REFRESH_MS", 86_400_000, 7 * 86_400_000),
 });
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;

@@ -19,6 +19,7 @@ const CONTRACT: Record<string, (e: Endpoint) => void> = {
     expect(e.eventTrigger?.eventFilterPathPatterns).toEqual({ document: "mirrorQueue/{taskId}" });
   },
   mirrorQueueSweep: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 5 minutes"),
+  signupImageCacheRefresh: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 24 hours"),
 };
 
 describe("exported Cloud Functions", () => {
