@@ -5,6 +5,9 @@ import { systemClock } from "../core/clock";
 import { parseStorageConfig, parseWorkerConfig, workerConfigNames, workerConfigSchema, type StorageConfig } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
 import { createLogger, severityFromEnv } from "../core/logger";
+import type { MediaGCDeps } from "../core/mediaGC/runMediaGC";
+import { S3MediaStore, type MediaStore } from "../core/storage/mediaStore";
+import { createS3Client } from "../core/storage/s3Client";
 
 /**
  * Dependencies of a deployed function. Every setting is declared as a param, so `firebase deploy`
@@ -37,4 +40,14 @@ export function deployedDeps(worker: string): WorkerDeps {
 /** Only inside a handler whose function declares `secrets: zataSecrets`. */
 export function deployedStorageConfig(): StorageConfig {
   return parseStorageConfig({ ...process.env, ZATA_ACCESS_KEY_ID: zataAccessKeyId.value(), ZATA_SECRET_ACCESS_KEY: zataSecretAccessKey.value() });
+}
+
+let store: MediaStore | undefined;
+
+export function deployedMediaGCDeps(): MediaGCDeps {
+  if (!store) {
+    const config = deployedStorageConfig();
+    store = new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
+  }
+  return { ...deployedDeps("mediaGC"), store };
 }
