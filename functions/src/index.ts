@@ -3,3 +3,4 @@ export { onMirrorQueueTaskCreated } from "./triggers/onMirrorQueueTaskCreated";
 export { mirrorQueueSweep } from "./scheduled/mirrorQueueSweep";
 export { signupImageCacheRefresh } from "./scheduled/signupImageCacheRefresh";
 export { canvasMediaGC } from "./scheduled/canvasMediaGC";
+export { canvasSnapshots } from "./scheduled/canvasSnapshots";

@@ -7,3 +7,7 @@ export { parseWorkerConfig, parseStorageConfig, type WorkerConfig, type StorageC
 export { createLogger, type Logger } from "./logger";
 export { systemClock, type Clock } from "./clock";
 export type { WorkerDeps } from "./deps";
+export { loadProject, type LoadedProject } from "./snapshots/loadProject";
+export { processSnapshots, type SnapshotReport, type SnapshotOptions } from "./snapshots/processSnapshots";
+export { runMediaGC, type MediaGCReport, type MediaGCOptions } from "./mediaGC/runMediaGC";
+export { refreshSignupImageCache, type SignupCacheReport } from "./signupCache/refreshSignupImageCache";

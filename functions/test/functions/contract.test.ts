@@ -20,6 +20,7 @@ const CONTRACT: Record<string, (e: Endpoint) => void> = {
   },
   mirrorQueueSweep: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 5 minutes"),
   signupImageCacheRefresh: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 24 hours"),
+  canvasSnapshots: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 6 hours"),
   canvasMediaGC: (e) => {
     expect(e.scheduleTrigger?.schedule).toBe("every 24 hours");
     expect(e.secretEnvironmentVariables?.map((s) => s.key).sort()).toEqual(["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]);

@@ -1,0 +1,172 @@
+import { Timestamp } from "firebase-admin/firestore";
+import { loadProject } from "../../src/core/snapshots/loadProject";
+import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
+import { applyOps, type Op } from "../../src/core/snapshots/rules";
+import { testDeps } from "../harness/deps";
+import { appendOp, createProject, elementsOf, prng, type OpInput } from "../harness/canvas";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+
+let fs: TestFirestore;
+beforeAll(() => {
+  fs = createTestFirestore("snapshots");
+});
+beforeEach(() => fs.clear());
+afterAll(() => fs.close());
+
+const H = 3600_000;
+const deps = (config = {}) => testDeps(fs.db, { config });
+const project = async (id: string) => (await fs.db.doc(`canvasProjects/${id}`).get()).data()!;
+const snapshotsOf = async (id: string) => (await fs.db.collection(`canvasProjects/${id}/snapshots`).orderBy("opIndex").get()).docs;
+
+/** A project whose counters say what the test needs, with `ops` real ops behind them. */
+async function projectWith(id: string, ops: number, lastSnapshotAgoMs?: number) {
+  await createProject(fs.db, id);
+  for (let i = 0; i < ops; i++) await appendOp(fs.db, id, { type: "create", elementId: `e${i}`, data: { i } });
+  if (lastSnapshotAgoMs !== undefined) {
+    await fs.db.doc(`canvasProjects/${id}`).update({ lastSnapshotAt: Timestamp.fromMillis(Date.now() - lastSnapshotAgoMs), lastSnapshotOpIndex: -1 });
+  }
+}
+
+it("snapshots exactly the projects that meet the criteria, at their edges", async () => {
+  await fs.db.doc("canvasProjects/ops99").set({ ownerUid: "o", opIndex: 98, opsSinceSnapshot: 99, lastSnapshotAt: Timestamp.fromMillis(Date.now() - H), lastSnapshotOpIndex: -1, updatedAt: Timestamp.now() });
+  await fs.db.doc("canvasProjects/ops100").set({ ownerUid: "o", opIndex: 99, opsSinceSnapshot: 100, lastSnapshotAt: Timestamp.fromMillis(Date.now() - H), lastSnapshotOpIndex: -1, updatedAt: Timestamp.now() });
+  await projectWith("under24h", 1, 24 * H - 60_000);
+  await projectWith("over24h", 1, 24 * H + 60_000);
+  await projectWith("noOpsOld", 0, 100 * H);
+  await projectWith("never", 2);
+
+  const report = await processSnapshots(deps());
+
+  expect(report.created.map((c) => c.projectId).sort()).toEqual(["never", "ops100", "over24h"]);
+  expect(report.failed).toEqual([]);
+  expect(await project("ops100")).toMatchObject({ lastSnapshotOpIndex: 99, opsSinceSnapshot: 0, latestSnapshotId: "op-000000000100" });
+  expect(await project("never")).toMatchObject({ lastSnapshotOpIndex: 1, opsSinceSnapshot: 0 });
+  expect((await project("never")).lastSnapshotAt).toBeInstanceOf(Timestamp);
+  const [snap] = await snapshotsOf("never");
+  expect(snap.data()).toMatchObject({ opIndex: 1, elementCount: 2, version: 1, partCount: 0, elements: { e0: { i: 0 }, e1: { i: 1 } } });
+  // A second run finds nothing more to do.
+  expect((await processSnapshots(deps())).created).toEqual([]);
+});
+
+it("a snapshot is exactly the state after its opIndex while a writer keeps appending ops", async () => {
+  await createProject(fs.db, "busy");
+  for (let i = 0; i < 20; i++) await appendOp(fs.db, "busy", { type: "create", elementId: `e${i}`, data: { v: 0 } });
+  let writing = true;
+  const writer = (async () => {
+    const rand = prng(7);
+    for (let n = 0; writing && n < 400; n++) {
+      const id = `e${Math.floor(rand() * 25)}`;
+      await appendOp(fs.db, "busy", rand() < 0.2 ? { type: "delete", elementId: id } : { type: rand() < 0.5 ? "create" : "update", elementId: id, data: { v: n } });
+    }
+  })();
+  const created = [];
+  for (let i = 0; i < 4; i++) {
+    const report = await processSnapshots(deps(), { projectId: "busy", force: true });
+    created.push(...report.created);
+  }
+  writing = false;
+  await writer;
+
+  expect(created.length).toBeGreaterThan(0);
+  const ops = (await fs.db.collection("canvasProjects/busy/ops").orderBy("index").get()).docs.map((d) => d.data() as Op);
+  for (const c of created) {
+    const snap = (await fs.db.doc(`canvasProjects/busy/snapshots/${c.snapshotId}`).get()).data()!;
+    expect(snap.elements).toEqual(applyOps({}, ops.filter((op) => op.index <= c.opIndex)));
+  }
+  // The counter went down by exactly the ops the snapshots covered.
+  const p = await project("busy");
+  expect(p.opsSinceSnapshot).toBe(p.opIndex - p.lastSnapshotOpIndex);
+});
+
+it("a project over 1 MiB gets a complete snapshot in parts, and loads from it", async () => {
+  await createProject(fs.db, "big");
+  const writer = fs.db.bulkWriter();
+  for (let i = 0; i < 1500; i++) writer.set(fs.db.doc(`canvasProjects/big/elements/e${i}`), { text: "x".repeat(1000), i });
+  await writer.close();
+  await fs.db.doc("canvasProjects/big").update({ opIndex: 1499, opsSinceSnapshot: 1500 });
+
+  const report = await processSnapshots(deps(), { projectId: "big" });
+
+  expect(report.created).toHaveLength(1);
+  expect(report.created[0].partCount).toBeGreaterThanOrEqual(2);
+  const [snap] = await snapshotsOf("big");
+  expect(snap.get("elements")).toBeUndefined();
+  expect(snap.get("elementCount")).toBe(1500);
+  const loaded = await loadProject(fs.db, "big");
+  expect(loaded.opIndex).toBe(1499);
+  expect(loaded.elements).toEqual(await elementsOf(fs.db, "big"));
+
+  // Retention removes a pruned snapshot's parts with it.
+  await appendOp(fs.db, "big", { type: "delete", elementId: "e0" });
+  await processSnapshots(deps({ SNAPSHOT_KEEP: 1 }), { projectId: "big", force: true });
+  expect((await snapshotsOf("big")).map((d) => d.get("opIndex"))).toEqual([1500]);
+  expect((await fs.db.collectionGroup("parts").get()).docs.map((d) => d.ref.parent.parent!.id)).toEqual(Array(report.created[0].partCount).fill("op-000000001501"));
+});
+
+it("keeps the newest SNAPSHOT_KEEP snapshots and deletes older ones with their parts", async () => {
+  await createProject(fs.db, "kept");
+  for (let i = 0; i < 5; i++) {
+    await appendOp(fs.db, "kept", { type: "create", elementId: `e${i}`, data: { i } });
+    await processSnapshots(deps({ SNAPSHOT_KEEP: 3 }), { projectId: "kept", force: true });
+  }
+  expect((await snapshotsOf("kept")).map((d) => d.get("opIndex"))).toEqual([2, 3, 4]);
+});
+
+it("loadProject equals the elements collection after random ops with snapshots at random points", async () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const rand = prng(seed);
+    const id = `prop${seed}`;
+    await createProject(fs.db, id);
+    const ids = Array.from({ length: 8 }, (_, i) => `el${i}`);
+    for (let n = 0; n < 40; n++) {
+      const elementId = ids[Math.floor(rand() * ids.length)];
+      const r = rand();
+      const op: OpInput = r < 0.4 ? { type: "create", elementId, data: { n, color: Math.floor(rand() * 5) } } : r < 0.8 ? { type: "update", elementId, data: { n } } : { type: "delete", elementId };
+      await appendOp(fs.db, id, op);
+      if (rand() < 0.15) await processSnapshots(deps(), { projectId: id, force: true });
+      if (rand() < 0.2) {
+        const loaded = await loadProject(fs.db, id);
+        expect({ seed, n, elements: loaded.elements }).toEqual({ seed, n, elements: await elementsOf(fs.db, id) });
+        expect(loaded.opIndex).toBe(n);
+      }
+    }
+    const loaded = await loadProject(fs.db, id);
+    expect({ seed, elements: loaded.elements }).toEqual({ seed, elements: await elementsOf(fs.db, id) });
+  }
+});
+
+it("loadProject falls back to the elements collection when there is no snapshot", async () => {
+  await createProject(fs.db, "fresh");
+  await appendOp(fs.db, "fresh", { type: "create", elementId: "a", data: { x: 1 } });
+  expect(await loadProject(fs.db, "fresh")).toEqual({ opIndex: 0, elements: { a: { x: 1 } } });
+  await expect(loadProject(fs.db, "nope")).rejects.toThrow("canvas project nope does not exist");
+});
+
+it("takes at most batchSize projects a run", async () => {
+  for (let i = 0; i < 5; i++) await projectWith(`b${i}`, 1);
+  expect((await processSnapshots(deps(), { batchSize: 2 })).created).toHaveLength(2);
+  expect((await processSnapshots(deps(), { batchSize: 2 })).created).toHaveLength(2);
+  expect((await processSnapshots(deps(), { batchSize: 2 })).created).toHaveLength(1);
+});
+
+it("a failing project does not stop the run", async () => {
+  await projectWith("good1", 1);
+  await createProject(fs.db, "broken");
+  // One element too large for any snapshot part: a real failure of this project only.
+  await appendOp(fs.db, "broken", { type: "create", elementId: "huge", data: { blob: "x".repeat(950_000) } });
+  await projectWith("good2", 1);
+  const report = await processSnapshots(deps());
+  expect(report.created.map((c) => c.projectId).sort()).toEqual(["good1", "good2"]);
+  expect(report.failed).toEqual([{ projectId: "broken", error: expect.stringContaining("element huge alone is") }]);
+});
+
+it("two runs at once make one snapshot per state and decrement each counter once", async () => {
+  for (let i = 0; i < 6; i++) await projectWith(`c${i}`, 3);
+  const [a, b] = await Promise.all([processSnapshots(deps()), processSnapshots(deps())]);
+  expect(a.failed.concat(b.failed)).toEqual([]);
+  expect(a.created.length + b.created.length).toBe(6);
+  for (let i = 0; i < 6; i++) {
+    expect(await snapshotsOf(`c${i}`)).toHaveLength(1);
+    expect(await project(`c${i}`)).toMatchObject({ opsSinceSnapshot: 0, lastSnapshotOpIndex: 2 });
+  }
+});
