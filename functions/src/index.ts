@@ -4,3 +4,4 @@ export { mirrorQueueSweep } from "./scheduled/mirrorQueueSweep";
 export { signupImageCacheRefresh } from "./scheduled/signupImageCacheRefresh";
 export { canvasMediaGC } from "./scheduled/canvasMediaGC";
 export { canvasSnapshots } from "./scheduled/canvasSnapshots";
+export { runWorker } from "./callable/runWorker";

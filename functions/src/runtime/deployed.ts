@@ -44,10 +44,15 @@ export function deployedStorageConfig(): StorageConfig {
 
 let store: MediaStore | undefined;
 
-export function deployedMediaGCDeps(): MediaGCDeps {
+/** Built on first use, so functions that never touch media never need its configuration. */
+export function deployedMediaStore(): MediaStore {
   if (!store) {
     const config = deployedStorageConfig();
     store = new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
   }
-  return { ...deployedDeps("mediaGC"), store };
+  return store;
+}
+
+export function deployedMediaGCDeps(): MediaGCDeps {
+  return { ...deployedDeps("mediaGC"), store: deployedMediaStore() };
 }

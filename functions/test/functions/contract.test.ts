@@ -20,6 +20,10 @@ const CONTRACT: Record<string, (e: Endpoint) => void> = {
   },
   mirrorQueueSweep: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 5 minutes"),
   signupImageCacheRefresh: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 24 hours"),
+  runWorker: (e) => {
+    expect(e.callableTrigger).toBeDefined();
+    expect(e.secretEnvironmentVariables?.map((s) => s.key).sort()).toEqual(["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]);
+  },
   canvasSnapshots: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 6 hours"),
   canvasMediaGC: (e) => {
     expect(e.scheduleTrigger?.schedule).toBe("every 24 hours");

@@ -1,0 +1,50 @@
+import { z } from "zod";
+
+/**
+ * The `runWorker` callable's request (CONTRACT.md): a discriminated union on `worker`, strict
+ * (an unknown field is an error, not ignored), with bounds on every number, so a rejected
+ * request names its field and runs nothing.
+ */
+const int = (name: string, min: number, max: number) =>
+  z
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be an integer` })
+    .min(min, { error: `${name} must be >= ${min}` })
+    .max(max, { error: `${name} must be <= ${max}` });
+
+const bool = (name: string) => z.boolean({ error: `${name} must be true or false` });
+
+export const runWorkerRequestSchema = z.discriminatedUnion(
+  "worker",
+  [
+    z.strictObject({ worker: z.literal("mediaGC"), dryRun: bool("dryRun").optional(), ttlDays: int("ttlDays", 1, 3650).optional(), batchSize: int("batchSize", 1, 1000).optional() }),
+    z.strictObject({
+      worker: z.literal("snapshots"),
+      projectId: z
+        .string({ error: "projectId must be a string" })
+        .min(1, { error: "projectId must not be empty" })
+        .max(1500, { error: "projectId is too long" })
+        .refine((s) => !s.includes("/"), { error: 'projectId must be a document id (no "/")' })
+        .optional(),
+      force: bool("force").optional(),
+      batchSize: int("batchSize", 1, 500).optional(),
+    }),
+    z.strictObject({ worker: z.literal("signupImageCache") }),
+    z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, 1000).optional() }),
+    z.strictObject({ worker: z.literal("status") }),
+  ],
+  { error: (issue) => (issue.code === "invalid_union" ? 'worker must be one of "mediaGC", "snapshots", "signupImageCache", "mirrorQueue", "status"' : undefined) },
+);
+
+export type RunWorkerRequest = z.infer<typeof runWorkerRequestSchema>;
+
+export function parseRunWorkerRequest(data: unknown): { ok: true; request: RunWorkerRequest } | { ok: false; error: string } {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return { ok: false, error: "request data must be an object with a worker field" };
+  const result = runWorkerRequestSchema.safeParse(data);
+  if (result.success) return { ok: true, request: result.data };
+  const problems = result.error.issues.map((i) => {
+    if (i.code === "unrecognized_keys") return `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")}`;
+    return i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message;
+  });
+  return { ok: false, error: problems.join("; ") };
+}

@@ -1,0 +1,131 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Timestamp } from "firebase-admin/firestore";
+import firebaseFunctionsTest from "firebase-functions-test";
+import { createS3Client } from "../../src/core/storage/s3Client";
+import { startS3Server, type TestS3Server } from "../../dev/s3Server";
+import { appendOp, createProject } from "../harness/canvas";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { mediaExists, objectExists, putMedia } from "../harness/media";
+import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+
+/** The runWorker callable as deployed, through firebase-functions-test, against the emulator and s3rver. */
+let fs: TestFirestore;
+let server: TestS3Server;
+let s3: S3Client;
+let fft: ReturnType<typeof firebaseFunctionsTest>;
+let call: (data: unknown, auth?: { uid: string; token: Record<string, unknown> }) => Promise<unknown>;
+
+beforeAll(async () => {
+  fs = createTestFirestore("callable");
+  server = await startS3Server("media");
+  s3 = createS3Client(server.config);
+  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, { ...server.config, ZATA_FORCE_PATH_STYLE: "true" });
+  fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  const { runWorker } = await import("../../src/index");
+  const wrapped = fft.wrap(runWorker);
+  call = (data, auth) => Promise.resolve(wrapped({ data, auth } as never));
+});
+beforeEach(() => fs.clear());
+afterAll(async () => {
+  fft.cleanup();
+  s3.destroy();
+  await server.dispose();
+  await fs.close();
+});
+
+const admin = { uid: "ops-1", token: { admin: true } };
+const user = { uid: "user-1", token: {} };
+
+describe("auth", () => {
+  it("rejects a call without auth as unauthenticated, and runs nothing", async () => {
+    const taskId = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "h", status: "pending" });
+    await expect(call({ worker: "mirrorQueue" })).rejects.toMatchObject({ code: "unauthenticated" });
+    expect((await taskDoc(fs.db, taskId)).status).toBe("pending");
+  });
+
+  it("rejects a signed-in user without the admin claim as permission-denied", async () => {
+    await expect(call({ worker: "status" }, user)).rejects.toMatchObject({ code: "permission-denied" });
+    await expect(call({ worker: "status" }, { uid: "x", token: { admin: "true" } })).rejects.toMatchObject({ code: "permission-denied" });
+  });
+});
+
+describe("validation", () => {
+  it.each([
+    [{ worker: "explode" }, 'worker must be one of "mediaGC"'],
+    [{}, "worker must be one of"],
+    [null, "request data must be an object"],
+    [{ worker: "mediaGC", ttlDays: -1 }, "ttlDays: ttlDays must be >= 1"],
+    [{ worker: "mediaGC", ttlDays: 2.5 }, "ttlDays: ttlDays must be an integer"],
+    [{ worker: "mediaGC", batchSize: 1_000_000 }, "batchSize: batchSize must be <= 1000"],
+    [{ worker: "mediaGC", dryRun: "yes" }, "dryRun: dryRun must be true or false"],
+    [{ worker: "mediaGC", dryRun: true, extra: 1 }, "unknown field extra"],
+    [{ worker: "snapshots", projectId: "a/b" }, "projectId: projectId must be a document id"],
+    [{ worker: "mirrorQueue", limit: "10" }, "limit: limit must be a number"],
+    [{ worker: "status", verbose: true }, "unknown field verbose"],
+  ])("rejects %j with invalid-argument naming the field", async (data, message) => {
+    const error = await call(data, admin).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(error).toMatchObject({ code: "invalid-argument" });
+    expect(error.message).toContain(message);
+  });
+
+  it("runs nothing on a rejected call", async () => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 400 });
+    await expect(call({ worker: "mediaGC", ttlDays: 0 }, admin)).rejects.toMatchObject({ code: "invalid-argument" });
+    expect(await mediaExists(fs.db, "old")).toBe(true);
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
+  });
+});
+
+describe("runs", () => {
+  it("mediaGC dry run reports what it would delete and deletes nothing; a real run deletes it", async () => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 40, size: 123 });
+    const dry = (await call({ worker: "mediaGC", dryRun: true }, admin)) as { candidates: unknown[]; bytesFreed: number };
+    expect(dry).toMatchObject({ dryRun: true, candidates: [{ id: "old", storageKey: key, size: 123, ageDays: 40 }], bytesFreed: 123 });
+    expect(await mediaExists(fs.db, "old")).toBe(true);
+    const real = await call({ worker: "mediaGC", ttlDays: 30, batchSize: 10 }, admin);
+    expect(real).toMatchObject({ dryRun: false, deleted: 1, bytesFreed: 123 });
+    expect(await objectExists(s3, server.bucket, key)).toBe(false);
+  });
+
+  it("snapshots one project on demand with force", async () => {
+    await createProject(fs.db, "p1");
+    await appendOp(fs.db, "p1", { type: "create", elementId: "a", data: { x: 1 } });
+    await fs.db.doc("canvasProjects/p1").update({ lastSnapshotAt: Timestamp.now(), lastSnapshotOpIndex: -1 });
+    expect(await call({ worker: "snapshots", projectId: "p1" }, admin)).toMatchObject({ created: [], skipped: [{ projectId: "p1", reason: "not-due" }] });
+    expect(await call({ worker: "snapshots", projectId: "p1", force: true }, admin)).toMatchObject({ created: [{ projectId: "p1", opIndex: 0 }] });
+  });
+
+  it("signupImageCache refreshes the cache", async () => {
+    await fs.db.doc("publicGenerations/g").set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
+    expect(await call({ worker: "signupImageCache" }, admin)).toMatchObject({ refreshed: true, count: 1 });
+    expect((await fs.db.doc("signupImageCache/current").get()).get("count")).toBe(1);
+  });
+
+  it("mirrorQueue processes pending tasks up to the limit", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
+    expect(await call({ worker: "mirrorQueue", limit: 5 }, admin)).toMatchObject({ found: 1, byStatus: { done: 1 } });
+    expect((await taskDoc(fs.db, taskId)).status).toBe("done");
+    expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
+  });
+
+  it("status reports depth by status, dead letters, oldest pending age and expired leases", async () => {
+    const now = Date.now();
+    await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 60_000);
+    await enqueue(fs.db, { op: "remove", uid: "u", historyId: "b", status: "pending" }, now - 1000);
+    const dead = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "c", status: "failed", deadLetter: true, attempts: 5, lastError: "boom", failedAt: Timestamp.now() });
+    const stuck = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "d", status: "processing", attempts: 1, leaseOwner: "w", leaseExpiresAt: Timestamp.fromMillis(now - 1000) });
+    const status = (await call({ worker: "status" }, admin)) as { oldestPendingAgeMs: number };
+    expect(status).toMatchObject({
+      depth: { pending: 2, processing: 1, done: 0, failed: 1 },
+      deadLetters: { count: 1, recent: [{ taskId: dead, attempts: 5, lastError: "boom" }] },
+      expiredLeases: { count: 1, taskIds: [stuck] },
+      manyAttempts: { threshold: 3, count: 1 },
+    });
+    expect(status.oldestPendingAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+});
