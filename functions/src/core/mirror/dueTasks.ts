@@ -16,12 +16,10 @@ import { isConflict } from "./lease";
 const SCAN_CURSOR_DOC = "mirrorQueueScan";
 
 export async function stampNewTasks(db: Firestore, limit: number): Promise<number> {
-  const queue = db.collection(COLLECTIONS.mirrorQueue);
   const cursorRef = db.collection(COLLECTIONS.workerState).doc(SCAN_CURSOR_DOC);
-  const cursor = (await cursorRef.get()).data();
-  let query = queue.orderBy("createdAt").orderBy(FieldPath.documentId()).limit(limit);
-  if (cursor?.createdAt instanceof Timestamp && typeof cursor.taskId === "string") query = query.startAfter(cursor.createdAt, cursor.taskId);
-  const page = await query.get();
+  const data = (await cursorRef.get()).data();
+  const cursor = data?.createdAt instanceof Timestamp && typeof data.taskId === "string" ? { createdAt: data.createdAt, taskId: data.taskId } : undefined;
+  const page = await scanQuery(db, cursor, limit).get();
   if (page.empty) return 0;
   let stamped = 0;
   await Promise.all(
@@ -39,6 +37,11 @@ export async function stampNewTasks(db: Firestore, limit: number): Promise<numbe
   const last = page.docs[page.docs.length - 1];
   await cursorRef.set({ createdAt: last.get("createdAt"), taskId: last.id, updatedAt: Timestamp.now() });
   return stamped;
+}
+
+export function scanQuery(db: Firestore, cursor: { createdAt: Timestamp; taskId: string } | undefined, limit: number) {
+  const query = db.collection(COLLECTIONS.mirrorQueue).orderBy("createdAt").orderBy(FieldPath.documentId()).limit(limit);
+  return cursor ? query.startAfter(cursor.createdAt, cursor.taskId) : query;
 }
 
 export function pendingQuery(db: Firestore, limit: number) {

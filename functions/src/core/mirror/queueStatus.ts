@@ -23,13 +23,17 @@ export interface QueueStatus {
   manyAttempts: { threshold: number; count: number };
 }
 
+export function deadLetterQuery(db: Firestore) {
+  return db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "failed").where("deadLetter", "==", true);
+}
+
 /** Queue health from count aggregations (one read per 1,000 index entries) and two small lists. */
 export async function getQueueStatus(db: Firestore, nowMs: number, options: { deadLetterLimit?: number; attemptsThreshold?: number } = {}): Promise<QueueStatus> {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const count = async (q: FirebaseFirestore.Query) => (await q.count().get()).data().count;
   const now = Timestamp.fromMillis(nowMs);
   const threshold = options.attemptsThreshold ?? 3;
-  const deadQuery = queue.where("status", "==", "failed").where("deadLetter", "==", true);
+  const deadQuery = deadLetterQuery(db);
   const [counts, deadCount, retrying, deadDocs, oldest, expired, many] = await Promise.all([
     Promise.all(TASK_STATUSES.map((s) => count(queue.where("status", "==", s)))),
     count(deadQuery),

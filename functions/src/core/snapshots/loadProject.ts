@@ -13,6 +13,10 @@ export interface LoadedProject {
   elements: Elements;
 }
 
+export function opsAfterQuery(db: Firestore, projectId: string, opIndex: number) {
+  return db.collection(COLLECTIONS.canvasProjects).doc(projectId).collection(COLLECTIONS.ops).where("index", ">", opIndex).orderBy("index");
+}
+
 export async function loadProject(db: Firestore, projectId: string): Promise<LoadedProject> {
   const projectRef = db.collection(COLLECTIONS.canvasProjects).doc(projectId);
   const project = await projectRef.get();
@@ -39,7 +43,7 @@ async function fromLatestSnapshot(db: Firestore, projectId: string, snapshotId: 
     if (found.length !== partCount) return undefined;
     elements = Object.assign({}, ...found.map((p) => p.get("elements") as Elements));
   }
-  const opsSnap = await projectRef.collection(COLLECTIONS.ops).where("index", ">", base).orderBy("index").get();
+  const opsSnap = await opsAfterQuery(db, projectId, base).get();
   const ops = opsSnap.docs.map((d) => d.data() as Op);
   // Ops must follow the snapshot without a gap; otherwise this snapshot cannot be trusted.
   if (ops.some((op, i) => op.index !== base + 1 + i)) return undefined;

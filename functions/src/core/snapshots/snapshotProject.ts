@@ -77,10 +77,13 @@ export async function snapshotProject(db: Firestore, projectId: string, nowMs: n
   });
 }
 
+export function snapshotsNewestFirstQuery(db: Firestore, projectId: string) {
+  return db.collection(COLLECTIONS.canvasProjects).doc(projectId).collection(COLLECTIONS.snapshots).orderBy("opIndex", "desc").select();
+}
+
 /** Keeps the newest `keep` snapshots of a project; deletes the rest with their parts. Returns how many went. */
 export async function pruneSnapshots(db: Firestore, projectId: string, keep: number): Promise<number> {
-  const snapshots = db.collection(COLLECTIONS.canvasProjects).doc(projectId).collection(COLLECTIONS.snapshots);
-  const all = await snapshots.orderBy("opIndex", "desc").select().get();
+  const all = await snapshotsNewestFirstQuery(db, projectId).get();
   const old = all.docs.slice(keep);
   for (const snap of old) {
     const parts = await snap.ref.collection(COLLECTIONS.snapshotParts).select().get();

@@ -1,0 +1,97 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { initializeApp } from "firebase-admin/app";
+import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
+import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
+import { leaseExpiredQuery, pendingQuery, retryDueQuery, scanQuery } from "../../src/core/mirror/dueTasks";
+import { deadLetterQuery } from "../../src/core/mirror/queueStatus";
+import { signupCacheQuery } from "../../src/core/signupCache/refreshSignupImageCache";
+import { opsAfterQuery } from "../../src/core/snapshots/loadProject";
+import { dueByAgeQuery, dueByOpsQuery, updatedSinceQuery } from "../../src/core/snapshots/processSnapshots";
+import { snapshotsNewestFirstQuery } from "../../src/core/snapshots/snapshotProject";
+
+/**
+ * The emulator does not enforce indexes; production does. For every query the workers run, this
+ * derives the composite index it needs from the query itself (its structured-query proto) and
+ * checks that firestore.indexes.json declares it.
+ */
+type IndexField = { fieldPath: string; order: "ASCENDING" | "DESCENDING" };
+type Index = { collectionGroup: string; fields: IndexField[] };
+
+const declared: Index[] = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).indexes;
+const db = getFirestore(initializeApp({ projectId: "demo-indexes" }, "indexes"));
+const now = Timestamp.now();
+
+type Proto = {
+  from: { collectionId: string }[];
+  where?: { fieldFilter?: FieldFilter; compositeFilter?: { filters: { fieldFilter: FieldFilter }[] } };
+  orderBy?: { field: { fieldPath: string }; direction: "ASCENDING" | "DESCENDING" }[];
+};
+type FieldFilter = { field: { fieldPath: string }; op: string };
+
+/** The composite index a query needs (equality fields in any order, then the ordered tail), or undefined. */
+interface Needed {
+  collectionGroup: string;
+  equality: string[];
+  tail: IndexField[];
+}
+
+function requiredIndex(query: Query): Needed | undefined {
+  const proto = (query as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery;
+  const filters = proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
+  const equality = [...new Set(filters.filter((f) => f.op === "EQUAL").map((f) => f.field.fieldPath))];
+  const ranges = [...new Set(filters.filter((f) => f.op !== "EQUAL").map((f) => f.field.fieldPath))];
+  const orders: IndexField[] = (proto.orderBy ?? []).map((o) => ({ fieldPath: o.field.fieldPath, order: o.direction }));
+  // Inequality fields not ordered explicitly are ordered implicitly, ascending, by field path.
+  for (const field of [...ranges].sort()) if (!orders.some((o) => o.fieldPath === field)) orders.push({ fieldPath: field, order: "ASCENDING" });
+  const tail = orders.filter((o) => o.fieldPath !== "__name__" && !equality.includes(o.fieldPath));
+  // One field, or equalities only: Firestore serves these from its automatic single-field indexes.
+  if (equality.length + tail.length <= 1 || tail.length === 0) return undefined;
+  return { collectionGroup: proto.from[0].collectionId, equality, tail };
+}
+
+function isDeclared(needed: Needed): boolean {
+  return declared.some((index) => {
+    if (index.collectionGroup !== needed.collectionGroup || index.fields.length !== needed.equality.length + needed.tail.length) return false;
+    const head = index.fields.slice(0, needed.equality.length);
+    const tail = index.fields.slice(needed.equality.length);
+    return (
+      head.every((f) => needed.equality.includes(f.fieldPath) && f.order === "ASCENDING") &&
+      tail.every((f, i) => f.fieldPath === needed.tail[i].fieldPath && f.order === needed.tail[i].order)
+    );
+  });
+}
+
+const QUERIES: Record<string, Query> = {
+  "mirror: pending tasks": pendingQuery(db, 12),
+  "mirror: retry-due tasks": retryDueQuery(db, now, 12),
+  "mirror: lease-expired tasks": leaseExpiredQuery(db, now, 12),
+  "mirror: new-task scan": scanQuery(db, undefined, 100),
+  "mirror: dead letters, newest first": deadLetterQuery(db).orderBy("failedAt", "desc").limit(20),
+  "media GC: candidates": mediaGCQuery(db, now, 100),
+  "signup cache: best images": signupCacheQuery(db, 6, 24),
+  "snapshots: due by ops": dueByOpsQuery(db, 100, 50),
+  "snapshots: due by age": dueByAgeQuery(db, now, 50),
+  "snapshots: updated since": updatedSinceQuery(db, undefined, 500),
+  "snapshots: newest first (retention)": snapshotsNewestFirstQuery(db, "p"),
+  "loadProject: ops after the snapshot": opsAfterQuery(db, "p", 10),
+};
+
+describe("firestore.indexes.json", () => {
+  it.each(Object.keys(QUERIES))("declares the index for %s", (name) => {
+    const needed = requiredIndex(QUERIES[name]);
+    if (!needed) return;
+    expect({ name, declared: isDeclared(needed) }).toEqual({ name, declared: true });
+  });
+
+  it("knows a query that needs a composite index when it sees one", () => {
+    const needed = requiredIndex(db.collection("mirrorQueue").where("status", "==", "x").orderBy("nowhere"));
+    expect(needed).toEqual({ collectionGroup: "mirrorQueue", equality: ["status"], tail: [{ fieldPath: "nowhere", order: "ASCENDING" }] });
+    expect(isDeclared(needed!)).toBe(false);
+  });
+
+  it("declares TTL policies for the done tasks and the removed mirror state", () => {
+    const overrides = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).fieldOverrides;
+    expect(overrides).toEqual(expect.arrayContaining([expect.objectContaining({ collectionGroup: "mirrorQueue", fieldPath: "expireAt", ttl: true }), expect.objectContaining({ collectionGroup: "mirrorState", fieldPath: "expireAt", ttl: true })]));
+  });
+});
