@@ -17,8 +17,8 @@ export function projectIdFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   return env.FIRESTORE_EMULATOR_HOST ? "demo-workers" : undefined;
 }
 
-export function createStandaloneDeps(worker: string, env: NodeJS.ProcessEnv = process.env): WorkerDeps {
-  const logger = createLogger({ minSeverity: severityFromEnv(env.LOG_LEVEL), fields: { worker } });
+export function createStandaloneDeps(worker: string, env: NodeJS.ProcessEnv = process.env, options: { quiet?: boolean } = {}): WorkerDeps {
+  const logger = createLogger({ minSeverity: options.quiet ? "ERROR" : severityFromEnv(env.LOG_LEVEL), fields: { worker } });
   const config = parseWorkerConfig(env);
   const projectId = projectIdFromEnv(env);
   const app = getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp(projectId ? { projectId } : undefined);

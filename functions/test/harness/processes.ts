@@ -51,3 +51,19 @@ export async function killAll(workers: WorkerProcess[]): Promise<void> {
     }),
   );
 }
+
+/** Runs the operator CLI (`lib/cli/workers.js`) to completion. */
+export async function runCli(args: string[], projectId: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const path = join(LIB, "cli", "workers.js");
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`);
+  const child = spawn(process.execPath, [path, ...args], {
+    env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (c: Buffer) => (stdout += c));
+  child.stderr!.on("data", (c: Buffer) => (stderr += c));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  return { code, stdout, stderr };
+}

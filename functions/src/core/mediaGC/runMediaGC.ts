@@ -118,6 +118,7 @@ export async function runMediaGC(deps: MediaGCDeps, options: MediaGCOptions = {}
     } else {
       await collectMediaBatch(deps, eligible, runId, report, logger);
     }
+    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, wouldDelete: report.candidates?.length });
     if (page.size < batchSize) break;
   }
   report.durationMs = clock.now() - started;

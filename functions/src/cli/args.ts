@@ -1,0 +1,117 @@
+import { parseArgs } from "node:util";
+import { parseRunWorkerRequest, type RunWorkerRequest } from "../core/manualRun/request";
+
+/**
+ * The operator CLI's command line, parsed and validated before anything touches Firestore.
+ * Numbers and ids go through the same schema as the runWorker callable, so both refuse the same
+ * requests with the same messages.
+ */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export type Command =
+  | { kind: "help"; text: string }
+  | { kind: "status"; json: boolean }
+  | { kind: "requeue"; json: boolean; all: boolean; taskIds: string[] }
+  | { kind: "run"; json: boolean; request: RunWorkerRequest; drain?: boolean };
+
+export const USAGE = `usage: workers <command> [options]
+
+commands:
+  status                     queue health, dead letters, GC candidates, snapshots due, signup cache age
+  requeue (--all | ID...)    put dead-letter mirror tasks back to pending, attempts reset
+  gc [--dry-run] [--ttl-days N] [--batch-size N]
+                             run the canvas media GC; a dry run lists what it would delete
+  snapshot [PROJECT_ID] [--force] [--batch-size N]
+                             snapshot the projects that are due, or one project
+  signup-cache refresh       refresh signupImageCache/current
+  mirror drain [--limit N]   process mirror tasks until none is due
+
+options for every command: --json (machine output), --help
+environment: FIRESTORE_EMULATOR_HOST for the emulator, else GCLOUD_PROJECT and Application Default Credentials;
+the ZATA_* settings for gc.`;
+
+const HELP: Record<string, string> = {
+  status: "usage: workers status [--json]\n  Queue depth by status, dead letters with their last errors, oldest pending age, expired leases,\n  tasks with many attempts, GC candidates, projects due a snapshot, signup cache age.",
+  requeue: "usage: workers requeue (--all | TASK_ID...) [--json]\n  Puts dead-letter mirror tasks back to pending with attempts reset to 0 (lastError is kept).",
+  gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. Needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID, ZATA_SECRET_ACCESS_KEY.",
+  snapshot: "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
+  "signup-cache": "usage: workers signup-cache refresh [--json]\n  Refreshes the signup page's image cache.",
+  mirror: "usage: workers mirror drain [--limit N] [--json]\n  Processes due mirror tasks, batch after batch of N (default 100), until none is due.",
+};
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new UsageError(`--${name} must be an integer, got "${value}"`);
+  return Number(value);
+}
+
+function validated(data: Record<string, unknown>): RunWorkerRequest {
+  const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
+  const parsed = parseRunWorkerRequest(defined);
+  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  return parsed.request;
+}
+
+export function parseCommand(argv: string[]): Command {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") return { kind: "help", text: USAGE };
+  if (!(name in HELP)) throw new UsageError(`unknown command "${name}"\n${USAGE}`);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        all: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        force: { type: "boolean" },
+        "ttl-days": { type: "string" },
+        "batch-size": { type: "string" },
+        limit: { type: "string" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${HELP[name]}`);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return { kind: "help", text: HELP[name] };
+  const json = v.json === true;
+  const allowed: Record<string, string[]> = {
+    status: ["json"],
+    requeue: ["json", "all"],
+    gc: ["json", "dry-run", "ttl-days", "batch-size"],
+    snapshot: ["json", "force", "batch-size"],
+    "signup-cache": ["json"],
+    mirror: ["json", "limit"],
+  };
+  const extra = Object.keys(v).filter((k) => !allowed[name].includes(k));
+  if (extra.length) throw new UsageError(`${name} does not take --${extra.join(", --")}\n${HELP[name]}`);
+
+  switch (name) {
+    case "status":
+      if (positionals.length) throw new UsageError(`status takes no arguments\n${HELP.status}`);
+      return { kind: "status", json };
+    case "requeue":
+      if (v.all && positionals.length) throw new UsageError("requeue takes --all or task ids, not both");
+      if (!v.all && !positionals.length) throw new UsageError(`requeue needs --all or at least one task id\n${HELP.requeue}`);
+      return { kind: "requeue", json, all: v.all === true, taskIds: positionals };
+    case "gc":
+      if (positionals.length) throw new UsageError(`gc takes no arguments\n${HELP.gc}`);
+      return { kind: "run", json, request: validated({ worker: "mediaGC", dryRun: v["dry-run"] === true, ttlDays: integer("ttl-days", v["ttl-days"]), batchSize: integer("batch-size", v["batch-size"]) }) };
+    case "snapshot":
+      if (positionals.length > 1) throw new UsageError(`snapshot takes at most one project id\n${HELP.snapshot}`);
+      if (v.force && !positionals.length) throw new UsageError("--force needs a PROJECT_ID");
+      return { kind: "run", json, request: validated({ worker: "snapshots", projectId: positionals[0], force: v.force, batchSize: integer("batch-size", v["batch-size"]) }) };
+    case "signup-cache":
+      if (positionals.join(" ") !== "refresh") throw new UsageError(HELP["signup-cache"]);
+      return { kind: "run", json, request: { worker: "signupImageCache" } };
+    default:
+      if (positionals.join(" ") !== "drain") throw new UsageError(HELP.mirror);
+      return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", v.limit) }) };
+  }
+}

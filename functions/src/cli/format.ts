@@ -1,0 +1,67 @@
+import type { SystemHealth } from "../core/health";
+import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
+import type { RequeueReport } from "../core/mirror/requeue";
+
+/** Human output of the operator CLI; `--json` prints the reports as they are instead. */
+export function table(rows: (string | number)[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+export function duration(ms: number | null): string {
+  if (ms === null) return "-";
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export function formatHealth(h: SystemHealth): string {
+  const q = h.queue;
+  const lines = [
+    "mirror queue",
+    table([
+      ["pending", "processing", "done", "failed", "retrying", "dead letters", "oldest pending", "expired leases", `attempts >= ${q.manyAttempts.threshold}`],
+      [q.depth.pending, q.depth.processing, q.depth.done, q.depth.failed, q.retrying, q.deadLetters.count, duration(q.oldestPendingAgeMs), q.expiredLeases.count, q.manyAttempts.count],
+    ]),
+  ];
+  if (q.deadLetters.recent.length) {
+    lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
+  }
+  if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.join(", ")}`);
+  lines.push(
+    "",
+    `media GC candidates (unreferenced, older than ${h.mediaGC.ttlDays} days): ${h.mediaGC.candidates}`,
+    `projects due a snapshot: ${h.snapshots.dueByOps} by op count, ${h.snapshots.dueByAge} by age (never-snapshotted projects are found by the worker's scan, not counted here)`,
+    `signup cache: ${h.signupCache.refreshedAt ? `${h.signupCache.count} images, refreshed ${duration(h.signupCache.ageMs)} ago (${h.signupCache.refreshedAt})` : "never refreshed"}`,
+  );
+  return lines.join("\n");
+}
+
+export function formatGC(r: MediaGCReport): string {
+  const lines: string[] = [];
+  if (r.dryRun) {
+    lines.push(`dry run: ${r.candidates!.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
+    if (r.candidates!.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates!.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
+  } else {
+    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : "; time budget spent, run again to continue"}`);
+    for (const f of r.failed) lines.push(`  failed ${f.id} (${f.storageKey}): ${f.reason}`);
+  }
+  const skipped = Object.entries(r.skipped);
+  if (skipped.length) lines.push(`skipped: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
+  return lines.join("\n");
+}
+
+export function formatRequeue(r: RequeueReport): string {
+  const lines = [`requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.join(", ")}` : ""}`];
+  if (r.notDeadLetters.length) lines.push(`not dead letters (left alone): ${r.notDeadLetters.join(", ")}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,35 @@
+import { Timestamp, type Firestore } from "firebase-admin/firestore";
+import { COLLECTIONS } from "./collections";
+import type { WorkerConfig } from "./config";
+import { mediaGCQuery } from "./mediaGC/runMediaGC";
+import { cutoffMs } from "./mediaGC/eligibility";
+import { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
+import { dueByAgeQuery, dueByOpsQuery } from "./snapshots/processSnapshots";
+
+/** Everything an operator asks at night, in one read-mostly pass (count aggregations, no scans). */
+export interface SystemHealth {
+  queue: QueueStatus;
+  mediaGC: { candidates: number; ttlDays: number };
+  snapshots: { dueByOps: number; dueByAge: number };
+  signupCache: { refreshedAt: string | null; ageMs: number | null; count: number };
+}
+
+export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
+  const count = async (q: FirebaseFirestore.Query) => (await q.count().get()).data().count;
+  const [queue, gcCandidates, dueByOps, dueByAge, cache] = await Promise.all([
+    getQueueStatus(db, nowMs),
+    count(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
+    count(dueByOpsQuery(db, config.SNAPSHOT_MAX_OPS, 1_000_000)),
+    count(dueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000), 1_000_000)),
+    db.collection(COLLECTIONS.signupImageCache).doc("current").get(),
+  ]);
+  const refreshedAt = cache.get("refreshedAt");
+  return {
+    queue,
+    mediaGC: { candidates: gcCandidates, ttlDays: config.MEDIA_GC_TTL_DAYS },
+    snapshots: { dueByOps, dueByAge },
+    signupCache: refreshedAt instanceof Timestamp
+      ? { refreshedAt: refreshedAt.toDate().toISOString(), ageMs: nowMs - refreshedAt.toMillis(), count: cache.get("count") ?? 0 }
+      : { refreshedAt: null, ageMs: null, count: 0 },
+  };
+}

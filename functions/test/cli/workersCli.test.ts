@@ -1,0 +1,164 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Timestamp } from "firebase-admin/firestore";
+import { createS3Client } from "../../src/core/storage/s3Client";
+import { startS3Server, type TestS3Server } from "../../dev/s3Server";
+import { appendOp, createProject } from "../harness/canvas";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { mediaExists, objectExists, putMedia } from "../harness/media";
+import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { runCli } from "../harness/processes";
+
+/** Every CLI command as a process against the emulator (and s3rver for gc): output and exit code. */
+let fs: TestFirestore;
+let server: TestS3Server;
+let s3: S3Client;
+let zata: Record<string, string>;
+beforeAll(async () => {
+  fs = createTestFirestore("cli");
+  server = await startS3Server("media");
+  s3 = createS3Client(server.config);
+  zata = { ...server.config, ZATA_FORCE_PATH_STYLE: "true" };
+});
+beforeEach(() => fs.clear());
+afterAll(async () => {
+  s3.destroy();
+  await server.dispose();
+  await fs.close();
+});
+
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, fs.projectId, env);
+
+describe("help and refusals", () => {
+  it("prints usage with --help, for the tool and for every command", async () => {
+    const top = await cli(["--help"]);
+    expect(top.code).toBe(0);
+    for (const command of ["status", "requeue", "gc", "snapshot", "signup-cache", "mirror"]) {
+      expect(top.stdout).toContain(command);
+      const help = await cli([command, "--help"]);
+      expect({ command, code: help.code }).toEqual({ command, code: 0 });
+      expect(help.stdout).toContain(`usage: workers ${command}`);
+    }
+  });
+
+  it.each([
+    [["explode"], 'unknown command "explode"'],
+    [["gc", "--ttl-days=-3"], "--ttl-days must be >= 1"],
+    [["gc", "--batch-size", "5000"], "--batch-size must be <= 1000"],
+    [["gc", "--ttl-days", "ten"], '--ttl-days must be an integer, got "ten"'],
+    [["gc", "--force"], "gc does not take --force"],
+    [["requeue"], "requeue needs --all or at least one task id"],
+    [["snapshot", "--force"], "--force needs a PROJECT_ID"],
+    [["mirror", "drain", "--limit", "0"], "--limit must be >= 1"],
+    [["signup-cache", "now"], "usage: workers signup-cache refresh"],
+  ])("refuses %j with exit 2 before anything runs", async (args, message) => {
+    const taskId = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "h", status: "pending" });
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stdout).toBe("");
+    expect((await taskDoc(fs.db, taskId)).status).toBe("pending");
+  });
+
+  it("refuses gc without storage configuration, naming the setting", async () => {
+    const r = await cli(["gc", "--dry-run"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^workers: invalid storage configuration: ZATA_ENDPOINT/);
+  });
+});
+
+describe("status", () => {
+  it("shows queue depth, dead letters with their errors, GC candidates, snapshots due and cache age", async () => {
+    const now = Date.now();
+    await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 120_000);
+    const dead = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: "boom: the source exploded", failedAt: Timestamp.now() });
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
+    await fs.db.doc("canvasProjects/p").set({ ownerUid: "o", opIndex: 150, opsSinceSnapshot: 150, updatedAt: Timestamp.now() });
+
+    const human = await cli(["status"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain("dead letters");
+    expect(human.stdout).toContain(dead);
+    expect(human.stdout).toContain("boom: the source exploded");
+    expect(human.stdout).toContain("media GC candidates (unreferenced, older than 30 days): 1");
+    expect(human.stdout).toContain("projects due a snapshot: 1 by op count");
+    expect(human.stdout).toContain("signup cache: never refreshed");
+
+    const json = await cli(["status", "--json"]);
+    expect(json.code).toBe(0);
+    const health = JSON.parse(json.stdout);
+    expect(health.queue).toMatchObject({ depth: { pending: 1, failed: 1 }, deadLetters: { count: 1 } });
+    expect(health.queue.oldestPendingAgeMs).toBeGreaterThanOrEqual(120_000);
+    expect(health.mediaGC.candidates).toBe(1);
+  });
+});
+
+describe("requeue", () => {
+  it("puts dead letters back to pending with attempts reset, and refuses tasks that are not dead letters", async () => {
+    const dead = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: "boom", failedAt: Timestamp.now() });
+    const live = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "c", status: "pending" });
+    const r = await cli(["requeue", dead, live]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`requeued 1 task: ${dead}`);
+    expect(r.stdout).toContain(`not dead letters (left alone): ${live}`);
+    expect(await taskDoc(fs.db, dead)).toMatchObject({ status: "pending", attempts: 0, lastError: "boom" });
+
+    await fs.db.doc(`mirrorQueue/${dead}`).update({ status: "failed", deadLetter: true, attempts: 5 });
+    const all = await cli(["requeue", "--all", "--json"]);
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual({ requeued: [dead], notDeadLetters: [] });
+  });
+});
+
+describe("gc", () => {
+  it("a dry run prints the candidates and total bytes and deletes nothing; a real run deletes them", async () => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45, size: 2048 });
+    await putMedia(fs.db, s3, server.bucket, "young", { ageDays: 2 });
+    const dry = await cli(["gc", "--dry-run"], zata);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("dry run: 1 media would be deleted, 2.0 KiB freed");
+    expect(dry.stdout).toMatch(/old\s+canvas\/owner\/old\.png\s+2\.0 KiB\s+45/);
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
+
+    const real = await cli(["gc", "--ttl-days", "30", "--batch-size", "10"], zata);
+    expect(real.code).toBe(0);
+    expect(real.stdout).toContain("deleted 1 media, 2.0 KiB freed, 0 failed");
+    expect(real.stderr).toContain("mediaGC.batch");
+    expect(await mediaExists(fs.db, "old")).toBe(false);
+    expect(await objectExists(s3, server.bucket, key)).toBe(false);
+  });
+});
+
+describe("snapshot, signup-cache refresh, mirror drain", () => {
+  it("snapshot PROJECT_ID --force snapshots one project", async () => {
+    await createProject(fs.db, "p1");
+    await appendOp(fs.db, "p1", { type: "create", elementId: "a", data: { x: 1 } });
+    const r = await cli(["snapshot", "p1", "--force"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("snapshots: 1 created");
+    expect(r.stdout).toContain("p1: op-000000000001 (opIndex 0, 1 elements, 0 parts");
+  });
+
+  it("signup-cache refresh writes the cache", async () => {
+    await fs.db.doc("publicGenerations/g").set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
+    const r = await cli(["signup-cache", "refresh"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("signup cache refreshed: 1 images");
+  });
+
+  it("mirror drain processes every due task, batch after batch, with progress on stderr", async () => {
+    for (let i = 0; i < 7; i++) await putHistoryItem(fs.db, "u1", `h${i}`);
+    for (let i = 0; i < 7; i++) await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: `h${i}` });
+    const r = await cli(["mirror", "drain", "--limit", "3"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("drained: 7 done, 0 failed (will retry), 0 dead letters, 0 invalid, in 4 batches");
+    expect(r.stderr.match(/mirror\.drain\.batch/g)).toHaveLength(4);
+    for (let i = 0; i < 7; i++) expect(await mirrorDoc(fs.db, `h${i}`)).toBeDefined();
+  });
+
+  it("mirror drain exits 1 when a task fails", async () => {
+    await enqueue(fs.db, { op: "teleport", uid: "u1", historyId: "x" });
+    const r = await cli(["mirror", "drain", "--json"]);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ invalid: 1, done: 0 });
+  });
+});
