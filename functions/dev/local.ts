@@ -1,50 +1,54 @@
 /**
- * `npm run local`: the workers running on this machine against a Firestore emulator, with demo data.
- * Starts the emulator on a free port (or uses FIRESTORE_EMULATOR_HOST), seeds history items and a
- * stream of mirror tasks, runs the standalone mirror worker, and prints a summary. Runs until
- * Ctrl-C, or one pass with --once.
+ * `npm run local`: the whole system on this machine. Starts a Firestore emulator (or uses
+ * FIRESTORE_EMULATOR_HOST) and a local S3 server, seeds demo data, runs the standalone workers,
+ * one pass of each scheduled worker, and prints a summary. Runs until Ctrl-C, or one pass with --once.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { initializeApp } from "firebase-admin/app";
-import { getFirestore, Timestamp, type Firestore } from "firebase-admin/firestore";
-import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, waitUntilReady, type RunningEmulator } from "./emulator";
+import { getFirestore, type Firestore } from "firebase-admin/firestore";
+import { parseWorkerConfig } from "../src/core/config";
+import { createLogger } from "../src/core/logger";
+import { runMediaGC } from "../src/core/mediaGC/runMediaGC";
+import { refreshSignupImageCache } from "../src/core/signupCache/refreshSignupImageCache";
+import { processSnapshots } from "../src/core/snapshots/processSnapshots";
+import { S3MediaStore } from "../src/core/storage/mediaStore";
+import { createS3Client } from "../src/core/storage/s3Client";
+import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, stopProcessGroup, waitUntilReady, type RunningEmulator } from "./emulator";
+import { startS3Server } from "./s3Server";
+import { seedDemoData } from "./seed";
 
-const PROJECT_ID = "demo-workers";
 const once = process.argv.includes("--once");
+const projectId = process.env.GCLOUD_PROJECT ?? "demo-workers";
 const say = (line: string) => process.stdout.write(`[local] ${line}\n`);
+const LIB = join(__dirname, "../../lib");
 
-async function seed(db: Firestore): Promise<number> {
-  await db.doc("users/ana").set({ username: "ana", displayName: "Ana", photoURL: "https://example.com/ana.png" });
-  const t0 = Date.now();
-  const tasks: Record<string, unknown>[] = [];
-  for (let i = 0; i < 20; i++) {
-    const historyId = `demo-${i}`;
-    const isPublic = i % 4 !== 0;
-    await db.doc(`generationHistory/ana/items/${historyId}`).set({
-      uid: "ana",
-      prompt: `a demo image #${i}`,
-      model: "flux",
-      generationType: "text-to-image",
-      images: [{ id: `${historyId}-0`, url: `https://cdn.example.com/${historyId}.png` }],
-      videos: [],
-      isPublic,
-      isDeleted: false,
-      aestheticScore: 5 + (i % 5),
-      createdAt: Timestamp.fromMillis(t0 - 3600_000),
-      updatedAt: Timestamp.fromMillis(t0 - 3600_000),
-    });
-    tasks.push({ op: "upsert", uid: "ana", historyId });
-  }
-  tasks.push({ op: "update", uid: "ana", historyId: "demo-1", updates: { prompt: "a demo image, edited" } });
-  tasks.push({ op: "remove", uid: "ana", historyId: "demo-2" });
-  tasks.push({ op: "teleport", uid: "ana", historyId: "demo-3" }); // malformed: fails alone, never retried
-  for (const [i, task] of tasks.entries()) await db.collection("mirrorQueue").add({ ...task, createdAt: Timestamp.fromMillis(t0 + i) });
-  return tasks.length;
+function startWorker(script: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const name = script.replace(/\.js$/, "");
+  const child = spawn(process.execPath, [join(LIB, "workers", script)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const show = (line: string) => {
+    try {
+      const { message, severity, time: _t, worker: _w, ...fields } = JSON.parse(line);
+      if (message === "config.loaded") return;
+      const kv = Object.entries(fields).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${v}`).join(" ");
+      say(`${name}: ${severity === "INFO" ? "" : severity + " "}${message} ${kv}`);
+    } catch {
+      say(`${name}: ${line}`);
+    }
+  };
+  createInterface({ input: child.stdout! }).on("line", show);
+  createInterface({ input: child.stderr! }).on("line", show);
+  return child;
+}
+
+async function queueSettled(db: Firestore): Promise<boolean> {
+  const tasks = await db.collection("mirrorQueue").get();
+  return tasks.docs.every((d) => d.get("status") === "done" || d.get("status") === "failed");
 }
 
 async function main(): Promise<void> {
+  const started = Date.now();
   let emulator: RunningEmulator | undefined;
   let host = process.env.FIRESTORE_EMULATOR_HOST;
   if (host) {
@@ -57,55 +61,63 @@ async function main(): Promise<void> {
     emulator = await startEmulator(found);
     killOnExit(emulator);
     host = emulator.hostPort;
-    say(`Firestore emulator at ${host}`);
+    say(`Firestore emulator at ${host}, project ${projectId}`);
   }
+  const s3 = await startS3Server("canvas-media");
+  say(`local S3 server at ${s3.endpoint}, bucket ${s3.bucket}`);
   process.env.FIRESTORE_EMULATOR_HOST = host;
-  const db = getFirestore(initializeApp({ projectId: PROJECT_ID }));
-  const enqueued = await seed(db);
-  say(`seeded 20 history items and ${enqueued} mirror tasks (one malformed)`);
+  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", MIRROR_HEARTBEAT_MS: "15000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+  const db = getFirestore(initializeApp({ projectId }));
+  const client = createS3Client(s3.config);
 
-  const worker = spawn(process.execPath, [join(__dirname, "../../lib/workers/mirrorQueueWorker.js")], {
-    env: { ...process.env, GCLOUD_PROJECT: PROJECT_ID, MIRROR_HEARTBEAT_MS: "10000" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  createInterface({ input: worker.stdout! }).on("line", (line) => {
-    try {
-      const entry = JSON.parse(line);
-      if (entry.message === "task.completed") say(`mirrored ${entry.historyId}: ${entry.op} → ${entry.outcome}`);
-      else if (entry.message !== "config.loaded") say(`${entry.message} ${JSON.stringify({ ...entry, severity: undefined, message: undefined, time: undefined })}`);
-    } catch {
-      say(line);
-    }
-  });
+  const seeded = await seedDemoData(db, client, s3.bucket);
+  say(`seeded ${seeded.users} users, ${seeded.historyItems} history items (${seeded.publicItems} public), ${seeded.tasks} mirror tasks (1 malformed), ${seeded.projects} canvas projects, ${seeded.media} media (${seeded.garbage} garbage)`);
 
-  worker.once("exit", (code, signal) => {
-    if (stopping) return;
-    say(`the mirror worker exited unexpectedly (code ${code}, signal ${signal})`);
-    void emulator?.stop().then(() => process.exit(1));
-  });
+  const workers = [startWorker("mirrorQueueWorker.js", env), startWorker("signupImageCacheWorker.js", env)];
   let stopping = false;
-  const finished = async () => {
-    const snap = await db.collection("mirrorQueue").get();
-    return snap.docs.every((d) => d.get("status") === "done" || d.get("status") === "failed");
-  };
-  while (!(await finished())) await new Promise((r) => setTimeout(r, 250));
+  for (const w of workers) {
+    w.once("exit", (code, signal) => {
+      if (stopping) return;
+      say(`a worker exited unexpectedly (code ${code}, signal ${signal})`);
+      void shutdown(1);
+    });
+  }
+  while (!(await queueSettled(db))) await new Promise((r) => setTimeout(r, 250));
+  say("mirror queue settled; one pass of each scheduled worker:");
+
+  const config = parseWorkerConfig(process.env);
+  const logger = createLogger({ sink: () => undefined });
+  const deps = { db, clock: { now: () => Date.now() }, logger, config };
+  const snapshots = await processSnapshots(deps);
+  say(`canvasSnapshots: ${snapshots.created.length} snapshots made (${snapshots.created.map((c) => `${c.projectId}@${c.opIndex}`).join(", ")})`);
+  const gc = await runMediaGC({ ...deps, store: new S3MediaStore(client, s3.bucket) });
+  say(`canvasMediaGC: ${gc.deleted} media deleted, ${gc.bytesFreed} bytes freed, ${gc.failed.length} failed`);
+  const cache = await refreshSignupImageCache(deps);
+  say(`signupImageCacheRefresh: ${cache.refreshed ? `${cache.count} images cached` : `kept (${cache.reason})`}`);
+
   const tasks = await db.collection("mirrorQueue").get();
   const done = tasks.docs.filter((d) => d.get("status") === "done").length;
   const failed = tasks.docs.filter((d) => d.get("status") === "failed");
   const mirrored = (await db.collection("publicGenerations").get()).size;
-  say(`summary: ${done} tasks done, ${failed.length} failed (${failed.map((d) => d.get("lastError")).join("; ")}), ${mirrored} public generations`);
+  say(
+    `summary: ${done} tasks mirrored, ${failed.length} failed (${failed.map((d) => d.get("lastError")).join("; ")}); ` +
+      `${mirrored} public generations; ${snapshots.created.length} snapshots made; ${gc.deleted} media deleted, ${gc.bytesFreed} bytes freed; ` +
+      `${cache.count} images cached; in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 
-  const shutdown = async () => {
+  async function shutdown(code: number): Promise<void> {
     stopping = true;
-    worker.kill("SIGTERM");
-    await new Promise((r) => worker.once("exit", r));
-    await emulator?.stop();
-    process.exit(0);
-  };
-  if (once) return shutdown();
-  say("workers running; Ctrl-C to stop");
-  process.once("SIGINT", () => void shutdown());
-  process.once("SIGTERM", () => void shutdown());
+    for (const w of workers) w.kill("SIGTERM");
+    await Promise.all(workers.map((w) => (w.exitCode === null && w.signalCode === null ? new Promise((r) => w.once("exit", r)) : undefined)));
+    client.destroy();
+    await s3.dispose();
+    if (emulator) await stopProcessGroup(emulator.process);
+    process.exit(code);
+  }
+  if (once) return shutdown(0);
+  say("workers running; add tasks to mirrorQueue in the emulator, or press Ctrl-C to stop");
+  process.once("SIGINT", () => void shutdown(0));
+  process.once("SIGTERM", () => void shutdown(0));
 }
 
 main().catch((error) => {
