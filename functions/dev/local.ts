@@ -108,7 +108,8 @@ async function main(): Promise<void> {
   async function shutdown(code: number): Promise<void> {
     stopping = true;
     for (const w of workers) w.kill("SIGTERM");
-    await Promise.all(workers.map((w) => (w.exitCode === null && w.signalCode === null ? new Promise((r) => w.once("exit", r)) : undefined)));
+    // "close", not "exit": the workers' last log lines are still in their pipes when they exit.
+    await Promise.all(workers.map((w) => (w.stdout!.closed ? undefined : new Promise((r) => w.once("close", r)))));
     client.destroy();
     await s3.dispose();
     if (emulator) await stopProcessGroup(emulator.process);
