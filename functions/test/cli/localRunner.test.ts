@@ -10,7 +10,7 @@ afterAll(() => clearProject(projectId));
 
 it("seeds, runs every worker, prints the summary and exits 0 with --once", async () => {
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build:dev\` first (npm test does)`);
-  const child = spawn(process.execPath, [script, "--once"], { env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [script, "--once"], { env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "INFO" }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c));
