@@ -12,7 +12,7 @@ export async function heapBench(emulatorHost: string, minutes: number, ratePerSe
   for (let i = 0; i < 500; i++) items.push([`generationHistory/u${i % 20}/items/h${i}`, { uid: `u${i % 20}`, prompt: `p${i}`, images: [{ id: "0", url: `https://cdn/${i}.png` }], isPublic: true, isDeleted: false }]);
   await writeAll(db, items);
   const worker = spawn(process.execPath, [join(__dirname, "../../lib/workers/mirrorQueueWorker.js")], {
-    env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost, GCLOUD_PROJECT: projectId, MIRROR_HEARTBEAT_MS: "10000", LOG_LEVEL: "INFO" },
+    env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost, GCLOUD_PROJECT: projectId, WORKER_HEARTBEAT_MS: "10000", LOG_LEVEL: "INFO" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const beats: { seconds: number; heapUsedMb: number; processed: number }[] = [];

@@ -36,7 +36,7 @@ export interface DrainResult {
 async function drainWithWorker(label: string, batchLimit: number, poolSize: number): Promise<DrainResult> {
   const { db } = freshDb("mirror");
   await seedQueue(db);
-  const worker = new MirrorQueueWorker(benchDeps(db, { MIRROR_BATCH_LIMIT: batchLimit, MIRROR_POOL_SIZE: poolSize, MIRROR_HEARTBEAT_MS: 3_600_000 }));
+  const worker = new MirrorQueueWorker(benchDeps(db, { MIRROR_BATCH_LIMIT: batchLimit, MIRROR_POOL_SIZE: poolSize, WORKER_HEARTBEAT_MS: 3_600_000 }));
   const { ops, ms } = await counted(async () => {
     void worker.start();
     // The worker's own counters, not Firestore reads, tell when the queue is drained.
@@ -95,7 +95,7 @@ async function latency(ratePerSecond: number, seconds: number): Promise<{ tasks:
   const docs: [string, Record<string, unknown>][] = [];
   for (let i = 0; i < count; i++) docs.push([`generationHistory/u${i % 20}/items/l${i}`, { uid: `u${i % 20}`, prompt: `p${i}`, images: [], isPublic: true, isDeleted: false, createdBy: { uid: `u${i % 20}`, username: null, displayName: null, photoURL: null } }]);
   await writeAll(db, docs);
-  const worker = new MirrorQueueWorker(benchDeps(db, { MIRROR_HEARTBEAT_MS: 3_600_000 }));
+  const worker = new MirrorQueueWorker(benchDeps(db, { WORKER_HEARTBEAT_MS: 3_600_000 }));
   void worker.start();
   const started = Date.now();
   for (let i = 0; i < count; i++) {

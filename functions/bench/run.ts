@@ -4,7 +4,7 @@
  * docs/benchmarks.json. Separate from the tests; takes several minutes.
  */
 import { cpus, totalmem } from "node:os";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, waitUntilReady } from "../dev/emulator";
 import { startS3Server } from "../dev/s3Server";
@@ -18,6 +18,12 @@ import { snapshotBench } from "./snapshotBench";
 import { log } from "./setup";
 
 async function main(): Promise<void> {
+  if (process.argv.includes("--render")) {
+    // Re-renders the report from the last run's numbers, e.g. after a change to its text.
+    const docs = join(__dirname, "../../../docs");
+    writeFileSync(join(docs, "BENCHMARKS.md"), renderReport(JSON.parse(readFileSync(join(docs, "benchmarks.json"), "utf8"))));
+    return;
+  }
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   process.env.METADATA_SERVER_DETECTION ??= "none"; // no metadata server off Google Cloud
   const heapMinutes = Number(process.env.BENCH_HEAP_MINUTES ?? 3);

@@ -4,6 +4,7 @@ import { createStandaloneDeps, runUntilSignal } from "../runtime/standalone";
 
 void runUntilSignal("signupImageCacheWorker", () => {
   const deps = createStandaloneDeps("signupImageCache");
-  const worker = new PeriodicWorker("signupImageCache", () => refreshSignupImageCache(deps), deps.config.SIGNUP_CACHE_REFRESH_MS, deps.logger);
+  const { SIGNUP_CACHE_REFRESH_MS, WORKER_HEARTBEAT_MS } = deps.config;
+  const worker = new PeriodicWorker("signupImageCache", () => refreshSignupImageCache(deps), SIGNUP_CACHE_REFRESH_MS, deps.logger, WORKER_HEARTBEAT_MS);
   return { logger: deps.logger, done: worker.start(), stop: () => worker.stop() };
 });

@@ -113,6 +113,25 @@ describe("runs", () => {
     expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
   });
 
+  it("logs each call with the caller's uid and the request", async () => {
+    const lines: string[] = [];
+    const previous = process.env.LOG_LEVEL;
+    process.env.LOG_LEVEL = "INFO";
+    const spy = jest.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await call({ worker: "mediaGC", dryRun: true, ttlDays: 45 }, admin);
+    } finally {
+      spy.mockRestore();
+      process.env.LOG_LEVEL = previous;
+    }
+    const entry = lines.map((l) => JSON.parse(l)).find((e) => e.message === "runWorker.called");
+    expect(entry).toMatchObject({ severity: "INFO", uid: "ops-1", request: { worker: "mediaGC", dryRun: true, ttlDays: 45 } });
+    expect(JSON.stringify(lines)).not.toContain(server.config.ZATA_SECRET_ACCESS_KEY + '"');
+  });
+
   it("status reports depth by status, dead letters, oldest pending age and expired leases", async () => {
     const now = Date.now();
     await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 60_000);

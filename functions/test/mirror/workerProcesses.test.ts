@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 afterAll(() => fs.close());
 
-const FAST = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400", MIRROR_HEARTBEAT_MS: "1000" };
+const FAST = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400", WORKER_HEARTBEAT_MS: "1000" };
 const worker = (env: Record<string, string> = {}) => {
   const w = startWorkerProcess("mirrorQueueWorker.js", fs.projectId, { ...FAST, ...env });
   started.push(w);

@@ -58,7 +58,7 @@ export class MirrorQueueWorker {
       leaseMs: config.MIRROR_LEASE_MS,
     });
     this.lastBeat = { at: clock.now(), processed: 0 };
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.MIRROR_HEARTBEAT_MS);
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.WORKER_HEARTBEAT_MS);
     this.heartbeatTimer.unref();
     this.loop = this.run();
     return this.loop;
