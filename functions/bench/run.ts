@@ -6,7 +6,7 @@
 import { cpus, totalmem } from "node:os";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, waitUntilReady } from "../dev/emulator";
+import { ensureEmulator } from "../dev/emulator";
 import { startS3Server } from "../dev/s3Server";
 import { createS3Client } from "../src/core/storage/s3Client";
 import { heapBench } from "./heapBench";
@@ -27,20 +27,7 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
   process.env.METADATA_SERVER_DETECTION ??= "none"; // no metadata server off Google Cloud
   const heapMinutes = Number(process.env.BENCH_HEAP_MINUTES ?? 3);
-  let host = process.env.FIRESTORE_EMULATOR_HOST;
-  let emulatorSource = `existing emulator at ${host}`;
-  let stopEmulator = async () => undefined as unknown;
-  if (host) await waitUntilReady(host, 10_000);
-  else {
-    const found = findEmulator();
-    if (!found) throw new Error(INSTALL_HINT);
-    const emulator = await startEmulator(found);
-    killOnExit(emulator);
-    host = emulator.hostPort;
-    emulatorSource = found.source;
-    stopEmulator = emulator.stop;
-    process.env.FIRESTORE_EMULATOR_HOST = host;
-  }
+  const emulator = await ensureEmulator();
   const s3 = await startS3Server("bench-media");
   const client = createS3Client(s3.config);
   let s3Requests = 0;
@@ -55,13 +42,13 @@ async function main(): Promise<void> {
   const mirror = await mirrorBench();
   const mediaGC = await mediaGCBench(client, s3.bucket, () => s3Requests);
   const snapshots = await snapshotBench();
-  const heap = await heapBench(host, heapMinutes, 15);
+  const heap = await heapBench(emulator.hostPort, heapMinutes, 15);
 
   const results = {
     date: started.toISOString(),
     durationMinutes: Math.round((Date.now() - started.getTime()) / 6000) / 10,
     machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
-    emulator: emulatorSource,
+    emulator: emulator.source,
     opCounting: "Firestore operations counted by instrumenting the Firestore SDK's read and commit paths in the benchmark process (bench/opCounter.ts): docs returned by lookups (found or not) and queries (at least 1 per query), 1 per count aggregation, and the writes of each successful commit; S3 requests counted by an SDK middleware (every HTTP attempt).",
     mirror,
     mediaGC,
@@ -74,7 +61,7 @@ async function main(): Promise<void> {
   log(`wrote docs/BENCHMARKS.md and docs/benchmarks.json (${results.durationMinutes} min)`);
   client.destroy();
   await s3.dispose();
-  await stopEmulator();
+  await emulator.stop();
   process.exit(0);
 }
 

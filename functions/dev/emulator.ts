@@ -161,3 +161,22 @@ export function killOnExit(emulator: RunningEmulator): void {
     }
   });
 }
+
+/**
+ * The emulator every local tool uses: the one at FIRESTORE_EMULATOR_HOST when it is set (as under
+ * `firebase emulators:exec`), else one started here on a free port, which `stop()` (or this
+ * process's exit) takes down. Sets FIRESTORE_EMULATOR_HOST for this process and its children.
+ */
+export async function ensureEmulator(): Promise<{ hostPort: string; source: string; stop(): Promise<void> }> {
+  const existing = process.env.FIRESTORE_EMULATOR_HOST;
+  if (existing) {
+    await waitUntilReady(existing, 10_000);
+    return { hostPort: existing, source: `the emulator at ${existing}`, stop: async () => undefined };
+  }
+  const found = findEmulator();
+  if (!found) throw new Error(INSTALL_HINT);
+  const emulator = await startEmulator(found);
+  killOnExit(emulator);
+  process.env.FIRESTORE_EMULATOR_HOST = emulator.hostPort;
+  return { hostPort: emulator.hostPort, source: found.source, stop: emulator.stop };
+}

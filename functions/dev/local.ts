@@ -15,7 +15,7 @@ import { refreshSignupImageCache } from "../src/core/signupCache/refreshSignupIm
 import { processSnapshots } from "../src/core/snapshots/processSnapshots";
 import { S3MediaStore } from "../src/core/storage/mediaStore";
 import { createS3Client } from "../src/core/storage/s3Client";
-import { INSTALL_HINT, findEmulator, killOnExit, startEmulator, stopProcessGroup, waitUntilReady, type RunningEmulator } from "./emulator";
+import { ensureEmulator } from "./emulator";
 import { startS3Server } from "./s3Server";
 import { seedDemoData } from "./seed";
 
@@ -49,23 +49,10 @@ async function queueSettled(db: Firestore): Promise<boolean> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  let emulator: RunningEmulator | undefined;
-  let host = process.env.FIRESTORE_EMULATOR_HOST;
-  if (host) {
-    await waitUntilReady(host, 10_000);
-    say(`using the Firestore emulator at ${host}`);
-  } else {
-    const found = findEmulator();
-    if (!found) throw new Error(INSTALL_HINT);
-    say(`starting the Firestore emulator (${found.source})`);
-    emulator = await startEmulator(found);
-    killOnExit(emulator);
-    host = emulator.hostPort;
-    say(`Firestore emulator at ${host}, project ${projectId}`);
-  }
+  const emulator = await ensureEmulator();
+  say(`Firestore emulator: ${emulator.source}, project ${projectId}`);
   const s3 = await startS3Server("canvas-media");
   say(`local S3 server at ${s3.endpoint}, bucket ${s3.bucket}`);
-  process.env.FIRESTORE_EMULATOR_HOST = host;
   const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", WORKER_HEARTBEAT_MS: "15000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
   const db = getFirestore(initializeApp({ projectId }));
   const client = createS3Client(s3.config);
@@ -112,7 +99,7 @@ async function main(): Promise<void> {
     await Promise.all(workers.map((w) => (w.stdout!.closed ? undefined : new Promise((r) => w.once("close", r)))));
     client.destroy();
     await s3.dispose();
-    if (emulator) await stopProcessGroup(emulator.process);
+    await emulator.stop();
     process.exit(code);
   }
   if (once) return shutdown(0);

@@ -1,4 +1,4 @@
 export default async function globalTeardown(): Promise<void> {
-  await globalThis.__firestoreEmulator?.stop();
-  globalThis.__firestoreEmulator = undefined;
+  await globalThis.__stopFirestoreEmulator?.();
+  globalThis.__stopFirestoreEmulator = undefined;
 }

@@ -107,7 +107,7 @@ export async function runMediaGC(deps: MediaGCDeps, options: MediaGCOptions = {}
     const now = clock.now();
     const eligible = page.docs.filter((doc) => {
       const verdict = judgeMedia(doc.data(), now, ttlDays);
-      if (!verdict.eligible) report.skipped[verdict.reason] = (report.skipped[verdict.reason] ?? 0) + 1;
+      if (!verdict.eligible) countSkip(report, verdict.reason);
       return verdict.eligible;
     });
     if (dryRun) {
@@ -127,6 +127,10 @@ export async function runMediaGC(deps: MediaGCDeps, options: MediaGCOptions = {}
   return report;
 }
 
+function countSkip(report: MediaGCReport, reason: string): void {
+  report.skipped[reason] = (report.skipped[reason] ?? 0) + 1;
+}
+
 /** Steps 2 to 4 for candidates as the query read them; exported so the race with the app can be tested. */
 export async function collectMediaBatch(
   deps: MediaGCDeps,
@@ -136,7 +140,6 @@ export async function collectMediaBatch(
   logger: WorkerDeps["logger"],
 ): Promise<void> {
   const { clock, store } = deps;
-  const skip = (reason: string) => (report.skipped[reason] = (report.skipped[reason] ?? 0) + 1);
   const fail = (doc: QueryDocumentSnapshot, reason: string) => {
     report.failed.push({ id: doc.id, storageKey: doc.get("storageKey"), reason });
     logger.error("mediaGC.item_failed", { mediaId: doc.id, storageKey: doc.get("storageKey"), reason });
@@ -153,7 +156,7 @@ export async function collectMediaBatch(
         );
         marked.push({ doc, version: write.writeTime });
       } catch (error) {
-        if (isConflict(error)) skip("changed-since-read");
+        if (isConflict(error)) countSkip(report, "changed-since-read");
         else fail(doc, `mark failed: ${describeStorageError(error)}`);
       }
     }),
