@@ -15,18 +15,31 @@ export interface EmulatorCommand {
   args: (host: string, port: number) => string[];
 }
 
-const GCLOUD_SDK_DIRS = [
-  process.env.CLOUDSDK_ROOT_DIR,
-  "/usr/lib/google-cloud-sdk",
-  "/usr/share/google-cloud-sdk",
-  "/opt/google-cloud-sdk",
-  join(homedir(), "google-cloud-sdk"),
-].filter((d): d is string => Boolean(d));
+/** Where to look; the defaults are this machine's, tests pass their own. */
+export interface EmulatorSearch {
+  env?: NodeJS.ProcessEnv;
+  sdkDirs?: string[];
+  firebaseCache?: string;
+}
 
-export function findEmulator(): EmulatorCommand | undefined {
-  const java = process.env.JAVA ?? "java";
-  if (process.env.FIRESTORE_EMULATOR_JAR) return jarCommand(java, process.env.FIRESTORE_EMULATOR_JAR, "FIRESTORE_EMULATOR_JAR");
-  for (const sdk of GCLOUD_SDK_DIRS) {
+const defaultSdkDirs = (env: NodeJS.ProcessEnv) =>
+  [env.CLOUDSDK_ROOT_DIR, "/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk", "/opt/google-cloud-sdk", join(homedir(), "google-cloud-sdk")].filter(
+    (d): d is string => Boolean(d),
+  );
+
+const versionOf = (jar: string) => (jar.match(/v([\d.]+)\.jar$/)?.[1] ?? "0").split(".").map(Number);
+const newerFirst = (a: string, b: string) => {
+  const [x, y] = [versionOf(a), versionOf(b)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (y[i] ?? 0) - (x[i] ?? 0);
+  return 0;
+};
+
+/** FIRESTORE_EMULATOR_JAR, else the Google Cloud SDK's emulator, else the newest jar firebase-tools cached. */
+export function findEmulator(where: EmulatorSearch = {}): EmulatorCommand | undefined {
+  const env = where.env ?? process.env;
+  const java = env.JAVA ?? "java";
+  if (env.FIRESTORE_EMULATOR_JAR) return jarCommand(java, env.FIRESTORE_EMULATOR_JAR, "FIRESTORE_EMULATOR_JAR");
+  for (const sdk of where.sdkDirs ?? defaultSdkDirs(env)) {
     const jar = join(sdk, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar");
     if (!existsSync(jar)) continue;
     return {
@@ -43,15 +56,12 @@ export function findEmulator(): EmulatorCommand | undefined {
       ],
     };
   }
-  const cache = join(homedir(), ".cache/firebase/emulators");
-  if (existsSync(cache)) {
-    const jars = readdirSync(cache)
-      .filter((f) => /^cloud-firestore-emulator-v[\d.]+\.jar$/.test(f))
-      .sort();
-    const newest = jars.at(-1);
-    if (newest) return jarCommand(java, join(cache, newest), "firebase-tools cache");
-  }
-  return undefined;
+  const cache = where.firebaseCache ?? join(homedir(), ".cache/firebase/emulators");
+  if (!existsSync(cache)) return undefined;
+  const [newest] = readdirSync(cache)
+    .filter((f) => /^cloud-firestore-emulator-v[\d.]+\.jar$/.test(f))
+    .sort(newerFirst);
+  return newest ? jarCommand(java, join(cache, newest), "firebase-tools cache") : undefined;
 }
 
 function jarCommand(java: string, jar: string, source: string): EmulatorCommand {
@@ -167,13 +177,13 @@ export function killOnExit(emulator: RunningEmulator): void {
  * `firebase emulators:exec`), else one started here on a free port, which `stop()` (or this
  * process's exit) takes down. Sets FIRESTORE_EMULATOR_HOST for this process and its children.
  */
-export async function ensureEmulator(): Promise<{ hostPort: string; source: string; stop(): Promise<void> }> {
-  const existing = process.env.FIRESTORE_EMULATOR_HOST;
+export async function ensureEmulator(where: EmulatorSearch = {}): Promise<{ hostPort: string; source: string; stop(): Promise<void> }> {
+  const existing = (where.env ?? process.env).FIRESTORE_EMULATOR_HOST;
   if (existing) {
     await waitUntilReady(existing, 10_000);
     return { hostPort: existing, source: `the emulator at ${existing}`, stop: async () => undefined };
   }
-  const found = findEmulator();
+  const found = findEmulator(where);
   if (!found) throw new Error(INSTALL_HINT);
   const emulator = await startEmulator(found);
   killOnExit(emulator);
