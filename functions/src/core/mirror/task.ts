@@ -53,12 +53,10 @@ export function parseMirrorTask(data: unknown): ParsedTask {
   return { ok: false, error: `invalid task: ${problems.join("; ")}` };
 }
 
-/** The workers' own fields on a task doc. */
+/** The workers' own fields on a task doc that decide whether it can be claimed. */
 export interface TaskState {
   status?: TaskStatus;
   attempts?: number;
-  lastError?: string;
-  leaseOwner?: string;
   leaseExpiresAt?: Timestamp;
   nextAttemptAt?: Timestamp;
   deadLetter?: boolean;
@@ -69,8 +67,6 @@ export function readTaskState(data: FirebaseFirestore.DocumentData): TaskState {
   return {
     status,
     attempts: typeof data.attempts === "number" ? data.attempts : 0,
-    lastError: data.lastError,
-    leaseOwner: data.leaseOwner,
     leaseExpiresAt: data.leaseExpiresAt instanceof Timestamp ? data.leaseExpiresAt : undefined,
     nextAttemptAt: data.nextAttemptAt instanceof Timestamp ? data.nextAttemptAt : undefined,
     deadLetter: data.deadLetter === true,
