@@ -135,6 +135,28 @@ it("loadProject equals the elements collection after random ops with snapshots a
   }
 });
 
+it("loadProject does not trust a snapshot that does not add up: a gap in the ops, or a missing part", async () => {
+  await createProject(fs.db, "gappy");
+  for (let i = 0; i < 3; i++) await appendOp(fs.db, "gappy", { type: "create", elementId: `e${i}`, data: { i } });
+  await processSnapshots(deps(), { projectId: "gappy", force: true });
+  for (let i = 3; i < 6; i++) await appendOp(fs.db, "gappy", { type: "update", elementId: `e${i % 3}`, data: { i } });
+  // An op after the snapshot went missing: replaying would silently skip it.
+  await fs.db.doc("canvasProjects/gappy/ops/00000004").delete();
+  expect(await loadProject(fs.db, "gappy")).toEqual({ opIndex: 5, elements: await elementsOf(fs.db, "gappy") });
+
+  await createProject(fs.db, "partless");
+  const writer = fs.db.bulkWriter();
+  for (let i = 0; i < 1200; i++) writer.set(fs.db.doc(`canvasProjects/partless/elements/e${i}`), { text: "y".repeat(1000) });
+  await writer.close();
+  await fs.db.doc("canvasProjects/partless").update({ opIndex: 0, opsSinceSnapshot: 1 });
+  const [created] = (await processSnapshots(deps(), { projectId: "partless" })).created;
+  expect(created.partCount).toBeGreaterThan(1);
+  await fs.db.doc(`canvasProjects/partless/snapshots/${created.snapshotId}/parts/1`).delete();
+  const loaded = await loadProject(fs.db, "partless");
+  expect(Object.keys(loaded.elements)).toHaveLength(1200);
+  expect(loaded.elements).toEqual(await elementsOf(fs.db, "partless"));
+});
+
 it("loadProject falls back to the elements collection when there is no snapshot", async () => {
   await createProject(fs.db, "fresh");
   await appendOp(fs.db, "fresh", { type: "create", elementId: "a", data: { x: 1 } });
