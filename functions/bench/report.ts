@@ -21,8 +21,9 @@ Firestore: the Cloud Firestore emulator (${r.emulator}); storage: s3rver on loop
 **How operations are counted.** ${r.opCounting}
 
 Absolute speeds are the emulator's on this machine, not production Firestore's: the emulator is a single JVM
-process sharing 2 cores with the benchmark. Ratios measured in one run (each section's rows) hold better than
-the absolute numbers; operation counts per item are exact and carry over to production billing.
+process sharing 2 cores with the benchmark, and run-to-run noise is about ±15 % on throughput (one unmeasured drain
+warms the emulator's JIT first; the raw ceiling is the median of 5 runs). Ratios measured in one run hold better
+than the absolute numbers; operation counts per item are exact and carry over to production billing.
 
 ## 1. Mirror queue: ${m.defaults.tasks} tasks (upserts, updates, removes) drained by the worker loop
 

@@ -11,3 +11,5 @@ export { loadProject, type LoadedProject } from "./snapshots/loadProject";
 export { processSnapshots, type SnapshotReport, type SnapshotOptions } from "./snapshots/processSnapshots";
 export { runMediaGC, type MediaGCReport, type MediaGCOptions } from "./mediaGC/runMediaGC";
 export { refreshSignupImageCache, type SignupCacheReport } from "./signupCache/refreshSignupImageCache";
+export { requeueDeadLetters, type RequeueReport } from "./mirror/requeue";
+export { getSystemHealth, type SystemHealth } from "./health";
