@@ -279,6 +279,24 @@ describe("processPendingTasks", () => {
     expect(report.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it("counts what the done tasks did to the mirror, by outcome", async () => {
+    const now = Date.now();
+    await putHistoryItem(fs.db, "u1", "pub");
+    await putHistoryItem(fs.db, "u1", "priv", { isPublic: false });
+    await fs.db.doc("publicGenerations/upd").set({ uid: "u1", historyId: "upd", prompt: "old" });
+    await fs.db.doc("publicGenerations/gone").set({ uid: "u1", historyId: "gone" });
+    await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "pub" }, now - 5000);
+    await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "priv" }, now - 4000);
+    await enqueue(fs.db, { op: "update", uid: "u1", historyId: "upd", updates: { prompt: "new" } }, now - 3000);
+    await enqueue(fs.db, { op: "update", uid: "u1", historyId: "never", updates: { prompt: "x" } }, now - 2000);
+    await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "gone" }, now - 1000);
+
+    const report = await processPendingTasks(deps(), { limit: 50 });
+
+    expect(report.byStatus.done).toBe(5);
+    expect(report.byOutcome).toEqual({ published: 1, unpublished: 1, updated: 1, "not-mirrored": 1, removed: 1, stale: 0 });
+  });
+
   it("takes at most `limit` tasks, oldest first", async () => {
     const now = Date.now();
     const ids: string[] = [];

@@ -1,11 +1,14 @@
 import type { WorkerDeps } from "../deps";
 import { errorMessage } from "../logger";
 import { findDueTasks } from "./dueTasks";
+import type { Outcome } from "./plan";
 import { processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
 
 export interface MirrorRunReport {
   found: number;
   byStatus: Record<TaskStatusAfterRun, number>;
+  /** What the tasks that ended `done` did to the mirror. */
+  byOutcome: Record<Outcome, number>;
   durationMs: number;
   /** Slowest and mean task, end to end. */
   taskMs: { max: number; mean: number };
@@ -21,10 +24,14 @@ export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): Tas
 
 export function summarize(results: TaskResult[], durationMs: number): MirrorRunReport {
   const byStatus: Record<TaskStatusAfterRun, number> = { done: 0, failed: 0, "dead-letter": 0, invalid: 0, skipped: 0, "lease-lost": 0 };
-  for (const r of results) byStatus[r.status]++;
+  const byOutcome: Record<Outcome, number> = { published: 0, updated: 0, removed: 0, unpublished: 0, stale: 0, "not-mirrored": 0 };
+  for (const r of results) {
+    byStatus[r.status]++;
+    if (r.status === "done" && r.outcome) byOutcome[r.outcome]++;
+  }
   const times = results.map((r) => r.durationMs);
   const mean = times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : 0;
-  return { found: results.length, byStatus, durationMs, taskMs: { max: Math.max(0, ...times), mean }, results };
+  return { found: results.length, byStatus, byOutcome, durationMs, taskMs: { max: Math.max(0, ...times), mean }, results };
 }
 
 /**
@@ -40,6 +47,6 @@ export async function processPendingTasks(deps: WorkerDeps, options: { limit?: n
     results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));
   }
   const report = summarize(results, deps.clock.now() - started);
-  deps.logger.info("mirror.sweep.completed", { found: report.found, ...report.byStatus, durationMs: report.durationMs });
+  deps.logger.info("mirror.sweep.completed", { found: report.found, ...report.byStatus, outcomes: report.byOutcome, durationMs: report.durationMs });
   return report;
 }
