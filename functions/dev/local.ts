@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
+import { systemClock } from "../src/core/clock";
 import { parseWorkerConfig } from "../src/core/config";
-import { createLogger } from "../src/core/logger";
+import { createLogger, humanLogLine } from "../src/core/logger";
 import { runMediaGC } from "../src/core/mediaGC/runMediaGC";
 import { refreshSignupImageCache } from "../src/core/signupCache/refreshSignupImageCache";
 import { processSnapshots } from "../src/core/snapshots/processSnapshots";
@@ -29,10 +30,9 @@ function startWorker(script: string, env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [join(LIB, "workers", script)], { env, stdio: ["ignore", "pipe", "pipe"] });
   const show = (line: string) => {
     try {
-      const { message, severity, time: _t, worker: _w, ...fields } = JSON.parse(line);
-      if (message === "config.loaded") return;
-      const kv = Object.entries(fields).filter(([, v]) => typeof v !== "object").map(([k, v]) => `${k}=${v}`).join(" ");
-      say(`${name}: ${severity === "INFO" ? "" : severity + " "}${message} ${kv}`);
+      const entry = JSON.parse(line);
+      if (entry.message === "config.loaded") return;
+      say(`${name}: ${humanLogLine(entry)}`);
     } catch {
       say(`${name}: ${line}`);
     }
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
   const config = parseWorkerConfig(process.env);
   const logger = createLogger({ sink: () => undefined });
-  const deps = { db, clock: { now: () => Date.now() }, logger, config };
+  const deps = { db, clock: systemClock, logger, config };
   const snapshots = await processSnapshots(deps);
   say(`canvasSnapshots: ${snapshots.created.length} snapshots made (${snapshots.created.map((c) => `${c.projectId}@${c.opIndex}`).join(", ")})`);
   const gc = await runMediaGC({ ...deps, store: new S3MediaStore(client, s3.bucket) });

@@ -1,6 +1,8 @@
 import type { SystemHealth } from "../core/health";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import type { RequeueReport } from "../core/mirror/requeue";
+import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
+import type { SnapshotReport } from "../core/snapshots/processSnapshots";
 
 /** Human output of the operator CLI; `--json` prints the reports as they are instead. */
 export function table(rows: (string | number)[][]): string {
@@ -64,4 +66,17 @@ export function formatRequeue(r: RequeueReport): string {
   const lines = [`requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.join(", ")}` : ""}`];
   if (r.notDeadLetters.length) lines.push(`not dead letters (left alone): ${r.notDeadLetters.join(", ")}`);
   return lines.join("\n");
+}
+
+export function formatSnapshots(s: SnapshotReport): string {
+  return [
+    `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.failed.length} failed (${s.candidates} candidates)`,
+    ...s.created.map((c) => `  ${c.projectId}: ${c.snapshotId} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
+    ...s.skipped.map((c) => `  ${c.projectId}: skipped, ${c.reason}`),
+    ...s.failed.map((c) => `  ${c.projectId}: FAILED ${c.error}`),
+  ].join("\n");
+}
+
+export function formatSignupCache(c: SignupCacheReport): string {
+  return c.refreshed ? `signup cache refreshed: ${c.count} images` : `signup cache kept: ${c.reason}`;
 }

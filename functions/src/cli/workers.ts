@@ -1,7 +1,7 @@
 import { systemClock } from "../core/clock";
 import { ConfigError, parseStorageConfig } from "../core/config";
 import { getSystemHealth } from "../core/health";
-import { createLogger, errorMessage, type LogSink } from "../core/logger";
+import { createLogger, errorMessage, humanLogLine, type LogSink } from "../core/logger";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import { runManual } from "../core/manualRun/runManual";
 import { processPendingTasks, type MirrorRunReport } from "../core/mirror/processPendingTasks";
@@ -12,7 +12,7 @@ import { S3MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
-import { formatGC, formatHealth, formatRequeue } from "./format";
+import { formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots } from "./format";
 
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
@@ -26,12 +26,8 @@ const out = (text: string) => process.stdout.write(text + "\n");
 
 /** Progress lines on stderr, readable by a person: `12:00:01 mirror.drain.batch done=12 failed=0`. */
 const progressSink: LogSink = (_severity, line) => {
-  const { message, time, severity, worker: _w, ...fields } = JSON.parse(line);
-  const kv = Object.entries(fields)
-    .filter(([, v]) => typeof v !== "object")
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
-  process.stderr.write(`${String(time).slice(11, 19)} ${severity === "INFO" ? "" : severity + " "}${message} ${kv}\n`);
+  const entry = JSON.parse(line);
+  process.stderr.write(`${String(entry.time).slice(11, 19)} ${humanLogLine(entry)}\n`);
 };
 
 async function run(command: Exclude<Command, { kind: "help" }>): Promise<number> {
@@ -78,19 +74,12 @@ async function run(command: Exclude<Command, { kind: "help" }>): Promise<number>
     }
     case "snapshots": {
       const s = report as SnapshotReport;
-      print(s, () =>
-        [
-          `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.failed.length} failed (${s.candidates} candidates)`,
-          ...s.created.map((c) => `  ${c.projectId}: ${c.snapshotId} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
-          ...s.skipped.map((c) => `  ${c.projectId}: skipped, ${c.reason}`),
-          ...s.failed.map((c) => `  ${c.projectId}: FAILED ${c.error}`),
-        ].join("\n"),
-      );
+      print(s, () => formatSnapshots(s));
       return s.failed.length ? 1 : 0;
     }
     default: {
       const c = report as SignupCacheReport;
-      print(c, () => (c.refreshed ? `signup cache refreshed: ${c.count} images` : `signup cache kept: ${c.reason}`));
+      print(c, () => formatSignupCache(c));
       return 0;
     }
   }

@@ -1,5 +1,6 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "./collections";
+import { countOf } from "./count";
 import type { WorkerConfig } from "./config";
 import { mediaGCQuery } from "./mediaGC/runMediaGC";
 import { cutoffMs } from "./mediaGC/eligibility";
@@ -15,12 +16,11 @@ export interface SystemHealth {
 }
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
-  const count = async (q: FirebaseFirestore.Query) => (await q.count().get()).data().count;
   const [queue, gcCandidates, dueByOps, dueByAge, cache] = await Promise.all([
     getQueueStatus(db, nowMs),
-    count(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
-    count(dueByOpsQuery(db, config.SNAPSHOT_MAX_OPS, 1_000_000)),
-    count(dueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000), 1_000_000)),
+    countOf(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
+    countOf(dueByOpsQuery(db, config.SNAPSHOT_MAX_OPS, 1_000_000)),
+    countOf(dueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000), 1_000_000)),
     db.collection(COLLECTIONS.signupImageCache).doc("current").get(),
   ]);
   const refreshedAt = cache.get("refreshedAt");

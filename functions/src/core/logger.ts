@@ -47,6 +47,16 @@ export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; 
   };
 }
 
+/** A log entry as one readable line for a terminal: `WARNING task.invalid taskId=... error=...` (INFO unprefixed, nested fields left out). */
+export function humanLogLine(entry: LogFields): string {
+  const { message, severity, time: _time, worker: _worker, ...fields } = entry;
+  const kv = Object.entries(fields)
+    .filter(([, v]) => typeof v !== "object")
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+  return `${severity === "INFO" ? "" : `${severity} `}${message} ${kv}`;
+}
+
 export function severityFromEnv(value: string | undefined): Severity {
   const upper = (value ?? "").toUpperCase();
   if (upper === "WARN") return "WARNING";

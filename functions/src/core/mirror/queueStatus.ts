@@ -1,5 +1,6 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
+import { countOf } from "../count";
 import { leaseExpiredQuery, pendingQuery } from "./dueTasks";
 import { TASK_STATUSES, type TaskStatus } from "./task";
 
@@ -30,18 +31,17 @@ export function deadLetterQuery(db: Firestore) {
 /** Queue health from count aggregations (one read per 1,000 index entries) and two small lists. */
 export async function getQueueStatus(db: Firestore, nowMs: number, options: { deadLetterLimit?: number; attemptsThreshold?: number } = {}): Promise<QueueStatus> {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
-  const count = async (q: FirebaseFirestore.Query) => (await q.count().get()).data().count;
   const now = Timestamp.fromMillis(nowMs);
   const threshold = options.attemptsThreshold ?? 3;
   const deadQuery = deadLetterQuery(db);
   const [counts, deadCount, retrying, deadDocs, oldest, expired, many] = await Promise.all([
-    Promise.all(TASK_STATUSES.map((s) => count(queue.where("status", "==", s)))),
-    count(deadQuery),
-    count(queue.where("status", "==", "failed").where("deadLetter", "==", false)),
+    Promise.all(TASK_STATUSES.map((s) => countOf(queue.where("status", "==", s)))),
+    countOf(deadQuery),
+    countOf(queue.where("status", "==", "failed").where("deadLetter", "==", false)),
     deadQuery.orderBy("failedAt", "desc").limit(options.deadLetterLimit ?? 20).get(),
     pendingQuery(db, 1).get(),
     leaseExpiredQuery(db, now, 100).get(),
-    count(queue.where("attempts", ">=", threshold)),
+    countOf(queue.where("attempts", ">=", threshold)),
   ]);
   const oldestCreated = oldest.docs[0]?.get("createdAt");
   return {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import { errorMessage } from "../logger";
 import { nextPollDelayMs } from "./backoff";
@@ -144,7 +145,7 @@ export class MirrorQueueWorker {
     this.lastBeat = { at: now, processed: this.stats.processed };
     let queueDepth: number | undefined;
     try {
-      queueDepth = (await pendingQuery(db, 1).limit(100_000).count().get()).data().count;
+      queueDepth = await countOf(pendingQuery(db, 1).limit(100_000));
     } catch {
       queueDepth = undefined;
     }
