@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Firestore } from "firebase-admin/firestore";
+import { systemClock } from "../src/core/clock";
 import { parseWorkerConfig, type WorkerConfig } from "../src/core/config";
 import type { WorkerDeps } from "../src/core/deps";
 import { createLogger } from "../src/core/logger";
@@ -12,7 +13,7 @@ export function freshDb(label: string): { db: Firestore; projectId: string } {
 }
 
 export function benchDeps(db: Firestore, config: Partial<WorkerConfig> = {}): WorkerDeps {
-  return { db, clock: { now: () => Date.now() }, logger: createLogger({ sink: () => undefined }), config: { ...parseWorkerConfig({}), ...config } };
+  return { db, clock: systemClock, logger: createLogger({ sink: () => undefined }), config: { ...parseWorkerConfig({}), ...config } };
 }
 
 export async function writeAll(db: Firestore, docs: [string, Record<string, unknown>][]): Promise<void> {

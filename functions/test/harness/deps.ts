@@ -1,5 +1,5 @@
 import type { Firestore } from "firebase-admin/firestore";
-import type { Clock } from "../../src/core/clock";
+import { systemClock, type Clock } from "../../src/core/clock";
 import { parseWorkerConfig, type WorkerConfig } from "../../src/core/config";
 import type { WorkerDeps } from "../../src/core/deps";
 import { createLogger, type Logger } from "../../src/core/logger";
@@ -25,7 +25,7 @@ export function memoryLogger(): Logger & { entries: Record<string, unknown>[] } 
 export function testDeps(db: Firestore, overrides: { clock?: Clock; config?: Partial<WorkerConfig>; logger?: Logger } = {}): WorkerDeps {
   return {
     db,
-    clock: overrides.clock ?? { now: () => Date.now() },
+    clock: overrides.clock ?? systemClock,
     logger: overrides.logger ?? memoryLogger(),
     config: { ...parseWorkerConfig({}), ...overrides.config },
   };
