@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -173,6 +173,15 @@ export function killOnExit(emulator: RunningEmulator): void {
 }
 
 /**
+ * Appends a detached child's process group id to the file named by WORKERS_PGID_FILE (set by
+ * `.ci/run`), so a supervisor can stop exactly the groups this run started if the run itself is
+ * killed before its teardown; nothing else is ever stopped.
+ */
+export function recordProcessGroup(pgid: number, env: NodeJS.ProcessEnv): void {
+  if (env.WORKERS_PGID_FILE) appendFileSync(env.WORKERS_PGID_FILE, `${pgid}\n`);
+}
+
+/**
  * The emulator every local tool uses: the one at FIRESTORE_EMULATOR_HOST when it is set (as under
  * `firebase emulators:exec`), else one started here on a free port, which `stop()` (or this
  * process's exit) takes down. Sets FIRESTORE_EMULATOR_HOST for this process and its children.
@@ -187,6 +196,7 @@ export async function ensureEmulator(where: EmulatorSearch = {}): Promise<{ host
   if (!found) throw new Error(INSTALL_HINT);
   const emulator = await startEmulator(found);
   killOnExit(emulator);
+  recordProcessGroup(emulator.process.pid!, where.env ?? process.env);
   process.env.FIRESTORE_EMULATOR_HOST = emulator.hostPort;
   return { hostPort: emulator.hostPort, source: found.source, stop: emulator.stop };
 }

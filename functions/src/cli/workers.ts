@@ -1,7 +1,8 @@
 import { systemClock } from "../core/clock";
-import { ConfigError, parseStorageConfig } from "../core/config";
+import { parseStorageConfig } from "../core/config";
+import { ConfigError, errorMessage } from "../core/errors";
 import { getSystemHealth } from "../core/health";
-import { createLogger, errorMessage, humanLogLine, type LogSink } from "../core/logger";
+import { createLogger, humanLogLine, type LogSink } from "../core/logger";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import { runManual } from "../core/manualRun/runManual";
 import { processPendingTasks, type MirrorRunReport } from "../core/mirror/processPendingTasks";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ConfigError } from "./errors";
 
 /**
  * Every tunable of the workers, declared once with the seed's defaults.
@@ -57,9 +58,7 @@ export type StorageConfig = z.infer<typeof storageConfigSchema>;
 export const storageConfigNames = Object.keys(storageConfigSchema.shape) as (keyof StorageConfig)[];
 export const secretNames = ["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"] as const;
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 type Source = Record<string, string | number | boolean | undefined>;
 

@@ -1,3 +1,5 @@
+import { serializeError } from "./errors";
+
 /**
  * Structured logging: every line is one JSON object with `severity` and `message`, the shape
  * Cloud Logging parses from stdout and the one firebase-functions/logger writes, so the same
@@ -23,10 +25,6 @@ export const stdoutSink: LogSink = (severity, line) => {
   (severity === "ERROR" || severity === "WARNING" ? process.stderr : process.stdout).write(line + "\n");
 };
 
-function serializable(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
-  return value;
-}
 
 export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; fields?: LogFields } = {}): Logger {
   const sink = options.sink ?? stdoutSink;
@@ -35,7 +33,7 @@ export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; 
   const write = (severity: Severity, message: string, fields: LogFields = {}) => {
     if (rank[severity] < min) return;
     const entry: LogFields = { severity, message, time: new Date().toISOString(), ...base };
-    for (const [k, v] of Object.entries(fields)) entry[k] = serializable(v);
+    for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
     sink(severity, JSON.stringify(entry));
   };
   return {
@@ -61,8 +59,4 @@ export function severityFromEnv(value: string | undefined): Severity {
   const upper = (value ?? "").toUpperCase();
   if (upper === "WARN") return "WARNING";
   return upper in rank ? (upper as Severity) : "INFO";
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "./logger";
-import { errorMessage } from "./logger";
+import { errorMessage } from "./errors";
 
 /**
  * Runs a job at start and then every `intervalMs`, one run at a time, with a heartbeat line every

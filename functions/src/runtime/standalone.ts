@@ -3,7 +3,8 @@ import { getFirestore } from "firebase-admin/firestore";
 import { systemClock } from "../core/clock";
 import { parseWorkerConfig, redact } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
-import { createLogger, errorMessage, severityFromEnv, type Logger } from "../core/logger";
+import { errorMessage } from "../core/errors";
+import { createLogger, severityFromEnv, type Logger } from "../core/logger";
 
 /**
  * Dependencies of a standalone process: Firestore from the standard environment

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { FieldPath, Timestamp, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
-import { isConflict } from "../mirror/lease";
+import { isConflict } from "../errors";
 import { S3_DELETE_LIMIT, describeStorageError, type MediaStore } from "../storage/mediaStore";
 import { cutoffMs, judgeMedia } from "./eligibility";
 

@@ -1,6 +1,6 @@
 import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
-import { isConflict } from "./lease";
+import { isConflict } from "../errors";
 
 /**
  * Finding work. Three indexed queries, each costing what it returns: pending tasks (oldest

@@ -1,4 +1,5 @@
 import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot } from "firebase-admin/firestore";
+import { isConflict } from "../errors";
 import { retryDelayMs } from "./backoff";
 
 /**
@@ -22,11 +23,6 @@ export const DONE_TASK_RETENTION_MS = 7 * 24 * 3600_000;
 
 const clearLease = { leaseOwner: FieldValue.delete(), leaseExpiresAt: FieldValue.delete() };
 
-/** Firestore's answers to a failed precondition, a create over an existing doc, an update of a missing one. */
-export function isConflict(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return code === 9 || code === 6 || code === 5 || code === "failed-precondition" || code === "already-exists" || code === "not-found";
-}
 
 export async function claimTask(
   snap: DocumentSnapshot,

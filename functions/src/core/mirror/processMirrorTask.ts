@@ -3,9 +3,9 @@ import { FieldPath, FieldValue, Timestamp, type DocumentReference, type Document
 import type { Clock } from "../clock";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../logger";
+import { errorMessage, isConflict } from "../errors";
 import { decideClaim } from "./claim";
-import { claimTask, doneFields, isConflict, markDeadLetter, recordFailure, type Claim } from "./lease";
+import { claimTask, doneFields, markDeadLetter, recordFailure, type Claim } from "./lease";
 import { needsUserProfile, planMirrorWrite, type Doc, type MirrorPlan, type Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
 

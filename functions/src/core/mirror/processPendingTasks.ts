@@ -1,5 +1,5 @@
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../logger";
+import { errorMessage } from "../errors";
 import { findDueTasks } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../logger";
+import { errorMessage } from "../errors";
 import { nextPollDelayMs } from "./backoff";
 import { findDueTasks, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";

@@ -1,6 +1,6 @@
 import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
-import { isConflict } from "./lease";
+import { isConflict } from "../errors";
 import { deadLetterQuery } from "./queueStatus";
 
 /**

@@ -1,7 +1,7 @@
 import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../logger";
+import { errorMessage } from "../errors";
 import { needsSnapshot } from "./rules";
 import { pruneSnapshots, snapshotProject } from "./snapshotProject";
 

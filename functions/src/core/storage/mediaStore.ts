@@ -1,5 +1,5 @@
 import { DeleteObjectsCommand, type S3Client } from "@aws-sdk/client-s3";
-import { errorMessage } from "../logger";
+import { errorMessage } from "../errors";
 
 /** The one storage operation the GC needs, so it can be counted in benchmarks. */
 export interface MediaStore {
