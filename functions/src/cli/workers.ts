@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { systemClock } from "../core/clock";
 import { parseStorageConfig } from "../core/config";
 import { ConfigError, errorMessage } from "../core/errors";
@@ -26,13 +27,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const out = (text: string) => process.stdout.write(text + "\n");
 
 /** Progress lines on stderr, readable by a person: `12:00:01 mirror.drain.batch done=12 failed=0`. */
-const progressSink: LogSink = (_severity, line) => {
-  const entry = JSON.parse(line);
+const progressSink: LogSink = (entry) => {
   process.stderr.write(`${String(entry.time).slice(11, 19)} ${humanLogLine(entry)}\n`);
 };
 
 async function run(command: Exclude<Command, { kind: "help" }>): Promise<number> {
-  const deps = { ...createStandaloneDeps("cli", process.env, { quiet: true }), logger: createLogger({ sink: progressSink, fields: { worker: "cli" } }) };
+  const deps = { ...(await createStandaloneDeps("cli", process.env, { quiet: true })), logger: createLogger({ sink: progressSink, fields: { worker: "cli" } }) };
   const print = (report: unknown, human: () => string) => out(command.json ? JSON.stringify(report, null, 2) : human());
 
   if (command.kind === "status") {

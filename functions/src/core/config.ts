@@ -1,62 +1,154 @@
 import { z } from "zod";
 import { ConfigError } from "./errors";
+import { severities } from "./logger";
 
 /**
- * Every tunable of the workers, declared once with the seed's defaults.
- * Deployed functions read these names through firebase-functions/params, standalone
- * processes through the environment; both paths end in `parseWorkerConfig`.
+ * Every setting of the workers, declared once: name, default, bounds, description, and who reads it.
+ *
+ * - `functions: true`: the deployed Cloud Functions read it, so it is a firebase-functions param
+ *   (runtime/params.ts) and functions/.env carries its value (dev/deployEnv.ts writes that file
+ *   from this table; a test keeps them equal).
+ * - `functions: false`: only standalone processes (the polling worker, the signup-cache worker, the
+ *   CLI) read it, from their environment; it is not a deploy param.
+ *
+ * Deployed functions and standalone processes both end in `parseWorkerConfig` / `parseStorageConfig`,
+ * so a bad value is refused the same way everywhere, with a message naming the setting.
  */
-const positiveInt = (name: string, fallback: number, max: number) =>
-  z.coerce
-    .number({ error: `${name} must be a number` })
-    .int({ error: `${name} must be an integer` })
-    .min(1, { error: `${name} must be >= 1` })
-    .max(max, { error: `${name} must be <= ${max}` })
-    .default(fallback);
+interface Setting<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** The param type firebase-functions declares it with. */
+  kind: "int" | "string" | "boolean" | "select";
+  /** The default as firebase-tools and functions/.env spell it. */
+  default: string;
+  description: string;
+  functions: boolean;
+}
 
-export const workerConfigSchema = z.object({
-  MIRROR_POLL_INTERVAL_MS: positiveInt("MIRROR_POLL_INTERVAL_MS", 2500, 3_600_000),
-  MIRROR_MAX_BACKOFF_MS: positiveInt("MIRROR_MAX_BACKOFF_MS", 15000, 3_600_000),
-  MIRROR_BATCH_LIMIT: positiveInt("MIRROR_BATCH_LIMIT", 12, 500),
-  MIRROR_POOL_SIZE: positiveInt("MIRROR_POOL_SIZE", 4, 100),
-  MIRROR_MAX_ATTEMPTS: positiveInt("MIRROR_MAX_ATTEMPTS", 5, 100),
-  MIRROR_LEASE_MS: positiveInt("MIRROR_LEASE_MS", 60_000, 3_600_000),
-  WORKER_HEARTBEAT_MS: positiveInt("WORKER_HEARTBEAT_MS", 60_000, 3_600_000),
-  MIRROR_SHUTDOWN_GRACE_MS: positiveInt("MIRROR_SHUTDOWN_GRACE_MS", 10_000, 600_000),
-  MEDIA_GC_TTL_DAYS: positiveInt("MEDIA_GC_TTL_DAYS", 30, 36500),
-  MEDIA_GC_BATCH_SIZE: positiveInt("MEDIA_GC_BATCH_SIZE", 100, 1000),
-  SNAPSHOT_MAX_OPS: positiveInt("SNAPSHOT_MAX_OPS", 100, 1_000_000),
-  SNAPSHOT_MAX_HOURS: positiveInt("SNAPSHOT_MAX_HOURS", 24, 24 * 365),
-  SNAPSHOT_BATCH_SIZE: positiveInt("SNAPSHOT_BATCH_SIZE", 50, 500),
-  SNAPSHOT_KEEP: positiveInt("SNAPSHOT_KEEP", 10, 1000),
-  // Below 2^31 ms, the longest timer Node can set.
-  SIGNUP_CACHE_REFRESH_MS: positiveInt("SIGNUP_CACHE_REFRESH_MS", 86_400_000, 7 * 86_400_000),
-});
-
-export type WorkerConfig = z.infer<typeof workerConfigSchema>;
-export type WorkerConfigName = keyof WorkerConfig;
-export const workerConfigNames = Object.keys(workerConfigSchema.shape) as WorkerConfigName[];
+const positiveInt = (name: string, fallback: number, max: number, description: string, functions: boolean) =>
+  ({
+    schema: z.coerce
+      .number({ error: `${name} must be a number` })
+      .int({ error: `${name} must be an integer` })
+      .min(1, { error: `${name} must be >= 1` })
+      .max(max, { error: `${name} must be <= ${max}` })
+      .default(fallback),
+    kind: "int",
+    default: String(fallback),
+    description: `${description} (1-${max})`,
+    functions,
+  }) satisfies Setting;
 
 const booleanString = (name: string) =>
   z
     .union([z.boolean(), z.enum(["true", "false", "1", "0"], { error: `${name} must be true or false` })])
     .transform((v) => v === true || v === "true" || v === "1");
 
-/** Zata (S3-compatible) media storage. Only the workers that touch storage require it. */
-export const storageConfigSchema = z.object({
-  ZATA_ENDPOINT: z.url({ error: "ZATA_ENDPOINT must be a URL, e.g. https://s3.example.com" }),
-  ZATA_REGION: z.string().min(1).default("us-east-1"),
-  ZATA_BUCKET: z.string({ error: "ZATA_BUCKET is required" }).min(1, { error: "ZATA_BUCKET is required" }),
-  ZATA_ACCESS_KEY_ID: z.string({ error: "ZATA_ACCESS_KEY_ID is required" }).min(1, { error: "ZATA_ACCESS_KEY_ID is required" }),
-  ZATA_SECRET_ACCESS_KEY: z
-    .string({ error: "ZATA_SECRET_ACCESS_KEY is required" })
-    .min(1, { error: "ZATA_SECRET_ACCESS_KEY is required" }),
-  ZATA_FORCE_PATH_STYLE: booleanString("ZATA_FORCE_PATH_STYLE").default(true),
-});
+const logLevel = {
+  schema: z
+    .string()
+    .transform((v) => (v.toUpperCase() === "WARN" ? "WARNING" : v.toUpperCase()))
+    .pipe(z.enum(severities, { error: `LOG_LEVEL must be one of ${severities.join(", ")}` }))
+    .default("INFO"),
+  kind: "select",
+  default: "INFO",
+  description: `lowest severity written to the logs: ${severities.join(", ")}`,
+  functions: true,
+} satisfies Setting;
 
+export const workerSettings = {
+  MIRROR_POLL_INTERVAL_MS: positiveInt("MIRROR_POLL_INTERVAL_MS", 2500, 3_600_000, "standalone mirror worker: poll interval while work flows, ms", false),
+  MIRROR_MAX_BACKOFF_MS: positiveInt("MIRROR_MAX_BACKOFF_MS", 15000, 3_600_000, "standalone mirror worker: longest wait between polls of an empty queue, ms", false),
+  MIRROR_BATCH_LIMIT: positiveInt("MIRROR_BATCH_LIMIT", 12, 500, "standalone mirror worker: tasks fetched per poll", false),
+  MIRROR_POOL_SIZE: positiveInt("MIRROR_POOL_SIZE", 4, 100, "standalone mirror worker: tasks processed at once", false),
+  MIRROR_MAX_ATTEMPTS: positiveInt("MIRROR_MAX_ATTEMPTS", 5, 100, "mirror tasks: attempts before a task becomes a dead letter", true),
+  MIRROR_LEASE_MS: positiveInt("MIRROR_LEASE_MS", 60_000, 3_600_000, "mirror tasks: how long a claim lasts before another worker may take the task over, ms", true),
+  WORKER_HEARTBEAT_MS: positiveInt("WORKER_HEARTBEAT_MS", 60_000, 3_600_000, "standalone workers: heartbeat log interval, ms", false),
+  MIRROR_SHUTDOWN_GRACE_MS: positiveInt("MIRROR_SHUTDOWN_GRACE_MS", 10_000, 600_000, "standalone mirror worker: how long shutdown waits for the batch in hand, ms", false),
+  MEDIA_GC_TTL_DAYS: positiveInt("MEDIA_GC_TTL_DAYS", 30, 36500, "media GC: minimum age of unreferenced media, days", true),
+  MEDIA_GC_BATCH_SIZE: positiveInt("MEDIA_GC_BATCH_SIZE", 100, 1000, "media GC: media per batch", true),
+  SNAPSHOT_MAX_OPS: positiveInt("SNAPSHOT_MAX_OPS", 100, 1_000_000, "canvas snapshots: snapshot a project after this many ops", true),
+  SNAPSHOT_MAX_HOURS: positiveInt("SNAPSHOT_MAX_HOURS", 24, 24 * 365, "canvas snapshots: or after this many hours since the last snapshot", true),
+  SNAPSHOT_BATCH_SIZE: positiveInt("SNAPSHOT_BATCH_SIZE", 50, 500, "canvas snapshots: projects per run", true),
+  SNAPSHOT_KEEP: positiveInt("SNAPSHOT_KEEP", 10, 1000, "canvas snapshots: snapshots kept per project", true),
+  // Below 2^31 ms, the longest timer Node can set.
+  SIGNUP_CACHE_REFRESH_MS: positiveInt("SIGNUP_CACHE_REFRESH_MS", 86_400_000, 7 * 86_400_000, "standalone signup-cache worker: refresh interval, ms", false),
+  LOG_LEVEL: logLevel,
+};
+
+type SchemaOf<T extends Record<string, Setting>> = { [K in keyof T]: T[K]["schema"] };
+const schemaOf = <T extends Record<string, Setting>>(settings: T) =>
+  z.object(Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.schema])) as SchemaOf<T>);
+
+export const workerConfigSchema = schemaOf(workerSettings);
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+export type WorkerConfigName = keyof WorkerConfig;
+export const workerConfigNames = Object.keys(workerSettings) as WorkerConfigName[];
+
+const requiredString = (name: string) => z.string({ error: `${name} is required` }).min(1, { error: `${name} is required` });
+
+/** Zata (S3-compatible) media storage. Only the workers that touch storage require it. */
+export const storageSettings = {
+  ZATA_ENDPOINT: {
+    schema: z.url({ error: "ZATA_ENDPOINT must be a URL, e.g. https://s3.example.com" }),
+    kind: "string",
+    default: "",
+    description: "media storage (Zata, S3-compatible) endpoint URL, e.g. https://s3.example.com; required by the media GC",
+    functions: true,
+  },
+  ZATA_REGION: { schema: z.string().min(1).default("us-east-1"), kind: "string", default: "us-east-1", description: "media storage region", functions: true },
+  ZATA_BUCKET: { schema: requiredString("ZATA_BUCKET"), kind: "string", default: "", description: "media storage bucket holding canvas media; required by the media GC", functions: true },
+  ZATA_FORCE_PATH_STYLE: {
+    schema: booleanString("ZATA_FORCE_PATH_STYLE").default(true),
+    kind: "boolean",
+    default: "true",
+    description: "path-style bucket addressing (most S3-compatible providers need it): true or false",
+    functions: true,
+  },
+} satisfies Record<string, Setting>;
+
+/** Secret Manager secrets when deployed, plain environment variables for standalone processes. */
+export const secretSettings = {
+  ZATA_ACCESS_KEY_ID: { schema: requiredString("ZATA_ACCESS_KEY_ID"), description: "media storage access key id" },
+  ZATA_SECRET_ACCESS_KEY: { schema: requiredString("ZATA_SECRET_ACCESS_KEY"), description: "media storage secret access key" },
+};
+export const secretNames = Object.keys(secretSettings) as (keyof typeof secretSettings)[];
+
+export const storageConfigSchema = z.object({
+  ...schemaOf(storageSettings).shape,
+  ZATA_ACCESS_KEY_ID: secretSettings.ZATA_ACCESS_KEY_ID.schema,
+  ZATA_SECRET_ACCESS_KEY: secretSettings.ZATA_SECRET_ACCESS_KEY.schema,
+});
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
 export const storageConfigNames = Object.keys(storageConfigSchema.shape) as (keyof StorageConfig)[];
-export const secretNames = ["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"] as const;
+
+/**
+ * Settings only `firebase deploy` reads (function options), not the workers. Cloud Functions region
+ * names: https://firebase.google.com/docs/functions/locations.
+ */
+export const deploySettings = {
+  FUNCTIONS_REGION: {
+    schema: z.string().regex(/^[a-z]+-[a-z]+\d+$/, { error: "FUNCTIONS_REGION must be a Cloud Functions region, e.g. us-central1" }),
+    kind: "string",
+    default: "us-central1",
+    description: "region of every function: the one nearest your Firestore database (e.g. us-central1, europe-west1, asia-south1)",
+    functions: true,
+  },
+  RUNWORKER_ENFORCE_APP_CHECK: {
+    schema: booleanString("RUNWORKER_ENFORCE_APP_CHECK").default(false),
+    kind: "boolean",
+    default: "false",
+    description: "runWorker callable: reject calls without a valid App Check token (true or false)",
+    functions: true,
+  },
+} satisfies Record<string, Setting>;
+
+/** Every deploy param but the secrets, with its default and description, in declaration order. */
+export const functionParamSettings: Record<string, Setting> = Object.fromEntries(
+  Object.entries({ ...deploySettings, ...workerSettings, ...storageSettings }).filter(([, s]) => s.functions),
+);
+
+/** Validates the values deploy will use (functions/.env and per-project files) before they reach a function. */
+const deployConfigSchema = z.object(Object.fromEntries(Object.entries(functionParamSettings).map(([k, s]) => [k, s.schema])));
 
 export { ConfigError };
 
@@ -81,6 +173,11 @@ export function parseWorkerConfig(source: Source): WorkerConfig {
 
 export function parseStorageConfig(source: Source): StorageConfig {
   return parseWith(storageConfigSchema, pick(source, storageConfigNames), "storage");
+}
+
+/** The values a deploy uses, checked as the functions will check them (ZATA_ENDPOINT and ZATA_BUCKET required). */
+export function parseDeployConfig(source: Source): Record<string, unknown> {
+  return parseWith(deployConfigSchema, pick(source, Object.keys(deployConfigSchema.shape)), "deploy");
 }
 
 /** The configuration as safe to log: secrets replaced by whether they are set. */

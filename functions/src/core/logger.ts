@@ -1,12 +1,16 @@
 import { serializeError } from "./errors";
 
 /**
- * Structured logging: every line is one JSON object with `severity` and `message`, the shape
- * Cloud Logging parses from stdout and the one firebase-functions/logger writes, so the same
- * logger serves deployed functions and standalone processes.
+ * Structured logging: every entry is one JSON object with `severity` and `message` (the event name),
+ * the shape Cloud Logging parses from stdout. Standalone processes write it to stdout/stderr
+ * (`stdoutSink`); deployed functions hand it to firebase-functions/logger (runtime/functionsLogSink.ts),
+ * which adds the request's trace and puts an error's stack where Error Reporting finds it.
  */
-export type Severity = "DEBUG" | "INFO" | "WARNING" | "ERROR";
+export const severities = ["DEBUG", "INFO", "WARNING", "ERROR"] as const;
+export type Severity = (typeof severities)[number];
 export type LogFields = Record<string, unknown>;
+/** One log entry; Error values in fields are already serialized (name, message, stack, cause). */
+export type LogEntry = LogFields & { severity: Severity; message: string; time: string };
 
 export interface Logger {
   debug(event: string, fields?: LogFields): void;
@@ -17,14 +21,14 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export type LogSink = (severity: Severity, line: string) => void;
+export type LogSink = (entry: LogEntry) => void;
 
 const rank: Record<Severity, number> = { DEBUG: 0, INFO: 1, WARNING: 2, ERROR: 3 };
 
-export const stdoutSink: LogSink = (severity, line) => {
-  (severity === "ERROR" || severity === "WARNING" ? process.stderr : process.stdout).write(line + "\n");
+/** One JSON line per entry; warnings and errors on stderr. */
+export const stdoutSink: LogSink = (entry) => {
+  (entry.severity === "ERROR" || entry.severity === "WARNING" ? process.stderr : process.stdout).write(JSON.stringify(entry) + "\n");
 };
-
 
 export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; fields?: LogFields } = {}): Logger {
   const sink = options.sink ?? stdoutSink;
@@ -32,9 +36,9 @@ export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; 
   const base = options.fields ?? {};
   const write = (severity: Severity, message: string, fields: LogFields = {}) => {
     if (rank[severity] < min) return;
-    const entry: LogFields = { severity, message, time: new Date().toISOString(), ...base };
+    const entry: LogEntry = { severity, message, time: new Date().toISOString(), ...base };
     for (const [k, v] of Object.entries(fields)) entry[k] = serializeError(v);
-    sink(severity, JSON.stringify(entry));
+    sink(entry);
   };
   return {
     debug: (m, f) => write("DEBUG", m, f),
@@ -53,10 +57,4 @@ export function humanLogLine(entry: LogFields): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
   return `${severity === "INFO" ? "" : `${severity} `}${message} ${kv}`;
-}
-
-export function severityFromEnv(value: string | undefined): Severity {
-  const upper = (value ?? "").toUpperCase();
-  if (upper === "WARN") return "WARNING";
-  return upper in rank ? (upper as Severity) : "INFO";
 }

@@ -1,40 +1,38 @@
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore, type Firestore } from "firebase-admin/firestore";
-import { defineBoolean, defineInt, defineSecret, defineString } from "firebase-functions/params";
 import { systemClock } from "../core/clock";
-import { parseStorageConfig, parseWorkerConfig, workerConfigNames, workerConfigSchema, type StorageConfig } from "../core/config";
+import { parseStorageConfig, parseWorkerConfig, type StorageConfig } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
-import { createLogger, severityFromEnv } from "../core/logger";
+import { createLogger } from "../core/logger";
 import type { MediaGCDeps } from "../core/mediaGC/runMediaGC";
 import { S3MediaStore, type MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
+import { functionsLogSink } from "./functionsLogSink";
+import { zataAccessKeyId, zataSecretAccessKey } from "./params";
 
 /**
- * Dependencies of a deployed function. Every setting is declared as a param, so `firebase deploy`
- * knows its default and reads overrides from functions/.env; at runtime the resolved values are
- * in the environment, and they go through the same zod schema as a standalone process's.
- * (IntParam.value() would turn an unset value into 0, so the schema, not .value(), applies defaults.)
+ * Dependencies of a deployed function. The settings arrive as environment variables (the params
+ * firebase-tools resolved from functions/.env, runtime/params.ts) and go through the same zod schema
+ * as a standalone process's: a bad value fails the function at start with a ConfigError naming the
+ * setting, logged with its stack so that Error Reporting shows it.
  */
-const defaults = workerConfigSchema.parse({});
-export const workerParams = workerConfigNames.map((name) => defineInt(name, { default: defaults[name] }));
-
-export const storageParams = [
-  defineString("ZATA_ENDPOINT", { description: "Zata (S3-compatible) endpoint URL" }),
-  defineString("ZATA_REGION", { default: "us-east-1", description: "Zata region" }),
-  defineString("ZATA_BUCKET", { description: "bucket holding canvas media" }),
-  defineBoolean("ZATA_FORCE_PATH_STYLE", { default: true, description: "path-style bucket addressing" }),
-];
-export const zataAccessKeyId = defineSecret("ZATA_ACCESS_KEY_ID");
-export const zataSecretAccessKey = defineSecret("ZATA_SECRET_ACCESS_KEY");
-/** Attach to every function that touches media storage: `secrets: zataSecrets`. */
-export const zataSecrets = [zataAccessKeyId, zataSecretAccessKey];
-
 let db: Firestore | undefined;
 
+/** Reads a configuration; when it is invalid, logs the ConfigError (naming the setting) and rethrows it. */
+function configOrFail<T>(worker: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    createLogger({ sink: functionsLogSink, fields: { worker } }).error("config.invalid", { error });
+    throw error;
+  }
+}
+
 export function deployedDeps(worker: string): WorkerDeps {
+  const config = configOrFail(worker, () => parseWorkerConfig(process.env));
   db ??= getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp());
-  const logger = createLogger({ minSeverity: severityFromEnv(process.env.LOG_LEVEL), fields: { worker } });
-  return { db, clock: systemClock, logger, config: parseWorkerConfig(process.env) };
+  const logger = createLogger({ sink: functionsLogSink, minSeverity: config.LOG_LEVEL, fields: { worker } });
+  return { db, clock: systemClock, logger, config };
 }
 
 /** Only inside a handler whose function declares `secrets: zataSecrets`. */
@@ -54,5 +52,5 @@ export function deployedMediaStore(): MediaStore {
 }
 
 export function deployedMediaGCDeps(): MediaGCDeps {
-  return { ...deployedDeps("mediaGC"), store: deployedMediaStore() };
+  return { ...deployedDeps("mediaGC"), store: configOrFail("mediaGC", deployedMediaStore) };
 }

@@ -1,8 +1,10 @@
 import { onSchedule } from "firebase-functions/v2/scheduler";
 import { runMediaGC } from "../core/mediaGC/runMediaGC";
-import { deployedMediaGCDeps, zataSecrets } from "../runtime/deployed";
+import { deployedMediaGCDeps } from "../runtime/deployed";
+import { zataSecrets } from "../runtime/params";
+import { scheduleOptions } from "../runtime/scheduleOptions";
 
-/** Timeout 9 min; the GC stops starting batches after 7 (its time budget). */
-export const canvasMediaGC = onSchedule({ schedule: "every 24 hours", timeoutSeconds: 540, secrets: zataSecrets }, async () => {
+/** Timeout 9 min; the GC stops starting batches after 7 (its time budget). Retried twice: a run that failed deleted nothing it had not marked. */
+export const canvasMediaGC = onSchedule({ ...scheduleOptions("every 24 hours", { timeoutSeconds: 540, retryCount: 2 }), secrets: zataSecrets }, async () => {
   await runMediaGC(deployedMediaGCDeps());
 });

@@ -1,8 +1,17 @@
 import { onDocumentCreated } from "firebase-functions/v2/firestore";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
 import { deployedDeps } from "../runtime/deployed";
+import { functionsRegion } from "../runtime/params";
 
-/** Failures are recorded on the task and retried by the queue's own backoff, not by redelivery. */
-export const onMirrorQueueTaskCreated = onDocumentCreated({ document: "mirrorQueue/{taskId}", retry: false }, async (event) => {
-  await processMirrorTask(deployedDeps("mirrorTrigger"), event.params.taskId, { workerId: "trigger" });
-});
+/**
+ * `retry: false`: a failed task is recorded on the task itself and retried by the queue's own
+ * backoff (and the sweep), with a bounded number of attempts; event redelivery would retry without
+ * that bound. `maxInstances` caps the Firestore load (and cost) of a burst of new tasks; events
+ * beyond it wait for an instance, and the sweep catches any that time out.
+ */
+export const onMirrorQueueTaskCreated = onDocumentCreated(
+  { document: "mirrorQueue/{taskId}", region: functionsRegion, retry: false, maxInstances: 20 },
+  async (event) => {
+    await processMirrorTask(deployedDeps("mirrorTrigger"), event.params.taskId, { workerId: "trigger" });
+  },
+);

@@ -1,8 +1,8 @@
 import { MirrorQueueWorker } from "../core/mirror/queueWorker";
 import { createStandaloneDeps, runUntilSignal } from "../runtime/standalone";
 
-void runUntilSignal("mirrorQueueWorker", () => {
-  const deps = createStandaloneDeps("mirrorQueue");
+void runUntilSignal("mirrorQueueWorker", async () => {
+  const deps = await createStandaloneDeps("mirrorQueue");
   const worker = new MirrorQueueWorker(deps);
   return { logger: deps.logger, done: worker.start(), stop: () => worker.stop() };
 });

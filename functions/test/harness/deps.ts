@@ -18,7 +18,7 @@ export class ManualClock implements Clock {
 /** A logger that keeps its entries for assertions instead of printing them. */
 export function memoryLogger(): Logger & { entries: Record<string, unknown>[] } {
   const entries: Record<string, unknown>[] = [];
-  const logger = createLogger({ minSeverity: "DEBUG", sink: (_s, line) => entries.push(JSON.parse(line)) });
+  const logger = createLogger({ minSeverity: "DEBUG", sink: (e) => entries.push(JSON.parse(JSON.stringify(e))) });
   return Object.assign(logger, { entries });
 }
 

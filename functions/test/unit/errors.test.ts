@@ -32,7 +32,7 @@ describe("serializeError", () => {
 
   it("is what the logger writes for an error field", () => {
     const lines: string[] = [];
-    createLogger({ sink: (_s, line) => lines.push(line) }).error("boom", { error: new ConfigError("ZATA_BUCKET is required") });
+    createLogger({ sink: (e) => lines.push(JSON.stringify(e)) }).error("boom", { error: new ConfigError("ZATA_BUCKET is required") });
     const entry = JSON.parse(lines[0]);
     expect(entry.error).toMatchObject({ name: "ConfigError", message: "ZATA_BUCKET is required" });
     expect(entry.error.stack).toContain("ConfigError: ZATA_BUCKET is required");

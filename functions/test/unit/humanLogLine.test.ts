@@ -3,9 +3,9 @@ import { createLogger, humanLogLine } from "../../src/core/logger";
 /** The terminal rendering shared by the CLI's progress lines and `npm run local`. */
 describe("humanLogLine", () => {
   const render = (log: (logger: ReturnType<typeof createLogger>) => void) => {
-    const lines: string[] = [];
-    log(createLogger({ sink: (_s, line) => lines.push(line), fields: { worker: "cli" } }));
-    return humanLogLine(JSON.parse(lines[0]));
+    const entries: Record<string, unknown>[] = [];
+    log(createLogger({ sink: (e) => entries.push(e), fields: { worker: "cli" } }));
+    return humanLogLine(entries[0]);
   };
 
   it("prints the event and its flat fields, without time, worker or an INFO prefix", () => {
