@@ -127,7 +127,9 @@ export const storageConfigNames = Object.keys(storageConfigSchema.shape) as (key
  */
 export const deploySettings = {
   FUNCTIONS_REGION: {
-    schema: z.string().regex(/^[a-z]+-[a-z]+\d+$/, { error: "FUNCTIONS_REGION must be a Cloud Functions region, e.g. us-central1" }),
+    schema: z
+      .string({ error: "FUNCTIONS_REGION is required" })
+      .regex(/^[a-z]+-[a-z]+\d+$/, { error: "FUNCTIONS_REGION must be a Cloud Functions region, e.g. us-central1" }),
     kind: "string",
     default: "us-central1",
     description: "region of every function: the one nearest your Firestore database (e.g. us-central1, europe-west1, asia-south1)",
@@ -177,7 +179,7 @@ export function parseStorageConfig(source: Source): StorageConfig {
 
 /** The values a deploy uses, checked as the functions will check them (ZATA_ENDPOINT and ZATA_BUCKET required). */
 export function parseDeployConfig(source: Source): Record<string, unknown> {
-  return parseWith(deployConfigSchema, pick(source, Object.keys(deployConfigSchema.shape)), "deploy");
+  return parseWith(deployConfigSchema, pick(source, Object.keys(deployConfigSchema.shape)), "deploy (functions/.env, functions/.env.<projectId>)");
 }
 
 /** The configuration as safe to log: secrets replaced by whether they are set. */
