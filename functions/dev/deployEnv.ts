@@ -5,10 +5,7 @@
  * and a test fails when it differs from what this renders.
  */
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { functionParamSettings } from "../src/core/config";
-
-export const DOTENV_PATH = join(__dirname, "../../.env");
 
 export function renderDotenv(): string {
   const header = [
@@ -22,6 +19,7 @@ export function renderDotenv(): string {
 }
 
 if (require.main === module) {
-  writeFileSync(DOTENV_PATH, renderDotenv());
-  process.stdout.write(`wrote ${DOTENV_PATH}\n`);
+  // npm runs scripts in functions/, where firebase-tools looks for .env.
+  writeFileSync(".env", renderDotenv());
+  process.stdout.write("wrote functions/.env\n");
 }
