@@ -20,17 +20,26 @@ import { ensureEmulator } from "./emulator";
 import { startS3Server } from "./s3Server";
 import { seedDemoData } from "./seed";
 
+// Warnings a user of `npm run local` cannot act on: the AWS SDK's notice about its 2027 Node
+// requirement, and google-auth's failed metadata-server lookup off Google Cloud.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+process.env.METADATA_SERVER_DETECTION ??= "none";
+
 const once = process.argv.includes("--once");
 const projectId = process.env.GCLOUD_PROJECT ?? "demo-workers";
 const say = (line: string) => process.stdout.write(`[local] ${line}\n`);
 const LIB = join(__dirname, "../../lib");
 
-function startWorker(script: string, env: NodeJS.ProcessEnv): ChildProcess {
+/** A standalone worker as a child process; `started` resolves once it has logged `worker.started`. */
+function startWorker(script: string, env: NodeJS.ProcessEnv): { child: ChildProcess; started: Promise<void> } {
   const name = script.replace(/\.js$/, "");
   const child = spawn(process.execPath, [join(LIB, "workers", script)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let onStarted = () => {};
+  const started = new Promise<void>((resolve) => (onStarted = resolve));
   const show = (line: string) => {
     try {
       const entry = JSON.parse(line);
+      if (entry.message === "worker.started") onStarted();
       if (entry.message === "config.loaded") return;
       say(`${name}: ${humanLogLine(entry)}`);
     } catch {
@@ -39,7 +48,7 @@ function startWorker(script: string, env: NodeJS.ProcessEnv): ChildProcess {
   };
   createInterface({ input: child.stdout! }).on("line", show);
   createInterface({ input: child.stderr! }).on("line", show);
-  return child;
+  return { child, started };
 }
 
 async function queueSettled(db: Firestore): Promise<boolean> {
@@ -50,26 +59,34 @@ async function queueSettled(db: Firestore): Promise<boolean> {
 async function main(): Promise<void> {
   const started = Date.now();
   const emulator = await ensureEmulator();
-  say(`Firestore emulator: ${emulator.source}, project ${projectId}`);
+  say(`Firestore emulator (${emulator.source}):`);
+  say(`  FIRESTORE_EMULATOR_HOST=${emulator.hostPort} GCLOUD_PROJECT=${projectId}`);
   const s3 = await startS3Server("canvas-media");
-  say(`local S3 server at ${s3.endpoint}, bucket ${s3.bucket}`);
-  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", WORKER_HEARTBEAT_MS: "15000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+  say(`local S3 server (media storage):`);
+  say(`  ZATA_ENDPOINT=${s3.endpoint} ZATA_BUCKET=${s3.bucket} ZATA_ACCESS_KEY_ID=${s3.config.ZATA_ACCESS_KEY_ID} ZATA_SECRET_ACCESS_KEY=${s3.config.ZATA_SECRET_ACCESS_KEY}`);
+  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", WORKER_HEARTBEAT_MS: "15000" };
   const db = getFirestore(initializeApp({ projectId }));
   const client = createS3Client(s3.config);
 
   const seeded = await seedDemoData(db, client, s3.bucket);
   say(`seeded ${seeded.users} users, ${seeded.historyItems} history items (${seeded.publicItems} public), ${seeded.tasks} mirror tasks (1 malformed), ${seeded.projects} canvas projects, ${seeded.media} media (${seeded.garbage} garbage)`);
 
-  const workers = [startWorker("mirrorQueueWorker.js", env), startWorker("signupImageCacheWorker.js", env)];
+  const workers: ChildProcess[] = [];
   let stopping = false;
-  for (const w of workers) {
-    w.once("exit", (code, signal) => {
+  const start = (script: string) => {
+    const { child, started } = startWorker(script, env);
+    workers.push(child);
+    child.once("exit", (code, signal) => {
       if (stopping) return;
       say(`a worker exited unexpectedly (code ${code}, signal ${signal})`);
       void shutdown(1);
     });
-  }
+    return started;
+  };
+  await start("mirrorQueueWorker.js");
   while (!(await queueSettled(db))) await new Promise((r) => setTimeout(r, 250));
+  // Started once the gallery has its public generations, so its first refresh finds them.
+  await start("signupImageCacheWorker.js");
   say("mirror queue settled; one pass of each scheduled worker:");
 
   const config = parseWorkerConfig(process.env);
@@ -103,7 +120,12 @@ async function main(): Promise<void> {
     process.exit(code);
   }
   if (once) return shutdown(0);
-  say("workers running; add tasks to mirrorQueue in the emulator, or press Ctrl-C to stop");
+  say("workers running; press Ctrl-C to stop. To enqueue a mirror task (from functions/, in another shell):");
+  say(
+    `  FIRESTORE_EMULATOR_HOST=${emulator.hostPort} GCLOUD_PROJECT=${projectId} node -e 'const { initializeApp } = require("firebase-admin/app"); ` +
+      `const { getFirestore, FieldValue } = require("firebase-admin/firestore"); initializeApp(); ` +
+      `getFirestore().collection("mirrorQueue").add({ op: "upsert", uid: "ana", historyId: "demo-3", createdAt: FieldValue.serverTimestamp() }).then((r) => console.log("enqueued", r.id))'`,
+  );
   process.once("SIGINT", () => void shutdown(0));
   process.once("SIGTERM", () => void shutdown(0));
 }

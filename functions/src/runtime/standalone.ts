@@ -86,28 +86,30 @@ export async function runUntilSignal(
   name: string,
   start: () => Promise<{ logger: Logger; done: Promise<void>; stop: () => Promise<unknown> }>,
 ): Promise<void> {
-  let worker: Awaited<ReturnType<typeof start>>;
+  let worker: Awaited<ReturnType<typeof start>> | undefined;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    // A signal during the startup checks: nothing is in hand yet.
+    if (!worker) process.exit(0);
+    worker.logger.info("worker.signal", { signal });
+    worker
+      .stop()
+      .then(() => process.exit(0))
+      .catch((error) => {
+        worker!.logger.error("worker.stop_failed", { error });
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     worker = await start();
   } catch (error) {
     process.stderr.write(`${name}: ${errorMessage(error)}\n`);
     process.exit(error instanceof ConfigError ? 2 : 1);
   }
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    worker.logger.info("worker.signal", { signal });
-    worker
-      .stop()
-      .then(() => process.exit(0))
-      .catch((error) => {
-        worker.logger.error("worker.stop_failed", { error });
-        process.exit(1);
-      });
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   try {
     await worker.done;
   } catch (error) {
