@@ -1,0 +1,22 @@
+/**
+ * A deployed function with a bad setting fails at start, before touching any data, with an error
+ * naming the setting. (Deploy itself refuses such values at discovery: discovery.test.ts.)
+ */
+let functions: typeof import("../../src/index");
+const logLevel = process.env.LOG_LEVEL;
+beforeAll(async () => {
+  functions = await import("../../src/index");
+});
+afterEach(() => {
+  delete process.env.MIRROR_MAX_ATTEMPTS;
+  process.env.LOG_LEVEL = logLevel;
+});
+
+it.each([
+  ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be >= 1"],
+  ["LOG_LEVEL", "CHATTY", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"],
+])("mirrorQueueSweep refuses %s=%s", async (name, value, message) => {
+  process.env[name] = value;
+  const run = functions.mirrorQueueSweep.run({ scheduleTime: new Date().toISOString(), jobName: "test" });
+  await expect(run).rejects.toMatchObject({ name: "ConfigError", message: expect.stringContaining(message) });
+});
