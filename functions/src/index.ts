@@ -1,4 +1,4 @@
-/** The deployed Cloud Functions (CONTRACT.md). Each is a thin entry point over the core. */
+/** The deployed Cloud Functions (README, "Architecture"). Each is a thin entry point over the core. */
 export { onMirrorQueueTaskCreated } from "./triggers/onMirrorQueueTaskCreated";
 export { mirrorQueueSweep } from "./scheduled/mirrorQueueSweep";
 export { signupImageCacheRefresh } from "./scheduled/signupImageCacheRefresh";

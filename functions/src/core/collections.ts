@@ -1,4 +1,4 @@
-/** Collection names of CONTRACT.md, plus the workers' private bookkeeping collections. */
+/** Collection names of docs/DATA_MODEL.md, plus the workers' private bookkeeping collections. */
 export const COLLECTIONS = {
   users: "users",
   generationHistory: "generationHistory",

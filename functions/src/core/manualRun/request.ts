@@ -1,7 +1,7 @@
 import { z } from "zod";
 
 /**
- * The `runWorker` callable's request (CONTRACT.md): a discriminated union on `worker`, strict
+ * The `runWorker` callable's request (README, "Manual runs"): a discriminated union on `worker`, strict
  * (an unknown field is an error, not ignored), with bounds on every number, so a rejected
  * request names its field and runs nothing.
  */

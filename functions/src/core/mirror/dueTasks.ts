@@ -6,7 +6,7 @@ import { isConflict } from "../errors";
  * Finding work. Three indexed queries, each costing what it returns: pending tasks (oldest
  * first), failed tasks whose retry is due, and processing tasks whose lease ran out.
  *
- * Tasks written without `status` (CONTRACT.md allows it) are invisible to those queries, because
+ * Tasks written without `status` (the app may omit it: docs/DATA_MODEL.md) are invisible to those queries, because
  * Firestore cannot query a missing field. A cursor over `createdAt` stamps each new task
  * `pending` once, so such a task is found even where no trigger runs; each task is read by this
  * scan once. The cursor assumes `createdAt` grows with write time (a server timestamp or the

@@ -1,5 +1,5 @@
 /**
- * "Smart merging" of images/videos (CONTRACT.md): other processes add optimization fields
+ * "Smart merging" of images/videos (docs/DATA_MODEL.md): other processes add optimization fields
  * (thumbnailUrl, avifUrl) to the mirror after the fact; a later update that replaces the array
  * must not drop them. An incoming item inherits each optimization field it does not set itself
  * from the existing item it matches: by `id`, else by `url`, else by `storagePath`.

@@ -2,7 +2,7 @@ import { Timestamp } from "firebase-admin/firestore";
 import { z } from "zod";
 
 /**
- * A mirror task as the app writes it (CONTRACT.md), and the fields the workers own.
+ * A mirror task as the app writes it (docs/DATA_MODEL.md), and the fields the workers own.
  * Parsing happens once, when a worker claims the task; a task that does not parse is a
  * permanent failure and is never retried.
  */
