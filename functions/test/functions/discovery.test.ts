@@ -75,7 +75,7 @@ async function discover(env: Record<string, string>): Promise<{ status: number; 
     );
     return { status: res!.status, body: await res!.text() };
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : error}\n${output}`);
+    throw new Error(`${error instanceof Error ? error.message : error}\n${output}`, { cause: error });
   } finally {
     await stopProcessGroup(child);
   }

@@ -117,9 +117,10 @@ describe("runs", () => {
     const lines: string[] = [];
     const previous = process.env.LOG_LEVEL;
     process.env.LOG_LEVEL = "INFO";
-    const spy = jest.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-      lines.push(String(chunk));
-      return true;
+    // Deployed functions log through firebase-functions/logger (runtime/functionsLogSink.ts).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const spy = jest.spyOn(require("firebase-functions/logger"), "write").mockImplementation((entry) => {
+      lines.push(JSON.stringify(entry));
     });
     try {
       await call({ worker: "mediaGC", dryRun: true, ttlDays: 45 }, admin);
