@@ -1,4 +1,4 @@
-import { ConfigError, parseStorageConfig, parseWorkerConfig, redact } from "../../src/core/config";
+import { ConfigError, functionParamSettings, parseDeployConfig, parseStorageConfig, parseWorkerConfig, redact, workerSettings } from "../../src/core/config";
 
 describe("configuration", () => {
   it("has the seed's defaults", () => {
@@ -36,5 +36,25 @@ describe("configuration", () => {
     expect(config.ZATA_FORCE_PATH_STYLE).toBe(true);
     expect(parseStorageConfig({ ...config, ZATA_FORCE_PATH_STYLE: "false" }).ZATA_FORCE_PATH_STYLE).toBe(false);
     expect(redact(config)).toMatchObject({ ZATA_ACCESS_KEY_ID: "<set>", ZATA_SECRET_ACCESS_KEY: "<set>", ZATA_BUCKET: "b" });
+  });
+
+  it("reads LOG_LEVEL in any case, WARN as WARNING, and refuses anything else", () => {
+    expect(parseWorkerConfig({ LOG_LEVEL: "debug" }).LOG_LEVEL).toBe("DEBUG");
+    expect(parseWorkerConfig({ LOG_LEVEL: "warn" }).LOG_LEVEL).toBe("WARNING");
+    expect(parseWorkerConfig({}).LOG_LEVEL).toBe("INFO");
+    expect(() => parseWorkerConfig({ LOG_LEVEL: "verbose" })).toThrow("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR");
+  });
+
+  it("makes deploy params of the settings deployed functions read, and only those", () => {
+    const standaloneOnly = Object.entries(workerSettings).filter(([, s]) => !s.functions).map(([name]) => name);
+    expect(standaloneOnly.sort()).toEqual(["MIRROR_BATCH_LIMIT", "MIRROR_MAX_BACKOFF_MS", "MIRROR_POLL_INTERVAL_MS", "MIRROR_POOL_SIZE", "MIRROR_SHUTDOWN_GRACE_MS", "SIGNUP_CACHE_REFRESH_MS", "WORKER_HEARTBEAT_MS"]);
+    for (const name of standaloneOnly) expect(functionParamSettings).not.toHaveProperty(name);
+    for (const [name, s] of Object.entries(functionParamSettings)) expect({ name, described: s.description.length > 10 }).toEqual({ name, described: true });
+  });
+
+  it("checks the values a deploy uses, storage included", () => {
+    const defaults = Object.fromEntries(Object.entries(functionParamSettings).map(([name, s]) => [name, s.default]));
+    expect(() => parseDeployConfig(defaults)).toThrow(/ZATA_ENDPOINT must be a URL.*ZATA_BUCKET is required/);
+    expect(parseDeployConfig({ ...defaults, ZATA_ENDPOINT: "https://s3.example.com", ZATA_BUCKET: "media" })).toMatchObject({ FUNCTIONS_REGION: "us-central1", MIRROR_MAX_ATTEMPTS: 5 });
   });
 });
