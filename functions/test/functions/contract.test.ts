@@ -25,6 +25,12 @@ const CONTRACT: Record<string, (e: Endpoint) => void> = {
     expect(e.secretEnvironmentVariables?.map((s) => s.key).sort()).toEqual(["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]);
   },
   canvasSnapshots: (e) => expect(e.scheduleTrigger?.schedule).toBe("every 6 hours"),
+  onCanvasProjectDeleted: (e) => {
+    expect(e.eventTrigger?.eventType).toBe("google.cloud.firestore.document.v1.deleted");
+    expect(e.eventTrigger?.eventFilterPathPatterns).toEqual({ document: "canvasProjects/{projectId}" });
+    // Redelivered until the subcollections are gone; deleting them again is harmless.
+    expect(e.eventTrigger?.retry).toBe(true);
+  },
   canvasMediaGC: (e) => {
     expect(e.scheduleTrigger?.schedule).toBe("every 24 hours");
     expect(e.secretEnvironmentVariables?.map((s) => s.key).sort()).toEqual(["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]);
