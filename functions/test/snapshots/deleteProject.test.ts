@@ -78,9 +78,9 @@ it("writes the tombstone when the delete came without one (Admin SDK), and leave
 });
 
 it("a project deleted while its snapshot is being written leaves no orphan parts", async () => {
-  // Ten elements of 800 KB: ten parts, written in two commits; the project goes between them.
+  // Ten elements of 460 KB, one per part (two would pass 900 KB): ten parts, written in several commits; the project goes after the first.
   await createProject(fs.db, "big");
-  for (let i = 0; i < 10; i++) await appendOp(fs.db, "big", { type: "create", elementId: `e${i}`, data: { blob: `${i}`.repeat(800_000) } });
+  for (let i = 0; i < 10; i++) await appendOp(fs.db, "big", { type: "create", elementId: `e${i}`, data: { blob: `${i}`.repeat(460_000) } });
   let deletedMidway = false;
   const db = afterFirstPartsWrite(fs.db, async () => {
     await fs.db.recursiveDelete(fs.db.doc("canvasProjects/big"));
