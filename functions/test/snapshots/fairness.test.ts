@@ -205,3 +205,23 @@ it("owners cannot push their project ahead: every run stamps what it handled, so
   }
   expect(seen.sort()).toEqual(["p0", "p1", "p2", "p3", "p4", "p5"]);
 });
+
+it("stops starting snapshots once its time budget is spent; the rest go first in the next runs", async () => {
+  // A clock that moves 4 minutes each time it is read: the 7-minute budget is spent after a project or two.
+  class TickingClock extends ManualClock {
+    override now(): number {
+      const t = super.now();
+      this.advance(4 * MIN);
+      return t;
+    }
+  }
+  const deps = testDeps(fs.db, { clock: new TickingClock() });
+  for (let i = 0; i < 5; i++) await projectAt(`p${i}`, Date.now() - 10 * MIN + i, [{ x: i }]);
+  const first = await processSnapshots(deps);
+  expect(first.created.length).toBeGreaterThan(0);
+  expect(first.deferred).toBe(5 - first.created.length);
+  expect(first.complete).toBe(false);
+  const created = first.created.map((c) => c.projectId);
+  for (let run = 0; run < 5 && created.length < 5; run++) created.push(...(await processSnapshots(deps)).created.map((c) => c.projectId));
+  expect(created.sort()).toEqual(["p0", "p1", "p2", "p3", "p4"]);
+});

@@ -2,8 +2,8 @@ import { Timestamp } from "firebase-admin/firestore";
 import { loadProject } from "../../src/core/snapshots/loadProject";
 import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
 import { applyOps, type Op } from "../../src/core/snapshots/ops";
-import { testDeps } from "../harness/deps";
-import { appendOp, createProject, elementsOf, prng } from "../harness/canvas";
+import { memoryLogger, testDeps } from "../harness/deps";
+import { appendOp, createProject, elementsOf, prng, type OpInput } from "../harness/canvas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
 let fs: TestFirestore;
@@ -54,9 +54,15 @@ it("a snapshot is exactly the state after its opIndex while a writer keeps appen
   let writing = true;
   const writer = (async () => {
     const rand = prng(7);
+    const live = new Set(Array.from({ length: 20 }, (_, i) => `e${i}`));
     for (let n = 0; writing && n < 400; n++) {
       const id = `e${Math.floor(rand() * 25)}`;
-      await appendOp(fs.db, "busy", rand() < 0.2 ? { type: "delete", elementId: id } : { type: rand() < 0.5 ? "create" : "update", elementId: id, data: { v: n } });
+      const r = rand();
+      // update() needs an element that exists.
+      const op: OpInput = r < 0.2 ? { type: "delete", elementId: id } : { type: r < 0.6 || !live.has(id) ? "create" : "update", elementId: id, data: { v: n } };
+      await appendOp(fs.db, "busy", op);
+      if (op.type === "delete") live.delete(id);
+      else live.add(id);
     }
   })();
   const created = [];
@@ -92,7 +98,7 @@ it("a project over 1 MiB gets a complete snapshot in parts, and loads from it", 
   const [snap] = await snapshotsOf("big");
   expect(snap.get("elements")).toBeUndefined();
   expect(snap.get("elementCount")).toBe(1500);
-  const loaded = await loadProject(fs.db, "big");
+  const loaded = await loadProject(fs.db, "big", { logger: memoryLogger() });
   expect(loaded.opIndex).toBe(1499);
   expect(loaded.elements).toEqual(await elementsOf(fs.db, "big"));
 
@@ -119,7 +125,9 @@ it("loadProject does not trust a snapshot that does not add up: a gap in the ops
   for (let i = 3; i < 6; i++) await appendOp(fs.db, "gappy", { type: "update", elementId: `e${i % 3}`, data: { i } });
   // An op after the snapshot went missing: replaying would silently skip it.
   await fs.db.doc("canvasProjects/gappy/ops/00000004").delete();
-  expect(await loadProject(fs.db, "gappy")).toEqual({ opIndex: 5, elements: await elementsOf(fs.db, "gappy") });
+  const logger = memoryLogger();
+  expect(await loadProject(fs.db, "gappy", { logger })).toEqual({ opIndex: 5, elements: await elementsOf(fs.db, "gappy") });
+  expect(logger.entries).toContainEqual(expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("a gap in the ops") }));
 
   await createProject(fs.db, "partless");
   const writer = fs.db.bulkWriter();
@@ -129,16 +137,10 @@ it("loadProject does not trust a snapshot that does not add up: a gap in the ops
   const [created] = (await processSnapshots(deps(), { projectId: "partless" })).created;
   expect(created.partCount).toBeGreaterThan(1);
   await fs.db.doc(`canvasProjects/partless/snapshots/${created.snapshotId}/parts/1`).delete();
-  const loaded = await loadProject(fs.db, "partless");
+  const loaded = await loadProject(fs.db, "partless", { logger });
   expect(Object.keys(loaded.elements)).toHaveLength(1200);
   expect(loaded.elements).toEqual(await elementsOf(fs.db, "partless"));
-});
-
-it("loadProject falls back to the elements collection when there is no snapshot", async () => {
-  await createProject(fs.db, "fresh");
-  await appendOp(fs.db, "fresh", { type: "create", elementId: "a", data: { x: 1 } });
-  expect(await loadProject(fs.db, "fresh")).toEqual({ opIndex: 0, elements: { a: { x: 1 } } });
-  await expect(loadProject(fs.db, "nope")).rejects.toThrow("canvas project nope does not exist");
+  expect(logger.entries).toContainEqual(expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("has 1 of its 2 parts") }));
 });
 
 it("takes at most batchSize projects a run", async () => {
