@@ -3,7 +3,7 @@ import { formatHealth, formatSnapshots } from "../../src/cli/format";
 import { getSystemHealth } from "../../src/core/health";
 import { processSnapshots, type SnapshotReport } from "../../src/core/snapshots/processSnapshots";
 import { claimProject } from "../../src/core/snapshots/projectMarks";
-import { appendOp, createProject, opId } from "../harness/canvas";
+import { appendOp, opId } from "../harness/canvas";
 import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
@@ -107,30 +107,30 @@ it("projects that fail on every run each take one place, then wait their backoff
 });
 
 describe.each([
-  ["by op count", 150, 2 * MIN],
+  ["by op count", 12, 2 * MIN],
   ["by age", 2, 25 * H],
 ])("counters that say due while opIndex has not moved", (_kind, legitOps, wait) => {
   it(`are repaired without taking a place; a project due ${_kind} gets its snapshot in the same or the next run, even if the owners set the counters again`, async () => {
     const clock = new ManualClock(Date.now() - 30 * H);
-    const deps = testDeps(fs.db, { clock, config: { SNAPSHOT_BATCH_SIZE: 3 } });
+    const config = { SNAPSHOT_BATCH_SIZE: 3, SNAPSHOT_MAX_OPS: 10 };
+    const deps = testDeps(fs.db, { clock, config });
     // 20 projects snapshotted first, then one more: the 20 wait longer in the queue.
     const liars = Array.from({ length: 20 }, (_, i) => `liar${String(i).padStart(2, "0")}`);
-    for (const id of [...liars, "zz-due"]) {
-      await createProject(fs.db, id);
-      await appendOp(fs.db, id, { type: "create", elementId: "e", data: { id } });
-    }
-    for (const id of liars) expect((await processSnapshots(deps, { projectId: id })).created).toHaveLength(1);
+    for (const id of liars) await projectAt(id, clock.now() - MIN, [{ id }]);
+    const setup = testDeps(fs.db, { clock, config: { ...config, SNAPSHOT_BATCH_SIZE: 50 } });
+    expect(ids(await processSnapshots(setup), "created")).toEqual(liars);
     clock.advance(MIN);
+    await projectAt("zz-due", clock.now() - MIN, [{ id: "zz-due" }]);
     expect((await processSnapshots(deps, { projectId: "zz-due" })).created).toHaveLength(1);
 
     // The owners of the 20 set their counters to "due" (the rules let them); zz-due gets real ops.
     const lie = async () => {
       const batch = fs.db.batch();
-      for (const id of liars) batch.update(fs.db.doc(`canvasProjects/${id}`), { opsSinceSnapshot: 100 });
+      for (const id of liars) batch.update(fs.db.doc(`canvasProjects/${id}`), { opsSinceSnapshot: 10 });
       await batch.commit();
     };
     await lie();
-    for (let i = 0; i < legitOps; i++) await appendOp(fs.db, "zz-due", { type: "update", elementId: "e", data: { n: i } });
+    for (let i = 0; i < legitOps; i++) await appendOp(fs.db, "zz-due", { type: "update", elementId: "e0", data: { n: i } });
 
     clock.advance(wait);
     const first = await processSnapshots(deps);
@@ -141,9 +141,9 @@ describe.each([
 
     expect([...ids(first, "created"), ...ids(second, "created")]).toEqual(["zz-due"]);
     expect(first.repaired.length).toBeGreaterThan(0);
-    for (const r of first.repaired) expect(r.opsSinceSnapshot).toEqual({ from: 100, to: 0 });
+    for (const r of first.repaired) expect(r.opsSinceSnapshot).toEqual({ from: 10, to: 0 });
     const repaired = new Set(first.repaired.map((r) => r.projectId));
-    expect(countersAfterFirst).toEqual(liars.map((id) => [id, repaired.has(id) ? 0 : 100]));
+    expect(countersAfterFirst).toEqual(liars.map((id) => [id, repaired.has(id) ? 0 : 10]));
     expect(await project("zz-due")).toMatchObject({ lastSnapshotOpIndex: legitOps, opsSinceSnapshot: 0 });
   });
 });
