@@ -4,7 +4,7 @@ import { isMap } from "./ops";
 
 /**
  * When a project gets a snapshot, in what order, and how a failing one is retried (pure).
- * The README's "When" and "Fairness" paragraphs state these rules for users.
+ * README "When, and in what order" states these rules for users.
  */
 
 /** The project fields only the snapshot worker writes, besides the contract's snapshot fields (firestore.rules keeps clients off them). */

@@ -9,7 +9,7 @@ import { pruneSnapshots, snapshotProject } from "./snapshotProject";
  * The snapshot worker. Candidates (candidates.ts) are taken in queue order, oldest first: a
  * project's place in the queue is when the worker last handled it, or, for one that failed, when
  * its backoff ends; every project a run takes moves to the back, whatever the outcome. So no
- * project is taken twice while another due project has waited longer (README "Fairness").
+ * project is taken twice while another due project has waited longer (README "When, and in what order").
  *  - Up to `batchSize` snapshots a run, within a time budget; due projects left over are first
  *    next run (`deferred`).
  *  - A counter that says "due" while `opIndex` has not moved is repaired without taking a place.
