@@ -81,7 +81,8 @@ export async function snapshotProject(db: Firestore, projectId: string, nowMs: n
   const parts = inline ? [] : splitElements(state.elements);
   const snapshotRef = projectRef.collection(COLLECTIONS.snapshots).doc(snapshotIdFor(state.opIndex));
   try {
-    const result = (await writeParts(db, projectRef, snapshotRef, parts)) ?? (await commitHeader(db, projectRef, snapshotRef, state, parts.length, nowMs));
+    const header = { opIndex: state.opIndex, elements: state.elements, partCount: parts.length };
+    const result = (await writeParts(db, projectRef, snapshotRef, parts)) ?? (await commitHeader(db, projectRef, snapshotRef, header, nowMs));
     if (result.status === "skipped") await deleteUnusedParts(db, snapshotRef, parts.length);
     return result;
   } catch (error) {
@@ -108,11 +109,9 @@ async function commitHeader(
   db: Firestore,
   projectRef: DocumentReference,
   snapshotRef: DocumentReference,
-  state: { opIndex: number | null; elements: Elements },
-  partCount: number,
+  { opIndex, elements, partCount }: { opIndex: number; elements: Elements; partCount: number },
   nowMs: number,
 ): Promise<SnapshotResult> {
-  const opIndex = state.opIndex!;
   return db.runTransaction(async (tx): Promise<SnapshotResult> => {
     const [project, existing] = await Promise.all([tx.get(projectRef), tx.get(snapshotRef)]);
     if (!project.exists) return skipped("missing");
@@ -120,14 +119,14 @@ async function commitHeader(
     const now = readProjectView(project.data()!);
     if (now.lastSnapshotOpIndex >= opIndex) return skipped("newer-snapshot-exists");
     const createdAt = Timestamp.fromMillis(nowMs);
-    const elementCount = Object.keys(state.elements).length;
+    const elementCount = Object.keys(elements).length;
     tx.create(snapshotRef, {
       opIndex,
       elementCount,
       version: SNAPSHOT_FORMAT_VERSION,
       createdAt,
       partCount,
-      ...(partCount === 0 ? { elements: state.elements } : {}),
+      ...(partCount === 0 ? { elements } : {}),
     });
     tx.update(projectRef, {
       lastSnapshotOpIndex: opIndex,
