@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore";
 import { loadProject } from "../src/core/snapshots/loadProject";
 import { processSnapshots } from "../src/core/snapshots/processSnapshots";
-import { applyOps, type Op } from "../src/core/snapshots/rules";
+import { applyOps, type Op } from "../src/core/snapshots/ops";
 import { counted } from "./opCounter";
 import { benchDeps, freshDb, log, round, ts, writeAll } from "./setup";
 

@@ -4,4 +4,5 @@ export { mirrorQueueSweep } from "./scheduled/mirrorQueueSweep";
 export { signupImageCacheRefresh } from "./scheduled/signupImageCacheRefresh";
 export { canvasMediaGC } from "./scheduled/canvasMediaGC";
 export { canvasSnapshots } from "./scheduled/canvasSnapshots";
+export { onCanvasProjectDeleted } from "./triggers/onCanvasProjectDeleted";
 export { runWorker } from "./callable/runWorker";

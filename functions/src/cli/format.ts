@@ -42,9 +42,13 @@ export function formatHealth(h: SystemHealth): string {
   lines.push(
     "",
     `media GC candidates (unreferenced, older than ${h.mediaGC.ttlDays} days): ${h.mediaGC.candidates}`,
-    `projects due a snapshot: ${h.snapshots.dueByOps} by op count, ${h.snapshots.dueByAge} by age (never-snapshotted projects are found by the worker's scan, not counted here)`,
+    `projects due a snapshot: ${h.snapshots.dueByOps} by op count, ${h.snapshots.dueByAge} by age (never-snapshotted projects are found by the worker's scan, not counted here); ${h.snapshots.failing.count} failing`,
     `signup cache: ${h.signupCache.refreshedAt ? `${h.signupCache.count} images, refreshed ${duration(h.signupCache.ageMs)} ago (${h.signupCache.refreshedAt})` : "never refreshed"}`,
   );
+  const failing = h.snapshots.failing.recent;
+  if (failing.length) {
+    lines.push("", "projects failing to snapshot (most recent first)", table([["project", "attempts", "permanent", "next retry", "reason"], ...failing.map((f) => [f.projectId, f.attempts, f.permanent ? "yes" : "no", f.retryAt ?? "-", f.error])]));
+  }
   return lines.join("\n");
 }
 
@@ -69,11 +73,13 @@ export function formatRequeue(r: RequeueReport): string {
 }
 
 export function formatSnapshots(s: SnapshotReport): string {
+  const left = s.deferred ? `; ${s.deferred} due projects left for the next run` : "";
   return [
-    `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.failed.length} failed (${s.candidates} candidates)`,
+    `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.repaired.length} counters repaired, ${s.failed.length} failed (${s.candidates} candidates)${left}`,
     ...s.created.map((c) => `  ${c.projectId}: ${c.snapshotId} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
     ...s.skipped.map((c) => `  ${c.projectId}: skipped, ${c.reason}`),
-    ...s.failed.map((c) => `  ${c.projectId}: FAILED ${c.error}`),
+    ...s.repaired.map((c) => `  ${c.projectId}: opsSinceSnapshot ${c.opsSinceSnapshot.from ?? "-"} -> ${c.opsSinceSnapshot.to} (nothing new to snapshot)`),
+    ...s.failed.map((c) => `  ${c.projectId}: FAILED${c.permanent ? " (permanent)" : ""}, attempt ${c.attempts}, retry ${c.retryAt ?? "not scheduled"}: ${c.error}`),
   ].join("\n");
 }
 

@@ -5,29 +5,30 @@ import type { WorkerConfig } from "./config";
 import { mediaGCQuery } from "./mediaGC/runMediaGC";
 import { cutoffMs } from "./mediaGC/eligibility";
 import { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
-import { dueByAgeQuery, dueByOpsQuery } from "./snapshots/processSnapshots";
+import { countersDueByAgeQuery, countersDueByOpsQuery, readFailingProjects, type FailingProjects } from "./snapshots/candidates";
 
 /** Everything an operator asks at night, in one read-mostly pass (count aggregations, no scans). */
 export interface SystemHealth {
   queue: QueueStatus;
   mediaGC: { candidates: number; ttlDays: number };
-  snapshots: { dueByOps: number; dueByAge: number };
+  snapshots: { dueByOps: number; dueByAge: number; failing: FailingProjects };
   signupCache: { refreshedAt: string | null; ageMs: number | null; count: number };
 }
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
-  const [queue, gcCandidates, dueByOps, dueByAge, cache] = await Promise.all([
+  const [queue, gcCandidates, dueByOps, dueByAge, failing, cache] = await Promise.all([
     getQueueStatus(db, nowMs),
     countOf(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
-    countOf(dueByOpsQuery(db, config.SNAPSHOT_MAX_OPS, 1_000_000)),
-    countOf(dueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000), 1_000_000)),
+    countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
+    countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),
+    readFailingProjects(db),
     db.collection(COLLECTIONS.signupImageCache).doc("current").get(),
   ]);
   const refreshedAt = cache.get("refreshedAt");
   return {
     queue,
     mediaGC: { candidates: gcCandidates, ttlDays: config.MEDIA_GC_TTL_DAYS },
-    snapshots: { dueByOps, dueByAge },
+    snapshots: { dueByOps, dueByAge, failing },
     signupCache: refreshedAt instanceof Timestamp
       ? { refreshedAt: refreshedAt.toDate().toISOString(), ageMs: nowMs - refreshedAt.toMillis(), count: cache.get("count") ?? 0 }
       : { refreshedAt: null, ageMs: null, count: 0 },

@@ -27,6 +27,8 @@ const EXPECTED: Record<string, Record<string, unknown>> = {
   canvasMediaGC: { schedule: "every 24 hours", timeZone: "Etc/UTC", retryCount: 2, secrets: ZATA_SECRETS },
   signupImageCacheRefresh: { schedule: "every 24 hours", timeZone: "Etc/UTC", retryCount: 2, secrets: [] },
   runWorker: { callable: true, secrets: ZATA_SECRETS },
+  // Redelivered until the subcollections are gone; deleting them again is harmless.
+  onCanvasProjectDeleted: { firestore: "google.cloud.firestore.document.v1.deleted", document: "canvasProjects/{projectId}", retry: true, secrets: [] },
 };
 
 type WireEndpoint = {

@@ -1,7 +1,13 @@
 import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore";
 
-/** The app's side of a canvas project: each op, its element change and the counters in one transaction. */
+/**
+ * The app's side of a canvas project, as the README prescribes: each op, its element change and the
+ * project's counters in one transaction. The element change is `set()` for a create, `update()` for
+ * an update (which fails on a missing element, and then nothing is written) and `delete()`.
+ */
 export type OpInput = { type: "create" | "update" | "delete"; elementId: string; data?: Record<string, unknown> };
+
+export const opId = (index: number) => String(index).padStart(8, "0");
 
 export async function createProject(db: Firestore, projectId: string, over: Record<string, unknown> = {}) {
   await db.doc(`canvasProjects/${projectId}`).set({ ownerUid: "owner", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.now(), ...over });
@@ -12,21 +18,43 @@ export async function appendOp(db: Firestore, projectId: string, op: OpInput): P
   return db.runTransaction(async (tx) => {
     const project = await tx.get(projectRef);
     const elementRef = projectRef.collection("elements").doc(op.elementId);
-    const element = op.type === "update" ? await tx.get(elementRef) : undefined;
     const index = ((project.get("opIndex") as number | undefined) ?? -1) + 1;
-    tx.set(projectRef.collection("ops").doc(String(index).padStart(8, "0")), { index, ...op, createdAt: Timestamp.now() });
+    tx.set(projectRef.collection("ops").doc(opId(index)), { index, ...op, createdAt: Timestamp.now() });
     if (op.type === "create") tx.set(elementRef, op.data ?? {});
-    else if (op.type === "delete") tx.delete(elementRef);
-    else if (element?.exists) tx.update(elementRef, op.data ?? {});
-    else tx.set(elementRef, op.data ?? {});
+    else if (op.type === "update") tx.update(elementRef, op.data ?? {});
+    else tx.delete(elementRef);
     tx.update(projectRef, { opIndex: index, opsSinceSnapshot: FieldValue.increment(1), updatedAt: Timestamp.now() });
     return index;
   });
 }
 
+/** An op doc written as given (any type, any data) with an element change and the counters, in one batch: a writer that does not follow the definition. */
+export async function appendRawOp(db: Firestore, projectId: string, op: Record<string, unknown>, change: (batch: FirebaseFirestore.WriteBatch, elements: FirebaseFirestore.CollectionReference) => void) {
+  const projectRef = db.doc(`canvasProjects/${projectId}`);
+  const index = (((await projectRef.get()).get("opIndex") as number | undefined) ?? -1) + 1;
+  const batch = db.batch();
+  batch.set(projectRef.collection("ops").doc(opId(index)), { index, ...op, createdAt: Timestamp.now() });
+  change(batch, projectRef.collection("elements"));
+  batch.update(projectRef, { opIndex: index, opsSinceSnapshot: FieldValue.increment(1), updatedAt: Timestamp.now() });
+  await batch.commit();
+  return index;
+}
+
 export async function elementsOf(db: Firestore, projectId: string): Promise<Record<string, Record<string, unknown>>> {
   const snap = await db.collection(`canvasProjects/${projectId}/elements`).get();
   return Object.fromEntries(snap.docs.map((d) => [d.id, d.data()]));
+}
+
+/** Every document left under a project, at any depth (parts under a missing snapshot header too). */
+export async function docsUnder(db: Firestore, projectId: string): Promise<string[]> {
+  const listed = (await db.doc(`canvasProjects/${projectId}`).listCollections()).map((c) => c.id);
+  const groups = new Set([...listed, "elements", "ops", "snapshots", "parts"]);
+  const paths: string[] = [];
+  for (const group of groups) {
+    const all = await db.collectionGroup(group).select().get();
+    paths.push(...all.docs.map((d) => d.ref.path).filter((p) => p.startsWith(`canvasProjects/${projectId}/`)));
+  }
+  return paths.sort();
 }
 
 /** A small deterministic PRNG, so a failing property test can be replayed from its seed. */

@@ -1,0 +1,96 @@
+import firebaseFunctionsTest from "firebase-functions-test";
+import { Timestamp } from "firebase-admin/firestore";
+import { deleteProjectData } from "../../src/core/snapshots/deleteProject";
+import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
+import { appendOp, createProject, docsUnder } from "../harness/canvas";
+import { memoryLogger, testDeps } from "../harness/deps";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { afterFirstPartsWrite } from "../harness/firestoreFaults";
+
+/** Deleting a canvas project deletes its data: every subcollection, and no snapshot part written while it went. */
+let fs: TestFirestore;
+let fft: ReturnType<typeof firebaseFunctionsTest>;
+let functions: typeof import("../../src/index");
+
+beforeAll(async () => {
+  fs = createTestFirestore("projdelete");
+  // The deployed code uses the default app, which takes its project from the environment.
+  process.env.GCLOUD_PROJECT = fs.projectId;
+  fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  functions = await import("../../src/index");
+});
+beforeEach(() => fs.clear());
+afterAll(async () => {
+  fft.cleanup();
+  await fs.close();
+});
+
+/** A project with elements, ops, a snapshot in parts (two elements of 600 KB) and a subcollection the workers do not know. */
+async function fullProject(id: string) {
+  await createProject(fs.db, id);
+  for (let i = 0; i < 2; i++) await appendOp(fs.db, id, { type: "create", elementId: `big${i}`, data: { blob: "x".repeat(600_000) } });
+  await appendOp(fs.db, id, { type: "create", elementId: "small", data: { x: 1 } });
+  const [created] = (await processSnapshots(testDeps(fs.db), { projectId: id, force: true })).created;
+  expect(created.partCount).toBe(2);
+  await fs.db.doc(`canvasProjects/${id}/comments/c1`).set({ text: "nice" });
+}
+
+/** What the app does to delete a project: the project and its tombstone in one batch. */
+async function deleteAsTheApp(id: string) {
+  const batch = fs.db.batch();
+  batch.delete(fs.db.doc(`canvasProjects/${id}`));
+  batch.set(fs.db.doc(`deletedCanvasProjects/${id}`), { ownerUid: "owner", deletedAt: Timestamp.now() });
+  await batch.commit();
+}
+
+const deletedEvent = (id: string) => ({ params: { projectId: id }, data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`) });
+
+it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts and any other subcollection", async () => {
+  await fullProject("p");
+  await fullProject("neighbour");
+  const before = await docsUnder(fs.db, "p");
+  expect(before.filter((p) => p.includes("/parts/"))).toHaveLength(2);
+  expect(before).toContain("canvasProjects/p/comments/c1");
+
+  await deleteAsTheApp("p");
+  await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
+
+  expect(await docsUnder(fs.db, "p")).toEqual([]);
+  expect(await docsUnder(fs.db, "neighbour")).toHaveLength(before.length);
+  // A second delivery of the same event is harmless.
+  await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
+  expect(await docsUnder(fs.db, "p")).toEqual([]);
+});
+
+it("writes the tombstone when the delete came without one (Admin SDK), and leaves a project that exists again alone", async () => {
+  await fullProject("admin-deleted");
+  await fs.db.doc("canvasProjects/admin-deleted").delete();
+  const report = await deleteProjectData(testDeps(fs.db), "admin-deleted", { ownerUid: "owner" });
+  expect(report).toMatchObject({ deleted: expect.any(Number), recreated: false });
+  expect(report.deleted).toBeGreaterThan(5);
+  expect((await fs.db.doc("deletedCanvasProjects/admin-deleted").get()).data()).toMatchObject({ ownerUid: "owner" });
+
+  await fullProject("back-again");
+  const logger = memoryLogger();
+  expect(await deleteProjectData(testDeps(fs.db, { logger }), "back-again")).toEqual({ projectId: "back-again", deleted: 0, recreated: true });
+  expect((await docsUnder(fs.db, "back-again")).length).toBeGreaterThan(5);
+  expect(logger.entries).toContainEqual(expect.objectContaining({ severity: "WARNING", message: "project.recreated" }));
+});
+
+it("a project deleted while its snapshot is being written leaves no orphan parts", async () => {
+  // Ten elements of 460 KB, one per part (two would pass 900 KB): ten parts, written in several commits; the project goes after the first.
+  await createProject(fs.db, "big");
+  for (let i = 0; i < 10; i++) await appendOp(fs.db, "big", { type: "create", elementId: `e${i}`, data: { blob: `${i}`.repeat(460_000) } });
+  let deletedMidway = false;
+  const db = afterFirstPartsWrite(fs.db, async () => {
+    await fs.db.recursiveDelete(fs.db.doc("canvasProjects/big"));
+    deletedMidway = true;
+  });
+
+  const report = await processSnapshots(testDeps(db), { projectId: "big", force: true });
+
+  expect(deletedMidway).toBe(true);
+  expect(report.created).toEqual([]);
+  expect(await docsUnder(fs.db, "big")).toEqual([]);
+  expect((await fs.db.doc("canvasProjects/big").get()).exists).toBe(false);
+});
