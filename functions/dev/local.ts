@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   say(`Firestore emulator: ${emulator.source}, project ${projectId}`);
   const s3 = await startS3Server("canvas-media");
   say(`local S3 server at ${s3.endpoint}, bucket ${s3.bucket}`);
-  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", WORKER_HEARTBEAT_MS: "15000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.env, WORKER_HEARTBEAT_MS: "15000", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
   const db = getFirestore(initializeApp({ projectId }));
   const client = createS3Client(s3.config);
 

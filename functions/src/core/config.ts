@@ -52,6 +52,8 @@ export const storageConfigSchema = z.object({
     .string({ error: "ZATA_SECRET_ACCESS_KEY is required" })
     .min(1, { error: "ZATA_SECRET_ACCESS_KEY is required" }),
   ZATA_FORCE_PATH_STYLE: booleanString("ZATA_FORCE_PATH_STYLE").default(true),
+  /** Longest wait for a connection, and for one storage request's answer, before it counts as failed (and is retried). */
+  ZATA_REQUEST_TIMEOUT_MS: positiveInt("ZATA_REQUEST_TIMEOUT_MS", 30_000, 600_000),
 });
 
 export type StorageConfig = z.infer<typeof storageConfigSchema>;
