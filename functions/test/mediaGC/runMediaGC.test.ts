@@ -83,7 +83,12 @@ it("storage stops mid-run: the run stops, keeps every record whose object exists
     },
   };
   const logger = memoryLogger();
-  const report = await runMediaGC({ ...gcDeps(), store: stopAfterFirst, logger }, { ttlDays: 30, batchSize: 2 });
+  let report;
+  try {
+    report = await runMediaGC({ ...gcDeps(), store: stopAfterFirst, logger }, { ttlDays: 30, batchSize: 2 });
+  } finally {
+    await server.start();
+  }
 
   // The second batch meets the outage (connection refused); the run stops instead of marking the rest.
   expect(report).toMatchObject({ deleted: 2, complete: false, batches: 2 });
@@ -99,7 +104,6 @@ it("storage stops mid-run: the run stops, keeps every record whose object exists
     expect({ id, gcState: data.gcState, gcMarkedAt: data.gcMarkedAt, gcRunId: data.gcRunId }).toEqual({ id, gcState: undefined, gcMarkedAt: undefined, gcRunId: undefined });
     expect(data.gcLastError).toMatch(/ECONNREFUSED/);
   }
-  await server.start();
   // Every record that went had its object deleted first; every record that stayed (failed or not reached) still has its object.
   const states = await Promise.all(Object.entries(keys).map(async ([id, key]) => ({ id, ...(await exists(id, key)) })));
   for (const { id, record, object } of states) expect({ id, object }).toEqual({ id, object: record });
@@ -202,8 +206,8 @@ describe("media docs sharing one storageKey", () => {
 
     const report = await runMediaGC(gcDeps(), { ttlDays: 30 });
 
-    expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, bytesFreed: 0, failed: [] });
     expect(await objectExists(s3, server.bucket, shared)).toBe(true);
+    expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, bytesFreed: 0, failed: [] });
     expect(await mediaExists(fs.db, "garbage")).toBe(false);
     expect(await mediaExists(fs.db, "other")).toBe(true);
   });
@@ -230,8 +234,8 @@ describe("media docs sharing one storageKey", () => {
 
     const report = await runMediaGC(gcDeps(), { ttlDays: 30 });
 
-    expect(report).toMatchObject({ deleted: 0, skipped: { "shared-key-busy": 1 }, failed: [] });
     expect(await exists("mine", shared)).toEqual({ record: true, object: true });
+    expect(report).toMatchObject({ deleted: 0, skipped: { "shared-key-busy": 1 }, failed: [] });
     expect((await fs.db.doc("canvasMedia/mine").get()).get("gcState")).toBeUndefined();
   });
 });

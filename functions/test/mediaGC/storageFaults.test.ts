@@ -92,6 +92,7 @@ describe("a key counts as deleted only when the answer names it", () => {
 
     const report = await runMediaGC(gcDeps(store), { ttlDays: 30 });
 
+    expect(await mediaExists(fs.db, "lost")).toBe(true);
     expect(report.deleted).toBe(1);
     expect(report.failed).toEqual([{ id: "lost", storageKey: key, reason: expect.stringContaining("storage did not confirm the delete") }]);
     expect(await mediaExists(fs.db, "fine")).toBe(false);
@@ -113,10 +114,10 @@ describe("a key counts as deleted only when the answer names it", () => {
 
     const report = await runMediaGC(gcDeps(storeFor(server.config), { logger }), { ttlDays: 30 });
 
-    expect(report).toMatchObject({ deleted: 0, failed: [], skipped: { "unsafe-storageKey": 1 } });
     expect(await objectExists(s3, server.bucket, victim)).toBe(true);
     expect(await objectExists(s3, server.bucket, hostile)).toBe(true);
     expect(await mediaExists(fs.db, "hostile")).toBe(true);
+    expect(report).toMatchObject({ deleted: 0, failed: [], skipped: { "unsafe-storageKey": 1 } });
     expect(logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({ severity: "WARNING", mediaId: "hostile", reason: "unsafe-storageKey" });
   });
 });
