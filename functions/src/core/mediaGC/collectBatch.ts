@@ -69,7 +69,8 @@ export async function collectMediaBatch(run: BatchRun, docs: QueryDocumentSnapsh
 
   let outcome;
   try {
-    outcome = await run.store.deleteObjects(exclusive, { signal: AbortSignal.timeout(remainingMs) });
+    // Node's timers take at most 2^31 - 1 ms.
+    outcome = await run.store.deleteObjects(exclusive, { signal: AbortSignal.timeout(Math.min(remainingMs, 2 ** 31 - 1)) });
   } catch (error) {
     const failure = describeStorageFailure(error);
     run.logger.error("mediaGC.storage_failed", { error, keys: exclusive.length, nothingDeleted: failure.nothingDeleted });
