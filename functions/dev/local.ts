@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const s3 = await startS3Server("canvas-media");
   say(`local S3 server (media storage):`);
   say(`  ZATA_ENDPOINT=${s3.endpoint} ZATA_BUCKET=${s3.bucket} ZATA_ACCESS_KEY_ID=${s3.config.ZATA_ACCESS_KEY_ID} ZATA_SECRET_ACCESS_KEY=${s3.config.ZATA_SECRET_ACCESS_KEY}`);
-  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.config, ZATA_FORCE_PATH_STYLE: "true", WORKER_HEARTBEAT_MS: "15000" };
+  const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.env, WORKER_HEARTBEAT_MS: "15000" };
   const db = getFirestore(initializeApp({ projectId }));
   const client = createS3Client(s3.config);
 

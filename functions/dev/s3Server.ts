@@ -12,6 +12,8 @@ export interface TestS3Server {
   port: number;
   bucket: string;
   config: StorageConfig;
+  /** The same settings as environment variables, for a process (the CLI, a worker). */
+  env: Record<string, string>;
   start(): Promise<void>;
   stop(): Promise<void>;
   dispose(): Promise<void>;
@@ -33,18 +35,21 @@ export async function startS3Server(bucket = "media-test"): Promise<TestS3Server
   };
   await start();
   const endpoint = `http://127.0.0.1:${port}`;
+  const config: StorageConfig = {
+    ZATA_ENDPOINT: endpoint,
+    ZATA_REGION: "us-east-1",
+    ZATA_BUCKET: bucket,
+    ZATA_ACCESS_KEY_ID: "S3RVER",
+    ZATA_SECRET_ACCESS_KEY: "S3RVER",
+    ZATA_FORCE_PATH_STYLE: true,
+    ZATA_REQUEST_TIMEOUT_MS: 30_000,
+  };
   return {
     endpoint,
     port,
     bucket,
-    config: {
-      ZATA_ENDPOINT: endpoint,
-      ZATA_REGION: "us-east-1",
-      ZATA_BUCKET: bucket,
-      ZATA_ACCESS_KEY_ID: "S3RVER",
-      ZATA_SECRET_ACCESS_KEY: "S3RVER",
-      ZATA_FORCE_PATH_STYLE: true,
-    },
+    config,
+    env: storageEnv(config),
     start,
     stop,
     dispose: async () => {
@@ -52,4 +57,9 @@ export async function startS3Server(bucket = "media-test"): Promise<TestS3Server
       rmSync(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** Storage settings as the environment variables a process reads. */
+export function storageEnv(config: StorageConfig): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]));
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { documentIdProblem } from "../core/firestoreIds";
 import { parseRunWorkerRequest, type RunWorkerRequest } from "../core/manualRun/request";
 
 /**
@@ -30,12 +31,12 @@ commands:
 
 options for every command: --json (machine output), --help
 environment: FIRESTORE_EMULATOR_HOST for the emulator, else GCLOUD_PROJECT and Application Default Credentials;
-the ZATA_* settings for gc.`;
+the ZATA_* settings for gc (not for gc --dry-run).`;
 
 const HELP: Record<string, string> = {
   status: "usage: workers status [--json]\n  Queue depth by status, dead letters with their last errors, oldest pending age, expired leases,\n  tasks with many attempts, GC candidates, projects due a snapshot, signup cache age.",
   requeue: "usage: workers requeue (--all | TASK_ID...) [--json]\n  Puts dead-letter mirror tasks back to pending with attempts reset to 0 (lastError is kept).",
-  gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. Needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID, ZATA_SECRET_ACCESS_KEY.",
+  gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. A real run needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID,\n  ZATA_SECRET_ACCESS_KEY (a dry run reads Firestore only). Exits 1 when an item failed, 2 when a setting is missing or wrong.",
   snapshot: "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
   "signup-cache": "usage: workers signup-cache refresh [--json]\n  Refreshes the signup page's image cache.",
   mirror: "usage: workers mirror drain [--limit N] [--json]\n  Processes due mirror tasks, batch after batch of N (default 100), until none is due.",
@@ -50,7 +51,7 @@ function integer(name: string, value: string | undefined): number | undefined {
 function validated(data: Record<string, unknown>): RunWorkerRequest {
   const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
   const parsed = parseRunWorkerRequest(defined);
-  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId|force)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
   return parsed.request;
 }
 
@@ -99,13 +100,16 @@ export function parseCommand(argv: string[]): Command {
     case "requeue":
       if (v.all && positionals.length) throw new UsageError("requeue takes --all or task ids, not both");
       if (!v.all && !positionals.length) throw new UsageError(`requeue needs --all or at least one task id\n${HELP.requeue}`);
+      for (const id of positionals) {
+        const problem = documentIdProblem(id);
+        if (problem) throw new UsageError(`task id "${id}" ${problem}`);
+      }
       return { kind: "requeue", json, all: v.all === true, taskIds: positionals };
     case "gc":
       if (positionals.length) throw new UsageError(`gc takes no arguments\n${HELP.gc}`);
       return { kind: "run", json, request: validated({ worker: "mediaGC", dryRun: v["dry-run"] === true, ttlDays: integer("ttl-days", v["ttl-days"]), batchSize: integer("batch-size", v["batch-size"]) }) };
     case "snapshot":
       if (positionals.length > 1) throw new UsageError(`snapshot takes at most one project id\n${HELP.snapshot}`);
-      if (v.force && !positionals.length) throw new UsageError("--force needs a PROJECT_ID");
       return { kind: "run", json, request: validated({ worker: "snapshots", projectId: positionals[0], force: v.force, batchSize: integer("batch-size", v["batch-size"]) }) };
     case "signup-cache":
       if (positionals.join(" ") !== "refresh") throw new UsageError(HELP["signup-cache"]);

@@ -58,7 +58,8 @@ export function formatGC(r: MediaGCReport): string {
     lines.push(`dry run: ${r.candidates!.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
     if (r.candidates!.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates!.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
   } else {
-    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : "; time budget spent, run again to continue"}`);
+    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${r.stoppedBy}, run again to continue`}`);
+    if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
     for (const f of r.failed) lines.push(`  failed ${f.id} (${f.storageKey}): ${f.reason}`);
   }
   const skipped = Object.entries(r.skipped);

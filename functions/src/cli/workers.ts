@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { systemClock } from "../core/clock";
 import { parseStorageConfig } from "../core/config";
-import { ConfigError, errorMessage } from "../core/errors";
+import { errorMessage, failureKind } from "../core/errors";
 import { getSystemHealth } from "../core/health";
 import { createLogger, humanLogLine, type LogSink } from "../core/logger";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
@@ -19,7 +19,8 @@ import { formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapsho
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
  * or JSON with --json), progress to stderr. Exit codes: 0 done, 1 failed, 2 refused (bad
- * arguments or configuration: nothing ran).
+ * arguments, an id Firestore would refuse, a missing or wrong setting such as storage credentials
+ * or bucket: see failureKind in core/errors.ts).
  */
 // Errors are one clear line; the AWS SDK's notice about its future Node 22 requirement is not one.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -101,8 +102,10 @@ async function main(): Promise<void> {
   try {
     process.exitCode = await run(command);
   } catch (error) {
-    const refused = error instanceof ConfigError || error instanceof UsageError;
+    // Bad arguments, settings or environment: nothing to debug, the line says what to fix.
+    const refused = error instanceof UsageError || failureKind(error) !== "internal";
     process.stderr.write(`workers: ${errorMessage(error)}\n`);
+    if (!refused && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = refused ? 2 : 1;
   }
 }

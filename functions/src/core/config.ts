@@ -104,6 +104,13 @@ export const storageSettings = {
     description: "path-style bucket addressing (most S3-compatible providers need it): true or false",
     functions: true,
   },
+  ZATA_REQUEST_TIMEOUT_MS: positiveInt(
+    "ZATA_REQUEST_TIMEOUT_MS",
+    30_000,
+    600_000,
+    "media storage: longest wait for a connection, and for one request's answer, before it counts as failed (and is retried), ms",
+    true,
+  ),
 } satisfies Record<string, Setting>;
 
 /** Secret Manager secrets when deployed, plain environment variables for standalone processes. */

@@ -7,6 +7,7 @@
  * - `ConfigError`: a setting is missing or invalid. Nothing runs; entry points answer
  *   `failed-precondition` (callable) or exit 2 (processes) with the message, which names the setting.
  * - Everything else is transient until proven otherwise: retried with backoff, within bounds.
+ * - Entry points answer their caller by `failureKind` (below), one mapping for the callable and the CLI.
  *
  * Firestore reports failures as gRPC status codes (numbers from the Admin SDK, strings from
  * some wrappers); `firestoreCode` reads either, and the predicates below name the cases the
@@ -74,6 +75,22 @@ export class PermanentError extends Error {
 
 export class ConfigError extends Error {
   override name = "ConfigError";
+}
+
+/**
+ * How an entry point answers a failure of a whole run:
+ * - `config`: a setting or the environment is wrong (ConfigError): callable `failed-precondition`, process exit 2;
+ * - `invalid`: the request itself cannot succeed (PermanentError, or Firestore refused it, e.g. a
+ *   reserved id): callable `invalid-argument`, process exit 2;
+ * - `internal`: anything else: callable `internal` with a correlation id that is also in the log
+ *   line holding the stack, process exit 1.
+ */
+export type FailureKind = "config" | "invalid" | "internal";
+
+export function failureKind(error: unknown): FailureKind {
+  if (error instanceof ConfigError) return "config";
+  if (error instanceof PermanentError || isRejectedByFirestore(error)) return "invalid";
+  return "internal";
 }
 
 /** The message alone, for reports and `lastError`; logs take the error itself (see the logger). */

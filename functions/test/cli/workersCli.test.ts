@@ -17,7 +17,7 @@ beforeAll(async () => {
   fs = createTestFirestore("cli");
   server = await startS3Server("media");
   s3 = createS3Client(server.config);
-  zata = { ...server.config, ZATA_FORCE_PATH_STYLE: "true" };
+  zata = server.env;
 });
 beforeEach(() => fs.clear());
 afterAll(async () => {
@@ -50,6 +50,10 @@ describe("help and refusals", () => {
     [["snapshot", "--force"], "--force needs a PROJECT_ID"],
     [["mirror", "drain", "--limit", "0"], "--limit must be >= 1"],
     [["signup-cache", "now"], "usage: workers signup-cache refresh"],
+    [["snapshot", "__x__"], "PROJECT_ID must not start and end with __ (reserved by Firestore)"],
+    [["snapshot", ".."], 'PROJECT_ID must not be "." or ".."'],
+    [["snapshot", "p".repeat(1501)], "PROJECT_ID must be at most 1500 bytes"],
+    [["requeue", "__x__"], 'task id "__x__" must not start and end with __'],
   ])("refuses %j with exit 2 before anything runs", async (args, message) => {
     const taskId = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "h", status: "pending" });
     const r = await cli(args);
@@ -59,10 +63,20 @@ describe("help and refusals", () => {
     expect((await taskDoc(fs.db, taskId)).status).toBe("pending");
   });
 
-  it("refuses gc without storage configuration, naming the setting", async () => {
-    const r = await cli(["gc", "--dry-run"]);
+  it("refuses gc without storage configuration, naming the settings, and deletes nothing", async () => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
+    const r = await cli(["gc"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^workers: invalid storage configuration: ZATA_ENDPOINT/);
+    expect(r.stderr).toMatch(/^workers: invalid storage configuration: ZATA_ENDPOINT: .*ZATA_BUCKET: .*ZATA_ACCESS_KEY_ID: .*ZATA_SECRET_ACCESS_KEY/);
+    expect(await mediaExists(fs.db, "old")).toBe(true);
+  });
+
+  it("refuses gc with exit 2 when the store refuses the settings (no such bucket), naming the setting, and leaves no mark", async () => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
+    const r = await cli(["gc"], { ...zata, ZATA_BUCKET: "no-such-bucket" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^workers: media storage refused the request \(NoSuchBucket: .*\): check ZATA_BUCKET$/m);
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
   });
 });
 
@@ -110,6 +124,13 @@ describe("requeue", () => {
 });
 
 describe("gc", () => {
+  it("a dry run needs no storage settings: it reads Firestore only", async () => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45, size: 2048 });
+    const dry = await cli(["gc", "--dry-run"]);
+    expect({ code: dry.code, stderr: dry.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expect(dry.stdout).toContain("dry run: 1 media would be deleted, 2.0 KiB freed");
+  });
+
   it("a dry run prints the candidates and total bytes and deletes nothing; a real run deletes them", async () => {
     const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45, size: 2048 });
     await putMedia(fs.db, s3, server.bucket, "young", { ageDays: 2 });

@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Timestamp } from "firebase-admin/firestore";
 import firebaseFunctionsTest from "firebase-functions-test";
+import * as queueStatus from "../../src/core/mirror/queueStatus";
 import { createS3Client } from "../../src/core/storage/s3Client";
 import { startS3Server, type TestS3Server } from "../../dev/s3Server";
 import { appendOp, createProject } from "../harness/canvas";
@@ -20,7 +21,7 @@ beforeAll(async () => {
   server = await startS3Server("media");
   s3 = createS3Client(server.config);
   process.env.GCLOUD_PROJECT = fs.projectId;
-  Object.assign(process.env, { ...server.config, ZATA_FORCE_PATH_STYLE: "true" });
+  Object.assign(process.env, server.env);
   fft = firebaseFunctionsTest({ projectId: fs.projectId });
   const { runWorker } = await import("../../src/index");
   const wrapped = fft.wrap(runWorker);
@@ -63,6 +64,10 @@ describe("validation", () => {
     [{ worker: "snapshots", projectId: "a/b" }, "projectId: projectId must be a document id"],
     [{ worker: "mirrorQueue", limit: "10" }, "limit: limit must be a number"],
     [{ worker: "status", verbose: true }, "unknown field verbose"],
+    [{ worker: "snapshots", projectId: "__x__" }, "projectId: projectId must not start and end with __ (reserved by Firestore)"],
+    [{ worker: "snapshots", projectId: ".." }, 'projectId: projectId must not be "." or ".."'],
+    [{ worker: "snapshots", projectId: "é".repeat(751) }, "projectId: projectId must be at most 1500 bytes"],
+    [{ worker: "snapshots", force: true }, "force: force needs a projectId"],
   ])("rejects %j with invalid-argument naming the field", async (data, message) => {
     const error = await call(data, admin).then(
       () => undefined,
@@ -147,5 +152,76 @@ describe("runs", () => {
       manyAttempts: { threshold: 3, count: 1 },
     });
     expect(status.oldestPendingAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+});
+
+describe("errors a caller can act on", () => {
+  /** A fresh copy of the deployed callable (its storage client is built once per instance) under `env`. */
+  async function withRunWorker(env: Record<string, string | undefined>, body: (run: (data: unknown) => Promise<unknown>) => Promise<void>) {
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+    try {
+      await jest.isolateModulesAsync(async () => {
+        const { runWorker: fresh } = await import("../../src/callable/runWorker");
+        const { deleteApp, getApps } = await import("firebase-admin/app");
+        const wrapped = fft.wrap(fresh);
+        try {
+          await body((data) => Promise.resolve(wrapped({ data, auth: admin } as never)));
+        } finally {
+          await Promise.all(getApps().map((a) => deleteApp(a)));
+        }
+      });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e) => e);
+  const noZata = { ZATA_ENDPOINT: undefined, ZATA_BUCKET: undefined, ZATA_ACCESS_KEY_ID: undefined, ZATA_SECRET_ACCESS_KEY: undefined };
+
+  it("a GC without ZATA_* settings is failed-precondition naming them, and deletes nothing; a dry run needs none", async () => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 40, size: 7 });
+    await withRunWorker(noZata, async (run) => {
+      const error = await rejection(run({ worker: "mediaGC" }));
+      expect(error).toMatchObject({ code: "failed-precondition" });
+      for (const name of ["ZATA_ENDPOINT", "ZATA_BUCKET", "ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]) expect(error.message).toContain(name);
+      expect(await run({ worker: "mediaGC", dryRun: true })).toMatchObject({ dryRun: true, candidates: [{ id: "old", storageKey: key, size: 7 }] });
+    });
+    expect(await mediaExists(fs.db, "old")).toBe(true);
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
+  });
+
+  it("a GC whose bucket does not exist is failed-precondition naming ZATA_BUCKET", async () => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 40 });
+    await withRunWorker({ ZATA_BUCKET: "no-such-bucket" }, async (run) => {
+      const error = await rejection(run({ worker: "mediaGC" }));
+      expect(error).toMatchObject({ code: "failed-precondition", message: expect.stringMatching(/NoSuchBucket.*check ZATA_BUCKET/) });
+    });
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+  });
+
+  it("any other failure is internal, with a correlation id that the log line holding the stack carries too", async () => {
+    // Deployed functions log through firebase-functions/logger (runtime/functionsLogSink.ts).
+    const entries: Record<string, unknown>[] = [];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const written = jest.spyOn(require("firebase-functions/logger"), "write").mockImplementation((entry) => void entries.push(entry as Record<string, unknown>));
+    const failing = jest.spyOn(queueStatus, "getQueueStatus").mockRejectedValueOnce(new TypeError("status exploded"));
+    let error;
+    try {
+      error = await rejection(call({ worker: "status" }, admin));
+    } finally {
+      written.mockRestore();
+      failing.mockRestore();
+    }
+    expect(error).toMatchObject({ code: "internal", details: { correlationId: expect.stringMatching(/^[0-9a-f-]{36}$/) } });
+    const { correlationId } = error.details;
+    expect(error.message).toContain(correlationId);
+    expect(error.message).not.toContain("status exploded");
+    const entry = entries.find((e) => String(e.message).startsWith("runWorker.failed")) as { error: { stack: string }; message: string };
+    expect(entry).toMatchObject({ severity: "ERROR", correlationId, uid: admin.uid, request: { worker: "status" }, error: { name: "TypeError", message: "status exploded" } });
+    // Error Reporting reads the stack from the message.
+    expect(entry.message).toContain("TypeError: status exploded");
+    expect(entry.error.stack).toContain("status exploded");
   });
 });

@@ -9,9 +9,14 @@ export async function putMedia(
   s3: S3Client,
   bucket: string,
   id: string,
-  { ageDays, refs = 0, size = 1000, withObject = true }: { ageDays: number; refs?: number; size?: number; withObject?: boolean },
+  {
+    ageDays,
+    refs = 0,
+    size = 1000,
+    withObject = true,
+    storageKey = `canvas/owner/${id}.png`,
+  }: { ageDays: number; refs?: number; size?: number; withObject?: boolean; storageKey?: string },
 ): Promise<string> {
-  const storageKey = `canvas/owner/${id}.png`;
   if (withObject) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: storageKey, Body: Buffer.alloc(size, 1), ContentType: "image/png" }));
   await db.doc(`canvasMedia/${id}`).set({
     ownerUid: "owner",

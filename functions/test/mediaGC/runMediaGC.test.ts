@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { FieldValue, Timestamp } from "firebase-admin/firestore";
-import { collectMediaBatch, mediaGCQuery, runMediaGC, type MediaGCDeps, type MediaGCReport } from "../../src/core/mediaGC/runMediaGC";
+import { collectMediaBatch } from "../../src/core/mediaGC/collectBatch";
+import { mediaGCQuery, runMediaGC, type MediaGCDeps, type MediaGCReport } from "../../src/core/mediaGC/runMediaGC";
 import { S3MediaStore, type MediaStore } from "../../src/core/storage/mediaStore";
 import { createS3Client } from "../../src/core/storage/s3Client";
 import { startS3Server, type TestS3Server } from "../../dev/s3Server";
@@ -70,35 +71,71 @@ it("counts an object that is already missing as deleted", async () => {
   expect(await mediaExists(fs.db, "ghost")).toBe(false);
 });
 
-it("storage stopped mid-run: no record whose object still exists is deleted, failures are reported, a later run finishes", async () => {
+it("storage stops mid-run: the run stops, keeps every record whose object exists, releases its marks, and a run right after the outage finishes", async () => {
   const keys: Record<string, string> = {};
   for (let i = 0; i < 6; i++) keys[`m${i}`] = await put(`m${i}`, { ageDays: 40 + i });
   // The real server goes down right after the first batch's objects are deleted.
   const stopAfterFirst: MediaStore = {
-    deleteObjects: async (k) => {
-      const result = await store.deleteObjects(k);
+    deleteObjects: async (k, o) => {
+      const result = await store.deleteObjects(k, o);
       await server.stop();
       return result;
     },
   };
   const logger = memoryLogger();
-  const report = await runMediaGC({ ...gcDeps(), store: stopAfterFirst, logger }, { ttlDays: 30, batchSize: 2 });
+  let report;
+  try {
+    report = await runMediaGC({ ...gcDeps(), store: stopAfterFirst, logger }, { ttlDays: 30, batchSize: 2 });
+  } finally {
+    await server.start();
+  }
 
-  expect(report.deleted).toBe(2);
-  expect(report.failed).toHaveLength(4);
-  expect(report.failed[0].reason).toMatch(/storage unavailable/);
-  expect(logger.entries.filter((e) => e.message === "mediaGC.item_failed")).toHaveLength(4);
+  // The second batch meets the outage (connection refused); the run stops instead of marking the rest.
+  expect(report).toMatchObject({ deleted: 2, complete: false, batches: 2 });
+  expect(report.stoppedBy).toMatch(/^storage failed: .*ECONNREFUSED/);
+  expect(report.failed).toHaveLength(2);
+  expect(report.failed[0].reason).toMatch(/^storage request failed: .*ECONNREFUSED/);
+  expect(logger.entries.filter((e) => e.message === "mediaGC.item_failed")).toHaveLength(2);
+  expect(logger.entries.find((e) => e.message === "mediaGC.storage_failed")).toMatchObject({ severity: "ERROR", nothingDeleted: true, error: { stack: expect.any(String) } });
   const failedIds = report.failed.map((f) => f.id);
-  for (const id of Object.keys(keys)) expect(await mediaExists(fs.db, id)).toBe(failedIds.includes(id));
-  await server.start();
-  // Every record that went had its object deleted first; every record that stayed still has its object.
-  for (const [id, key] of Object.entries(keys)) expect(await objectExists(s3, server.bucket, key)).toBe(failedIds.includes(id));
+  // The refused request deleted nothing: the run released its marks entirely (the app may reference them again).
+  for (const id of failedIds) {
+    const data = (await fs.db.doc(`canvasMedia/${id}`).get()).data()!;
+    expect({ id, gcState: data.gcState, gcMarkedAt: data.gcMarkedAt, gcRunId: data.gcRunId }).toEqual({ id, gcState: undefined, gcMarkedAt: undefined, gcRunId: undefined });
+    expect(data.gcLastError).toMatch(/ECONNREFUSED/);
+  }
+  // Every record that went had its object deleted first; every record that stayed (failed or not reached) still has its object.
+  const states = await Promise.all(Object.entries(keys).map(async ([id, key]) => ({ id, ...(await exists(id, key)) })));
+  for (const { id, record, object } of states) expect({ id, object }).toEqual({ id, object: record });
+  expect(states.filter((s) => !s.record)).toHaveLength(2);
+  for (const id of failedIds) expect(states.find((s) => s.id === id)).toMatchObject({ record: true, object: true });
 
-  // Their marks expire; a later run (a day later) finishes the job.
-  const later = { now: () => Date.now() + DAY };
-  const second = await runMediaGC({ ...gcDeps(), clock: later }, { ttlDays: 30, batchSize: 2 });
-  expect(second).toMatchObject({ deleted: 4, failed: [] });
+  // A run started right after the outage (same clock, no lease to wait out) finishes the job.
+  const second = await runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 2 });
+  expect(second).toMatchObject({ deleted: 4, failed: [], complete: true, skipped: {} });
   for (const [id, key] of Object.entries(keys)) expect(await exists(id, key)).toEqual({ record: false, object: false });
+});
+
+it("releases only its own marks: an item another run re-marked meanwhile keeps that run's mark", async () => {
+  await put("mine", { ageDays: 40 });
+  await put("taken", { ageDays: 40 });
+  await server.stop();
+  const otherMark = { gcState: "deleting", gcRunId: "other-run", gcMarkedAt: Timestamp.now() };
+  // Another run takes "taken" over while this run's request is on its way to the stopped server.
+  const takenOver: MediaStore = {
+    deleteObjects: async (k, o) => {
+      await fs.db.doc("canvasMedia/taken").update(otherMark);
+      return store.deleteObjects(k, o);
+    },
+  };
+  try {
+    const report = await runMediaGC({ ...gcDeps(), store: takenOver }, { ttlDays: 30 });
+    expect(report.failed.map((f) => f.id).sort()).toEqual(["mine", "taken"]);
+  } finally {
+    await server.start();
+  }
+  expect((await fs.db.doc("canvasMedia/mine").get()).get("gcRunId")).toBeUndefined();
+  expect((await fs.db.doc("canvasMedia/taken").get()).data()).toMatchObject(otherMark);
 });
 
 it("keeps, with its object, an item whose referencedByCount rises between the query and the deletion", async () => {
@@ -109,8 +146,8 @@ it("keeps, with its object, an item whose referencedByCount rises between the qu
   // The app adds a reference after the GC read its candidates.
   await fs.db.doc("canvasMedia/raced").update({ referencedByCount: FieldValue.increment(1) });
 
-  const report: MediaGCReport = { runId: "r", dryRun: false, ttlDays: 30, scanned: 2, deleted: 0, failed: [], skipped: {}, bytesFreed: 0, batches: 1, complete: true, durationMs: 0 };
-  await collectMediaBatch(gcDeps(), page.docs, "r", report, memoryLogger());
+  const report: MediaGCReport = { runId: "r", dryRun: false, ttlDays: 30, scanned: 2, deleted: 0, failed: [], skipped: {}, sharedObjectsKept: 0, bytesFreed: 0, batches: 1, complete: true, durationMs: 0 };
+  await collectMediaBatch({ ...gcDeps(), runId: "r", report, logger: memoryLogger(), deadlineMs: Date.now() + 60_000 }, page.docs);
 
   expect(report).toMatchObject({ deleted: 1, skipped: { "changed-since-read": 1 } });
   expect(await exists("raced", key)).toEqual({ record: true, object: true });
@@ -148,11 +185,57 @@ it("stops starting batches when its time budget is spent, and says so", async ()
   let calls = 0;
   const clock = { now: () => Date.now() + (calls++ > 2 ? 60_000 : 0) };
   const report = await runMediaGC({ ...gcDeps(), clock }, { ttlDays: 30, batchSize: 1, timeBudgetMs: 30_000 });
-  expect(report.complete).toBe(false);
+  expect(report).toMatchObject({ complete: false, stoppedBy: "time budget spent" });
   expect(report.deleted).toBeLessThan(4);
 });
 
 it("refuses out-of-range options before touching anything", async () => {
   await expect(runMediaGC(gcDeps(), { ttlDays: -1 })).rejects.toThrow("ttlDays must be an integer >= 1");
   await expect(runMediaGC(gcDeps(), { batchSize: 1_000_000 })).rejects.toThrow("batchSize must be an integer from 1 to 1000");
+});
+
+describe("media docs sharing one storageKey", () => {
+  const shared = "canvas/shared/one.png";
+
+  it.each([
+    ["referenced", { refs: 1, ageDays: 90 }],
+    ["not yet eligible (young)", { refs: 0, ageDays: 2 }],
+  ])("keeps the object another doc still names (%s); deletes only the garbage record", async (_label, other) => {
+    await put("garbage", { ageDays: 60, storageKey: shared, size: 500 });
+    await put("other", { ...other, storageKey: shared, withObject: false });
+
+    const report = await runMediaGC(gcDeps(), { ttlDays: 30 });
+
+    expect(await objectExists(s3, server.bucket, shared)).toBe(true);
+    expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, bytesFreed: 0, failed: [] });
+    expect(await mediaExists(fs.db, "garbage")).toBe(false);
+    expect(await mediaExists(fs.db, "other")).toBe(true);
+  });
+
+  it("deletes the object with the last record that names it, in one batch or across batches", async () => {
+    await put("a1", { ageDays: 60, storageKey: "canvas/shared/a.png" });
+    await put("a2", { ageDays: 61, storageKey: "canvas/shared/a.png", withObject: false });
+    const inOne = await runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 10 });
+    expect(inOne).toMatchObject({ deleted: 2, sharedObjectsKept: 0, failed: [] });
+    expect(await objectExists(s3, server.bucket, "canvas/shared/a.png")).toBe(false);
+
+    await put("b1", { ageDays: 60, storageKey: "canvas/shared/b.png" });
+    await put("b2", { ageDays: 61, storageKey: "canvas/shared/b.png", withObject: false });
+    const across = await runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 1 });
+    expect(across).toMatchObject({ deleted: 2, sharedObjectsKept: 1, failed: [] });
+    expect(await objectExists(s3, server.bucket, "canvas/shared/b.png")).toBe(false);
+    expect((await fs.db.collection("canvasMedia").get()).size).toBe(0);
+  });
+
+  it("waits while another run is deleting a doc with the same key: releases its mark, keeps record and object", async () => {
+    await put("mine", { ageDays: 60, storageKey: shared });
+    await put("theirs", { ageDays: 2, storageKey: shared, withObject: false });
+    await fs.db.doc("canvasMedia/theirs").update({ gcState: "deleting", gcRunId: "other-run", gcMarkedAt: Timestamp.now() });
+
+    const report = await runMediaGC(gcDeps(), { ttlDays: 30 });
+
+    expect(await exists("mine", shared)).toEqual({ record: true, object: true });
+    expect(report).toMatchObject({ deleted: 0, skipped: { "shared-key-busy": 1 }, failed: [] });
+    expect((await fs.db.doc("canvasMedia/mine").get()).get("gcState")).toBeUndefined();
+  });
 });

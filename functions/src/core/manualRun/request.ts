@@ -1,8 +1,10 @@
 import { z } from "zod";
+import { documentId } from "../firestoreIds";
 
 /**
  * The `runWorker` callable's request (README, "Manual runs"): a discriminated union on `worker`, strict
- * (an unknown field is an error, not ignored), with bounds on every number, so a rejected
+ * (an unknown field is an error, not ignored), with bounds on every number and Firestore's rules
+ * for ids, so a rejected
  * request names its field and runs nothing.
  */
 const int = (name: string, min: number, max: number) =>
@@ -18,17 +20,10 @@ export const runWorkerRequestSchema = z.discriminatedUnion(
   "worker",
   [
     z.strictObject({ worker: z.literal("mediaGC"), dryRun: bool("dryRun").optional(), ttlDays: int("ttlDays", 1, 3650).optional(), batchSize: int("batchSize", 1, 1000).optional() }),
-    z.strictObject({
-      worker: z.literal("snapshots"),
-      projectId: z
-        .string({ error: "projectId must be a string" })
-        .min(1, { error: "projectId must not be empty" })
-        .max(1500, { error: "projectId is too long" })
-        .refine((s) => !s.includes("/"), { error: 'projectId must be a document id (no "/")' })
-        .optional(),
-      force: bool("force").optional(),
-      batchSize: int("batchSize", 1, 500).optional(),
-    }),
+    z
+      .strictObject({ worker: z.literal("snapshots"), projectId: documentId("projectId").optional(), force: bool("force").optional(), batchSize: int("batchSize", 1, 500).optional() })
+      // A forced snapshot of every due project would be the scheduled run with a surprise: refuse it.
+      .refine((r) => !r.force || r.projectId !== undefined, { error: "force needs a projectId", path: ["force"] }),
     z.strictObject({ worker: z.literal("signupImageCache") }),
     z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, 1000).optional() }),
     z.strictObject({ worker: z.literal("status") }),

@@ -7,12 +7,16 @@ import { refreshSignupImageCache } from "../signupCache/refreshSignupImageCache"
 import { processSnapshots } from "../snapshots/processSnapshots";
 import type { RunWorkerRequest } from "./request";
 
-/** Runs the worker a validated manual request names and returns its report. */
+/**
+ * Runs the worker a validated manual request names and returns its report. `mediaStore` is
+ * called only by a GC that deletes (a dry run reads Firestore only), so a missing storage
+ * setting fails only the runs that need storage, with the ConfigError naming it.
+ */
 export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, request: RunWorkerRequest): Promise<unknown> {
   switch (request.worker) {
     case "mediaGC": {
       const { worker: _w, ...options } = request;
-      return runMediaGC({ ...deps, store: mediaStore() }, options);
+      return options.dryRun ? runMediaGC(deps, { ...options, dryRun: true }) : runMediaGC({ ...deps, store: mediaStore() }, options);
     }
     case "snapshots": {
       const { worker: _w, ...options } = request;

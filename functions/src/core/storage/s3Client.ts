@@ -1,13 +1,22 @@
+import { createHash } from "node:crypto";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config";
 
 /**
- * An S3 client set up for S3-compatible providers such as Zata: a custom endpoint, path-style
- * addressing, and checksums only where the API requires them (many providers reject the SDK's
- * default CRC32 headers). Throttling and 5xx answers are retried with the SDK's backoff.
+ * An S3 client set up for S3-compatible providers such as Zata:
+ * - a custom endpoint and path-style addressing;
+ * - checksums only where the API requires them, and for DeleteObjects (which requires one) a
+ *   `Content-MD5` header instead of the SDK's default CRC32 headers: AWS accepts either, and
+ *   several S3-compatible stores accept only Content-MD5 (they answer "Missing required header
+ *   for this request: Content-MD5"). Source: the AWS SDK for JavaScript v3's MD5 fallback note
+ *   (supplemental-docs/MD5_FALLBACK.md) and the DeleteObjects API reference;
+ * - a timeout on every request (`ZATA_REQUEST_TIMEOUT_MS` to connect, and again for an answer),
+ *   so a store that accepts the connection and never answers fails the request instead of
+ *   hanging it; throttling, 5xx answers and timeouts are retried with the SDK's backoff.
  */
 export function createS3Client(config: StorageConfig, options: { maxAttempts?: number } = {}): S3Client {
-  return new S3Client({
+  const timeout = config.ZATA_REQUEST_TIMEOUT_MS;
+  const client = new S3Client({
     endpoint: config.ZATA_ENDPOINT,
     region: config.ZATA_REGION,
     forcePathStyle: config.ZATA_FORCE_PATH_STYLE,
@@ -16,5 +25,30 @@ export function createS3Client(config: StorageConfig, options: { maxAttempts?: n
     responseChecksumValidation: "WHEN_REQUIRED",
     retryMode: "standard",
     maxAttempts: options.maxAttempts ?? 4,
+    // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes.
+    requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true },
   });
+  addContentMd5ToDeleteObjects(client);
+  return client;
+}
+
+const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm$)/i;
+
+/**
+ * Replaces the flexible-checksum headers of DeleteObjects with Content-MD5 of the final body.
+ * Runs in the build step at low priority, after the SDK's checksum middleware (normal priority)
+ * has added its headers, and before signing (finalizeRequest), so the header is signed.
+ */
+function addContentMd5ToDeleteObjects(client: S3Client): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (context.commandName !== "DeleteObjectsCommand" || !request.headers) return next(args);
+      for (const name of Object.keys(request.headers)) if (CHECKSUM_HEADER.test(name)) delete request.headers[name];
+      const body = typeof request.body === "string" || request.body instanceof Uint8Array ? request.body : "";
+      request.headers["content-md5"] = createHash("md5").update(body).digest("base64");
+      return next(args);
+    },
+    { step: "build", priority: "low", name: "contentMd5ForDeleteObjects" },
+  );
 }

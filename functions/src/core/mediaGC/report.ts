@@ -1,0 +1,34 @@
+/** What a media GC run reports (the runWorker callable and the CLI print it). */
+export interface MediaCandidate {
+  id: string;
+  storageKey: string;
+  size: number | null;
+  ageDays: number;
+}
+
+export interface MediaGCReport {
+  runId: string;
+  dryRun: boolean;
+  ttlDays: number;
+  scanned: number;
+  /** Media records deleted (each after its object, or without it when another record names the object). */
+  deleted: number;
+  failed: { id: string; storageKey: string; reason: string }[];
+  /** Candidates left alone, by reason: see eligibility.ts, plus changed-since-read and shared-key-busy. */
+  skipped: Record<string, number>;
+  /** Records deleted whose object was kept because another media doc names the same storageKey. */
+  sharedObjectsKept: number;
+  bytesFreed: number;
+  batches: number;
+  /** False when the time budget or a storage failure ended the run before the garbage did. */
+  complete: boolean;
+  /** Why an incomplete run stopped. */
+  stoppedBy?: string;
+  durationMs: number;
+  /** Dry run only: what a real run would delete. */
+  candidates?: MediaCandidate[];
+}
+
+export function countSkip(report: MediaGCReport, reason: string, n = 1): void {
+  report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
+}

@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { StorageConfig } from "../../src/core/config";
+import type { TestS3Server } from "../../dev/s3Server";
+
+/**
+ * A STORAGE FAULT PROXY: a small, strict HTTP proxy in front of a real S3-compatible server
+ * (s3rver), for provider behaviours s3rver does not have. It is not a mock: every request that it
+ * lets through is answered by s3rver. Faults, each a behaviour of real providers:
+ * - `require-content-md5`: refuses DeleteObjects (POST ?delete) without a Content-MD5 header,
+ *   with 400 InvalidRequest "Missing required header for this request: Content-MD5" (what AWS
+ *   itself answered before its 2025 checksums, and S3-compatible stores such as Dell EMC ECS
+ *   still answer AWS SDKs that send CRC32 headers), and one that does not match the body with
+ *   400 BadDigest; passes everything else through;
+ * - `hang`: accepts the connection, reads the request, and never answers;
+ * - `unconfirm`: passes DeleteObjects through, then leaves `keys` out of the answer's Deleted
+ *   list (as a store that answers with keys in another form does).
+ */
+export type StorageFault = { kind: "require-content-md5" } | { kind: "hang" } | { kind: "unconfirm"; keys: string[] };
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+export interface StorageFaultProxy {
+  endpoint: string;
+  /** The target's settings, with the proxy as endpoint. */
+  config: StorageConfig;
+  /** Every request the proxy received, in order. */
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+const isDeleteObjects = (req: IncomingMessage) => req.method === "POST" && /[?&]delete(=|&|$)/.test(req.url ?? "");
+
+function s3Error(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
+  res.writeHead(status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const unescapeXml = (s: string) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, "&");
+
+function withoutDeleted(xml: string, keys: string[]): string {
+  return xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) => (keys.includes(unescapeXml(key)) ? "" : whole));
+}
+
+export async function startStorageFaultProxy(target: TestS3Server, fault: StorageFault): Promise<StorageFaultProxy> {
+  const seen: SeenRequest[] = [];
+  const sockets = new Set<Socket>();
+
+  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on("data", (c: Buffer) => chunks.push(c));
+      answer.on("end", () => {
+        const text = Buffer.concat(chunks);
+        const out = rewrite && answer.statusCode === 200 ? Buffer.from(rewrite(text.toString("utf8"))) : text;
+        const headers = { ...answer.headers, "content-length": String(out.length) };
+        delete headers["transfer-encoding"];
+        res.writeHead(answer.statusCode ?? 502, headers);
+        res.end(out);
+      });
+    });
+    upstream.on("error", () => res.destroy());
+    upstream.end(body);
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+      const body = Buffer.concat(chunks);
+      if (fault.kind === "hang") return;
+      if (!isDeleteObjects(req)) return forward(req, body, res);
+      if (fault.kind === "unconfirm") return forward(req, body, res, (xml) => withoutDeleted(xml, fault.keys));
+      const md5 = req.headers["content-md5"];
+      if (typeof md5 !== "string") return s3Error(res, 400, "InvalidRequest", "Missing required header for this request: Content-MD5");
+      if (md5 !== createHash("md5").update(body).digest("base64")) return s3Error(res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      forward(req, body, res);
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    endpoint,
+    config: { ...target.config, ZATA_ENDPOINT: endpoint },
+    seen,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
