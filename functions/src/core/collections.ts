@@ -12,8 +12,6 @@ export const COLLECTIONS = {
   snapshots: "snapshots",
   snapshotParts: "parts",
   canvasMedia: "canvasMedia",
-  /** Worker-private: per mirror doc, the task applied last; outlives the doc, so a late, older task cannot resurrect it. */
-  mirrorState: "mirrorState",
   /** Worker-private: cursors and other small state docs. */
   workerState: "workerState",
 } as const;

@@ -1,5 +1,5 @@
 import firebaseFunctionsTest from "firebase-functions-test";
-import type { Firestore } from "firebase-admin/firestore";
+import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../../src/core/deps";
 import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
@@ -15,6 +15,8 @@ export const POLLING_PATHS: MirrorPath[] = ["sweep", "worker"];
 
 export interface MirrorPaths {
   run(path: MirrorPath, taskId: string, deps: WorkerDeps): Promise<void>;
+  /** The trigger's handler, given `snapshot` as the created doc of its event. */
+  fire(snapshot: DocumentSnapshot): Promise<void>;
   cleanup(): void;
 }
 
@@ -24,12 +26,16 @@ export async function mirrorPaths(db: Firestore, projectId: string): Promise<Mir
   const fft = firebaseFunctionsTest({ projectId });
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
   const trigger = fft.wrap(onMirrorQueueTaskCreated);
+  const fire = async (snapshot: DocumentSnapshot) => {
+    await trigger({ params: { taskId: snapshot.id }, data: snapshot } as never);
+  };
   return {
     async run(path, taskId, deps) {
-      if (path === "trigger") await trigger({ params: { taskId }, data: await db.doc(`mirrorQueue/${taskId}`).get() } as never);
+      if (path === "trigger") await fire(await db.doc(`mirrorQueue/${taskId}`).get());
       else if (path === "sweep") await processPendingTasks(deps, { limit: 100 });
       else await new MirrorQueueWorker(deps).pollOnce();
     },
+    fire,
     cleanup: () => fft.cleanup(),
   };
 }
