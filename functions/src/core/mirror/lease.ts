@@ -1,7 +1,7 @@
 import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 import { errorMessage, isConflict, isRejectedByFirestore } from "../errors";
 import { retryDelayMs } from "./backoff";
-import { docSize, largestFields } from "./docSize";
+import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 
 /**
  * The task doc's lifecycle writes, all optimistic: each is conditioned on the task's update time
@@ -108,6 +108,9 @@ export function doneFields(nowMs: number, outcome: string): Record<string, unkno
   };
 }
 
+/** A document this close to the limit cannot take the workers' fields (a claim adds about 150 bytes). */
+const NEAR_LIMIT_BYTES = 1024;
+
 /** Fields a set-aside task keeps: what identifies it, when each is small. */
 const KEPT_FIELDS = ["op", "uid", "historyId", "createdAt"];
 const KEPT_FIELD_MAX_BYTES = 2048;
@@ -118,12 +121,16 @@ const KEPT_FIELD_MAX_BYTES = 2048;
  * in a transaction conditioned on its update time, by its identifying fields, the failure and the
  * size of each field removed to make room. Its payload was never usable: an upsert publishes from
  * the source, and an update that large could not be mirrored.
- * Returns false when the task changed since `snap` was read.
+ * `set` is false when the task changed since `snap` was read (nothing written); `error` is its lastError.
  */
 export async function setAside(db: Firestore, snap: DocumentSnapshot, cause: unknown, attempts: number, nowMs: number): Promise<{ set: boolean; error: string }> {
   const data = snap.data() ?? {};
   const bytes = docSize(snap.ref.path, data);
-  const error = `the task document is too large for the workers to record anything on it (${bytes.toLocaleString("en-US")} bytes of Firestore's 1,048,576; largest fields: ${largestFields(data)}): set aside as a dead letter, payload removed (Firestore said: ${errorMessage(cause)})`;
+  const why =
+    bytes > MAX_DOC_BYTES - NEAR_LIMIT_BYTES
+      ? `the task document is too large for the workers to record anything on it (${bytes.toLocaleString("en-US")} bytes of Firestore's 1,048,576; largest fields: ${largestFields(data)})`
+      : `Firestore refused the workers' write to the task document (${bytes.toLocaleString("en-US")} bytes; largest fields: ${largestFields(data)})`;
+  const error = `${why}: set aside as a dead letter, payload removed (Firestore said: ${errorMessage(cause)})`;
   const kept = Object.fromEntries(KEPT_FIELDS.filter((f) => f in data && docSize("x", { [f]: data[f] }) <= KEPT_FIELD_MAX_BYTES).map((f) => [f, data[f]]));
   const removedFields = Object.fromEntries(
     Object.keys(data)

@@ -65,7 +65,8 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   if (!snap.exists) return { status: "skipped", reason: "missing" };
   const data = snap.data()!;
   const state = readTaskState(data);
-  if (!state.ok) return deadLetter(deps, snap, state.error, 1, "invalid", log);
+  // The attempt that found the fault counts; a valid count before it is kept.
+  if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
   const { attempts } = state.value;
   const decision = decideClaim(state.value, now, config.MIRROR_MAX_ATTEMPTS);
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
