@@ -280,6 +280,36 @@ it("a drain stops after a batch that moves nothing on, and says which tasks are 
   expect((await drainQueue(deps(), { limit: 10 })).done).toBe(3);
 });
 
+it("an apply that outlasts half the lease (a document locked by another transaction) is recorded as a failure, and its late commit changes nothing", async () => {
+  await item("h1");
+  const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" });
+  let release!: () => void;
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  // A real emulator lock: an open transaction that has read the mirror doc, as a stopped worker's would.
+  const holder = fs.db.runTransaction(async (tx) => {
+    await tx.get(fs.db.doc("publicGenerations/h1"));
+    locked();
+    await new Promise<void>((r) => (release = r));
+  });
+  await isLocked;
+  const clock = new ManualClock();
+  const leased = (c: ManualClock) => deps({ clock: c, config: { MIRROR_LEASE_MS: 2000 } });
+  try {
+    const result = await processMirrorTask(leased(clock), taskId);
+    expect(result).toMatchObject({ status: "failed", attempt: 1, error: expect.stringMatching(/^the task did not apply within 1000 ms \(half of MIRROR_LEASE_MS\)/) });
+  } finally {
+    release();
+    await holder;
+  }
+  expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", attempts: 1 });
+  // The abandoned apply's commit goes ahead once the lock is gone and fails its fence: had it landed, the task
+  // would be done already and this retry would be skipped.
+  clock.advance(15_000);
+  expect(await processMirrorTask(leased(clock), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
+  expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
+});
+
 describe("retries", () => {
   it("retries a transient failure with growing backoff, dead-letters it after MIRROR_MAX_ATTEMPTS, and logs the stack and cause", async () => {
     await putUser(fs.db, "u1");

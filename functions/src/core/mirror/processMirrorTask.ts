@@ -81,7 +81,7 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   const task = parsed.value;
   options.inFlight?.set(snap.id, claim);
   try {
-    const applied = await applyTask(deps.db, claim, task, clock);
+    const applied = await withinDeadline(applyTask(deps.db, claim, task, clock), config.MIRROR_LEASE_MS / 2);
     if (applied.dropped.length) log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
     log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, durationMs: clock.now() - now });
     return { status: "done", outcome: applied.outcome, attempt: claim.attempt };
@@ -103,6 +103,25 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
     return { status, error: message, attempt: claim.attempt };
   } finally {
     options.inFlight?.delete(snap.id);
+  }
+}
+
+/**
+ * An apply that runs past half the lease is recorded as a transient failure while the claim still
+ * holds, rather than left for another worker to take over. The usual cause: a document it needs is
+ * locked by the transaction of a worker that was killed inside it, which Firestore expires after
+ * about 60 s. The abandoned apply can still commit later; its commit is fenced by the claim.
+ */
+async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`)), ms);
+  });
+  work.catch(() => undefined); // settles after the deadline; the fence makes its outcome harmless
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
