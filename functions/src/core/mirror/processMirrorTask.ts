@@ -8,7 +8,7 @@ import { applyTask, LeaseLostError } from "./applyTask";
 import { decideClaim } from "./claim";
 import { claimTask, markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
 import type { Outcome } from "./plan";
-import { parseMirrorTask, readTaskState } from "./task";
+import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
 
 /**
  * One task, start to finish: check, claim (a lease), apply, complete. The mirror write and the
@@ -77,32 +77,37 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   const claimed = await claimTask(snap, `${options.workerId ?? "worker"}:${randomUUID()}`, attempts + 1, now, config.MIRROR_LEASE_MS);
   if (claimed.kind === "conflict") return "conflict";
   if (claimed.kind === "refused") return setTaskAside(deps, snap, claimed.error, attempts + 1, log);
-  const claim = claimed.value;
-  const task = parsed.value;
-  options.inFlight?.set(snap.id, claim);
+  options.inFlight?.set(snap.id, claimed.value);
+  try {
+    return await applyClaimed(deps, snap, claimed.value, parsed.value, options, log);
+  } finally {
+    options.inFlight?.delete(snap.id);
+  }
+}
+
+/** Applies a claimed task, and records how the run ended: done, failed with a retry time, or a dead letter. */
+async function applyClaimed(deps: WorkerDeps, snap: DocumentSnapshot, claim: Claim, task: MirrorTask, options: ProcessTaskOptions, log: Logger): Promise<Run> {
+  const { clock, config } = deps;
+  const started = clock.now();
+  const lost = (error: unknown): Run => {
+    log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt, error });
+    return { status: "lease-lost", attempt: claim.attempt };
+  };
   try {
     const applied = await withinDeadline(applyTask(deps.db, claim, task, clock), config.MIRROR_LEASE_MS / 2);
     if (applied.dropped.length) log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
-    log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, durationMs: clock.now() - now });
+    log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, durationMs: clock.now() - started });
     return { status: "done", outcome: applied.outcome, attempt: claim.attempt };
   } catch (error) {
-    if (error instanceof LeaseLostError) {
-      log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt, error });
-      return { status: "lease-lost", attempt: claim.attempt };
-    }
+    if (error instanceof LeaseLostError) return lost(error);
     const permanent = error instanceof PermanentError;
     const message = errorMessage(error);
     const recorded = await recordFailure(claim, message, permanent, clock.now(), config.MIRROR_MAX_ATTEMPTS, options.random);
     if (recorded.kind === "refused") return setTaskAside(deps, await snap.ref.get(), recorded.error, claim.attempt, log);
-    if (recorded.kind === "conflict") {
-      log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt, error });
-      return { status: "lease-lost", attempt: claim.attempt };
-    }
+    if (recorded.kind === "conflict") return lost(error);
     const status = recorded.value;
     log[status === "dead-letter" ? "error" : "warn"]("task.failed", { op: task.op, historyId: task.historyId, attempt: claim.attempt, status, permanent, error });
     return { status, error: message, attempt: claim.attempt };
-  } finally {
-    options.inFlight?.delete(snap.id);
   }
 }
 
