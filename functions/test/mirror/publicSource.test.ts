@@ -76,6 +76,23 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
   });
 });
 
+describe("the signup image cache follows every unpublish", () => {
+  it.each([
+    ["a remove", async () => enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending" })],
+    ["an item deleted, then upserted", async () => (await item("h1", { aestheticScore: 9, isDeleted: true }), upsert("h1"))],
+    ["an update that sets isDeleted", async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { isDeleted: true } })],
+    ["an update that lowers the score below the cache's minimum", async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { aestheticScore: 2 } })],
+  ])("%s takes the item out of the cache at once", async (_label, task) => {
+    await item("h1", { aestheticScore: 9 });
+    await item("h2", { aestheticScore: 8 });
+    for (const h of ["h1", "h2"]) await processMirrorTask(deps(), await upsert(h));
+    await refreshSignupImageCache(deps());
+    expect(await signupCacheIds(fs.db)).toEqual(["h1", "h2"]);
+    expect(await processMirrorTask(deps(), await task())).toMatchObject({ status: "done" });
+    expect(await signupCacheIds(fs.db)).toEqual(["h2"]);
+  });
+});
+
 describe("the mirror is the source's public projection", () => {
   it("publishes only the public fields: a field the app added to the item stays private", async () => {
     await item("h1", { privateNote: "for my eyes only", seed: 12345, images: [{ id: "i0", url: "https://cdn.example/0.png", storagePath: "u/u1/0.png", exif: { gps: "51.5,-0.1" } }] });
