@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   say(
     `  FIRESTORE_EMULATOR_HOST=${emulator.hostPort} GCLOUD_PROJECT=${projectId} node -e 'const { initializeApp } = require("firebase-admin/app"); ` +
       `const { getFirestore, FieldValue } = require("firebase-admin/firestore"); initializeApp(); ` +
-      `getFirestore().collection("mirrorQueue").add({ op: "upsert", uid: "ana", historyId: "demo-3", createdAt: FieldValue.serverTimestamp() }).then((r) => console.log("enqueued", r.id))'`,
+      `getFirestore().collection("mirrorQueue").add({ op: "upsert", uid: "ana", historyId: "demo-3", status: "pending", createdAt: FieldValue.serverTimestamp() }).then((r) => console.log("enqueued", r.id))'`,
   );
   process.once("SIGINT", () => void shutdown(0));
   process.once("SIGTERM", () => void shutdown(0));

@@ -33,10 +33,14 @@ export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) 
     tasks.push({ op: "upsert", uid, historyId });
   }
   await batch.commit();
+  // The app changes the item first, then enqueues: every task reads the item, in whatever order tasks run.
+  await db.doc("generationHistory/ben/items/demo-1").update({ prompt: "a demo image, edited", updatedAt: Timestamp.fromMillis(now) });
   tasks.push({ op: "update", uid: "ben", historyId: "demo-1", updates: { prompt: "a demo image, edited" } });
+  await db.doc("generationHistory/chloe/items/demo-2").update({ isDeleted: true, updatedAt: Timestamp.fromMillis(now) });
   tasks.push({ op: "remove", uid: "chloe", historyId: "demo-2" });
   tasks.push({ op: "teleport", uid: "ana", historyId: "demo-3" }); // malformed: fails alone, never retried
-  for (const [i, task] of tasks.entries()) await db.collection("mirrorQueue").add({ ...task, createdAt: Timestamp.fromMillis(now + i) });
+  // As the app enqueues: status "pending" and a createdAt (the demo spaces them 1 ms apart to fix their order).
+  for (const [i, task] of tasks.entries()) await db.collection("mirrorQueue").add({ ...task, status: "pending", createdAt: Timestamp.fromMillis(now + i) });
 
   // Canvas projects: one past the op threshold, one never snapshotted, one idle.
   const projects: [string, number][] = [

@@ -27,7 +27,7 @@ commands:
   snapshot [PROJECT_ID] [--force] [--batch-size N]
                              snapshot the projects that are due, or one project
   signup-cache refresh       refresh signupImageCache/current
-  mirror drain [--limit N]   process mirror tasks until none is due
+  mirror drain [--limit N]   process mirror tasks until none is due or a batch moves none on
 
 options for every command: --json (machine output), --help
 environment: FIRESTORE_EMULATOR_HOST for the emulator, else GCLOUD_PROJECT and Application Default Credentials;
@@ -39,7 +39,7 @@ const HELP: Record<string, string> = {
   gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. A real run needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID,\n  ZATA_SECRET_ACCESS_KEY (a dry run reads Firestore only). Exits 1 when an item failed, 2 when a setting is missing or wrong.",
   snapshot: "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
   "signup-cache": "usage: workers signup-cache refresh [--json]\n  Refreshes the signup page's image cache.",
-  mirror: "usage: workers mirror drain [--limit N] [--json]\n  Processes due mirror tasks, batch after batch of N (default 100), until none is due.",
+  mirror: "usage: workers mirror drain [--limit N] [--json]\n  Processes due mirror tasks, batch after batch of N (default 100), until none is due,\n  or a batch moves none of its tasks on (then it lists them, with why, and exits 1).",
 };
 
 function integer(name: string, value: string | undefined): number | undefined {

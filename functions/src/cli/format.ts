@@ -1,5 +1,6 @@
 import type { SystemHealth } from "../core/health";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
+import type { DrainReport } from "../core/mirror/drain";
 import type { RequeueReport } from "../core/mirror/requeue";
 import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
 import type { SnapshotReport } from "../core/snapshots/processSnapshots";
@@ -86,4 +87,13 @@ export function formatSnapshots(s: SnapshotReport): string {
 
 export function formatSignupCache(c: SignupCacheReport): string {
   return c.refreshed ? `signup cache refreshed: ${c.count} images` : `signup cache kept: ${c.reason}`;
+}
+
+export function formatDrain(d: DrainReport): string {
+  const lines = [`drained: ${d.done} done, ${d.failed} failed (will retry), ${d.deadLetter} dead letters, ${d.invalid} invalid, in ${d.batches} batches`];
+  if (d.stuck.length) {
+    lines.push(`stopped: the last batch moved none of its ${d.stuck.length} tasks on`);
+    for (const s of d.stuck) lines.push(`  stuck ${s.taskId}: ${s.reason}${s.error ? ` (${s.error})` : ""}`);
+  }
+  return lines.join("\n");
 }

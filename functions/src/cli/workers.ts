@@ -6,7 +6,7 @@ import { getSystemHealth } from "../core/health";
 import { createLogger, humanLogLine, type LogSink } from "../core/logger";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import { runManual } from "../core/manualRun/runManual";
-import { processPendingTasks, type MirrorRunReport } from "../core/mirror/processPendingTasks";
+import { drainQueue } from "../core/mirror/drain";
 import { requeueDeadLetters } from "../core/mirror/requeue";
 import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
 import type { SnapshotReport } from "../core/snapshots/processSnapshots";
@@ -14,7 +14,7 @@ import { S3MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
-import { formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots } from "./format";
+import { formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots } from "./format";
 
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
@@ -42,27 +42,19 @@ async function run(command: Exclude<Command, { kind: "help" }>): Promise<number>
     return 0;
   }
   if (command.kind === "requeue") {
-    const report = await requeueDeadLetters(deps.db, { taskIds: command.all ? undefined : command.taskIds });
+    const report = await requeueDeadLetters(deps.db, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, taskIds: command.all ? undefined : command.taskIds });
     print(report, () => formatRequeue(report));
     return report.notDeadLetters.length && !command.all ? 1 : 0;
   }
   const request = command.request;
   if (command.drain && request.worker === "mirrorQueue") {
-    const totals = { batches: 0, found: 0, done: 0, failed: 0, deadLetter: 0, invalid: 0 };
-    for (;;) {
-      const report: MirrorRunReport = await processPendingTasks(deps, { limit: request.limit ?? 100, workerId: "cli" });
-      totals.batches++;
-      totals.found += report.found;
-      totals.done += report.byStatus.done;
-      totals.failed += report.byStatus.failed;
-      totals.deadLetter += report.byStatus["dead-letter"];
-      totals.invalid += report.byStatus.invalid;
-      deps.logger.info("mirror.drain.batch", { batch: totals.batches, found: report.found, ...report.byStatus });
-      // Stop when nothing was due, or nothing in the batch could be claimed (others hold it).
-      if (report.found === 0 || report.byStatus.skipped + report.byStatus["lease-lost"] === report.found) break;
-    }
-    print(totals, () => `drained: ${totals.done} done, ${totals.failed} failed (will retry), ${totals.deadLetter} dead letters, ${totals.invalid} invalid, in ${totals.batches} batches`);
-    return totals.failed + totals.deadLetter + totals.invalid > 0 ? 1 : 0;
+    const report = await drainQueue(deps, {
+      limit: request.limit ?? 100,
+      workerId: "cli",
+      onBatch: (batch, found, progressed) => deps.logger.info("mirror.drain.batch", { batch, found, progressed }),
+    });
+    print(report, () => formatDrain(report));
+    return report.failed + report.deadLetter + report.invalid + report.stuck.length > 0 ? 1 : 0;
   }
   const report = await runManual(deps, () => {
     const config = parseStorageConfig(process.env);

@@ -14,8 +14,6 @@ export const COLLECTIONS = {
   canvasMedia: "canvasMedia",
   /** Tombstones of deleted canvas projects: a deleted project's id is never created again. */
   deletedCanvasProjects: "deletedCanvasProjects",
-  /** Worker-private: per mirror doc, the task applied last; outlives the doc, so a late, older task cannot resurrect it. */
-  mirrorState: "mirrorState",
   /** Worker-private: cursors and other small state docs. */
   workerState: "workerState",
 } as const;

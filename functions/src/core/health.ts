@@ -17,7 +17,7 @@ export interface SystemHealth {
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
   const [queue, gcCandidates, dueByOps, dueByAge, failing, cache] = await Promise.all([
-    getQueueStatus(db, nowMs),
+    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS }),
     countOf(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
     countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
     countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),

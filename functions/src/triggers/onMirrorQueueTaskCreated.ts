@@ -4,6 +4,8 @@ import { deployedDeps } from "../runtime/deployed";
 import { functionsRegion } from "../runtime/params";
 
 /**
+/**
+ * Every created task, whatever it holds: the event's snapshot saves reading the task again.
  * `retry: false`: a failed task is recorded on the task itself and retried by the queue's own
  * backoff (and the sweep), with a bounded number of attempts; event redelivery would retry without
  * that bound. `maxInstances` caps the Firestore load (and cost) of a burst of new tasks; events
@@ -12,6 +14,6 @@ import { functionsRegion } from "../runtime/params";
 export const onMirrorQueueTaskCreated = onDocumentCreated(
   { document: "mirrorQueue/{taskId}", region: functionsRegion, retry: false, maxInstances: 20 },
   async (event) => {
-    await processMirrorTask(deployedDeps("mirrorTrigger"), event.params.taskId, { workerId: "trigger" });
+    await processMirrorTask(deployedDeps("mirrorTrigger"), event.params.taskId, { workerId: "trigger", snapshot: event.data });
   },
 );

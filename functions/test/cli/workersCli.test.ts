@@ -5,7 +5,7 @@ import { startS3Server, type TestS3Server } from "../../dev/s3Server";
 import { appendOp, createProject } from "../harness/canvas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mediaExists, objectExists, putMedia } from "../harness/media";
-import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { enqueue, enqueueNearLimit, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
 import { runCli } from "../harness/processes";
 
 /** Every CLI command as a process against the emulator (and s3rver for gc): output and exit code. */
@@ -174,6 +174,18 @@ describe("snapshot, signup-cache refresh, mirror drain", () => {
     expect(r.stdout).toContain("drained: 7 done, 0 failed (will retry), 0 dead letters, 0 invalid, in 4 batches");
     expect(r.stderr.match(/mirror\.drain\.batch/g)).toHaveLength(4);
     for (let i = 0; i < 7; i++) expect(await mirrorDoc(fs.db, `h${i}`)).toBeDefined();
+  });
+
+  it("mirror drain sets aside a task too large to claim and stops when a batch finds nothing, instead of looping", async () => {
+    for (const h of ["h1", "h2"]) {
+      await putHistoryItem(fs.db, "u1", h);
+      await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: h });
+    }
+    const big = await enqueueNearLimit(fs.db, "u1", "h0");
+    const r = await cli(["mirror", "drain"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("drained: 2 done, 0 failed (will retry), 1 dead letters, 0 invalid, in 2 batches");
+    expect(await taskDoc(fs.db, big)).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
   });
 
   it("mirror drain exits 1 when a task fails", async () => {

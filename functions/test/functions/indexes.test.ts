@@ -3,8 +3,9 @@ import { join } from "node:path";
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
 import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
-import { leaseExpiredQuery, pendingQuery, retryDueQuery, scanQuery } from "../../src/core/mirror/dueTasks";
-import { deadLetterQuery } from "../../src/core/mirror/queueStatus";
+import { leaseExpiredQuery, oldestPendingQuery, pendingQuery, retryDueQuery } from "../../src/core/mirror/dueTasks";
+import { auditQuery } from "../../src/core/mirror/queueAudit";
+import { deadLetterQueries } from "../../src/core/mirror/queueStatus";
 import { signupCacheQuery } from "../../src/core/signupCache/refreshSignupImageCache";
 import * as snapshotQueries from "../../src/core/snapshots/candidates";
 import { opsAfterQuery } from "../../src/core/snapshots/loadProject";
@@ -63,11 +64,13 @@ function isDeclared(needed: Needed): boolean {
 }
 
 const QUERIES: Record<string, Query> = {
-  "mirror: pending tasks": pendingQuery(db, 12),
+  "mirror: pending tasks": pendingQuery(db, 12).startAfter("x"),
+  "mirror: oldest pending task": oldestPendingQuery(db),
   "mirror: retry-due tasks": retryDueQuery(db, now, 12),
   "mirror: lease-expired tasks": leaseExpiredQuery(db, now, 12),
-  "mirror: new-task scan": scanQuery(db, undefined, 100),
-  "mirror: dead letters, newest first": deadLetterQuery(db).orderBy("failedAt", "desc").limit(20),
+  "mirror: audit": auditQuery(db, "x", 200),
+  "mirror: dead letters, newest first": deadLetterQueries(db, 5).marked.orderBy("failedAt", "desc").limit(20),
+  "mirror: failed tasks at the attempts limit": deadLetterQueries(db, 5).exhausted.limit(20),
   "media GC: candidates": mediaGCQuery(db, now, 100),
   "signup cache: best images": signupCacheQuery(db, 6, 24),
   "snapshots: due by ops, oldest in the queue first": snapshotQueries.dueByOpsQuery(db, 100, now).limit(200),

@@ -1,4 +1,4 @@
-import { Timestamp, type Firestore } from "firebase-admin/firestore";
+import { Timestamp, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 
 /** Builders for the app's side of the mirror: history items, profiles, tasks. */
 export function historyItem(uid: string, historyId: string, over: Record<string, unknown> = {}) {
@@ -24,11 +24,22 @@ export async function putHistoryItem(db: Firestore, uid: string, historyId: stri
   return data;
 }
 
+export async function putUser(db: Firestore, uid: string, displayName = uid.toUpperCase()) {
+  await db.doc(`users/${uid}`).set({ username: uid, displayName, photoURL: `https://p.example/${uid}.png` });
+}
+
 let seq = 0;
-/** Enqueues a task as the app would; `createdAtMs` orders tasks for one doc. */
+/** Enqueues a task as the app does (`status: "pending"` and `createdAt`); `createdAtMs` orders tasks for one doc. */
 export async function enqueue(db: Firestore, task: Record<string, unknown>, createdAtMs = Date.now() + seq++): Promise<string> {
   const ref = db.collection("mirrorQueue").doc();
-  await ref.set({ createdAt: Timestamp.fromMillis(createdAtMs), ...task });
+  await ref.set({ createdAt: Timestamp.fromMillis(createdAtMs), status: "pending", ...task });
+  return ref.id;
+}
+
+/** Writes a task doc exactly as given (no createdAt added), under `taskId` or a new id. */
+export async function enqueueRaw(db: Firestore, data: Record<string, unknown>, taskId?: string): Promise<string> {
+  const ref = taskId ? db.collection("mirrorQueue").doc(taskId) : db.collection("mirrorQueue").doc();
+  await ref.set(data);
   return ref.id;
 }
 
@@ -36,6 +47,33 @@ export async function taskDoc(db: Firestore, taskId: string) {
   return (await db.collection("mirrorQueue").doc(taskId).get()).data()!;
 }
 
+export async function taskSnapshot(db: Firestore, taskId: string): Promise<DocumentSnapshot> {
+  return db.collection("mirrorQueue").doc(taskId).get();
+}
+
 export async function mirrorDoc(db: Firestore, historyId: string) {
   return (await db.collection("publicGenerations").doc(historyId).get()).data();
+}
+
+export async function signupCacheIds(db: Firestore): Promise<string[]> {
+  const images = (await db.doc("signupImageCache/current").get()).get("images");
+  return Array.isArray(images) ? images.map((i: { historyId: string }) => i.historyId) : [];
+}
+
+/**
+ * Writes a task doc within a few dozen bytes of Firestore's 1 MiB limit, too large to take any of
+ * the workers' fields. How close a doc can come depends on its full name (the project id counts),
+ * so the padding is found by trying: the first size the emulator accepts.
+ */
+export async function enqueueNearLimit(db: Firestore, uid: string, historyId: string): Promise<string> {
+  const ref = db.collection("mirrorQueue").doc();
+  for (let pad = 60; pad < 1000; pad += 20) {
+    try {
+      await ref.set({ op: "upsert", uid, historyId, status: "pending", createdAt: Timestamp.now(), snapshot: { blob: "x".repeat(1_048_576 - pad) } });
+      return ref.id;
+    } catch (error) {
+      if ((error as { code?: number }).code !== 3) throw error;
+    }
+  }
+  throw new Error("no near-limit size was accepted");
 }

@@ -7,7 +7,13 @@ describe("smart merging of images/videos", () => {
     expect(mergeMediaList(existing, incoming)).toEqual([{ id: "a", url: "u1-new", thumbnailUrl: "t1", avifUrl: "v1" }]);
   });
 
-  it("matches by url, then by storagePath, when there is no id", () => {
+  it("matches by storagePath before url: a file replaced at the same path keeps its optimized copies when only the URL token changed", () => {
+    const existing = [{ url: "https://cdn/0.png?token=1", storagePath: "u/0.png", thumbnailUrl: "t", avifUrl: "a" }];
+    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=2", storagePath: "u/0.png" }])).toEqual([{ url: "https://cdn/0.png?token=2", storagePath: "u/0.png", thumbnailUrl: "t", avifUrl: "a" }]);
+    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=1", storagePath: "u/other.png" }])).toEqual([{ url: "https://cdn/0.png?token=1", storagePath: "u/other.png" }]);
+  });
+
+  it("matches by storagePath, then by url, when there is no id", () => {
     const existing = [
       { url: "u1", thumbnailUrl: "t1" },
       { storagePath: "p2", avifUrl: "v2" },

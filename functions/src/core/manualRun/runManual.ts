@@ -27,6 +27,6 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
     case "mirrorQueue":
       return processPendingTasks(deps, { limit: request.limit ?? 100, workerId: "manual" });
     case "status":
-      return getQueueStatus(deps.db, deps.clock.now());
+      return getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS });
   }
 }

@@ -1,72 +1,84 @@
 import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
-import { isConflict } from "../errors";
+import { auditQueue } from "./queueAudit";
 
 /**
- * Finding work. Three indexed queries, each costing what it returns: pending tasks (oldest
- * first), failed tasks whose retry is due, and processing tasks whose lease ran out.
+ * Finding work, at a cost that grows with the work found:
  *
- * Tasks written without `status` (the app may omit it: docs/DATA_MODEL.md) are invisible to those queries, because
- * Firestore cannot query a missing field. A cursor over `createdAt` stamps each new task
- * `pending` once, so such a task is found even where no trigger runs; each task is read by this
- * scan once. The cursor assumes `createdAt` grows with write time (a server timestamp or the
- * app's clock); a task back-dated behind the cursor relies on the trigger, or on the app writing
- * `status: "pending"`.
+ * - pending tasks, by document id from a cursor that goes round the queue (round robin). The
+ *   query needs nothing but `status == "pending"`, so a task is found whatever its `createdAt`
+ *   holds (missing, a string, far ahead), and is then processed or set aside. Each finder starts
+ *   at a random point, so several workers mostly take different tasks; a task waits at most one
+ *   lap of the pending backlog.
+ * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first.
+ * - the audit (queueAudit.ts), at most once per AUDIT_INTERVAL_MS per finder and before the
+ *   queries, so a task it stamps `pending` is found by the same poll.
  */
-const SCAN_CURSOR_DOC = "mirrorQueueScan";
+export const AUDIT_INTERVAL_MS = 60_000;
 
-export async function stampNewTasks(db: Firestore, limit: number): Promise<number> {
-  const cursorRef = db.collection(COLLECTIONS.workerState).doc(SCAN_CURSOR_DOC);
-  const data = (await cursorRef.get()).data();
-  const cursor = data?.createdAt instanceof Timestamp && typeof data.taskId === "string" ? { createdAt: data.createdAt, taskId: data.taskId } : undefined;
-  const page = await scanQuery(db, cursor, limit).get();
-  if (page.empty) return 0;
-  let stamped = 0;
-  await Promise.all(
-    page.docs
-      .filter((doc) => doc.get("status") === undefined)
-      .map(async (doc) => {
-        try {
-          await doc.ref.update({ status: "pending" }, { lastUpdateTime: doc.updateTime });
-          stamped++;
-        } catch (error) {
-          if (!isConflict(error)) throw error; // someone else got to it first
-        }
-      }),
-  );
-  const last = page.docs[page.docs.length - 1];
-  await cursorRef.set({ createdAt: last.get("createdAt"), taskId: last.id, updatedAt: Timestamp.now() });
-  return stamped;
-}
-
-export function scanQuery(db: Firestore, cursor: { createdAt: Timestamp; taskId: string } | undefined, limit: number) {
-  const query = db.collection(COLLECTIONS.mirrorQueue).orderBy("createdAt").orderBy(FieldPath.documentId()).limit(limit);
-  return cursor ? query.startAfter(cursor.createdAt, cursor.taskId) : query;
-}
+const mirrorQueue = (db: Firestore) => db.collection(COLLECTIONS.mirrorQueue);
 
 export function pendingQuery(db: Firestore, limit: number) {
-  return db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "pending").orderBy("createdAt").limit(limit);
+  return mirrorQueue(db).where("status", "==", "pending").orderBy(FieldPath.documentId()).limit(limit);
+}
+
+/** The oldest pending task by `createdAt`, for queue status. */
+export function oldestPendingQuery(db: Firestore) {
+  return mirrorQueue(db).where("status", "==", "pending").orderBy("createdAt").limit(1);
 }
 
 export function retryDueQuery(db: Firestore, now: Timestamp, limit: number) {
-  return db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "failed").where("nextAttemptAt", "<=", now).orderBy("nextAttemptAt").limit(limit);
+  return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", "<=", now).orderBy("nextAttemptAt").limit(limit);
 }
 
 export function leaseExpiredQuery(db: Firestore, now: Timestamp, limit: number) {
-  return db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "processing").where("leaseExpiresAt", "<=", now).orderBy("leaseExpiresAt").limit(limit);
+  return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", "<=", now).orderBy("leaseExpiresAt").limit(limit);
 }
 
-const createdAtMillis = (doc: QueryDocumentSnapshot) => {
-  const t = doc.get("createdAt");
-  return t instanceof Timestamp ? t.toMillis() : 0;
-};
+const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/** Up to `limit` tasks that can be claimed now, oldest first, whichever query found them. */
-export async function findDueTasks(db: Firestore, nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
-  await stampNewTasks(db, Math.max(limit, 100));
-  const now = Timestamp.fromMillis(nowMs);
-  const pages = await Promise.all([pendingQuery(db, limit), retryDueQuery(db, now, limit), leaseExpiredQuery(db, now, limit)].map((q) => q.get()));
-  const byId = new Map<string, QueryDocumentSnapshot>();
-  for (const page of pages) for (const doc of page.docs) byId.set(doc.id, doc);
-  return [...byId.values()].sort((a, b) => createdAtMillis(a) - createdAtMillis(b)).slice(0, limit);
+/** A random point in the space of Firestore's auto-generated ids. */
+function randomId(random: () => number): string {
+  return Array.from({ length: 20 }, () => ID_ALPHABET[Math.floor(random() * ID_ALPHABET.length)]).join("");
+}
+
+export class DueTaskFinder {
+  /** Pending tasks with ids up to here were visited this lap. */
+  private cursor: string;
+  private lastAuditMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly db: Firestore,
+    options: { random?: () => number } = {},
+  ) {
+    this.cursor = randomId(options.random ?? Math.random);
+  }
+
+  /** Up to `limit` tasks that can be claimed now: due retries and expired leases first, then pending, then the audit's. */
+  async find(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
+    const now = Timestamp.fromMillis(nowMs);
+    const audited = await this.audit(nowMs);
+    const [retry, expired, pending] = await Promise.all([retryDueQuery(this.db, now, limit).get(), leaseExpiredQuery(this.db, now, limit).get(), this.pendingPage(limit)]);
+    const byId = new Map<string, QueryDocumentSnapshot>();
+    for (const doc of [...retry.docs, ...expired.docs, ...pending, ...audited]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
+    const found = [...byId.values()].slice(0, limit);
+    // The cursor passes only the pending tasks handed out; the others are found again next poll.
+    const lastPending = pending.filter((doc) => found.includes(doc)).pop();
+    if (lastPending) this.cursor = lastPending.id;
+    return found;
+  }
+
+  /** Pending tasks after the cursor, then from the start of the queue up to the cursor. */
+  private async pendingPage(limit: number): Promise<QueryDocumentSnapshot[]> {
+    const page = await pendingQuery(this.db, limit).startAfter(this.cursor).get();
+    if (page.size >= limit) return page.docs;
+    const wrapped = await pendingQuery(this.db, limit - page.size).endAt(this.cursor).get();
+    return [...page.docs, ...wrapped.docs];
+  }
+
+  private async audit(nowMs: number): Promise<QueryDocumentSnapshot[]> {
+    if (nowMs - this.lastAuditMs < AUDIT_INTERVAL_MS) return [];
+    this.lastAuditMs = nowMs;
+    return auditQueue(this.db, nowMs);
+  }
 }

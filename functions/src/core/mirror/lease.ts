@@ -1,11 +1,12 @@
-import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot } from "firebase-admin/firestore";
-import { isConflict } from "../errors";
+import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
+import { errorMessage, isConflict, isRejectedByFirestore } from "../errors";
 import { retryDelayMs } from "./backoff";
+import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 
 /**
  * The task doc's lifecycle writes, all optimistic: each is conditioned on the task's update time
  * as the worker last saw it, so of several workers racing for one task exactly one write lands,
- * and no transaction lock is ever held (a worker killed mid-task blocks nobody).
+ * and no transaction lock is held on the task (a worker killed mid-task blocks nobody).
  * After the claim, `version` (the claim's own write time) is the fence: any later write of this
  * run lands only if nobody has touched the task since.
  */
@@ -19,19 +20,28 @@ export interface Claim {
   version: Timestamp;
 }
 
+/**
+ * What a conditional write of the task came to: it landed, someone changed the task first, or
+ * Firestore refused the write itself (the task is too large to take the workers' fields).
+ */
+export type TaskWrite<T = undefined> = { kind: "written"; value: T } | { kind: "conflict" } | { kind: "refused"; error: unknown };
+
+async function conditional<T>(write: () => Promise<T>): Promise<TaskWrite<T>> {
+  try {
+    return { kind: "written", value: await write() };
+  } catch (error) {
+    if (isConflict(error)) return { kind: "conflict" };
+    if (isRejectedByFirestore(error)) return { kind: "refused", error };
+    throw error;
+  }
+}
+
 export const DONE_TASK_RETENTION_MS = 7 * 24 * 3600_000;
 
 const clearLease = { leaseOwner: FieldValue.delete(), leaseExpiresAt: FieldValue.delete() };
 
-
-export async function claimTask(
-  snap: DocumentSnapshot,
-  leaseOwner: string,
-  attempt: number,
-  nowMs: number,
-  leaseMs: number,
-): Promise<Claim | undefined> {
-  try {
+export async function claimTask(snap: DocumentSnapshot, leaseOwner: string, attempt: number, nowMs: number, leaseMs: number): Promise<TaskWrite<Claim>> {
+  return conditional(async () => {
     const write = await snap.ref.update(
       {
         status: "processing",
@@ -44,57 +54,45 @@ export async function claimTask(
       { lastUpdateTime: snap.updateTime! },
     );
     return { taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: write.writeTime };
-  } catch (error) {
-    if (isConflict(error)) return undefined;
-    throw error;
-  }
+  });
 }
 
-/** A failure nobody can fix by retrying: an invalid payload, or a task that exhausted its attempts. */
-export async function markDeadLetter(snap: DocumentSnapshot, error: string, attempts: number, nowMs: number): Promise<boolean> {
-  try {
-    await snap.ref.update(
-      { status: "failed", deadLetter: true, lastError: error, attempts, failedAt: Timestamp.fromMillis(nowMs), nextAttemptAt: FieldValue.delete(), ...clearLease },
-      { lastUpdateTime: snap.updateTime! },
-    );
-    return true;
-  } catch (e) {
-    if (isConflict(e)) return false;
-    throw e;
-  }
+const deadLetterFields = (error: string, attempts: number, nowMs: number) => ({ status: "failed", deadLetter: true, lastError: error, attempts, failedAt: Timestamp.fromMillis(nowMs) });
+
+/** A failure nobody can fix by retrying (an invalid task, or one out of attempts), recorded without a claim. */
+export async function markDeadLetter(snap: DocumentSnapshot, error: string, attempts: number, nowMs: number): Promise<TaskWrite> {
+  return conditional(async () => {
+    await snap.ref.update({ ...deadLetterFields(error, attempts, nowMs), nextAttemptAt: FieldValue.delete(), ...clearLease }, { lastUpdateTime: snap.updateTime! });
+    return undefined;
+  });
 }
 
-/** `update` of the task that lands only while the claim still holds; false when it was taken over. */
-async function whileClaimed(claim: Claim, fields: Record<string, unknown>): Promise<boolean> {
-  try {
-    await claim.ref.update(fields, { lastUpdateTime: claim.version });
-    return true;
-  } catch (error) {
-    if (isConflict(error)) return false;
-    throw error;
-  }
-}
-
-/** Records a failed run: retried after a backoff, or a dead letter once attempts reach `maxAttempts`. */
+/**
+ * Records a failed run: retried after a backoff, or a dead letter when it was permanent or
+ * attempts reached `maxAttempts`. Lands only while the claim holds.
+ */
 export async function recordFailure(
   claim: Claim,
   error: string,
+  permanent: boolean,
   nowMs: number,
   maxAttempts: number,
   random?: () => number,
-): Promise<"failed" | "dead-letter" | "lease-lost"> {
-  const dead = claim.attempt >= maxAttempts;
+): Promise<TaskWrite<"failed" | "dead-letter">> {
+  const dead = permanent || claim.attempt >= maxAttempts;
   const fields = dead
     ? { deadLetter: true, nextAttemptAt: FieldValue.delete() }
     : { deadLetter: false, nextAttemptAt: Timestamp.fromMillis(nowMs + retryDelayMs(claim.attempt, random)) };
-  const owned = await whileClaimed(claim, { status: "failed", lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease });
-  if (!owned) return "lease-lost";
-  return dead ? "dead-letter" : "failed";
+  return conditional(async () => {
+    await claim.ref.update({ status: "failed", lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease }, { lastUpdateTime: claim.version });
+    return dead ? "dead-letter" : "failed";
+  });
 }
 
 /** Hands an unfinished task back to the queue (shutdown): pending again, this run not counted. */
 export async function releaseTask(claim: Claim): Promise<boolean> {
-  return whileClaimed(claim, { status: "pending", attempts: claim.attempt - 1, ...clearLease });
+  const result = await conditional(() => claim.ref.update({ status: "pending", attempts: claim.attempt - 1, ...clearLease }, { lastUpdateTime: claim.version }));
+  return result.kind === "written";
 }
 
 export function doneFields(nowMs: number, outcome: string): Record<string, unknown> {
@@ -108,4 +106,43 @@ export function doneFields(nowMs: number, outcome: string): Record<string, unkno
     deadLetter: FieldValue.delete(),
     ...clearLease,
   };
+}
+
+/** A document this close to the limit cannot take the workers' fields (a claim adds about 150 bytes). */
+const NEAR_LIMIT_BYTES = 1024;
+
+/** Fields a set-aside task keeps: what identifies it, when each is small. */
+const KEPT_FIELDS = ["op", "uid", "historyId", "createdAt"];
+const KEPT_FIELD_MAX_BYTES = 2048;
+
+/**
+ * A task Firestore will not let the workers write to (a document within a few hundred bytes of
+ * 1 MiB cannot take a claim or a failure mark) is set aside as a dead letter: its doc is replaced,
+ * in a transaction conditioned on its update time, by its identifying fields, the failure and the
+ * size of each field removed to make room. Its payload was never usable: an upsert publishes from
+ * the source, and an update that large could not be mirrored.
+ * `set` is false when the task changed since `snap` was read (nothing written); `error` is its lastError.
+ */
+export async function setAside(db: Firestore, snap: DocumentSnapshot, cause: unknown, attempts: number, nowMs: number): Promise<{ set: boolean; error: string }> {
+  const data = snap.data() ?? {};
+  const bytes = docSize(snap.ref.path, data);
+  const why =
+    bytes > MAX_DOC_BYTES - NEAR_LIMIT_BYTES
+      ? `the task document is too large for the workers to record anything on it (${bytes.toLocaleString("en-US")} bytes of Firestore's 1,048,576; largest fields: ${largestFields(data)})`
+      : `Firestore refused the workers' write to the task document (${bytes.toLocaleString("en-US")} bytes; largest fields: ${largestFields(data)})`;
+  const error = `${why}: set aside as a dead letter, payload removed (Firestore said: ${errorMessage(cause)})`;
+  const kept = Object.fromEntries(KEPT_FIELDS.filter((f) => f in data && docSize("x", { [f]: data[f] }) <= KEPT_FIELD_MAX_BYTES).map((f) => [f, data[f]]));
+  const removedFields = Object.fromEntries(
+    Object.keys(data)
+      .filter((f) => !(f in kept))
+      .slice(0, 50)
+      .map((f) => [f.slice(0, 100), docSize("x", { [f]: data[f] })]),
+  );
+  const set = await db.runTransaction(async (tx) => {
+    const current = await tx.get(snap.ref);
+    if (!current.exists || !current.updateTime!.isEqual(snap.updateTime!)) return false;
+    tx.set(snap.ref, { ...kept, ...deadLetterFields(error, attempts, nowMs), removedFields, originalBytes: bytes });
+    return true;
+  });
+  return { set, error };
 }

@@ -1,8 +1,9 @@
 /**
- * "Smart merging" of images/videos (docs/DATA_MODEL.md): other processes add optimization fields
- * (thumbnailUrl, avifUrl) to the mirror after the fact; a later update that replaces the array
- * must not drop them. An incoming item inherits each optimization field it does not set itself
- * from the existing item it matches: by `id`, else by `url`, else by `storagePath`.
+ * "Smart merging" of images/videos: other processes add optimization fields (thumbnailUrl,
+ * avifUrl) to the mirror after the fact; a later write that replaces the array must not drop them.
+ * An incoming item inherits each optimization field it does not set itself from the existing item
+ * it matches: by `id` when both have one, else by `storagePath` (a file replaced at the same path
+ * gets a new download-URL token, and is still the same file), else by `url`.
  */
 export const OPTIMIZATION_FIELDS = ["thumbnailUrl", "avifUrl"] as const;
 export const MEDIA_FIELDS = ["images", "videos"] as const;
@@ -10,12 +11,13 @@ export const MEDIA_FIELDS = ["images", "videos"] as const;
 type MediaItem = Record<string, unknown>;
 
 const isItem = (v: unknown): v is MediaItem => typeof v === "object" && v !== null && !Array.isArray(v);
+const key = (item: MediaItem, name: string) => (typeof item[name] === "string" && item[name] !== "" ? (item[name] as string) : undefined);
 
 function sameItem(a: MediaItem, b: MediaItem): boolean {
-  for (const key of ["id", "url", "storagePath"]) {
-    const x = a[key];
-    const y = b[key];
-    if (typeof x === "string" && x !== "" && typeof y === "string" && y !== "") return x === y;
+  for (const name of ["id", "storagePath", "url"]) {
+    const x = key(a, name);
+    const y = key(b, name);
+    if (x !== undefined && y !== undefined) return x === y;
   }
   return false;
 }

@@ -1,87 +1,86 @@
-import { Timestamp } from "firebase-admin/firestore";
+import { PermanentError } from "../errors";
 import { mergeMediaFields } from "./mediaMerge";
+import { isOlderThan, markFields, markOf, newer, type TaskOrder } from "./ordering";
+import { createdByFrom, isPublishable, publicProjection, type Doc, type FieldIssue } from "./publicFields";
 import type { MirrorTask } from "./task";
 
 /**
- * What a task does to its mirror doc, decided from what was read: a pure function, so the
- * ordering and deletion-safety rules are tested without Firestore.
+ * What a task does to its mirror doc, decided from what was read in one transaction: a pure
+ * function, so the rules are tested without Firestore.
  *
- * - Ordering: `mirrorState/{historyId}` records the `createdAt` of the task applied last to that
- *   mirror doc, and survives the doc's removal; a task created earlier is stale and changes nothing.
- * - Deletion safety: an upsert publishes only when the source item exists, is public and is
- *   not deleted, whatever its snapshot says; otherwise the mirror doc is removed.
+ * - The source decides what is public. Every task reads the source item; when it is missing,
+ *   private or deleted, the mirror doc goes, whatever the task says and however old it is.
+ * - An upsert makes the mirror the source's public projection (publicFields.ts), with `createdBy`
+ *   from users/{uid} and the optimization fields the mirror already has (smart merge). The task's
+ *   snapshot is never published: the source read in the same transaction is newer or equal.
+ * - An update applies its public fields to a mirrored item, unless a newer task was applied.
+ * - A remove deletes the mirror doc, unless a newer task published the item and the source agrees.
+ * - The task's uid must own the mirror doc; otherwise nothing changes and the task fails for good.
  */
-export type Doc = Record<string, unknown>;
+export type Outcome = "published" | "updated" | "removed" | "unpublished" | "stale" | "not-mirrored";
+
+export type MirrorChange = { kind: "set"; data: Doc } | { kind: "update"; data: Doc; clear: string[] } | { kind: "delete" } | { kind: "none" };
+
+export interface MirrorPlan {
+  outcome: Outcome;
+  change: MirrorChange;
+  /** Source fields left out of the mirror for their type. */
+  dropped: FieldIssue[];
+}
 
 export interface PlanInput {
   taskId: string;
   task: MirrorTask;
-  mirror?: Doc;
-  /** mirrorState/{historyId}: the mark of the task applied last. */
-  state?: Doc;
-  /** The history item; read for every upsert. */
+  /** The history item, generationHistory/{task.uid}/items/{task.historyId}. */
   source?: Doc;
-  /** users/{uid}; read only when the item carries no createdBy. */
+  mirror?: Doc;
+  /** users/{task.uid}; needed when an upsert publishes. */
   user?: Doc;
 }
 
-export type Outcome = "published" | "updated" | "removed" | "unpublished" | "stale" | "not-mirrored";
-
-export type MirrorPlan =
-  | { kind: "write"; outcome: "published" | "updated"; data: Doc }
-  | { kind: "remove"; outcome: "removed" | "unpublished" }
-  | { kind: "skip"; outcome: "stale" | "not-mirrored" };
-
-function appliedAt(state: Doc | undefined): number {
-  const t = state?.taskCreatedAt;
-  return t instanceof Timestamp ? t.toMillis() : Number.NEGATIVE_INFINITY;
+/** True when the plan will publish, so users/{uid} must be read for `createdBy`. */
+export function needsProfile(task: MirrorTask, source: Doc | undefined): boolean {
+  return task.op === "upsert" && isPublishable(source);
 }
 
-export function isPublishable(item: Doc | undefined): boolean {
-  return item !== undefined && item.isPublic === true && item.isDeleted !== true;
-}
-
-/** True when an upsert must first read users/{uid} to attach createdBy. */
-export function needsUserProfile(task: MirrorTask, source: Doc | undefined): boolean {
-  if (task.op !== "upsert") return false;
-  const item = task.snapshot ?? source;
-  return isPublishable(source) && !hasCreatedBy(item);
-}
-
-const hasCreatedBy = (item: Doc | undefined) => typeof item?.createdBy === "object" && item.createdBy !== null;
-
-function createdByFrom(uid: string, item: Doc, user: Doc | undefined): unknown {
-  if (hasCreatedBy(item)) return item.createdBy;
-  const field = (name: string) => (typeof user?.[name] === "string" ? user[name] : null);
-  return { uid, username: field("username"), displayName: field("displayName"), photoURL: field("photoURL") };
-}
+const plan = (outcome: Outcome, change: MirrorChange = { kind: "none" }, dropped: FieldIssue[] = []): MirrorPlan => ({ outcome, change, dropped });
 
 export function planMirrorWrite(input: PlanInput): MirrorPlan {
-  const { task, mirror } = input;
-  if (task.createdAt.toMillis() < appliedAt(input.state)) return { kind: "skip", outcome: "stale" };
-  const mark = { mirrorTaskId: input.taskId };
+  const { task, source, mirror } = input;
+  const owner = mirror?.uid;
+  if (typeof owner === "string" && owner !== task.uid) {
+    throw new PermanentError(`task uid "${task.uid}" does not own publicGenerations/${task.historyId}: it belongs to another user`, "uid");
+  }
+  const order: TaskOrder = { createdAt: task.createdAt, taskId: input.taskId };
+  const mark = markOf(mirror);
+  const remove = (outcome: "removed" | "unpublished") => plan(outcome, mirror ? { kind: "delete" } : { kind: "none" });
 
   switch (task.op) {
     case "remove":
-      return { kind: "remove", outcome: "removed" };
+      if (!mirror) return plan("removed");
+      // Staleness may skip a removal only while the source itself says public.
+      return isOlderThan(order, mark) && isPublishable(source) ? plan("stale") : remove("removed");
     case "update": {
-      if (!mirror) return { kind: "skip", outcome: "not-mirrored" };
-      if (task.updates.isPublic === false || task.updates.isDeleted === true) return { kind: "remove", outcome: "removed" };
-      return { kind: "write", outcome: "updated", data: { ...mergeMediaFields(mirror, task.updates), ...mark } };
+      if (!mirror) return plan("not-mirrored");
+      if (!isPublishable(source)) return remove("unpublished");
+      if (isOlderThan(order, mark)) return plan("stale");
+      const { set, clear, unpublish } = task.updates;
+      if (unpublish) return remove("removed");
+      return plan("updated", { kind: "update", data: { ...mergeMediaFields(mirror, set), ...markFields(order) }, clear });
     }
     case "upsert": {
-      const item = task.snapshot ?? input.source;
-      if (!isPublishable(input.source) || (task.snapshot && (task.snapshot.isDeleted === true || task.snapshot.isPublic === false))) {
-        return { kind: "remove", outcome: "unpublished" };
-      }
+      if (!isPublishable(source)) return remove("unpublished");
+      const { fields, dropped } = publicProjection(source!);
       const data = {
-        ...mergeMediaFields(mirror, item!),
+        ...mergeMediaFields(mirror, fields),
+        isPublic: true,
+        isDeleted: false,
         uid: task.uid,
         historyId: task.historyId,
-        createdBy: createdByFrom(task.uid, item!, input.user),
-        ...mark,
+        createdBy: createdByFrom(task.uid, input.user),
+        ...markFields(newer(order, mark)),
       };
-      return { kind: "write", outcome: "published", data };
+      return plan("published", { kind: "set", data }, dropped);
     }
   }
 }

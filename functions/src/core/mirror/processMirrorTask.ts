@@ -1,18 +1,22 @@
 import { randomUUID } from "node:crypto";
-import { FieldPath, FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore, type WriteBatch } from "firebase-admin/firestore";
-import type { Clock } from "../clock";
-import { COLLECTIONS, historyItemPath } from "../collections";
+import type { DocumentSnapshot } from "firebase-admin/firestore";
+import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
-import { errorMessage, isConflict } from "../errors";
+import { errorMessage, PermanentError } from "../errors";
+import type { Logger } from "../logger";
+import { applyTask, LeaseLostError } from "./applyTask";
 import { decideClaim } from "./claim";
-import { claimTask, doneFields, markDeadLetter, recordFailure, type Claim } from "./lease";
-import { needsUserProfile, planMirrorWrite, type Doc, type MirrorPlan, type Outcome } from "./plan";
+import { claimTask, markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
+import type { Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
 
 /**
- * One task, start to finish: claim (a lease), apply, complete. The mirror write and the `done`
- * mark commit atomically, conditioned on the task being unchanged since the claim (the fence),
- * so a worker whose lease ran out and was taken over commits nothing, and a task's effect lands once.
+ * One task, start to finish: check, claim (a lease), apply, complete. The mirror write and the
+ * `done` mark commit atomically, conditioned on the task being unchanged since the claim (the
+ * fence), so a worker whose lease ran out and was taken over commits nothing, and a task's effect
+ * lands once. Every path ends in a write that moves the task on (done, failed with a retry time,
+ * dead letter), or in a skip because another worker holds it: nothing is left to be found again
+ * unchanged.
  */
 export type TaskStatusAfterRun = "done" | "failed" | "dead-letter" | "invalid" | "skipped" | "lease-lost";
 
@@ -27,8 +31,11 @@ export interface TaskResult {
   durationMs: number;
 }
 
+/** Results that changed the task's state: a later poll will not find it again as it was. */
+export const PROGRESSED: readonly TaskStatusAfterRun[] = ["done", "failed", "dead-letter", "invalid"];
+
 export interface ProcessTaskOptions {
-  /** The task doc as a query already returned it; saves a read. */
+  /** The task doc as a query or trigger event already returned it; saves a read. */
   snapshot?: DocumentSnapshot;
   /** Prefix of lease owner ids, to tell in the task doc which process holds it. */
   workerId?: string;
@@ -37,138 +44,103 @@ export interface ProcessTaskOptions {
   random?: () => number;
 }
 
-export const STATE_RETENTION_MS = 30 * 24 * 3600_000;
-
-class LeaseLostError extends Error {
-  override name = "LeaseLostError";
-}
+type Run = Omit<TaskResult, "taskId" | "durationMs"> | "conflict";
 
 export async function processMirrorTask(deps: WorkerDeps, taskId: string, options: ProcessTaskOptions = {}): Promise<TaskResult> {
-  const { db, clock, config } = deps;
+  const started = deps.clock.now();
+  const ref = deps.db.collection(COLLECTIONS.mirrorQueue).doc(taskId);
   const log = deps.logger.child({ taskId });
-  const started = clock.now();
-  const result = (r: Omit<TaskResult, "taskId" | "durationMs">): TaskResult => ({ taskId, durationMs: clock.now() - started, ...r });
+  // A given snapshot of a missing doc is not trusted: a created doc exists, so read it.
+  let run = await runOnce(deps, options.snapshot?.exists ? options.snapshot : await ref.get(), options, log);
+  // The snapshot was older than the doc (another worker moved the task, or the caller's copy was
+  // stale): decide once more on the doc as it is now.
+  if (run === "conflict") run = await runOnce(deps, await ref.get(), options, log);
+  if (run === "conflict") run = { status: "skipped", reason: "claim-conflict" };
+  return { taskId, durationMs: deps.clock.now() - started, ...run };
+}
 
-  const snap = options.snapshot ?? (await db.collection(COLLECTIONS.mirrorQueue).doc(taskId).get());
-  if (!snap.exists) return result({ status: "skipped", reason: "missing" });
-  const state = readTaskState(snap.data()!);
-  const attempts = state.attempts ?? 0;
-  const decision = decideClaim(state, started, config.MIRROR_MAX_ATTEMPTS);
-  if (decision.kind === "skip") return result({ status: "skipped", reason: decision.reason });
-  if (decision.kind === "exhausted") {
-    const marked = await markDeadLetter(snap, decision.error, attempts, started);
-    if (marked) log.error("task.dead_letter", { attempt: attempts, error: decision.error });
-    return marked ? result({ status: "dead-letter", error: decision.error, attempt: attempts }) : result({ status: "skipped", reason: "claim-conflict" });
-  }
+async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: ProcessTaskOptions, log: Logger): Promise<Run> {
+  const { clock, config } = deps;
+  const now = clock.now();
+  if (!snap.exists) return { status: "skipped", reason: "missing" };
+  const data = snap.data()!;
+  const state = readTaskState(data);
+  // The attempt that found the fault counts; a valid count before it is kept.
+  if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
+  const { attempts } = state.value;
+  const decision = decideClaim(state.value, now, config.MIRROR_MAX_ATTEMPTS);
+  if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
+  if (decision.kind === "exhausted") return deadLetter(deps, snap, decision.error, attempts, "dead-letter", log);
+  const parsed = parseMirrorTask(data, now);
+  if (!parsed.ok) return deadLetter(deps, snap, parsed.error, attempts + 1, "invalid", log);
 
-  const parsed = parseMirrorTask(snap.data());
-  if (!parsed.ok) {
-    const marked = await markDeadLetter(snap, parsed.error, attempts + 1, started);
-    if (marked) log.warn("task.invalid", { error: parsed.error });
-    return marked ? result({ status: "invalid", error: parsed.error, attempt: attempts + 1 }) : result({ status: "skipped", reason: "claim-conflict" });
-  }
-
-  const owner = `${options.workerId ?? "worker"}:${randomUUID()}`;
-  const claim = await claimTask(snap, owner, attempts + 1, started, config.MIRROR_LEASE_MS);
-  if (!claim) return result({ status: "skipped", reason: "claim-conflict" });
-  options.inFlight?.set(taskId, claim);
-  const task = parsed.task;
+  const claimed = await claimTask(snap, `${options.workerId ?? "worker"}:${randomUUID()}`, attempts + 1, now, config.MIRROR_LEASE_MS);
+  if (claimed.kind === "conflict") return "conflict";
+  if (claimed.kind === "refused") return setTaskAside(deps, snap, claimed.error, attempts + 1, log);
+  options.inFlight?.set(snap.id, claimed.value);
   try {
-    const outcome = await applyTask(db, claim, task, clock);
-    log.info("task.completed", { op: task.op, historyId: task.historyId, outcome, attempt: claim.attempt, durationMs: clock.now() - started });
-    return result({ status: "done", outcome, attempt: claim.attempt });
-  } catch (error) {
-    if (error instanceof LeaseLostError) {
-      log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt });
-      return result({ status: "lease-lost", attempt: claim.attempt });
-    }
-    const message = errorMessage(error);
-    const status = await recordFailure(claim, message, clock.now(), config.MIRROR_MAX_ATTEMPTS, options.random);
-    const level = status === "dead-letter" ? "error" : "warn";
-    log[level]("task.failed", { op: task.op, historyId: task.historyId, attempt: claim.attempt, error: message, status });
-    return result({ status, error: message, attempt: claim.attempt });
+    return await applyClaimed(deps, snap, claimed.value, parsed.value, options, log);
   } finally {
-    options.inFlight?.delete(taskId);
+    options.inFlight?.delete(snap.id);
   }
 }
 
-const dataOf = (snap: DocumentSnapshot | undefined): Doc | undefined => (snap?.exists ? snap.data() : undefined);
-
-const APPLY_ATTEMPTS = 5;
+/** Applies a claimed task, and records how the run ended: done, failed with a retry time, or a dead letter. */
+async function applyClaimed(deps: WorkerDeps, snap: DocumentSnapshot, claim: Claim, task: MirrorTask, options: ProcessTaskOptions, log: Logger): Promise<Run> {
+  const { clock, config } = deps;
+  const started = clock.now();
+  const lost = (error: unknown): Run => {
+    log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt, error });
+    return { status: "lease-lost", attempt: claim.attempt };
+  };
+  try {
+    const applied = await withinDeadline(applyTask(deps.db, claim, task, clock), config.MIRROR_LEASE_MS / 2);
+    if (applied.dropped.length) log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
+    log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, durationMs: clock.now() - started });
+    return { status: "done", outcome: applied.outcome, attempt: claim.attempt };
+  } catch (error) {
+    if (error instanceof LeaseLostError) return lost(error);
+    const permanent = error instanceof PermanentError;
+    const message = errorMessage(error);
+    const recorded = await recordFailure(claim, message, permanent, clock.now(), config.MIRROR_MAX_ATTEMPTS, options.random);
+    if (recorded.kind === "refused") return setTaskAside(deps, await snap.ref.get(), recorded.error, claim.attempt, log);
+    if (recorded.kind === "conflict") return lost(error);
+    const status = recorded.value;
+    log[status === "dead-letter" ? "error" : "warn"]("task.failed", { op: task.op, historyId: task.historyId, attempt: claim.attempt, status, permanent, error });
+    return { status, error: message, attempt: claim.attempt };
+  }
+}
 
 /**
- * Reads, plans, then commits the mirror write, the state mark and the `done` mark in one batch
- * whose every write is conditioned on what was read: the task unchanged since the claim (the
- * fence), the state and mirror docs unchanged since the read (ordering, and no lost concurrent
- * write). A conflict re-reads and re-plans; no lock is held at any point.
+ * An apply that runs past half the lease is recorded as a transient failure while the claim still
+ * holds, rather than left for another worker to take over. The usual cause: a document it needs is
+ * locked by the transaction of a worker that was killed inside it, which Firestore expires after
+ * about 60 s. The abandoned apply can still commit later; its commit is fenced by the claim.
  */
-async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: Clock): Promise<Outcome> {
-  const refs = {
-    mirror: db.collection(COLLECTIONS.publicGenerations).doc(task.historyId),
-    state: db.collection(COLLECTIONS.mirrorState).doc(task.historyId),
-    source: db.doc(historyItemPath(task.uid, task.historyId)),
-  };
-  for (let round = 1; ; round++) {
-    const [mirrorSnap, stateSnap, sourceSnap] = await db.getAll(refs.mirror, refs.state, ...(task.op === "upsert" ? [refs.source] : []));
-    const source = dataOf(sourceSnap);
-    const user = needsUserProfile(task, source) ? dataOf(await db.collection(COLLECTIONS.users).doc(task.uid).get()) : undefined;
-    const plan = planMirrorWrite({ taskId: claim.taskId, task, mirror: dataOf(mirrorSnap), state: dataOf(stateSnap), source, user });
-
-    const batch = db.batch();
-    const nowMs = clock.now();
-    batch.update(claim.ref, doneFields(nowMs, plan.outcome), { lastUpdateTime: claim.version });
-    writePlan(batch, plan, { refs, mirrorSnap, stateSnap, task, taskId: claim.taskId, nowMs });
-    try {
-      await batch.commit();
-      return plan.outcome;
-    } catch (error) {
-      if (!isConflict(error)) throw error;
-      const current = await claim.ref.get();
-      if (!current.updateTime?.isEqual(claim.version)) throw new LeaseLostError("the task changed since it was claimed", { cause: error });
-      if (round >= APPLY_ATTEMPTS) {
-        throw new Error(`mirror doc ${task.historyId} kept changing during ${APPLY_ATTEMPTS} attempts to apply the task`, { cause: error });
-      }
-    }
+async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`)), ms);
+  });
+  work.catch(() => undefined); // settles after the deadline; the fence makes its outcome harmless
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** Field-by-field update arguments, so that keys with dots stay keys rather than nested paths. */
-function fieldUpdates(data: Doc): [FieldPath, unknown][] {
-  return Object.entries(data).map(([key, value]) => [new FieldPath(key), value]);
+async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: string, attempts: number, status: "invalid" | "dead-letter", log: Logger): Promise<Run> {
+  const written: TaskWrite = await markDeadLetter(snap, error, attempts, deps.clock.now());
+  if (written.kind === "conflict") return "conflict";
+  if (written.kind === "refused") return setTaskAside(deps, snap, written.error, attempts, log);
+  log[status === "invalid" ? "warn" : "error"](status === "invalid" ? "task.invalid" : "task.dead_letter", { attempt: attempts, error });
+  return { status, error, attempt: attempts };
 }
 
-function writePlan(
-  batch: WriteBatch,
-  plan: MirrorPlan,
-  at: {
-    refs: { mirror: DocumentReference; state: DocumentReference };
-    mirrorSnap: DocumentSnapshot;
-    stateSnap: DocumentSnapshot;
-    task: MirrorTask;
-    taskId: string;
-    nowMs: number;
-  },
-): void {
-  if (plan.kind === "skip") return;
-  const { refs, mirrorSnap, stateSnap } = at;
-  if (plan.kind === "write") {
-    const data = { ...plan.data, mirroredAt: FieldValue.serverTimestamp() };
-    if (mirrorSnap.exists) {
-      const [[firstPath, firstValue], ...rest] = fieldUpdates(data);
-      batch.update(refs.mirror, firstPath, firstValue, ...rest.flat(), { lastUpdateTime: mirrorSnap.updateTime! });
-    } else {
-      batch.create(refs.mirror, data);
-    }
-  } else if (mirrorSnap.exists) {
-    batch.delete(refs.mirror, { lastUpdateTime: mirrorSnap.updateTime! });
-  }
-  const removed = plan.kind === "remove";
-  const mark = { uid: at.task.uid, historyId: at.task.historyId, taskId: at.taskId, taskCreatedAt: at.task.createdAt, removed, updatedAt: Timestamp.fromMillis(at.nowMs) };
-  // A TTL policy forgets the state of removed items after a while; a live mirror doc keeps its state.
-  const expireAt = Timestamp.fromMillis(at.nowMs + STATE_RETENTION_MS);
-  if (stateSnap.exists) {
-    batch.update(refs.state, { ...mark, expireAt: removed ? expireAt : FieldValue.delete() }, { lastUpdateTime: stateSnap.updateTime! });
-  } else {
-    batch.create(refs.state, removed ? { ...mark, expireAt } : mark);
-  }
+async function setTaskAside(deps: WorkerDeps, snap: DocumentSnapshot, cause: unknown, attempts: number, log: Logger): Promise<Run> {
+  const { set, error } = await setAside(deps.db, snap, cause, attempts, deps.clock.now());
+  if (!set) return "conflict";
+  log.error("task.set_aside", { attempt: attempts, error: new PermanentError(error, undefined, { cause }) });
+  return { status: "dead-letter", error, attempt: attempts };
 }

@@ -1,11 +1,13 @@
 import type { WorkerDeps } from "../deps";
 import { errorMessage } from "../errors";
-import { findDueTasks } from "./dueTasks";
+import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
-import { processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+import { PROGRESSED, processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
 
 export interface MirrorRunReport {
   found: number;
+  /** Tasks whose state this run changed (done, failed with a retry time, dead letter, invalid). */
+  progressed: number;
   byStatus: Record<TaskStatusAfterRun, number>;
   /** What the tasks that ended `done` did to the mirror. */
   byOutcome: Record<Outcome, number>;
@@ -15,11 +17,10 @@ export interface MirrorRunReport {
   results: TaskResult[];
 }
 
-/** A task that could not even be claimed (Firestore unavailable): nothing was written, it stays due. */
+/** A task that could not even be looked at (Firestore unavailable): nothing was written, it stays due. */
 export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): TaskResult {
-  const message = errorMessage(error);
-  deps.logger.error("task.claim_error", { taskId, error: message });
-  return { taskId, status: "failed", reason: "claim-error", error: message, durationMs: 0 };
+  deps.logger.error("task.claim_error", { taskId, error });
+  return { taskId, status: "skipped", reason: "error", error: errorMessage(error), durationMs: 0 };
 }
 
 export function summarize(results: TaskResult[], durationMs: number): MirrorRunReport {
@@ -31,22 +32,25 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorRunR
   }
   const times = results.map((r) => r.durationMs);
   const mean = times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : 0;
-  return { found: results.length, byStatus, byOutcome, durationMs, taskMs: { max: Math.max(0, ...times), mean }, results };
+  const progressed = results.filter((r) => PROGRESSED.includes(r.status)).length;
+  return { found: results.length, progressed, byStatus, byOutcome, durationMs, taskMs: { max: Math.max(0, ...times), mean }, results };
 }
 
 /**
- * The sweep: pending, retry-due and lease-expired tasks, one after another, so a sweep never
- * bursts against Firestore; a task's failure is recorded on the task and the sweep goes on.
+ * The sweep: pending, retry-due and lease-expired tasks (and the audit's finds), one after
+ * another, so a sweep never bursts against Firestore; a task's failure is recorded on the task and
+ * the sweep goes on. `finder` keeps its place in the queue across runs (the CLI's drain); a sweep
+ * without one starts at a random point and goes round.
  */
-export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string } = {}): Promise<MirrorRunReport> {
+export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorRunReport> {
   const started = deps.clock.now();
-  const limit = options.limit ?? 100;
-  const due = await findDueTasks(deps.db, started, limit);
+  const finder = options.finder ?? new DueTaskFinder(deps.db);
+  const due = await finder.find(started, options.limit ?? 100);
   const results: TaskResult[] = [];
   for (const snapshot of due) {
     results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));
   }
   const report = summarize(results, deps.clock.now() - started);
-  deps.logger.info("mirror.sweep.completed", { found: report.found, ...report.byStatus, outcomes: report.byOutcome, durationMs: report.durationMs });
+  deps.logger.info("mirror.sweep.completed", { found: report.found, progressed: report.progressed, ...report.byStatus, outcomes: report.byOutcome, durationMs: report.durationMs });
   return report;
 }

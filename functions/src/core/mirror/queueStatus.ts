@@ -1,7 +1,7 @@
-import { Timestamp, type Firestore } from "firebase-admin/firestore";
+import { Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
-import { leaseExpiredQuery, pendingQuery } from "./dueTasks";
+import { leaseExpiredQuery, oldestPendingQuery } from "./dueTasks";
 import { TASK_STATUSES, type TaskStatus } from "./task";
 
 export interface DeadLetter {
@@ -15,6 +15,7 @@ export interface DeadLetter {
 
 export interface QueueStatus {
   depth: Record<TaskStatus, number>;
+  /** Failed tasks no worker will retry: marked dead letters, and failed tasks whose attempts reach MIRROR_MAX_ATTEMPTS. */
   deadLetters: { count: number; recent: DeadLetter[] };
   /** Failed tasks still waiting for their retry. */
   retrying: number;
@@ -24,39 +25,56 @@ export interface QueueStatus {
   manyAttempts: { threshold: number; count: number };
 }
 
-export function deadLetterQuery(db: Firestore) {
-  return db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "failed").where("deadLetter", "==", true);
+const failed = (db: Firestore) => db.collection(COLLECTIONS.mirrorQueue).where("status", "==", "failed");
+
+/**
+ * Dead letters, as two queries: tasks marked `deadLetter: true`, and failed tasks not (yet) marked
+ * whose attempts already reach the limit, because it was lowered after they failed. A worker marks
+ * the second kind when their retry time comes; until then they count, list and requeue the same.
+ */
+export function deadLetterQueries(db: Firestore, maxAttempts: number) {
+  return { marked: failed(db).where("deadLetter", "==", true), exhausted: failed(db).where("deadLetter", "==", false).where("attempts", ">=", maxAttempts) };
 }
 
-/** Queue health from count aggregations (one read per 1,000 index entries) and two small lists. */
-export async function getQueueStatus(db: Firestore, nowMs: number, options: { deadLetterLimit?: number; attemptsThreshold?: number } = {}): Promise<QueueStatus> {
+function deadLetterOf(d: QueryDocumentSnapshot): DeadLetter {
+  const failedAt = d.get("failedAt");
+  return {
+    taskId: d.id,
+    op: d.get("op"),
+    historyId: d.get("historyId"),
+    attempts: d.get("attempts") ?? 0,
+    lastError: d.get("lastError"),
+    failedAt: failedAt instanceof Timestamp ? failedAt.toDate().toISOString() : undefined,
+  };
+}
+
+/** Queue health from count aggregations (one read per 1,000 index entries) and small lists. */
+export async function getQueueStatus(
+  db: Firestore,
+  nowMs: number,
+  options: { maxAttempts: number; deadLetterLimit?: number; attemptsThreshold?: number },
+): Promise<QueueStatus> {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const now = Timestamp.fromMillis(nowMs);
   const threshold = options.attemptsThreshold ?? 3;
-  const deadQuery = deadLetterQuery(db);
-  const [counts, deadCount, retrying, deadDocs, oldest, expired, many] = await Promise.all([
+  const listed = options.deadLetterLimit ?? 20;
+  const dead = deadLetterQueries(db, options.maxAttempts);
+  const [counts, marked, exhausted, retrying, markedDocs, exhaustedDocs, oldest, expired, many] = await Promise.all([
     Promise.all(TASK_STATUSES.map((s) => countOf(queue.where("status", "==", s)))),
-    countOf(deadQuery),
-    countOf(queue.where("status", "==", "failed").where("deadLetter", "==", false)),
-    deadQuery.orderBy("failedAt", "desc").limit(options.deadLetterLimit ?? 20).get(),
-    pendingQuery(db, 1).get(),
+    countOf(dead.marked),
+    countOf(dead.exhausted),
+    countOf(failed(db).where("deadLetter", "==", false).where("attempts", "<", options.maxAttempts)),
+    dead.marked.orderBy("failedAt", "desc").limit(listed).get(),
+    dead.exhausted.limit(listed).get(),
+    oldestPendingQuery(db).get(),
     leaseExpiredQuery(db, now, 100).get(),
     countOf(queue.where("attempts", ">=", threshold)),
   ]);
+  const recent = [...exhaustedDocs.docs, ...markedDocs.docs].map(deadLetterOf).slice(0, listed);
   const oldestCreated = oldest.docs[0]?.get("createdAt");
   return {
     depth: Object.fromEntries(TASK_STATUSES.map((s, i) => [s, counts[i]])) as Record<TaskStatus, number>,
-    deadLetters: {
-      count: deadCount,
-      recent: deadDocs.docs.map((d) => ({
-        taskId: d.id,
-        op: d.get("op"),
-        historyId: d.get("historyId"),
-        attempts: d.get("attempts") ?? 0,
-        lastError: d.get("lastError"),
-        failedAt: (d.get("failedAt") as Timestamp | undefined)?.toDate().toISOString(),
-      })),
-    },
+    deadLetters: { count: marked + exhausted, recent },
     retrying,
     oldestPendingAgeMs: oldestCreated instanceof Timestamp ? Math.max(0, nowMs - oldestCreated.toMillis()) : null,
     expiredLeases: { count: expired.size, taskIds: expired.docs.map((d) => d.id) },

@@ -1,19 +1,26 @@
 import { randomUUID } from "node:crypto";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../errors";
 import { nextPollDelayMs } from "./backoff";
-import { findDueTasks, pendingQuery } from "./dueTasks";
+import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
-import { processMirrorTask, type TaskResult } from "./processMirrorTask";
+import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorTask";
 import { unclaimed } from "./processPendingTasks";
 
 /**
  * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
  * The sleep is the poll interval while work flows and doubles up to the max backoff while the
- * queue is empty. States: running → stopping → stopped. `stop()` ends polling, lets the batch in
- * hand finish for a grace period, then hands any task still unfinished back to the queue.
+ * queue is empty or a poll moved nothing on; it polls again at once only after a full batch that
+ * made progress, so tasks it cannot move (held by other workers, unclaimable) never make it spin.
+ * States: running → stopping → stopped. `stop()` ends polling, lets the batch in hand finish for a
+ * grace period, then hands any task still unfinished back to the queue.
  */
+export interface PollResult {
+  found: number;
+  /** Tasks whose state the poll changed. */
+  progressed: number;
+}
+
 export interface QueueWorkerStats {
   processed: number;
   failed: number;
@@ -29,12 +36,14 @@ export class MirrorQueueWorker {
   private readonly stats: QueueWorkerStats = { processed: 0, failed: 0, polls: 0 };
   private lastBeat = { at: 0, processed: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly finder: DueTaskFinder;
 
   constructor(
     private readonly deps: WorkerDeps,
     options: { workerId?: string } = {},
   ) {
     this.workerId = options.workerId ?? `mirror-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.finder = new DueTaskFinder(deps.db);
   }
 
   get running(): boolean {
@@ -69,37 +78,39 @@ export class MirrorQueueWorker {
     const { config, logger } = this.deps;
     let delay = config.MIRROR_POLL_INTERVAL_MS;
     while (this.state === "running") {
-      let found = 0;
+      let poll: PollResult = { found: 0, progressed: 0 };
       try {
-        found = await this.pollOnce();
+        poll = await this.pollOnce();
       } catch (error) {
-        // After an error, wait the normal interval: Firestore may be briefly unavailable.
-        logger.error("worker.poll_failed", { workerId: this.workerId, error: errorMessage(error) });
+        // After an error, back off: Firestore may be briefly unavailable.
+        logger.error("worker.poll_failed", { workerId: this.workerId, error });
       }
-      delay = nextPollDelayMs(delay, found > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
-      // A full batch means more is waiting: poll again at once.
-      if (found >= config.MIRROR_BATCH_LIMIT) continue;
+      delay = nextPollDelayMs(delay, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+      // A full batch that moved tasks on means more is waiting: poll again at once.
+      if (poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0) continue;
       await this.sleep(delay);
     }
   }
 
-  /** One poll: fetch up to the batch limit and process it with the pool. Returns tasks found. */
-  async pollOnce(): Promise<number> {
-    const { db, clock, config } = this.deps;
+  /** One poll: fetch up to the batch limit and process it with the pool. */
+  async pollOnce(): Promise<PollResult> {
+    const { clock, config } = this.deps;
     this.stats.polls++;
-    const due = await findDueTasks(db, clock.now(), config.MIRROR_BATCH_LIMIT);
+    const due = await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
     const queue = [...due];
+    let progressed = 0;
     const runOne = async () => {
       for (let snap = queue.shift(); snap; snap = queue.shift()) {
         const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight }).catch(
           (error) => unclaimed(snap!.id, error, this.deps),
         );
+        if (PROGRESSED.includes(result.status)) progressed++;
         if (result.status === "done") this.stats.processed++;
-        if (result.status === "failed" || result.status === "dead-letter" || result.status === "invalid") this.stats.failed++;
+        else if (PROGRESSED.includes(result.status)) this.stats.failed++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(config.MIRROR_POOL_SIZE, queue.length) }, runOne));
-    return due.length;
+    return { found: due.length, progressed };
   }
 
   private sleep(ms: number): Promise<void> {
@@ -145,7 +156,7 @@ export class MirrorQueueWorker {
     this.lastBeat = { at: now, processed: this.stats.processed };
     let queueDepth: number | undefined;
     try {
-      queueDepth = await countOf(pendingQuery(db, 1).limit(100_000));
+      queueDepth = await countOf(pendingQuery(db, 100_000));
     } catch {
       queueDepth = undefined;
     }

@@ -1,25 +1,33 @@
-import { FieldValue, type Firestore } from "firebase-admin/firestore";
+import { FieldValue, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { isConflict } from "../errors";
-import { deadLetterQuery } from "./queueStatus";
+import { deadLetterQueries } from "./queueStatus";
 
 /**
  * Puts dead letters back in the queue: `pending`, attempts reset to 0, `lastError` kept for the
- * record. Each write is conditioned on the task being unchanged since it was read, so a task
- * that left the dead-letter state meanwhile is not touched.
+ * record. A dead letter is a failed task marked `deadLetter: true`, or one whose attempts reach
+ * `maxAttempts` (MIRROR_MAX_ATTEMPTS, perhaps lowered since it failed). Each write is conditioned
+ * on the task being unchanged since it was read, so a task that left that state meanwhile is not touched.
  */
 export interface RequeueReport {
   requeued: string[];
   notDeadLetters: string[];
 }
 
-export async function requeueDeadLetters(db: Firestore, options: { taskIds?: string[] } = {}): Promise<RequeueReport> {
+function isDeadLetter(snap: DocumentSnapshot, maxAttempts: number): boolean {
+  if (!snap.exists || snap.get("status") !== "failed") return false;
+  const attempts = snap.get("attempts");
+  return snap.get("deadLetter") === true || (typeof attempts === "number" && attempts >= maxAttempts);
+}
+
+export async function requeueDeadLetters(db: Firestore, options: { maxAttempts: number; taskIds?: string[] }): Promise<RequeueReport> {
   const report: RequeueReport = { requeued: [], notDeadLetters: [] };
+  const queries = deadLetterQueries(db, options.maxAttempts);
   const snaps = options.taskIds?.length
     ? await db.getAll(...options.taskIds.map((id) => db.collection(COLLECTIONS.mirrorQueue).doc(id)))
-    : (await deadLetterQuery(db).get()).docs;
+    : (await Promise.all([queries.marked.get(), queries.exhausted.get()])).flatMap((page) => page.docs);
   for (const snap of snaps) {
-    if (!snap.exists || snap.get("status") !== "failed" || snap.get("deadLetter") !== true) {
+    if (!isDeadLetter(snap, options.maxAttempts)) {
       report.notDeadLetters.push(snap.id);
       continue;
     }

@@ -1,12 +1,15 @@
-import { Timestamp, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { Timestamp, type DocumentReference, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
+import { entriesOf, SIGNUP_CACHE_DOC, type CachedImage } from "./cacheEntries";
 
 /**
  * The signup page reads one doc, signupImageCache/current. A refresh takes the highest-scored
  * public generations (an indexed query ordered by aestheticScore), up to `maxPerGeneration`
- * images from each, and replaces the doc in one write. Finding nothing, or failing, leaves the
- * previous cache in place: the page never sees an empty or partial cache.
+ * images from each, and replaces the doc in one transaction that re-reads the chosen mirror docs:
+ * one unpublished since the query ran is left out, so the refresh never puts back what the mirror
+ * just removed. Finding nothing, or failing, leaves the previous cache in place: the page never
+ * sees an empty or partial cache from a refresh.
  */
 export interface SignupCacheOptions {
   /** Images in the cache. */
@@ -19,14 +22,7 @@ export interface SignupCacheOptions {
 export const SIGNUP_CACHE_DEFAULTS = { limit: 24, minScore: 6, maxPerGeneration: 2 } as const;
 const MAX_PAGES = 5;
 
-export interface CachedImage {
-  id: string;
-  historyId: string;
-  url: string;
-  thumbnailUrl?: string;
-  avifUrl?: string;
-  aestheticScore: number;
-}
+export type { CachedImage };
 
 export interface SignupCacheReport {
   refreshed: boolean;
@@ -37,64 +33,56 @@ export interface SignupCacheReport {
   durationMs: number;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
-
-/** The cacheable images of one mirror doc; none when the doc is not public. */
-export function imagesOf(doc: QueryDocumentSnapshot, maxPerGeneration: number): CachedImage[] {
-  const data = doc.data();
-  // The mirror holds only public items; checking again costs nothing and keeps a bad doc off the signup page.
-  if (data.isPublic !== true || data.isDeleted === true) return [];
-  const score = data.aestheticScore;
-  if (typeof score !== "number" || !Number.isFinite(score)) return [];
-  const images = Array.isArray(data.images) ? data.images : [];
-  const out: CachedImage[] = [];
-  for (const [index, image] of images.entries()) {
-    const url = str(image?.url);
-    if (!url) continue;
-    const entry: CachedImage = { id: `${doc.id}:${str(image.id) ?? index}`, historyId: doc.id, url, aestheticScore: score };
-    const thumbnailUrl = str(image.thumbnailUrl);
-    const avifUrl = str(image.avifUrl);
-    if (thumbnailUrl) entry.thumbnailUrl = thumbnailUrl;
-    if (avifUrl) entry.avifUrl = avifUrl;
-    out.push(entry);
-    if (out.length >= maxPerGeneration) break;
-  }
-  return out;
-}
-
 export function signupCacheQuery(db: FirebaseFirestore.Firestore, minScore: number, pageSize: number) {
   return db.collection(COLLECTIONS.publicGenerations).where("aestheticScore", ">=", minScore).orderBy("aestheticScore", "desc").limit(pageSize);
+}
+
+/** The mirror docs whose images fill the cache, best first. */
+async function chooseDocs(deps: WorkerDeps, limit: number, minScore: number, maxPerGeneration: number): Promise<{ chosen: DocumentReference[]; scanned: number }> {
+  const chosen: DocumentReference[] = [];
+  let images = 0;
+  let scanned = 0;
+  let cursor: QueryDocumentSnapshot | undefined;
+  // Private or image-less docs are skipped, so a page may yield fewer images than it holds.
+  for (let page = 0; page < MAX_PAGES && images < limit; page++) {
+    let query = signupCacheQuery(deps.db, minScore, limit);
+    if (cursor) query = query.startAfter(cursor);
+    const snap = await query.get();
+    scanned += snap.size;
+    for (const doc of snap.docs) {
+      const n = entriesOf(doc.id, doc.data(), maxPerGeneration).length;
+      if (n > 0 && images < limit) chosen.push(doc.ref);
+      images += n;
+    }
+    if (snap.size < limit) break;
+    cursor = snap.docs[snap.docs.length - 1];
+  }
+  return { chosen, scanned };
 }
 
 export async function refreshSignupImageCache(deps: WorkerDeps, options: SignupCacheOptions = {}): Promise<SignupCacheReport> {
   const { db, clock, logger } = deps;
   const { limit, minScore, maxPerGeneration } = { ...SIGNUP_CACHE_DEFAULTS, ...options };
   const started = clock.now();
-  const images: CachedImage[] = [];
-  let scanned = 0;
-  let cursor: QueryDocumentSnapshot | undefined;
-  // Private or image-less docs are skipped, so a page may yield fewer images than it holds.
-  for (let page = 0; page < MAX_PAGES && images.length < limit; page++) {
-    let query = signupCacheQuery(db, minScore, limit);
-    if (cursor) query = query.startAfter(cursor);
-    const snap = await query.get();
-    scanned += snap.size;
-    for (const doc of snap.docs) images.push(...imagesOf(doc, maxPerGeneration));
-    if (snap.size < limit) break;
-    cursor = snap.docs[snap.docs.length - 1];
-  }
-  const chosen = images.slice(0, limit);
-  const durationMs = () => clock.now() - started;
-  if (chosen.length === 0) {
-    const report = { refreshed: false, count: 0, scanned, reason: `no public image with aestheticScore >= ${minScore}`, durationMs: durationMs() };
+  const { chosen, scanned } = await chooseDocs(deps, limit, minScore, maxPerGeneration);
+  const cacheRef = db.collection(COLLECTIONS.signupImageCache).doc(SIGNUP_CACHE_DOC);
+  const count = !chosen.length ? 0 : await db.runTransaction(async (tx) => {
+    const docs = await tx.getAll(...chosen);
+    const images = docs
+      .filter((d) => d.exists)
+      .flatMap((d) => entriesOf(d.id, d.data()!, maxPerGeneration))
+      .filter((e) => e.aestheticScore >= minScore)
+      .slice(0, limit);
+    if (images.length) tx.set(cacheRef, { images, count: images.length, refreshedAt: Timestamp.fromMillis(clock.now()), minScore });
+    return images.length;
+  });
+  const durationMs = clock.now() - started;
+  if (count === 0) {
+    const report = { refreshed: false, count: 0, scanned, reason: `no public image with aestheticScore >= ${minScore}`, durationMs };
     logger.warn("signupCache.kept", { ...report });
     return report;
   }
-  await db
-    .collection(COLLECTIONS.signupImageCache)
-    .doc("current")
-    .set({ images: chosen, count: chosen.length, refreshedAt: Timestamp.fromMillis(clock.now()), minScore });
-  const report = { refreshed: true, count: chosen.length, scanned, durationMs: durationMs() };
+  const report = { refreshed: true, count, scanned, durationMs };
   logger.info("signupCache.refreshed", { ...report });
   return report;
 }

@@ -1,0 +1,41 @@
+import firebaseFunctionsTest from "firebase-functions-test";
+import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
+import type { WorkerDeps } from "../../src/core/deps";
+import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
+
+/**
+ * The three ways a task gets processed, each as its entry point runs it: the deployed trigger's
+ * handler, given the created doc as its event; one run of the sweep; one poll of a standalone
+ * worker. Where they differ (how they find a task), a test runs all three.
+ */
+export type MirrorPath = "trigger" | "sweep" | "worker";
+export const MIRROR_PATHS: MirrorPath[] = ["trigger", "sweep", "worker"];
+export const POLLING_PATHS: MirrorPath[] = ["sweep", "worker"];
+
+export interface MirrorPaths {
+  run(path: MirrorPath, taskId: string, deps: WorkerDeps): Promise<void>;
+  /** The trigger's handler, given `snapshot` as the created doc of its event. */
+  fire(snapshot: DocumentSnapshot): Promise<void>;
+  cleanup(): void;
+}
+
+/** The trigger runs as deployed: default app, configuration from params, for `projectId`. */
+export async function mirrorPaths(db: Firestore, projectId: string): Promise<MirrorPaths> {
+  process.env.GCLOUD_PROJECT = projectId;
+  const fft = firebaseFunctionsTest({ projectId });
+  const { onMirrorQueueTaskCreated } = await import("../../src/index");
+  const trigger = fft.wrap(onMirrorQueueTaskCreated);
+  const fire = async (snapshot: DocumentSnapshot) => {
+    await trigger({ params: { taskId: snapshot.id }, data: snapshot } as never);
+  };
+  return {
+    async run(path, taskId, deps) {
+      if (path === "trigger") await fire(await db.doc(`mirrorQueue/${taskId}`).get());
+      else if (path === "sweep") await processPendingTasks(deps, { limit: 100 });
+      else await new MirrorQueueWorker(deps).pollOnce();
+    },
+    fire,
+    cleanup: () => fft.cleanup(),
+  };
+}

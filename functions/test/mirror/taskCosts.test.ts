@@ -1,0 +1,100 @@
+import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
+import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
+import { testDeps } from "../harness/deps";
+import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { enqueue, putHistoryItem, putUser } from "../harness/mirrorData";
+import { mirrorPaths, type MirrorPaths } from "../harness/mirrorPaths";
+import { counted, installOpCounter, type OpCounts } from "../../bench/opCounter";
+
+/**
+ * What one task costs in billed Firestore operations, counted at the SDK (bench/opCounter.ts): the
+ * numbers of the README's cost table. A poll's own queries are counted apart from its tasks.
+ */
+installOpCounter();
+let fs: TestFirestore;
+let paths: MirrorPaths;
+beforeAll(async () => {
+  fs = createTestFirestore("costs");
+  paths = await mirrorPaths(fs.db, fs.projectId);
+});
+beforeEach(() => fs.clear());
+afterAll(async () => {
+  paths.cleanup();
+  await fs.close();
+});
+
+const deps = () => testDeps(fs.db);
+const N = 10;
+
+async function trigger(task: Record<string, unknown>): Promise<OpCounts> {
+  const created = await fs.db.doc(`mirrorQueue/${await enqueue(fs.db, task)}`).get();
+  return (await counted(() => paths.fire(created))).ops;
+}
+
+/**
+ * A worker's poll of N like tasks. Its queries: the retry-due and lease-expired ones (empty: 1 read
+ * each), and the pending one, which reads the N tasks in one or two parts, either side of its
+ * cursor (an empty part costs 1 read): N + 2 or N + 3 reads in all.
+ */
+async function pollOf(task: (i: number) => Record<string, unknown>): Promise<OpCounts> {
+  const worker = new MirrorQueueWorker(deps());
+  await worker.pollOnce(); // the audit, once a minute per worker, out of the way
+  for (let i = 0; i < N; i++) await enqueue(fs.db, task(i));
+  return (await counted(() => worker.pollOnce())).ops;
+}
+
+const queryReads = [N + 2, N + 3];
+
+async function publishN() {
+  for (let i = 0; i < N; i++) {
+    await putUser(fs.db, `u${i}`);
+    await putHistoryItem(fs.db, `u${i}`, `h${i}`);
+  }
+}
+
+describe("through the trigger (the event holds the task)", () => {
+  it("an upsert that publishes: 3 reads (source, mirror, profile), 3 writes (claim, mirror, done)", async () => {
+    await publishN();
+    expect(await trigger({ op: "upsert", uid: "u0", historyId: "h0" })).toEqual({ reads: 3, writes: 3 });
+  });
+
+  it("an update: 2 reads (source, mirror), 3 writes; 1 read more when it changes the images or score", async () => {
+    await publishN();
+    await trigger({ op: "upsert", uid: "u0", historyId: "h0" });
+    expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { prompt: "edited" } })).toEqual({ reads: 2, writes: 3 });
+    expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { aestheticScore: 3 } })).toEqual({ reads: 3, writes: 3 });
+  });
+
+  it("a remove: 3 reads (source, mirror, signup cache), 3 writes; 1 write more when the signup cache lists the item", async () => {
+    await publishN();
+    await trigger({ op: "upsert", uid: "u0", historyId: "h0" });
+    await trigger({ op: "upsert", uid: "u1", historyId: "h1" });
+    await refreshSignupImageCache(deps());
+    expect(await trigger({ op: "remove", uid: "u0", historyId: "h0" })).toEqual({ reads: 3, writes: 4 });
+    await fs.db.doc("signupImageCache/current").delete();
+    expect(await trigger({ op: "remove", uid: "u1", historyId: "h1" })).toEqual({ reads: 3, writes: 3 });
+  });
+});
+
+describe("through a poller (standalone worker or sweep)", () => {
+  it("each task costs the trigger's operations, plus 1 read: the query that found it", async () => {
+    await publishN();
+    const upserts = await pollOf((i) => ({ op: "upsert", uid: `u${i}`, historyId: `h${i}` }));
+    expect(queryReads.map((q) => q + N * 3)).toContain(upserts.reads);
+    expect(upserts.writes).toBe(N * 3);
+    const updates = await pollOf((i) => ({ op: "update", uid: `u${i}`, historyId: `h${i}`, updates: { prompt: "edited" } }));
+    expect(queryReads.map((q) => q + N * 2)).toContain(updates.reads);
+    expect(updates.writes).toBe(N * 3);
+  });
+
+  it("a poll with nothing to do reads 4 docs (3 queries and the pending query's wrap); an audit adds its cursor and a page of the queue", async () => {
+    const writer = fs.db.bulkWriter();
+    for (let i = 0; i < 30; i++) void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
+    await writer.close();
+    expect((await counted(() => processPendingTasks(deps()))).ops).toEqual({ reads: 4 + 1 + 30, writes: 1 });
+    const worker = new MirrorQueueWorker(deps());
+    await worker.pollOnce();
+    expect((await counted(() => worker.pollOnce())).ops).toEqual({ reads: 4, writes: 0 });
+  });
+});
