@@ -1,4 +1,6 @@
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { App } from "firebase-admin/app";
+import { getFirestore, type Firestore, type Settings } from "firebase-admin/firestore";
 
 /**
  * A TCP proxy that delays every chunk by a fixed one-way delay in each direction, so a round trip
@@ -96,4 +98,20 @@ function forward(from: Socket, to: Socket, delayMs: number, blackHoled: WeakSet<
     if (!blackHoled.has(from)) push(chunk);
   });
   from.on("end", () => push(null));
+}
+
+/**
+ * A Firestore client of `app` that reaches the emulator through `proxy`. The SDK reads
+ * FIRESTORE_EMULATOR_HOST when the client is made, and it wins over a `host` setting.
+ */
+export function firestoreThrough(proxy: DelayProxy, app: App, settings: Settings = {}): Firestore {
+  const direct = process.env.FIRESTORE_EMULATOR_HOST;
+  process.env.FIRESTORE_EMULATOR_HOST = proxy.hostPort;
+  try {
+    const db = getFirestore(app);
+    db.settings(settings);
+    return db;
+  } finally {
+    process.env.FIRESTORE_EMULATOR_HOST = direct;
+  }
 }

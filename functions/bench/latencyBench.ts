@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { Timestamp } from "firebase-admin/firestore";
 import { startDelayProxy } from "./delayProxy";
-import { WORKER_SCRIPT } from "./mirrorRun";
+import { track, WORKER_SCRIPT } from "./mirrorRun";
 import { USERS } from "./mirrorWorkload";
 import { freshDb, log, round, sleep, writeAll } from "./setup";
 import { percentile, spread, type Spread } from "./stats";
@@ -52,10 +52,10 @@ async function once(proxyHostPort: string, delay: number, rate: number, seconds:
   for (let u = 0; u < USERS; u++) docs.push([`users/u${u}`, { username: `user${u}`, displayName: `User ${u}`, photoURL: null }]);
   for (let i = 0; i < count; i++) docs.push([`generationHistory/u${i % USERS}/items/l${i}`, { uid: `u${i % USERS}`, prompt: `p${i}`, images: [], isPublic: true, isDeleted: false }]);
   await writeAll(db, docs);
-  const worker = spawn(process.execPath, [WORKER_SCRIPT], {
+  const worker = track(spawn(process.execPath, [WORKER_SCRIPT], {
     env: { ...process.env, FIRESTORE_EMULATOR_HOST: proxyHostPort, GCLOUD_PROJECT: projectId, LOG_LEVEL: "WARNING", WORKER_HEARTBEAT_MS: "3600000" },
     stdio: ["ignore", "ignore", "inherit"],
-  });
+  }));
   await sleep(3000); // the worker loads and makes its first (empty) poll: the load starts against a running worker
   const started = Date.now();
   const writes: Promise<unknown>[] = [];

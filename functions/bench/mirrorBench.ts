@@ -52,6 +52,10 @@ export interface PathResult {
   drainedRuns: number;
   /** Median RPCs per task by method. */
   rpcsByMethod: Record<string, number>;
+  /** Median writes and deletes per task by collection written. */
+  writesByCollection: Record<string, number>;
+  /** The document written most often in a run, and how often per second (the run with the highest rate). */
+  hotDoc: { name: string; writesPerSecond: number } | undefined;
   slowRpcs: Measurement["ops"]["slow"];
 }
 
@@ -116,6 +120,7 @@ function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
   const exact = runs.some((r) => r.drained) ? runs.filter((r) => r.drained) : runs;
   const of = (f: (m: Measurement) => number) => spread(exact.map(f));
   const methods = [...new Set(runs.flatMap((r) => Object.keys(r.perTask.byMethod)))];
+  const collections = [...new Set(runs.flatMap((r) => Object.keys(r.ops.writesByCollection)))];
   return {
     id: path.id,
     label: path.label,
@@ -129,5 +134,9 @@ function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
     drainedRuns: runs.filter((r) => r.drained).length,
     rpcsByMethod: Object.fromEntries(methods.map((k) => [k, spread(exact.map((r) => r.perTask.byMethod[k] ?? 0)).median])),
     slowRpcs: runs.flatMap((r) => r.ops.slow),
+    writesByCollection: Object.fromEntries(collections.map((k) => [k, spread(exact.map((r) => (r.ops.writesByCollection[k] ?? 0) / Math.max(1, r.tasksDone))).median])),
+    hotDoc: runs
+      .flatMap((r) => Object.entries(r.ops.hotDocs).map(([name, n]) => ({ name, writesPerSecond: n / r.wallSeconds })))
+      .reduce<PathResult["hotDoc"]>((a, b) => (!a || b.writesPerSecond > a.writesPerSecond ? b : a), undefined),
   };
 }

@@ -97,6 +97,7 @@ async function trigger(): Promise<void> {
   const { onMirrorQueueTaskCreated } = require(join(__dirname, "../../lib/index.js"));
   const tasks: QueryDocumentSnapshot[] = (await db.collection("mirrorQueue").orderBy("createdAt").get()).docs;
   const events = tasks.map((snap) => createdEvent(snap, projectId));
+  await new Promise((r) => setTimeout(r, 200)); // the query's status (counted on arrival) comes after its documents
   resetCounts(); // reading the tasks to build their events is the delivery's work, not the function's
   const run = async () => {
     for (let event = events.shift(); event && !stopping; event = events.shift()) {

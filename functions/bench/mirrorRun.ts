@@ -42,6 +42,18 @@ export const WORKER_SCRIPT = join(root, "lib/workers/mirrorQueueWorker.js");
 export const CHILD_SCRIPT = join(__dirname, "mirrorChild.js");
 const PRELOAD = join(__dirname, "countingPreload.js");
 
+/** Every process a measurement started and has not yet seen exit: stopped if the benchmark itself exits early. */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export function track(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
 export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDelayMs: number, options: { tasks: number; maxSeconds: number }): Promise<Measurement & { seeded: number }> {
   const { db, projectId, dispose } = freshDb(path.id);
   const tasks = path.tasks ?? options.tasks;
@@ -100,6 +112,7 @@ function start(p: MirrorPath["processes"][number], at: { projectId: string; prox
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  track(child);
   // Warnings and errors of the paths are worth seeing; progress lines are not.
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on("line", (line) => {

@@ -37,9 +37,13 @@ export interface OpCounts {
   /** Commits rejected by a precondition (FAILED_PRECONDITION, ABORTED, ALREADY_EXISTS): contention. */
   conflicts: number;
   slow: { method: string; ms: number; code: string; at: string }[];
+  /** Writes and deletes by the id of the collection written to: what the per-collection write limits see. */
+  writesByCollection: Record<string, number>;
+  /** The documents written most often (at most 5 per process): what the per-document write rate sees. */
+  hotDocs: Record<string, number>;
 }
 
-export const emptyCounts = (): OpCounts => ({ reads: 0, writes: 0, deletes: 0, rpcs: 0, byMethod: {}, claims: 0, claimsLost: 0, conflicts: 0, slow: [] });
+export const emptyCounts = (): OpCounts => ({ reads: 0, writes: 0, deletes: 0, rpcs: 0, byMethod: {}, claims: 0, claimsLost: 0, conflicts: 0, slow: [], writesByCollection: {}, hotDocs: {} });
 
 export const counts: OpCounts = emptyCounts();
 let installed = false;
@@ -50,13 +54,32 @@ type ProtoWrite = { update?: { name?: string; fields?: Record<string, { stringVa
 
 const isClaim = (w: ProtoWrite) => Boolean(w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.status?.stringValue === "processing");
 
+const writesPerDoc = new Map<string, number>();
+
 function countWrite(w: ProtoWrite): void {
   if (w.delete) counts.deletes++;
   else counts.writes++;
+  const name = w.delete ?? w.update?.name ?? "";
+  const path = name.split("/documents/")[1] ?? name;
+  const collection = path.split("/").slice(-2)[0] ?? "?";
+  counts.writesByCollection[collection] = (counts.writesByCollection[collection] ?? 0) + 1;
+  writesPerDoc.set(path, (writesPerDoc.get(path) ?? 0) + 1);
 }
 
-/** Counts one finished RPC: its request, its response messages and its status. */
-function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, responses: Record<string, unknown>[], code: number, ms: number): void {
+const hottest = (): Record<string, number> => Object.fromEntries([...writesPerDoc].sort((a, b) => b[1] - a[1]).slice(0, 5));
+
+/**
+ * Reads are counted as the responses arrive, so that a caller whose promise resolved has its reads
+ * counted even when the call's status (trailers) comes a moment later.
+ */
+function countResponse(method: string, response: Record<string, unknown>): boolean {
+  const found = (method === "BatchGetDocuments" && Boolean(response.found || response.missing)) || (method === "RunQuery" && Boolean(response.document));
+  if (found) counts.reads++;
+  return found;
+}
+
+/** Counts one finished RPC: its request, whether any document came back, and its status. */
+function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, responses: Record<string, unknown>[], anyDocument: boolean, code: number, ms: number): void {
   counts.rpcs++;
   const m = (counts.byMethod[method] ??= { calls: 0, totalMs: 0, maxMs: 0, errors: {} });
   m.calls++;
@@ -69,11 +92,8 @@ function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, r
   const claims = writes.filter(isClaim).length;
   counts.claims += claims;
   switch (method) {
-    case "BatchGetDocuments":
-      counts.reads += responses.filter((r) => r.found || r.missing).length;
-      break;
     case "RunQuery":
-      if (code === grpc.status.OK) counts.reads += Math.max(1, responses.filter((r) => r.document).length);
+      if (code === grpc.status.OK && !anyDocument) counts.reads += 1; // a query that returns nothing costs 1 read
       break;
     case "RunAggregationQuery":
       if (code === grpc.status.OK) counts.reads += 1;
@@ -111,15 +131,17 @@ export function installOpCounter(): void {
     const started = performance.now();
     let request: { writes?: ProtoWrite[] } | undefined;
     const responses: Record<string, unknown>[] = [];
+    let anyDocument = false;
     return new grpc.InterceptingCall(inner, {
       start(metadata, _listener, next) {
         next(metadata, {
           onReceiveMessage(message, nextMessage) {
-            responses.push(message);
+            if (method === "BatchWrite") responses.push(message);
+            if (countResponse(method, message)) anyDocument = true;
             nextMessage(message);
           },
           onReceiveStatus(status, nextStatus) {
-            tally(method, request, responses, status.code, performance.now() - started);
+            tally(method, request, responses, anyDocument, status.code, performance.now() - started);
             nextStatus(status);
           },
         });
@@ -152,7 +174,19 @@ export function diffCounts(after: OpCounts, before: OpCounts): OpCounts {
     claimsLost: after.claimsLost - before.claimsLost,
     conflicts: after.conflicts - before.conflicts,
     slow: after.slow.slice(before.slow.length),
+    writesByCollection: subtract(after.writesByCollection, before.writesByCollection),
+    hotDocs: subtract(after.hotDocs, before.hotDocs),
   };
+}
+
+function subtract(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v));
+}
+
+function add(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 /** Adds several processes' counts. */
@@ -175,15 +209,18 @@ export function sumCounts(all: OpCounts[]): OpCounts {
       claimsLost: sum.claimsLost + c.claimsLost,
       conflicts: sum.conflicts + c.conflicts,
       slow: [...sum.slow, ...c.slow],
+      writesByCollection: add(sum.writesByCollection, c.writesByCollection ?? {}),
+      hotDocs: add(sum.hotDocs, c.hotDocs ?? {}),
     };
   }, emptyCounts());
 }
 
-const snapshot = (): OpCounts => structuredClone(counts);
+const snapshot = (): OpCounts => structuredClone({ ...counts, hotDocs: hottest() });
 
 /** Forgets what was counted so far: a process that prepares before it measures calls it in between. */
 export function resetCounts(): void {
   Object.assign(counts, emptyCounts());
+  writesPerDoc.clear();
 }
 
 /** Runs `fn` and returns its result with the Firestore operations it made. Not for concurrent use. */

@@ -1,6 +1,6 @@
 /* Renders docs/BENCHMARKS.md from one run's results; every number in it comes from that run. */
-import { renderLatency, renderMirror, row } from "./mirrorReport";
-import { ANALYSIS, METHOD, PATHS_TEXT } from "./reportText";
+import { renderLatency, renderMirror, renderStalls, row } from "./mirrorReport";
+import { ANALYSIS, METHOD, PATHS_TEXT, STALL_FINDING } from "./reportText";
 
 type Results = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -24,6 +24,9 @@ ${PATHS_TEXT}
 
 ${renderMirror(r.mirror, r.baseline)}
 ${renderLatency(r.latency)}
+${renderStalls(r.mirror, r.stalls)}
+${STALL_FINDING}
+
 ${ANALYSIS}
 
 **Prices** (${r.prices.source}, checked ${r.prices.checked}), USD per 100,000 operations: nam5 (US multi-region) reads

@@ -61,3 +61,17 @@ What the core must change to meet the targets (each remaining operation should b
 - **Workers that take different tasks**: each poller starts at a different place in the due set (for example a
   random or per-worker offset into the first few batches, or a shard field written by the app and a per-worker
   shard order), so that claims rarely collide; the benchmark reports the share of claims lost.`;
+
+export const STALL_FINDING = `**Where the 60 s stalls come from.** An RPC that waits until its deadline (60 s for a commit, 300 s per attempt for
+a read) and ends \`DEADLINE_EXCEEDED\` is what any silently dead connection produces: gRPC, without keepalive, does not
+notice that nothing comes back, and the SDK's read retries go down the same connection (the table above reproduces it
+exactly with a black-holing proxy). Every run of this benchmark lists each RPC of 5 s or more; through this proxy, which
+forwards both directions independently, releases each chunk on its own timer and closes both sides of a pair together,
+none has been seen in any run so far, while the emulator was answering tens of thousands of RPCs from up to four
+processes at once. A delay proxy that stalls or drops one direction of a connection (a half-closed pair left open, a
+side destroyed without the other, a delay that serializes chunks behind one another) makes the client wait in exactly
+this way; the emulator and the worker code do not. The product can be held up the same way in production, where
+connections die silently (reports of Firestore calls ending \`DEADLINE_EXCEEDED\` after 60 to 270 s on Cloud Run and
+Cloud Functions are common): a worker's pool slots or a function instance wait out the deadline while the task's lease
+runs out. \`core/firestoreSettings.ts\` bounds it: keepalive pings detect the dead connection and the calls are retried
+on a new one (the "worker settings" rows).`;

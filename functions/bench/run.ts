@@ -20,9 +20,10 @@ import { installOpCounter } from "./opCounter";
 import { PRICES } from "./pricing";
 import { renderReport } from "./report";
 import { snapshotBench } from "./snapshotBench";
+import { stallBench } from "./stallBench";
 import { log } from "./setup";
 
-const SECTIONS = ["mirror", "latency", "gc", "snapshots", "heap"] as const;
+const SECTIONS = ["mirror", "latency", "stalls", "gc", "snapshots", "heap"] as const;
 const HELP = `npm run bench -- [options]
   --only LIST        sections to run, of ${SECTIONS.join(",")} (default: all)
   --paths LIST       mirror paths, of ${PATHS.map((p) => p.id).join(",")} (default: all)
@@ -125,10 +126,12 @@ async function main(): Promise<void> {
   };
   if (has("mirror")) {
     // The emulator's JVM is cold at first; one unmeasured drain warms it so the first row is not penalized.
+    log("warm-up (not reported)");
     await mirrorBench(emulator.hostPort, { delays: [0], repeats: 1, tasks: 1000, maxSeconds: 15, paths: ["defaults"] });
     results.mirror = await mirrorBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, paths: o.paths });
   }
   if (has("latency")) results.latency = await latencyBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, ratePerSecond: o.rate, seconds: o.loadSeconds });
+  if (has("stalls")) results.stalls = await stallBench(emulator.hostPort);
   if (has("gc")) {
     const s3 = await startS3Server("bench-media");
     const client = createS3Client(s3.config);
@@ -156,6 +159,9 @@ async function main(): Promise<void> {
   await emulator.stop();
   process.exit(0);
 }
+
+// Interrupted: exit through the exit handlers, which stop the emulator and the processes a measurement started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 
 main().catch((error) => {
   process.stderr.write(`[bench] ${error instanceof Error ? error.stack : String(error)}\n`);

@@ -1,4 +1,4 @@
-import type { Settings } from "firebase-admin/firestore";
+import type { Firestore, Settings } from "firebase-admin/firestore";
 
 /**
  * Firestore client settings for the workers: how long one dead connection may hold them up.
@@ -23,10 +23,9 @@ import type { Settings } from "firebase-admin/firestore";
  *   Commits keep the SDK's 60 s: it passes its own retry settings with every commit, which
  *   override the client's, so keepalive is what bounds a commit on a dead connection.
  *
- * Use where a worker's Firestore is created, before its first call:
- * `const db = getFirestore(app); db.settings(workerFirestoreSettings());`
- * (`settings()` may be called once; firebase-admin's `initializeFirestore` passes only
- * `preferRest` on, so it cannot carry these.)
+ * Use `withWorkerSettings(getFirestore(app))` where a worker's Firestore is created, before its
+ * first call (the SDK takes settings once, before any other call; firebase-admin's
+ * `initializeFirestore` passes only `preferRest` on, so it cannot carry these).
  */
 export interface WorkerCallBounds {
   streamMs: number;
@@ -74,4 +73,17 @@ export function workerFirestoreSettings(bounds: WorkerCallBounds = WORKER_CALL_B
     "grpc.keepalive_time_ms": bounds.keepaliveTimeMs,
     "grpc.keepalive_timeout_ms": bounds.keepaliveTimeoutMs,
   };
+}
+
+const configured = new WeakSet<Firestore>();
+
+/**
+ * Applies the worker settings to `db` once (a second call with the same instance changes nothing)
+ * and returns it. Throws the SDK's error if `db` has already made a call: settings must come first.
+ */
+export function withWorkerSettings(db: Firestore, bounds: WorkerCallBounds = WORKER_CALL_BOUNDS): Firestore {
+  if (configured.has(db)) return db;
+  db.settings(workerFirestoreSettings(bounds));
+  configured.add(db);
+  return db;
 }

@@ -1,7 +1,7 @@
 import { deleteApp, initializeApp, type App } from "firebase-admin/app";
-import { getFirestore, type Firestore, type Settings } from "firebase-admin/firestore";
-import { startDelayProxy, type DelayProxy } from "../../bench/delayProxy";
-import { workerFirestoreSettings } from "../../src/core/firestoreSettings";
+import { getFirestore, type Firestore } from "firebase-admin/firestore";
+import { firestoreThrough, startDelayProxy, type DelayProxy } from "../../bench/delayProxy";
+import { withWorkerSettings, workerFirestoreSettings } from "../../src/core/firestoreSettings";
 import { emulatorHost, uniqueProjectId } from "../harness/firestore";
 
 /**
@@ -22,22 +22,6 @@ afterAll(async () => {
   await proxy.close();
 });
 
-/** A Firestore client that reaches the emulator through the proxy (the env variable wins over `host`). */
-function clientThroughProxy(settings: Settings): Firestore {
-  const projectId = uniqueProjectId("settings");
-  const app = initializeApp({ projectId }, projectId);
-  apps.push(app);
-  const direct = process.env.FIRESTORE_EMULATOR_HOST;
-  process.env.FIRESTORE_EMULATOR_HOST = proxy.hostPort;
-  try {
-    const db = getFirestore(app);
-    db.settings(settings);
-    return db;
-  } finally {
-    process.env.FIRESTORE_EMULATOR_HOST = direct;
-  }
-}
-
 const scaledDown = workerFirestoreSettings({ streamMs: 3_000, keepaliveTimeMs: 1_000, keepaliveTimeoutMs: 1_000 });
 
 it.each([
@@ -45,7 +29,10 @@ it.each([
   ["a getAll", (db: Firestore) => db.getAll(db.doc("tasks/a"))],
   ["a query", (db: Firestore) => db.collection("tasks").get()],
 ])("%s on a black-holed connection succeeds over a new one", async (_name, call) => {
-  const db = clientThroughProxy(scaledDown);
+  const projectId = uniqueProjectId("settings");
+  const app = initializeApp({ projectId }, projectId);
+  apps.push(app);
+  const db = firestoreThrough(proxy, app, scaledDown);
   await db.doc("tasks/a").set({ n: 1 });
   const before = proxy.stats().connections;
   proxy.blackHoleOpenConnections();
@@ -61,6 +48,21 @@ it("passes the bounds to gRPC and to the generated client", () => {
   const methods = settings.clientConfig.interfaces["google.firestore.v1.Firestore"].methods;
   expect(Object.keys(methods).sort()).toEqual(["BatchGetDocuments", "RunAggregationQuery", "RunQuery"]);
   expect(methods.RunQuery.timeout_millis).toBe(30_000);
+});
+
+it("applies the settings once per client, and only before its first call", async () => {
+  const projectId = uniqueProjectId("settings");
+  const app = initializeApp({ projectId }, projectId);
+  apps.push(app);
+  const db = getFirestore(app);
+  expect(withWorkerSettings(db)).toBe(db);
+  expect(withWorkerSettings(db)).toBe(db); // the runtime may build its deps more than once
+  await db.doc("tasks/a").get();
+  const usedApp = initializeApp({ projectId }, `${projectId}-used`);
+  apps.push(usedApp);
+  const used = getFirestore(usedApp);
+  await used.doc("tasks/a").get();
+  expect(() => withWorkerSettings(used)).toThrow(/already been initialized/);
 });
 
 it("refuses a bound that is not a positive integer of ms", () => {
