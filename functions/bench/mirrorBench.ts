@@ -19,6 +19,7 @@ export interface MirrorOptions {
 
 const worker = (batch: number, pool: number) => ({ script: WORKER_SCRIPT, env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) } });
 const DEFAULTS = { batch: 12, pool: 4 };
+const MIN_TASKS = 300;
 /** Candidates for "best settings", tried once each; the fastest is then repeated. */
 export const CANDIDATES = [
   { batch: 50, pool: 8 },
@@ -74,12 +75,13 @@ export async function mirrorBench(emulatorHostPort: string, options: MirrorOptio
     const proxy = await startDelayProxy({ host, port: Number(port) }, delay);
     log(`mirror at ${delay} ms one-way delay (proxy ${proxy.hostPort}), ${options.repeats} runs each`);
     const run = (path: MirrorPath) => measure(path, proxy.hostPort, delay, options);
-    // A run that hit the time cap sizes the next ones so that they drain the queue within it.
+    // A run that hit the time cap sizes the next ones so that they drain the queue within it (so
+    // that their per-task counts are exact), but never below a few batches of every process.
     const repeat = async (path: MirrorPath, first: Measurement[] = []) => {
       const runs = [...first];
       let tasks = path.tasks ?? options.tasks;
       const resize = (m: Measurement) => {
-        if (!m.drained) tasks = Math.max(50, Math.floor(m.tasksDone * 0.8));
+        if (!m.drained) tasks = Math.max(MIN_TASKS, Math.floor(m.tasksDone * 0.8));
       };
       runs.forEach(resize);
       while (runs.length < options.repeats) {
