@@ -32,7 +32,7 @@ sources, one commit of 500 mirror writes and 500 \`done\` marks (3 round trips p
 per task), with no lease, ordering or profile. Neither is correct enough to ship; they bound the design from below
 and above. *Best settings*: the fastest of the batch/pool candidates, each tried once, then repeated.`;
 
-export const ANALYSIS = `### Where the round trips and billed operations go (the mirror core as of this run's commit)
+export const ANALYSIS = `### Where the round trips and billed operations go (written for the mirror core of commit a641063, before issue 15's change: update it with the core)
 
 Per upsert task on the poller path: the due-task query returns the task (1 read); the new-task scan pages over
 \`createdAt\` and reads every task once more (1 read); the claim is a commit of its own (1 write, 1 round trip);

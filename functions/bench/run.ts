@@ -5,6 +5,7 @@
  * docs/benchmarks.json; a partial run (any selection) writes its report under build/bench-results/
  * unless --write is given. `--help` lists the options.
  */
+import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -86,6 +87,15 @@ function options() {
 
 const docsDir = join(__dirname, "../../../docs");
 
+function gitCommit(): string {
+  try {
+    const dirty = execFileSync("git", ["status", "--porcelain"], { encoding: "utf8" }).trim() ? " with uncommitted changes" : "";
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim() + dirty;
+  } catch {
+    return "unknown";
+  }
+}
+
 /** The seed-defaults worker's median tasks/s by delay, from an earlier run's benchmarks.json. */
 function baselineOf(file: string): { date: string; defaults: Record<string, number> } {
   const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; mirror?: DelayResult[] };
@@ -116,6 +126,7 @@ async function main(): Promise<void> {
 
   const results: Record<string, unknown> = {
     date: started.toISOString(),
+    commit: gitCommit(),
     partial: o.partial,
     note: o.note,
     settings: { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? PATHS.map((p) => p.id) },
