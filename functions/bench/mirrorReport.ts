@@ -23,12 +23,19 @@ function pathTable(d: DelayResult): string {
   ];
   for (const p of d.paths) {
     const b = billed(p);
-    const lost = p.claimsLostShare.median ? `${fixed(p.claimsLostShare.median * 100, 0)} %` : "0";
+    const lost = p.claimsLostShare.median ? `${fixed(p.claimsLostShare.median * 100, 0)} %${perProcess(p)}` : "0";
     lines.push(
       row([p.label, withSpread(p.tasksPerSecond), small(p.rpcsPerTask.median), fixed(b.reads, 2), fixed(b.writes, 2), fixed(b.deletes, 2), fixed(b.reads + b.writes + b.deletes, 2), fixed(pricePerMillion(b, "nam5"), 2), fixed(pricePerMillion(b, "us-central1"), 2), lost]),
     );
   }
   return lines.join("\n");
+}
+
+/** "(per process 40–70 %)" for a path of several processes: how evenly the races are lost. */
+function perProcess(p: PathResult): string {
+  const shares = p.runs.flatMap((r) => (r.claimsByProcess ?? []).filter((c) => c.claims).map((c) => c.lost / c.claims));
+  if (shares.length < 2) return "";
+  return ` (each process ${fixed(Math.min(...shares) * 100, 0)}–${fixed(Math.max(...shares) * 100, 0)} %)`;
 }
 
 function methodTable(d: DelayResult): string {

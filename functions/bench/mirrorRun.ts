@@ -34,6 +34,8 @@ export interface Measurement {
   perTask: { rpcs: number; reads: number; writes: number; deletes: number; byMethod: Record<string, number> };
   claims: number;
   claimsLost: number;
+  /** Claims attempted and lost by each process of the path. */
+  claimsByProcess: { claims: number; lost: number }[];
   wallSeconds: number;
 }
 
@@ -68,7 +70,8 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
   }
   await Promise.all(children.map(stop));
   const wallSeconds = (performance.now() - started) / 1000;
-  const ops = sumCounts(children.map((_, i) => readCounts(join(dir, `${i}.json`))));
+  const each = children.map((_, i) => readCounts(join(dir, `${i}.json`)));
+  const ops = sumCounts(each);
   rmSync(dir, { recursive: true, force: true });
   const times = await doneTimes(db);
   await dispose();
@@ -92,6 +95,7 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
     },
     claims: ops.claims,
     claimsLost: ops.claimsLost,
+    claimsByProcess: each.map((c) => ({ claims: c.claims, lost: c.claimsLost })),
     wallSeconds,
   };
   const slow = ops.slow.length ? `, ${ops.slow.length} RPCs over 5 s: ${ops.slow.map((s) => `${s.method} ${s.ms} ms ${s.code}`).join("; ")}` : "";
