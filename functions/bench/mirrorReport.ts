@@ -33,7 +33,7 @@ function pathTable(d: DelayResult): string {
 
 /** "(per process 40–70 %)" for a path of several processes: how evenly the races are lost. */
 function perProcess(p: PathResult): string {
-  const shares = p.runs.flatMap((r) => (r.claimsByProcess ?? []).filter((c) => c.claims).map((c) => c.lost / c.claims));
+  const shares = p.runs.filter((r) => (r.claimsByProcess ?? []).length > 1).flatMap((r) => r.claimsByProcess.filter((c) => c.claims).map((c) => c.lost / c.claims));
   if (shares.length < 2) return "";
   return ` (each process ${fixed(Math.min(...shares) * 100, 0)}–${fixed(Math.max(...shares) * 100, 0)} %)`;
 }
