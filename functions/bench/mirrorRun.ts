@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { emptyCounts, sumCounts, type OpCounts } from "./opCounter";
-import { doneCount, doneTimes, seedUpserts, steadyRate } from "./mirrorWorkload";
+import { doneCount, doneTimes, seedUpserts, throughput } from "./mirrorWorkload";
 import { freshDb, log, sleep } from "./setup";
 
 /**
@@ -27,7 +27,7 @@ export interface Measurement {
   tasksDone: number;
   /** Every seeded task done: the per-task counts are exact (a capped run's scans read ahead). */
   drained: boolean;
-  /** Steady-state rate: tasks completed between the 10th and 90th percentile of completion. */
+  /** Tasks done per second from the path's first RPC to the last completion. */
   tasksPerSecond: number;
   ops: OpCounts;
   /** Per task done. */
@@ -75,7 +75,6 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
   rmSync(dir, { recursive: true, force: true });
   const times = await doneTimes(db);
   await dispose();
-  const rate = steadyRate(times);
   const n = Math.max(1, times.length);
   const per = (x: number) => x / n;
   const m = {
@@ -84,7 +83,7 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
     oneWayDelayMs,
     tasksDone: times.length,
     drained: times.length >= tasks,
-    tasksPerSecond: rate.tasksPerSecond,
+    tasksPerSecond: throughput(times, ops.firstRpcAt),
     ops,
     perTask: {
       rpcs: per(ops.rpcs),

@@ -35,14 +35,11 @@ export async function doneTimes(db: Firestore): Promise<number[]> {
 }
 
 /**
- * Steady-state throughput from completion times: the tasks completed between the 10th and the
- * 90th percentile of completion, over that span. Leaves out process start-up (workers that start
- * a little apart) and the drain's tail (the last, partly filled batches).
+ * Throughput: the tasks done over the span from the path's first RPC (its processes loaded, the
+ * first poll or event started) to the last task's completion. Leaves out process start-up; a
+ * path that completes tasks in waves (the trigger's 80 at once) is measured over whole waves.
  */
-export function steadyRate(times: number[]): { tasks: number; seconds: number; tasksPerSecond: number } {
-  if (times.length < 10) return { tasks: times.length, seconds: NaN, tasksPerSecond: NaN };
-  const lo = Math.floor(times.length * 0.1);
-  const hi = Math.ceil(times.length * 0.9) - 1;
-  const seconds = (times[hi] - times[lo]) / 1000;
-  return { tasks: times.length, seconds, tasksPerSecond: (hi - lo) / seconds };
+export function throughput(times: number[], firstRpcAt: number | undefined): number {
+  if (!times.length || firstRpcAt === undefined || !Number.isFinite(firstRpcAt)) return NaN;
+  return times.length / ((times[times.length - 1] - firstRpcAt) / 1000);
 }

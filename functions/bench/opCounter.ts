@@ -41,6 +41,8 @@ export interface OpCounts {
   writesByCollection: Record<string, number>;
   /** The documents written most often (at most 5 per process): what the per-document write rate sees. */
   hotDocs: Record<string, number>;
+  /** When the first RPC counted started (ms since the epoch): when the process began its work. */
+  firstRpcAt?: number;
 }
 
 export const emptyCounts = (): OpCounts => ({ reads: 0, writes: 0, deletes: 0, rpcs: 0, byMethod: {}, claims: 0, claimsLost: 0, conflicts: 0, slow: [], writesByCollection: {}, hotDocs: {} });
@@ -129,6 +131,7 @@ export function installOpCounter(): void {
     const inner = original.apply(this, args) as ConstructorParameters<typeof grpc.InterceptingCall>[0];
     const method = String((args[1] as { path: string }).path).split("/").pop()!;
     const started = performance.now();
+    counts.firstRpcAt ??= Date.now();
     let request: { writes?: ProtoWrite[] } | undefined;
     const responses: Record<string, unknown>[] = [];
     let anyDocument = false;
@@ -176,6 +179,7 @@ export function diffCounts(after: OpCounts, before: OpCounts): OpCounts {
     slow: after.slow.slice(before.slow.length),
     writesByCollection: subtract(after.writesByCollection, before.writesByCollection),
     hotDocs: subtract(after.hotDocs, before.hotDocs),
+    firstRpcAt: after.firstRpcAt,
   };
 }
 
@@ -211,6 +215,7 @@ export function sumCounts(all: OpCounts[]): OpCounts {
       slow: [...sum.slow, ...c.slow],
       writesByCollection: add(sum.writesByCollection, c.writesByCollection ?? {}),
       hotDocs: add(sum.hotDocs, c.hotDocs ?? {}),
+      firstRpcAt: Math.min(sum.firstRpcAt ?? Infinity, c.firstRpcAt ?? Infinity),
     };
   }, emptyCounts());
 }
@@ -220,6 +225,7 @@ const snapshot = (): OpCounts => structuredClone({ ...counts, hotDocs: hottest()
 /** Forgets what was counted so far: a process that prepares before it measures calls it in between. */
 export function resetCounts(): void {
   Object.assign(counts, emptyCounts());
+  delete counts.firstRpcAt;
   writesPerDoc.clear();
 }
 

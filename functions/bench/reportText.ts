@@ -9,9 +9,8 @@ arrived, in order), and every path runs as its own process(es), the way it runs 
 80 events at a time (Cloud Functions' default concurrency per instance), and bench/mirrorChild.ts for the naive
 loop and the batched floor. Each run seeds a fresh project with upsert tasks (distinct public items without
 \`createdBy\`, so each reads the source and the owner's profile), starts the path, and stops it when the queue is
-drained or the time cap is reached. Tasks/s is the steady rate: the tasks that reached \`done\` between the 10th and
-the 90th percentile of their completion times (Firestore's update times), over that span, which leaves out process
-start-up and the drain's tail.
+drained or the time cap is reached. Tasks/s is the tasks that reached \`done\` over the span from the path's first RPC
+to the last task's \`done\` (Firestore's update time), which leaves out process start-up.
 
 **How operations are counted.** In each process, by a preload (\`node -r bench/countingPreload.js\`, never part of
 the product) that intercepts the Firestore SDK's gRPC calls (bench/opCounter.ts): every RPC attempt by method,
