@@ -79,7 +79,7 @@ function targets(d: DelayResult, baseline?: Record<string, number>): string {
   if (defaults) lines.push(row(["billed operations per upsert task, poller path", "≤ 6", fixed(ops(defaults), 2), mark(ops(defaults) <= 6)]));
   if (trigger) lines.push(row(["billed operations per upsert task, trigger path", "≤ 5", fixed(ops(trigger), 2), mark(ops(trigger) <= 5)]));
   if (!lines.length) return "";
-  return [row(["target (issue 15, ratios within this run)", "wanted", "measured", ""]), row(["---", "---:", "---:", "---"]), ...lines].join("\n");
+  return [row([`target (issue 15, at ${d.oneWayDelayMs} ms; ratios within this run)`, "wanted", "measured", ""]), row(["---", "---:", "---:", "---"]), ...lines].join("\n");
 }
 
 function slowRpcs(mirror: DelayResult[]): string {
@@ -121,7 +121,9 @@ export function renderMirror(mirror: DelayResult[] | undefined, baseline?: { dat
   if (!mirror) return "## 1. Mirror queue\n\nNot run in this run.\n";
   const parts = mirror.map((d) => {
     const sweep = d.sweep.length ? `\n\nBest settings chosen from one run each: ${d.sweep.map((s) => `batch ${s.batch}, pool ${s.pool}: ${fixed(s.tasksPerSecond)} tasks/s`).join("; ")}.` : "";
-    const t = targets(d, baseline?.defaults[String(d.oneWayDelayMs)] !== undefined ? { defaults: baseline.defaults[String(d.oneWayDelayMs)] } : undefined);
+    // The issue states its targets at 10 ms one-way, where round trips cost what they cost in production.
+    const atTargetDelay = d.oneWayDelayMs === Math.max(...mirror.map((x) => x.oneWayDelayMs));
+    const t = atTargetDelay ? targets(d, baseline?.defaults[String(d.oneWayDelayMs)] !== undefined ? { defaults: baseline.defaults[String(d.oneWayDelayMs)] } : undefined) : "";
     return `### ${d.oneWayDelayMs} ms one-way delay (${2 * d.oneWayDelayMs} ms added to each round trip)
 
 ${pathTable(d)}${sweep}

@@ -4,6 +4,9 @@ import { ANALYSIS, METHOD, PATHS_TEXT, STALL_FINDING } from "./reportText";
 
 type Results = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** USD per million tasks of one write (the enqueue) and one delete (the TTL), at a location's prices per 100,000. */
+const extra = (p: { writes: number; deletes: number }) => ((p.writes + p.deletes) * 10).toFixed(2);
+
 export function renderReport(r: Results): string {
   const gc = r.mediaGC;
   const s = r.snapshots;
@@ -33,7 +36,7 @@ ${ANALYSIS}
 ${prices.nam5.reads}, writes ${prices.nam5.writes}, deletes ${prices.nam5.deletes}; us-central1 reads ${prices["us-central1"].reads},
 writes ${prices["us-central1"].writes}, deletes ${prices["us-central1"].deletes}. The price per million tasks counts the workers'
 operations only; every path also pays the app's enqueue (1 write) and, for tasks kept \`done\`, the TTL delete a week
-later (1 delete): $0.20 per million tasks in nam5, $0.10 in us-central1.
+later (1 delete): $${extra(prices.nam5)} per million tasks in nam5, $${extra(prices["us-central1"])} in us-central1.
 
 ${gc ? renderGC(gc) : "## 2. Media GC\n\nNot run in this run.\n"}
 ${s ? renderSnapshots(s) : "## 3. Snapshots\n\nNot run in this run.\n"}

@@ -164,9 +164,10 @@ async function main(): Promise<void> {
   const dir = o.partial && !o.write ? join(__dirname, "../bench-results") : docsDir;
   mkdirSync(dir, { recursive: true });
   const name = dir === docsDir ? "benchmarks" : `bench-${started.toISOString().replace(/[:.]/g, "-")}`;
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify(results, null, 2) + "\n");
-  writeFileSync(join(dir, name === "benchmarks" ? "BENCHMARKS.md" : `${name}.md`), renderReport(results));
-  log(`wrote ${join(dir, name)}.{json,md} (${results.durationMinutes} min)`);
+  const [json, md] = [join(dir, `${name}.json`), join(dir, name === "benchmarks" ? "BENCHMARKS.md" : `${name}.md`)];
+  writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(md, renderReport(results));
+  log(`wrote ${md} and ${json} (${results.durationMinutes} min)`);
   await emulator.stop();
   process.exit(0);
 }
