@@ -108,8 +108,18 @@ function baselineOf(file: string): { date: string; defaults: Record<string, numb
   return { date: earlier.date, defaults };
 }
 
+/** Bad arguments: one line and exit code 2, nothing run. */
+function optionsOrExit(): ReturnType<typeof options> {
+  try {
+    return options();
+  } catch (error) {
+    process.stderr.write(`[bench] ${error instanceof Error ? error.message : String(error)} (see --help)\n`);
+    process.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
-  const o = options();
+  const o = optionsOrExit();
   if (o.help) return void process.stdout.write(`${HELP}\n`);
   if (o.render) {
     // Re-renders the report from the last run's numbers, e.g. after a change to its text.
