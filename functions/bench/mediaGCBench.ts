@@ -50,11 +50,12 @@ export async function mediaGCBench(s3: S3Client, bucket: string, s3Requests: () 
       s3RequestsPerItem: round(s3Used / result.deleted, 4),
       readsPerItem: round(ops.reads / result.deleted, 2),
       writesPerItem: round(ops.writes / result.deleted, 2),
+      deletesPerItem: round(ops.deletes / result.deleted, 2),
     };
-    log(`gc batch ${batchSize}: ${run.itemsPerSecond} items/s, ${run.s3RequestsPerItem} S3 requests, ${run.readsPerItem} reads, ${run.writesPerItem} writes per item`);
+    log(`gc batch ${batchSize}: ${run.itemsPerSecond} items/s, ${run.s3RequestsPerItem} S3 requests, ${run.readsPerItem} reads, ${run.writesPerItem} writes, ${run.deletesPerItem} deletes per item`);
     runs.push(run);
   }
   const idle = await counted(() => runMediaGC({ ...benchDeps(db), store: new S3MediaStore(s3, bucket) }));
   log(`gc with nothing eligible: ${idle.ops.reads} reads among ${TOTAL - GARBAGE} media`);
-  return { total: TOTAL, garbage: GARBAGE, runs, idle: { media: TOTAL - GARBAGE, reads: idle.ops.reads, writes: idle.ops.writes, ms: round(idle.ms) } };
+  return { total: TOTAL, garbage: GARBAGE, runs, idle: { media: TOTAL - GARBAGE, reads: idle.ops.reads, writes: idle.ops.writes + idle.ops.deletes, ms: round(idle.ms) } };
 }

@@ -1,136 +1,144 @@
-import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore";
-import { MirrorQueueWorker } from "../src/core/mirror/queueWorker";
-import { counted } from "./opCounter";
-import { benchDeps, freshDb, log, percentile, round, sleep, ts, writeAll } from "./setup";
+import { startDelayProxy } from "./delayProxy";
+import { CHILD_SCRIPT, measure, WORKER_SCRIPT, type Measurement, type MirrorPath } from "./mirrorRun";
+import { log } from "./setup";
+import { spread, type Spread } from "./stats";
 
-/** Section 1: the mirror queue drained by the standalone worker's loop, against a naive loop and raw writes. */
-const TASKS = 2000;
-const ITEMS = 1400;
-
-async function seedQueue(db: Firestore): Promise<void> {
-  const t0 = Date.now() - 60_000;
-  const docs: [string, Record<string, unknown>][] = [];
-  for (let u = 0; u < 20; u++) docs.push([`users/u${u}`, { username: `user${u}`, displayName: `User ${u}`, photoURL: null }]);
-  for (let i = 0; i < ITEMS; i++) {
-    docs.push([`generationHistory/u${i % 20}/items/h${i}`, { uid: `u${i % 20}`, prompt: `prompt ${i}`, model: "flux", images: [{ id: "0", url: `https://cdn/${i}.png` }], videos: [], isPublic: true, isDeleted: false, aestheticScore: i % 10, createdAt: ts(t0), updatedAt: ts(t0) }]);
-  }
-  let n = 0;
-  const task = (data: Record<string, unknown>) => docs.push([`mirrorQueue/t${String(n).padStart(5, "0")}`, { ...data, status: "pending", createdAt: ts(t0 + n++) }]);
-  for (let i = 0; i < ITEMS; i++) task({ op: "upsert", uid: `u${i % 20}`, historyId: `h${i}` });
-  for (let i = 0; i < 400; i++) task({ op: "update", uid: `u${i % 20}`, historyId: `h${i}`, updates: { prompt: `edited ${i}`, images: [{ id: "0", url: `https://cdn/${i}-v2.png` }] } });
-  for (let i = 1000; i < 1200; i++) task({ op: "remove", uid: `u${i % 20}`, historyId: `h${i}` });
-  await writeAll(db, docs);
-}
-
-export interface DrainResult {
-  label: string;
-  batchLimit: number;
-  poolSize: number;
+/**
+ * Section 1: every mirror path, at each one-way delay, each measured `repeats` times in fresh
+ * projects; medians and spread. Every path runs as its own process(es) through the delay proxy,
+ * counted by the preload (RPCs, billed operations, claims lost).
+ */
+export interface MirrorOptions {
+  delays: number[];
+  repeats: number;
   tasks: number;
-  seconds: number;
-  tasksPerSecond: number;
-  readsPerTask: number;
-  writesPerTask: number;
+  maxSeconds: number;
+  /** Path ids to run (all when absent). */
+  paths?: string[];
 }
 
-async function drainWithWorker(label: string, batchLimit: number, poolSize: number): Promise<DrainResult> {
-  const { db } = freshDb("mirror");
-  await seedQueue(db);
-  const worker = new MirrorQueueWorker(benchDeps(db, { MIRROR_BATCH_LIMIT: batchLimit, MIRROR_POOL_SIZE: poolSize, WORKER_HEARTBEAT_MS: 3_600_000 }));
-  const { ops, ms } = await counted(async () => {
-    void worker.start();
-    // The worker's own counters, not Firestore reads, tell when the queue is drained.
-    while (worker.snapshotStats().processed + worker.snapshotStats().failed < TASKS) await sleep(20);
-  });
-  await worker.stop();
-  const seconds = ms / 1000;
-  const result = { label, batchLimit, poolSize, tasks: TASKS, seconds: round(seconds, 2), tasksPerSecond: round(TASKS / seconds), readsPerTask: round(ops.reads / TASKS, 2), writesPerTask: round(ops.writes / TASKS, 2) };
-  log(`mirror ${label}: ${result.tasksPerSecond} tasks/s, ${result.readsPerTask} reads and ${result.writesPerTask} writes per task`);
-  return result;
+const worker = (batch: number, pool: number) => ({ script: WORKER_SCRIPT, env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) } });
+const DEFAULTS = { batch: 12, pool: 4 };
+const MIN_TASKS = 300;
+/** Candidates for "best settings", tried once each; the fastest is then repeated. */
+export const CANDIDATES = [
+  { batch: 50, pool: 8 },
+  { batch: 100, pool: 16 },
+  { batch: 200, pool: 32 },
+];
+
+export const PATHS: MirrorPath[] = [
+  { id: "naive", label: "naive sequential loop", processes: [{ script: CHILD_SCRIPT, args: ["naive"] }], tasks: 600 },
+  { id: "defaults", label: "1 worker process, seed defaults (batch 12, pool 4)", processes: [worker(DEFAULTS.batch, DEFAULTS.pool)] },
+  { id: "best", label: "1 worker process, best settings", processes: [] },
+  { id: "workers2", label: "2 worker processes, seed defaults", processes: [worker(DEFAULTS.batch, DEFAULTS.pool), worker(DEFAULTS.batch, DEFAULTS.pool)] },
+  { id: "workers4", label: "4 worker processes, seed defaults", processes: Array.from({ length: 4 }, () => worker(DEFAULTS.batch, DEFAULTS.pool)) },
+  { id: "trigger", label: "trigger path (80 concurrent events, one instance)", processes: [{ script: CHILD_SCRIPT, args: ["trigger"] }] },
+  { id: "floor", label: "batched floor (500 tasks: 1 query, 1 getAll, 1 commit)", processes: [{ script: CHILD_SCRIPT, args: ["floor"] }], tasks: 4000 },
+];
+
+export interface PathResult {
+  id: string;
+  label: string;
+  settings?: { batch: number; pool: number };
+  runs: Measurement[];
+  tasksPerSecond: Spread;
+  rpcsPerTask: Spread;
+  readsPerTask: Spread;
+  writesPerTask: Spread;
+  deletesPerTask: Spread;
+  /** Share of claim attempts lost to another worker. */
+  claimsLostShare: Spread;
+  /** Runs whose queue drained, from which the per-task counts come. */
+  drainedRuns: number;
+  /** Median RPCs per task by method. */
+  rpcsByMethod: Record<string, number>;
+  /** Median writes and deletes per task by collection written. */
+  writesByCollection: Record<string, number>;
+  /** The document written most often in a run, and how often per second (the run with the highest rate). */
+  hotDoc: { name: string; writesPerSecond: number } | undefined;
+  slowRpcs: Measurement["ops"]["slow"];
 }
 
-/** The naive loop: one task at a time, each step its own round trip, no lease, no ordering. */
-async function drainNaively(): Promise<DrainResult> {
-  const { db } = freshDb("naive");
-  await seedQueue(db);
-  const { ops, ms } = await counted(async () => {
-    for (;;) {
-      const page = await db.collection("mirrorQueue").where("status", "==", "pending").orderBy("createdAt").limit(1).get();
-      if (page.empty) break;
-      const task = page.docs[0];
-      await task.ref.update({ status: "processing" });
-      const { op, uid, historyId, updates } = task.data();
-      const mirror = db.doc(`publicGenerations/${historyId}`);
-      if (op === "remove") await mirror.delete();
-      else if (op === "update") await mirror.set(updates, { merge: true });
-      else await mirror.set({ ...(await db.doc(`generationHistory/${uid}/items/${historyId}`).get()).data(), uid, historyId });
-      await task.ref.update({ status: "done" });
-    }
-  });
-  const seconds = ms / 1000;
-  const result = { label: "naive baseline", batchLimit: 1, poolSize: 1, tasks: TASKS, seconds: round(seconds, 2), tasksPerSecond: round(TASKS / seconds), readsPerTask: round(ops.reads / TASKS, 2), writesPerTask: round(ops.writes / TASKS, 2) };
-  log(`mirror naive: ${result.tasksPerSecond} tasks/s`);
-  return result;
+export interface DelayResult {
+  oneWayDelayMs: number;
+  paths: PathResult[];
+  sweep: { batch: number; pool: number; tasksPerSecond: number }[];
+  proxy: { connections: number; maxOpen: number };
 }
 
-/** The ceiling: the same number of mirror docs as plain batched writes, nothing read. */
-async function rawCeiling(): Promise<{ docs: number; seconds: number; docsPerSecond: number }> {
-  // A tenth of a second is too short to time once: the median of 5 runs, each into a fresh project.
-  const times: number[] = [];
-  for (let run = 0; run < 5; run++) {
-    const { db } = freshDb("raw");
-    const { ms } = await counted(async () => {
-      for (let start = 0; start < TASKS; start += 500) {
-        const batch = db.batch();
-        for (let i = start; i < start + 500; i++) batch.set(db.doc(`publicGenerations/h${i}`), { uid: "u", historyId: `h${i}`, prompt: `prompt ${i}`, images: [{ id: "0", url: `https://cdn/${i}.png` }], mirroredAt: FieldValue.serverTimestamp() });
-        await batch.commit();
+export async function mirrorBench(emulatorHostPort: string, options: MirrorOptions): Promise<DelayResult[]> {
+  const [host, port] = emulatorHostPort.split(":");
+  const wanted = (id: string) => !options.paths || options.paths.includes(id);
+  const results: DelayResult[] = [];
+  for (const delay of options.delays) {
+    const proxy = await startDelayProxy({ host, port: Number(port) }, delay);
+    log(`mirror at ${delay} ms one-way delay (proxy ${proxy.hostPort}), ${options.repeats} runs each`);
+    const run = (path: MirrorPath) => measure(path, proxy.hostPort, delay, options);
+    // A run that hit the time cap sizes the next ones so that they drain the queue within it (so
+    // that their per-task counts are exact), but never below a few batches of every process.
+    const repeat = async (path: MirrorPath, first: Measurement[] = []) => {
+      const runs = [...first];
+      let tasks = path.tasks ?? options.tasks;
+      const resize = (m: Measurement) => {
+        if (!m.drained) tasks = Math.max(MIN_TASKS, Math.floor(m.tasksDone * 0.8));
+      };
+      runs.forEach(resize);
+      while (runs.length < options.repeats) {
+        const m = await run({ ...path, tasks });
+        runs.push(m);
+        resize(m);
       }
-    });
-    times.push(ms);
+      return runs;
+    };
+    const paths: PathResult[] = [];
+    const sweep: DelayResult["sweep"] = [];
+    for (const path of PATHS) {
+      if (!wanted(path.id)) continue;
+      if (path.id !== "best") {
+        paths.push(summarize(path, await repeat(path)));
+        continue;
+      }
+      // Best settings: each candidate once, then the fastest repeated.
+      const tried: { settings: (typeof CANDIDATES)[number]; run: Measurement }[] = [];
+      for (const settings of CANDIDATES) {
+        const run1 = await run({ ...path, id: `best-${settings.batch}-${settings.pool}`, label: `batch ${settings.batch}, pool ${settings.pool}`, processes: [worker(settings.batch, settings.pool)] });
+        tried.push({ settings, run: run1 });
+        sweep.push({ ...settings, tasksPerSecond: run1.tasksPerSecond });
+      }
+      const best = tried.reduce((a, b) => (b.run.tasksPerSecond > a.run.tasksPerSecond ? b : a));
+      const bestPath = { ...path, label: `1 worker process, best settings (batch ${best.settings.batch}, pool ${best.settings.pool})`, processes: [worker(best.settings.batch, best.settings.pool)] };
+      paths.push({ ...summarize(bestPath, await repeat(bestPath, [best.run])), settings: best.settings });
+    }
+    const stats = proxy.stats();
+    await proxy.close();
+    results.push({ oneWayDelayMs: delay, paths, sweep, proxy: { connections: stats.connections, maxOpen: stats.maxOpen } });
   }
-  const seconds = times.sort((a, b) => a - b)[2] / 1000;
-  log(`mirror raw ceiling: ${round(TASKS / seconds)} docs/s`);
-  return { docs: TASKS, seconds: round(seconds, 2), docsPerSecond: round(TASKS / seconds) };
+  return results;
 }
 
-/** Enqueue → mirror visible, under a steady load below capacity, with the default settings. */
-async function latency(ratePerSecond: number, seconds: number): Promise<{ tasks: number; ratePerSecond: number; p50: number; p95: number; p99: number; max: number }> {
-  const { db } = freshDb("latency");
-  const count = ratePerSecond * seconds;
-  const docs: [string, Record<string, unknown>][] = [];
-  for (let i = 0; i < count; i++) docs.push([`generationHistory/u${i % 20}/items/l${i}`, { uid: `u${i % 20}`, prompt: `p${i}`, images: [], isPublic: true, isDeleted: false, createdBy: { uid: `u${i % 20}`, username: null, displayName: null, photoURL: null } }]);
-  await writeAll(db, docs);
-  const worker = new MirrorQueueWorker(benchDeps(db, { WORKER_HEARTBEAT_MS: 3_600_000 }));
-  void worker.start();
-  const started = Date.now();
-  for (let i = 0; i < count; i++) {
-    const due = started + (i * 1000) / ratePerSecond;
-    if (due > Date.now()) await sleep(due - Date.now());
-    void db.doc(`mirrorQueue/l${i}`).set({ op: "upsert", uid: `u${i % 20}`, historyId: `l${i}`, status: "pending", createdAt: Timestamp.now() });
-  }
-  while (worker.snapshotStats().processed < count) await sleep(50);
-  await worker.stop();
-  const tasks = await db.collection("mirrorQueue").get();
-  const mirrors = new Map((await db.collection("publicGenerations").get()).docs.map((d) => [d.id, (d.get("mirroredAt") as Timestamp).toMillis()]));
-  const lat = tasks.docs.map((t) => mirrors.get(t.get("historyId"))! - (t.get("createdAt") as Timestamp).toMillis()).sort((a, b) => a - b);
-  const result = { tasks: count, ratePerSecond, p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: lat[lat.length - 1] };
-  log(`mirror latency at ${ratePerSecond}/s: p50 ${result.p50} ms, p95 ${result.p95} ms, p99 ${result.p99} ms`);
-  return result;
-}
-
-export async function mirrorBench() {
-  // The emulator's JVM is cold at first; one unmeasured drain warms it so the first row is not penalized.
-  await drainWithWorker("warm-up (not reported)", 12, 4);
-  const defaults = await drainWithWorker("seed defaults", 12, 4);
-  const candidates = [];
-  for (const [batch, pool] of [
-    [50, 8],
-    [100, 16],
-    [200, 32],
-  ]) candidates.push(await drainWithWorker(`batch ${batch}, pool ${pool}`, batch, pool));
-  const best = candidates.reduce((a, b) => (b.tasksPerSecond > a.tasksPerSecond ? b : a));
-  const naive = await drainNaively();
-  const ceiling = await rawCeiling();
-  const lat = await latency(20, 15);
-  return { defaults, candidates, best, naive, ceiling, latency: lat };
+/** Throughput from every run; per-task counts from the runs that drained their queue, when there are any. */
+function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
+  const exact = runs.some((r) => r.drained) ? runs.filter((r) => r.drained) : runs;
+  const of = (f: (m: Measurement) => number) => spread(exact.map(f));
+  const methods = [...new Set(runs.flatMap((r) => Object.keys(r.perTask.byMethod)))];
+  const collections = [...new Set(runs.flatMap((r) => Object.keys(r.ops.writesByCollection)))];
+  return {
+    id: path.id,
+    label: path.label,
+    runs,
+    tasksPerSecond: spread(runs.map((m) => m.tasksPerSecond)),
+    rpcsPerTask: of((m) => m.perTask.rpcs),
+    readsPerTask: of((m) => m.perTask.reads),
+    writesPerTask: of((m) => m.perTask.writes),
+    deletesPerTask: of((m) => m.perTask.deletes),
+    claimsLostShare: of((m) => (m.claims ? m.claimsLost / m.claims : 0)),
+    drainedRuns: runs.filter((r) => r.drained).length,
+    rpcsByMethod: Object.fromEntries(methods.map((k) => [k, spread(exact.map((r) => r.perTask.byMethod[k] ?? 0)).median])),
+    slowRpcs: runs.flatMap((r) => r.ops.slow),
+    writesByCollection: Object.fromEntries(collections.map((k) => [k, spread(exact.map((r) => (r.ops.writesByCollection[k] ?? 0) / Math.max(1, r.tasksDone))).median])),
+    hotDoc: runs
+      .flatMap((r) => Object.entries(r.ops.hotDocs).map(([name, n]) => ({ name, writesPerSecond: n / r.wallSeconds })))
+      .reduce<PathResult["hotDoc"]>((a, b) => (!a || b.writesPerSecond > a.writesPerSecond ? b : a), undefined),
+  };
 }

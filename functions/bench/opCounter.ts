@@ -1,58 +1,240 @@
 /**
- * Counts Firestore operations as billed (document reads, document writes) by instrumenting the
- * Firestore SDK's own read and commit paths in this process: every doc a lookup returns (found or
- * not), every doc a query returns (at least 1 per query), 1 per aggregation, and every write of a
- * successful commit (batches, transactions, single-doc writes, BulkWriter). Benchmarks only.
+ * Counts what the Firestore SDK sends and what it would be billed, at the SDK's gRPC client, in
+ * this process: every RPC attempt (retries included) by method with its time and status code,
+ * and the billed operations the responses imply by Firestore's billing rules: 1 read per document
+ * a lookup returns, found or missing; 1 read per document a query returns, at least 1 per query;
+ * 1 read per aggregation (the emulator does not report the index entries it scanned); per
+ * successful commit, 1 write per set/update/create and 1 delete per delete; BatchWrite per write
+ * that succeeded. Benchmarks only: it patches a function of @grpc/grpc-js, never the product.
+ *
+ * Claims are recognised in the request: a write that sets `status: "processing"` on a
+ * `mirrorQueue` doc. A claim lost to another worker is one whose commit failed its precondition.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { DocumentReader } = require("@google-cloud/firestore/build/src/document-reader");
-const { Query } = require("@google-cloud/firestore/build/src/reference/query");
-const { AggregateQuery } = require("@google-cloud/firestore/build/src/reference/aggregate-query");
-const { WriteBatch } = require("@google-cloud/firestore/build/src/write-batch");
+import { dirname } from "node:path";
+
+const firestoreDir = dirname(require.resolve("@google-cloud/firestore/package.json"));
+const gaxDir = dirname(require.resolve("google-gax/package.json", { paths: [firestoreDir] }));
+const grpcDir = dirname(require.resolve("@grpc/grpc-js/package.json", { paths: [gaxDir] }));
+const grpc = require(grpcDir) as typeof import("@grpc/grpc-js");
+const interceptors = require(`${grpcDir}/build/src/client-interceptors`) as { getInterceptingCall: (...args: unknown[]) => unknown };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
+/** An RPC slower than this is listed with its method and status: how stalls show. */
+export const SLOW_RPC_MS = 5_000;
+
 export interface OpCounts {
+  /** Billed document reads, writes (set/update/create) and deletes. */
   reads: number;
   writes: number;
+  deletes: number;
+  /** RPC attempts issued, all methods. */
+  rpcs: number;
+  byMethod: Record<string, { calls: number; totalMs: number; maxMs: number; errors: Record<string, number> }>;
+  /** Claim writes attempted and how many were rejected because another worker changed the task first. */
+  claims: number;
+  claimsLost: number;
+  /** Commits rejected by a precondition (FAILED_PRECONDITION, ABORTED, ALREADY_EXISTS): contention. */
+  conflicts: number;
+  slow: { method: string; ms: number; code: string; at: string }[];
+  /** Writes and deletes by the id of the collection written to: what the per-collection write limits see. */
+  writesByCollection: Record<string, number>;
+  /** The documents written most often (at most 5 per process): what the per-document write rate sees. */
+  hotDocs: Record<string, number>;
+  /** When the first RPC counted started (ms since the epoch): when the process began its work. */
+  firstRpcAt?: number;
 }
 
-export const counts: OpCounts = { reads: 0, writes: 0 };
+export const emptyCounts = (): OpCounts => ({ reads: 0, writes: 0, deletes: 0, rpcs: 0, byMethod: {}, claims: 0, claimsLost: 0, conflicts: 0, slow: [], writesByCollection: {}, hotDocs: {} });
+
+export const counts: OpCounts = emptyCounts();
 let installed = false;
+
+const CONFLICT_CODES = new Set([grpc.status.FAILED_PRECONDITION, grpc.status.ABORTED, grpc.status.ALREADY_EXISTS]);
+
+type ProtoWrite = { update?: { name?: string; fields?: Record<string, { stringValue?: string }> }; delete?: string };
+
+const isClaim = (w: ProtoWrite) => Boolean(w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.status?.stringValue === "processing");
+
+const writesPerDoc = new Map<string, number>();
+
+function countWrite(w: ProtoWrite): void {
+  if (w.delete) counts.deletes++;
+  else counts.writes++;
+  const name = w.delete ?? w.update?.name ?? "";
+  const path = name.split("/documents/")[1] ?? name;
+  const collection = path.split("/").slice(-2)[0] ?? "?";
+  counts.writesByCollection[collection] = (counts.writesByCollection[collection] ?? 0) + 1;
+  writesPerDoc.set(path, (writesPerDoc.get(path) ?? 0) + 1);
+}
+
+const hottest = (): Record<string, number> => Object.fromEntries([...writesPerDoc].sort((a, b) => b[1] - a[1]).slice(0, 5));
+
+/**
+ * Reads are counted as the responses arrive, so that a caller whose promise resolved has its reads
+ * counted even when the call's status (trailers) comes a moment later.
+ */
+function countResponse(method: string, response: Record<string, unknown>): boolean {
+  const found = (method === "BatchGetDocuments" && Boolean(response.found || response.missing)) || (method === "RunQuery" && Boolean(response.document));
+  if (found) counts.reads++;
+  return found;
+}
+
+/** Counts one finished RPC: its request, whether any document came back, and its status. */
+function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, responses: Record<string, unknown>[], anyDocument: boolean, code: number, ms: number): void {
+  counts.rpcs++;
+  const m = (counts.byMethod[method] ??= { calls: 0, totalMs: 0, maxMs: 0, errors: {} });
+  m.calls++;
+  m.totalMs += ms;
+  m.maxMs = Math.max(m.maxMs, ms);
+  const codeName = grpc.status[code] ?? String(code);
+  if (code !== grpc.status.OK) m.errors[codeName] = (m.errors[codeName] ?? 0) + 1;
+  if (ms >= SLOW_RPC_MS) counts.slow.push({ method, ms: Math.round(ms), code: codeName, at: new Date().toISOString() });
+  const writes = request?.writes ?? [];
+  const claims = writes.filter(isClaim).length;
+  counts.claims += claims;
+  switch (method) {
+    case "RunQuery":
+      if (code === grpc.status.OK && !anyDocument) counts.reads += 1; // a query that returns nothing costs 1 read
+      break;
+    case "RunAggregationQuery":
+      if (code === grpc.status.OK) counts.reads += 1;
+      break;
+    case "Commit":
+      if (code === grpc.status.OK) {
+        for (const w of writes) countWrite(w);
+      } else if (CONFLICT_CODES.has(code)) {
+        counts.conflicts++;
+        counts.claimsLost += claims;
+      }
+      break;
+    case "BatchWrite": {
+      const statuses = (responses[0]?.status ?? []) as { code?: number }[];
+      writes.forEach((w, i) => {
+        const c = statuses[i]?.code ?? code;
+        if (c === grpc.status.OK) countWrite(w);
+        else if (CONFLICT_CODES.has(c)) {
+          counts.conflicts++;
+          if (isClaim(w)) counts.claimsLost++;
+        }
+      });
+      break;
+    }
+  }
+}
 
 export function installOpCounter(): void {
   if (installed) return;
   installed = true;
-  const readerGet = DocumentReader.prototype._get;
-  DocumentReader.prototype._get = async function (this: unknown, ...args: unknown[]) {
-    const out = await readerGet.apply(this, args);
-    counts.reads += out.result.length;
-    return out;
+  const original = interceptors.getInterceptingCall;
+  interceptors.getInterceptingCall = function (this: unknown, ...args: unknown[]) {
+    const inner = original.apply(this, args) as ConstructorParameters<typeof grpc.InterceptingCall>[0];
+    const method = String((args[1] as { path: string }).path).split("/").pop()!;
+    const started = performance.now();
+    counts.firstRpcAt ??= Date.now();
+    let request: { writes?: ProtoWrite[] } | undefined;
+    const responses: Record<string, unknown>[] = [];
+    let anyDocument = false;
+    return new grpc.InterceptingCall(inner, {
+      start(metadata, _listener, next) {
+        next(metadata, {
+          onReceiveMessage(message, nextMessage) {
+            if (method === "BatchWrite") responses.push(message);
+            if (countResponse(method, message)) anyDocument = true;
+            nextMessage(message);
+          },
+          onReceiveStatus(status, nextStatus) {
+            tally(method, request, responses, anyDocument, status.code, performance.now() - started);
+            nextStatus(status);
+          },
+        });
+      },
+      sendMessage(message, next) {
+        request = message;
+        next(message);
+      },
+    });
   };
-  const queryGet = Query.prototype._get;
-  Query.prototype._get = async function (this: unknown, ...args: unknown[]) {
-    const out = await queryGet.apply(this, args);
-    counts.reads += Math.max(1, out.result.size);
-    return out;
+}
+
+/** `after - before`, for the counts of one measurement. */
+export function diffCounts(after: OpCounts, before: OpCounts): OpCounts {
+  const byMethod: OpCounts["byMethod"] = {};
+  for (const [name, m] of Object.entries(after.byMethod)) {
+    const b = before.byMethod[name] ?? { calls: 0, totalMs: 0, maxMs: 0, errors: {} };
+    if (m.calls === b.calls) continue;
+    const errors: Record<string, number> = {};
+    for (const [code, n] of Object.entries(m.errors)) if (n - (b.errors[code] ?? 0)) errors[code] = n - (b.errors[code] ?? 0);
+    byMethod[name] = { calls: m.calls - b.calls, totalMs: m.totalMs - b.totalMs, maxMs: m.maxMs, errors };
+  }
+  return {
+    reads: after.reads - before.reads,
+    writes: after.writes - before.writes,
+    deletes: after.deletes - before.deletes,
+    rpcs: after.rpcs - before.rpcs,
+    byMethod,
+    claims: after.claims - before.claims,
+    claimsLost: after.claimsLost - before.claimsLost,
+    conflicts: after.conflicts - before.conflicts,
+    slow: after.slow.slice(before.slow.length),
+    writesByCollection: subtract(after.writesByCollection, before.writesByCollection),
+    hotDocs: subtract(after.hotDocs, before.hotDocs),
+    firstRpcAt: after.firstRpcAt,
   };
-  const aggregateGet = AggregateQuery.prototype._get;
-  AggregateQuery.prototype._get = async function (this: unknown, ...args: unknown[]) {
-    const out = await aggregateGet.apply(this, args);
-    counts.reads += 1;
-    return out;
-  };
-  const commit = WriteBatch.prototype._commit;
-  WriteBatch.prototype._commit = async function (this: { _ops: unknown[] }, ...args: unknown[]) {
-    const n = this._ops.length;
-    const out = await commit.apply(this, args);
-    counts.writes += n;
-    return out;
-  };
+}
+
+function subtract(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v));
+}
+
+function add(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Adds several processes' counts. */
+export function sumCounts(all: OpCounts[]): OpCounts {
+  return all.reduce((sum, c) => {
+    const byMethod = { ...sum.byMethod };
+    for (const [name, m] of Object.entries(c.byMethod)) {
+      const s = byMethod[name] ?? { calls: 0, totalMs: 0, maxMs: 0, errors: {} };
+      const errors = { ...s.errors };
+      for (const [code, n] of Object.entries(m.errors)) errors[code] = (errors[code] ?? 0) + n;
+      byMethod[name] = { calls: s.calls + m.calls, totalMs: s.totalMs + m.totalMs, maxMs: Math.max(s.maxMs, m.maxMs), errors };
+    }
+    return {
+      reads: sum.reads + c.reads,
+      writes: sum.writes + c.writes,
+      deletes: sum.deletes + c.deletes,
+      rpcs: sum.rpcs + c.rpcs,
+      byMethod,
+      claims: sum.claims + c.claims,
+      claimsLost: sum.claimsLost + c.claimsLost,
+      conflicts: sum.conflicts + c.conflicts,
+      slow: [...sum.slow, ...c.slow],
+      writesByCollection: add(sum.writesByCollection, c.writesByCollection ?? {}),
+      hotDocs: add(sum.hotDocs, c.hotDocs ?? {}),
+      firstRpcAt: Math.min(sum.firstRpcAt ?? Infinity, c.firstRpcAt ?? Infinity),
+    };
+  }, emptyCounts());
+}
+
+const snapshot = (): OpCounts => structuredClone({ ...counts, hotDocs: hottest() });
+
+/** Forgets what was counted so far: a process that prepares before it measures calls it in between. */
+export function resetCounts(): void {
+  Object.assign(counts, emptyCounts());
+  delete counts.firstRpcAt;
+  writesPerDoc.clear();
 }
 
 /** Runs `fn` and returns its result with the Firestore operations it made. Not for concurrent use. */
 export async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; ops: OpCounts; ms: number }> {
-  const before = { ...counts };
+  const before = snapshot();
   const started = performance.now();
   const result = await fn();
-  return { result, ops: { reads: counts.reads - before.reads, writes: counts.writes - before.writes }, ms: performance.now() - started };
+  return { result, ops: diffCounts(snapshot(), before), ms: performance.now() - started };
 }
+
+export { snapshot as snapshotCounts };

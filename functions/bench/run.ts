@@ -1,69 +1,189 @@
 /**
- * `npm run bench`: throughput, Firestore operations per item, and how cost grows, measured against
- * the Firestore emulator and a local S3 server on this machine. Writes docs/BENCHMARKS.md and
- * docs/benchmarks.json. Separate from the tests; takes several minutes.
+ * `npm run bench [-- options]`: throughput, round trips and billed Firestore operations of every
+ * mirror path at production-like latency (a delay proxy in front of the emulator), poller latency,
+ * and the GC, snapshot and heap sections. A full run writes docs/BENCHMARKS.md and
+ * docs/benchmarks.json; a partial run (any selection) writes its report under build/bench-results/
+ * unless --write is given. `--help` lists the options.
  */
-import { cpus, totalmem } from "node:os";
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpus, loadavg, totalmem } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { ensureEmulator } from "../dev/emulator";
 import { startS3Server } from "../dev/s3Server";
 import { createS3Client } from "../src/core/storage/s3Client";
 import { heapBench } from "./heapBench";
+import { latencyBench } from "./latencyBench";
 import { mediaGCBench } from "./mediaGCBench";
-import { mirrorBench } from "./mirrorBench";
+import { mirrorBench, PATHS, type DelayResult } from "./mirrorBench";
 import { installOpCounter } from "./opCounter";
+import { PRICES } from "./pricing";
 import { renderReport } from "./report";
 import { snapshotBench } from "./snapshotBench";
+import { stallBench } from "./stallBench";
 import { log } from "./setup";
 
+const SECTIONS = ["mirror", "latency", "stalls", "gc", "snapshots", "heap"] as const;
+const HELP = `npm run bench -- [options]
+  --only LIST        sections to run, of ${SECTIONS.join(",")} (default: all)
+  --paths LIST       mirror paths, of ${PATHS.map((p) => p.id).join(",")} (default: all)
+  --delay LIST       one-way delays in ms for the mirror and latency sections (default: 0,10)
+  --repeat N         runs per measurement (default: 3)
+  --tasks N          tasks seeded per mirror run (default: 2000)
+  --max-seconds N    time cap of one mirror run (default: 20)
+  --rate N           latency section: tasks/s enqueued (default: 10), --load-seconds N (default: 20)
+  --heap-minutes N   heap section duration (default: 3)
+  --note TEXT        a line about the run's conditions, printed at the top of the report
+  --baseline FILE    a benchmarks.json from before a change: the report compares the seed-defaults worker with it
+  --write            write docs/ even for a partial run
+  --render           re-render docs/BENCHMARKS.md from docs/benchmarks.json and exit`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      only: { type: "string" },
+      paths: { type: "string" },
+      delay: { type: "string", default: "0,10" },
+      repeat: { type: "string", default: "3" },
+      tasks: { type: "string", default: "2000" },
+      "max-seconds": { type: "string", default: "20" },
+      rate: { type: "string", default: "10" },
+      "load-seconds": { type: "string", default: "20" },
+      "heap-minutes": { type: "string", default: "3" },
+      note: { type: "string" },
+      baseline: { type: "string" },
+      write: { type: "boolean", default: false },
+      render: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  const list = (s: string | undefined) => s?.split(",").map((x) => x.trim()).filter(Boolean);
+  const number = (name: string, s: string) => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0, got ${s}`);
+    return n;
+  };
+  const only = list(values.only) ?? [...SECTIONS];
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}`);
+  const paths = list(values.paths);
+  for (const p of paths ?? []) if (!PATHS.some((x) => x.id === p)) throw new Error(`--paths: unknown path ${p}`);
+  const delays = list(values.delay)!.map((d) => number("delay", d));
+  const partial = Boolean(values.only || values.paths) || values.delay !== "0,10" || values.repeat !== "3";
+  return {
+    ...values,
+    only,
+    paths,
+    delays,
+    partial,
+    repeat: Math.max(1, Math.round(number("repeat", values.repeat))),
+    tasks: number("tasks", values.tasks),
+    maxSeconds: number("max-seconds", values["max-seconds"]),
+    rate: number("rate", values.rate),
+    loadSeconds: number("load-seconds", values["load-seconds"]),
+    heapMinutes: number("heap-minutes", values["heap-minutes"]),
+  };
+}
+
+const docsDir = join(__dirname, "../../../docs");
+
+function gitCommit(): string {
+  try {
+    const dirty = execFileSync("git", ["status", "--porcelain"], { encoding: "utf8" }).trim() ? " with uncommitted changes" : "";
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim() + dirty;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The seed-defaults worker's median tasks/s by delay, from an earlier run's benchmarks.json. */
+function baselineOf(file: string): { date: string; defaults: Record<string, number> } {
+  const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; mirror?: DelayResult[] };
+  const defaults: Record<string, number> = {};
+  for (const d of earlier.mirror ?? []) {
+    const path = d.paths.find((p) => p.id === "defaults");
+    if (path) defaults[String(d.oneWayDelayMs)] = path.tasksPerSecond.median;
+  }
+  if (!Object.keys(defaults).length) throw new Error(`--baseline: ${file} has no seed-defaults mirror results`);
+  return { date: earlier.date, defaults };
+}
+
+/** Bad arguments: one line and exit code 2, nothing run. */
+function optionsOrExit(): ReturnType<typeof options> {
+  try {
+    return options();
+  } catch (error) {
+    process.stderr.write(`[bench] ${error instanceof Error ? error.message : String(error)} (see --help)\n`);
+    process.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
-  if (process.argv.includes("--render")) {
+  const o = optionsOrExit();
+  if (o.help) return void process.stdout.write(`${HELP}\n`);
+  if (o.render) {
     // Re-renders the report from the last run's numbers, e.g. after a change to its text.
-    const docs = join(__dirname, "../../../docs");
-    writeFileSync(join(docs, "BENCHMARKS.md"), renderReport(JSON.parse(readFileSync(join(docs, "benchmarks.json"), "utf8"))));
+    writeFileSync(join(docsDir, "BENCHMARKS.md"), renderReport(JSON.parse(readFileSync(join(docsDir, "benchmarks.json"), "utf8"))));
     return;
   }
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-  process.env.METADATA_SERVER_DETECTION ??= "none"; // no metadata server off Google Cloud
-  const heapMinutes = Number(process.env.BENCH_HEAP_MINUTES ?? 3);
+  process.env.METADATA_SERVER_DETECTION ??= "none"; // no metadata server off Google Cloud; inherited by the workers
   const emulator = await ensureEmulator();
-  const s3 = await startS3Server("bench-media");
-  const client = createS3Client(s3.config);
-  let s3Requests = 0;
-  // Every HTTP attempt the SDK makes, retries included.
-  client.middlewareStack.add((next) => async (args) => {
-    s3Requests++;
-    return next(args);
-  }, { step: "finalizeRequest", name: "countRequests" });
   installOpCounter();
-
   const started = new Date();
-  const mirror = await mirrorBench();
-  const mediaGC = await mediaGCBench(client, s3.bucket, () => s3Requests);
-  const snapshots = await snapshotBench();
-  const heap = await heapBench(emulator.hostPort, heapMinutes, 15);
+  const loadBefore = loadavg();
+  const has = (s: (typeof SECTIONS)[number]) => o.only.includes(s);
 
-  const results = {
+  const results: Record<string, unknown> = {
     date: started.toISOString(),
-    durationMinutes: Math.round((Date.now() - started.getTime()) / 6000) / 10,
+    commit: gitCommit(),
+    partial: o.partial,
+    note: o.note,
+    settings: { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? PATHS.map((p) => p.id) },
     machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
     emulator: emulator.source,
-    opCounting: "Firestore operations counted by instrumenting the Firestore SDK's read and commit paths in the benchmark process (bench/opCounter.ts): docs returned by lookups (found or not) and queries (at least 1 per query), 1 per count aggregation, and the writes of each successful commit; S3 requests counted by an SDK middleware (every HTTP attempt).",
-    mirror,
-    mediaGC,
-    snapshots,
-    heap,
+    prices: PRICES,
+    baseline: o.baseline ? baselineOf(o.baseline) : undefined,
   };
-  const docs = join(__dirname, "../../../docs");
-  writeFileSync(join(docs, "benchmarks.json"), JSON.stringify(results, null, 2) + "\n");
-  writeFileSync(join(docs, "BENCHMARKS.md"), renderReport(results));
-  log(`wrote docs/BENCHMARKS.md and docs/benchmarks.json (${results.durationMinutes} min)`);
-  client.destroy();
-  await s3.dispose();
+  if (has("mirror")) {
+    // The emulator's JVM is cold at first; one unmeasured drain warms it so the first row is not penalized.
+    log("warm-up (not reported)");
+    await mirrorBench(emulator.hostPort, { delays: [0], repeats: 1, tasks: 1000, maxSeconds: 15, paths: ["defaults"] });
+    results.mirror = await mirrorBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, paths: o.paths });
+  }
+  if (has("latency")) results.latency = await latencyBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, ratePerSecond: o.rate, seconds: o.loadSeconds });
+  if (has("stalls")) results.stalls = await stallBench(emulator.hostPort);
+  if (has("gc")) {
+    const s3 = await startS3Server("bench-media");
+    const client = createS3Client(s3.config);
+    let s3Requests = 0;
+    // Every HTTP attempt the SDK makes, retries included.
+    client.middlewareStack.add((next) => async (args) => {
+      s3Requests++;
+      return next(args);
+    }, { step: "finalizeRequest", name: "countRequests" });
+    results.mediaGC = await mediaGCBench(client, s3.bucket, () => s3Requests);
+    client.destroy();
+    await s3.dispose();
+  }
+  if (has("snapshots")) results.snapshots = await snapshotBench();
+  if (has("heap")) results.heap = await heapBench(emulator.hostPort, o.heapMinutes, 15);
+
+  results.durationMinutes = Math.round((Date.now() - started.getTime()) / 6000) / 10;
+  results.load = { before: loadBefore.map((x) => Math.round(x * 100) / 100), after: loadavg().map((x) => Math.round(x * 100) / 100) };
+  const dir = o.partial && !o.write ? join(__dirname, "../bench-results") : docsDir;
+  mkdirSync(dir, { recursive: true });
+  const name = dir === docsDir ? "benchmarks" : `bench-${started.toISOString().replace(/[:.]/g, "-")}`;
+  const [json, md] = [join(dir, `${name}.json`), join(dir, name === "benchmarks" ? "BENCHMARKS.md" : `${name}.md`)];
+  writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(md, renderReport(results));
+  log(`wrote ${md} and ${json} (${results.durationMinutes} min)`);
   await emulator.stop();
   process.exit(0);
 }
+
+// Interrupted: exit through the exit handlers, which stop the emulator and the processes a measurement started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 
 main().catch((error) => {
   process.stderr.write(`[bench] ${error instanceof Error ? error.stack : String(error)}\n`);

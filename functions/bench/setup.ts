@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { initializeApp } from "firebase-admin/app";
+import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Firestore } from "firebase-admin/firestore";
 import { systemClock } from "../src/core/clock";
 import { parseWorkerConfig, type WorkerConfig } from "../src/core/config";
@@ -7,9 +7,17 @@ import type { WorkerDeps } from "../src/core/deps";
 import { createLogger } from "../src/core/logger";
 
 /** Shared plumbing of the benchmarks: a fresh emulator project per measurement, quiet deps, stats. */
-export function freshDb(label: string): { db: Firestore; projectId: string } {
+export function freshDb(label: string): { db: Firestore; projectId: string; dispose(): Promise<void> } {
   const projectId = `demo-bench-${label}-${randomUUID().slice(0, 6)}`;
-  return { db: getFirestore(initializeApp({ projectId }, projectId)), projectId };
+  const app = initializeApp({ projectId }, projectId);
+  return { db: getFirestore(app), projectId, dispose: () => disposeProject(projectId, app) };
+}
+
+/** Drops the project's data from the emulator (so a long run does not fill its heap) and the app's client. */
+async function disposeProject(projectId: string, app: ReturnType<typeof initializeApp>): Promise<void> {
+  await deleteApp(app);
+  const host = process.env.FIRESTORE_EMULATOR_HOST;
+  if (host) await fetch(`http://${host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: "DELETE" });
 }
 
 export function benchDeps(db: Firestore, config: Partial<WorkerConfig> = {}): WorkerDeps {
@@ -20,11 +28,6 @@ export async function writeAll(db: Firestore, docs: [string, Record<string, unkn
   const writer = db.bulkWriter();
   for (const [path, data] of docs) void writer.set(db.doc(path), data);
   await writer.close();
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 export const ts = (ms: number) => Timestamp.fromMillis(ms);

@@ -46,7 +46,7 @@ export async function snapshotBench() {
     projects: 1000,
     due: 50,
     firstRuns: first,
-    steadyRun: { created: steady.result.created.length, reads: steady.ops.reads, writes: steady.ops.writes, readsPerSnapshot: round(steady.ops.reads / Math.max(1, steady.result.created.length), 1), ms: round(steady.ms) },
+    steadyRun: { created: steady.result.created.length, reads: steady.ops.reads, writes: steady.ops.writes, deletes: steady.ops.deletes, readsPerSnapshot: round(steady.ops.reads / Math.max(1, steady.result.created.length), 1), ms: round(steady.ms) },
     load: await loadBench(db),
   };
 }

@@ -3,6 +3,7 @@ import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { systemClock } from "../core/clock";
 import { parseStorageConfig, parseWorkerConfig, type StorageConfig } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
+import { withWorkerSettings } from "../core/firestoreSettings";
 import { createLogger } from "../core/logger";
 import type { MediaGCDeps } from "../core/mediaGC/runMediaGC";
 import { S3MediaStore, type MediaStore } from "../core/storage/mediaStore";
@@ -30,7 +31,8 @@ function configOrFail<T>(worker: string, read: () => T): T {
 
 export function deployedDeps(worker: string): WorkerDeps {
   const config = configOrFail(worker, () => parseWorkerConfig(process.env));
-  db ??= getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp());
+  // Keepalive and read deadlines: a dead connection cannot hold an instance (core/firestoreSettings.ts).
+  db ??= withWorkerSettings(getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp()));
   const logger = createLogger({ sink: functionsLogSink, minSeverity: config.LOG_LEVEL, fields: { worker } });
   return { db, clock: systemClock, logger, config };
 }

@@ -3,6 +3,7 @@ import { getFirestore, type Firestore } from "firebase-admin/firestore";
 import { systemClock } from "../core/clock";
 import { ConfigError, parseWorkerConfig, redact } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
+import { withWorkerSettings } from "../core/firestoreSettings";
 import { errorMessage } from "../core/errors";
 import { createLogger, type Logger } from "../core/logger";
 
@@ -72,7 +73,8 @@ export async function createStandaloneDeps(worker: string, env: NodeJS.ProcessEn
   if (env.FIRESTORE_EMULATOR_HOST) env.METADATA_SERVER_DETECTION ??= "none";
   const projectId = projectIdFromEnv(env);
   const app = getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp(projectId ? { projectId } : undefined);
-  const db = getFirestore(app);
+  // Keepalive and read deadlines: a dead connection cannot hold the worker (core/firestoreSettings.ts).
+  const db = withWorkerSettings(getFirestore(app));
   await checkFirestore(db, env);
   logger.info("config.loaded", { projectId: projectId ?? "(from credentials)", emulator: env.FIRESTORE_EMULATOR_HOST ?? null, ...redact(config) });
   return { db, clock: systemClock, logger, config };
