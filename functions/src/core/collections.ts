@@ -16,6 +16,8 @@ export const COLLECTIONS = {
   deletedCanvasProjects: "deletedCanvasProjects",
   /** Worker-private: per mirror doc, the task applied last; outlives the doc, so a late, older task cannot resurrect it. */
   mirrorState: "mirrorState",
+  /** Worker-private: one record per canvas project whose snapshot is failing (snapshots/failures.ts). */
+  canvasSnapshotFailures: "canvasSnapshotFailures",
   /** Worker-private: cursors and other small state docs. */
   workerState: "workerState",
 } as const;

@@ -2,6 +2,7 @@ import firebaseFunctionsTest from "firebase-functions-test";
 import { Timestamp } from "firebase-admin/firestore";
 import { deleteProjectData } from "../../src/core/snapshots/deleteProject";
 import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
+import { claimProject } from "../../src/core/snapshots/projectMarks";
 import { appendOp, createProject, docsUnder } from "../harness/canvas";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
@@ -45,10 +46,16 @@ async function deleteAsTheApp(id: string) {
 
 const deletedEvent = (id: string) => ({ params: { projectId: id }, data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`) });
 
-it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts and any other subcollection", async () => {
+it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts, any other subcollection, and its snapshot failure record", async () => {
   await fullProject("p");
   await fullProject("neighbour");
+  // A run that claimed p's next snapshot and died: p has a failure record.
+  await appendOp(fs.db, "p", { type: "delete", elementId: "small" });
+  expect(await claimProject(fs.db, "p", Date.now(), { maxOps: 100, maxHours: 24 }, true)).toMatchObject({ claimed: true });
+  const failure = fs.db.doc("canvasSnapshotFailures/p");
+  expect((await failure.get()).exists).toBe(true);
   const before = await docsUnder(fs.db, "p");
+  const neighbour = await docsUnder(fs.db, "neighbour");
   expect(before.filter((p) => p.includes("/parts/"))).toHaveLength(2);
   expect(before).toContain("canvasProjects/p/comments/c1");
 
@@ -56,7 +63,8 @@ it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with t
   await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
 
   expect(await docsUnder(fs.db, "p")).toEqual([]);
-  expect(await docsUnder(fs.db, "neighbour")).toHaveLength(before.length);
+  expect((await failure.get()).exists).toBe(false);
+  expect(await docsUnder(fs.db, "neighbour")).toEqual(neighbour);
   // A second delivery of the same event is harmless.
   await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
   expect(await docsUnder(fs.db, "p")).toEqual([]);
