@@ -7,7 +7,8 @@ import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore"
  */
 export type OpInput = { type: "create" | "update" | "delete"; elementId: string; data?: Record<string, unknown> };
 
-export const opId = (index: number) => String(index).padStart(8, "0");
+/** An op's id is its index in decimal (README "What the app must maintain"; the rules find a batch's op by it). */
+export const opId = (index: number) => String(index);
 
 export async function createProject(db: Firestore, projectId: string, over: Record<string, unknown> = {}) {
   await db.doc(`canvasProjects/${projectId}`).set({ ownerUid: "owner", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.now(), ...over });

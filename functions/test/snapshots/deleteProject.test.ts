@@ -85,7 +85,7 @@ it("writes the tombstone when the delete came without one (Admin SDK), and leave
   expect(logger.entries).toContainEqual(expect.objectContaining({ severity: "WARNING", message: "project.recreated" }));
 });
 
-it("a project deleted while its snapshot is being written leaves no orphan parts", async () => {
+it("a project deleted while its snapshot is being written leaves no orphan parts, and no failure record", async () => {
   // Ten elements of 460 KB, one per part (two would pass 900 KB): ten parts, written in several commits; the project goes after the first.
   await createProject(fs.db, "big");
   for (let i = 0; i < 10; i++) await appendOp(fs.db, "big", { type: "create", elementId: `e${i}`, data: { blob: `${i}`.repeat(460_000) } });
@@ -100,5 +100,7 @@ it("a project deleted while its snapshot is being written leaves no orphan parts
   expect(deletedMidway).toBe(true);
   expect(report.created).toEqual([]);
   expect(await docsUnder(fs.db, "big")).toEqual([]);
+  // The claim's failure record ("did not finish") goes with it.
+  expect((await fs.db.doc("canvasSnapshotFailures/big").get()).exists).toBe(false);
   expect((await fs.db.doc("canvasProjects/big").get()).exists).toBe(false);
 });

@@ -108,7 +108,8 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
     try {
       const result = await snapshotProject(db, projectId, clock.now());
       if (result.status === "skipped") {
-        if (result.reason !== "missing") await markHandled(db, projectId, clock.now(), true);
+        if (result.reason === "missing") await failureRefOf(db, projectId).delete();
+        else await markHandled(db, projectId, clock.now(), true);
         report.skipped.push({ projectId, reason: result.reason });
         return true;
       }
