@@ -5,7 +5,8 @@ import type { WorkerConfig } from "./config";
 import { mediaGCQuery } from "./mediaGC/runMediaGC";
 import { cutoffMs } from "./mediaGC/eligibility";
 import { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
-import { countersDueByAgeQuery, countersDueByOpsQuery, readFailingProjects, type FailingProjects } from "./snapshots/candidates";
+import { countersDueByAgeQuery, countersDueByOpsQuery } from "./snapshots/candidates";
+import { readFailingProjects, type FailingProjects } from "./snapshots/failures";
 
 /** Everything an operator asks at night, in one read-mostly pass (count aggregations, no scans). */
 export interface SystemHealth {

@@ -8,6 +8,7 @@ import { auditQuery } from "../../src/core/mirror/queueAudit";
 import { deadLetterQueries } from "../../src/core/mirror/queueStatus";
 import { signupCacheQuery } from "../../src/core/signupCache/refreshSignupImageCache";
 import * as snapshotQueries from "../../src/core/snapshots/candidates";
+import { failingQuery, retryDueQuery as snapshotRetryDueQuery } from "../../src/core/snapshots/failures";
 import { opsAfterQuery } from "../../src/core/snapshots/loadProject";
 import { snapshotsNewestFirstQuery } from "../../src/core/snapshots/snapshotProject";
 
@@ -75,9 +76,9 @@ const QUERIES: Record<string, Query> = {
   "signup cache: best images": signupCacheQuery(db, 6, 24),
   "snapshots: due by ops, oldest in the queue first": snapshotQueries.dueByOpsQuery(db, 100, now).limit(200),
   "snapshots: due by age, oldest in the queue first": snapshotQueries.dueByAgeQuery(db, now, now).limit(200),
-  "snapshots: failing, retry due": snapshotQueries.retryDueQuery(db, now).limit(200),
+  "snapshots: failing, retry due": snapshotRetryDueQuery(db, now).limit(200),
   "snapshots: updated since the cursor": snapshotQueries.updatedSinceQuery(db, { updatedAt: now, projectId: "p" }, now).limit(500),
-  "snapshots: failing, most recent first (status)": snapshotQueries.failingQuery(db).limit(20),
+  "snapshots: failing, most recent first (status)": failingQuery(db).limit(20),
   "snapshots: counters due by ops (status)": snapshotQueries.countersDueByOpsQuery(db, 100),
   "snapshots: counters due by age (status)": snapshotQueries.countersDueByAgeQuery(db, now),
   "snapshots: newest first (retention)": snapshotsNewestFirstQuery(db, "p"),
