@@ -1,12 +1,14 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { runMediaGC, type MediaGCDeps } from "../../src/core/mediaGC/runMediaGC";
-import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
+import { GC_LEASE_MARGIN_MS } from "../../src/core/mediaGC/collectBatch";
+import { GC_MARK_LEASE_MS, GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
 import type { StorageConfig } from "../../src/core/config";
 import { S3MediaStore } from "../../src/core/storage/mediaStore";
 import { createS3Client } from "../../src/core/storage/s3Client";
 import { startS3Server, type TestS3Server } from "../../dev/s3Server";
-import { memoryLogger, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { injectCommitFaults } from "../harness/commitFaults";
+import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
+import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
 import { mediaExists, objectExists, putMedia } from "../harness/media";
 import { startStorageFaultProxy, type StorageFaultProxy } from "../harness/storageFaultProxy";
 
@@ -81,7 +83,7 @@ describe("Content-MD5 on DeleteObjects", () => {
 describe("a key counts as deleted only when the answer names it", () => {
   it("S3MediaStore reports keys s3rver answered in another form (trimmed, \\r as \\n) as unconfirmed, not deleted", async () => {
     const result = await storeFor(server.config).deleteObjects([" spaced.png ", "line\rbreak.png", "plain.png"]);
-    expect(result).toEqual({ deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"] });
+    expect(result).toEqual({ kind: "answered", deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"] });
   });
 
   it("keeps and reports the record of a key the store's answer leaves out (fault proxy), and sets it aside after repeated failures", async () => {
@@ -141,7 +143,7 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     for (const key of keys) expect(await objectExists(s3, server.bucket, key)).toBe(false);
   });
 
-  it("the run's time budget holds even when the request timeout is longer", async () => {
+  it("the run's time budget holds even when the request timeout is longer, and the report says the budget ended it", async () => {
     await put("slow", { ageDays: 40 });
     const hanging = await proxy({ kind: "hang" });
     const store = storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 });
@@ -150,10 +152,79 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     const frozen = Date.now();
     const report = await runMediaGC(gcDeps(store, { clock: { now: () => frozen } }), { ttlDays: 30, timeBudgetMs: 2_000 });
 
-    expect(report).toMatchObject({ deleted: 0, complete: false });
-    expect(report.failed).toEqual([{ id: "slow", storageKey: "canvas/owner/slow.png", reason: expect.stringMatching(/^storage request failed: .*abort/i) }]);
+    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: "time budget spent", failed: [], skipped: { "time-budget": 1 } });
     expect(await mediaExists(fs.db, "slow")).toBe(true);
     expect(await objectExists(s3, server.bucket, "canvas/owner/slow.png")).toBe(true);
+    // The request was sent: the object may be gone, so the app keeps off it; no lease holds the next run off, no failure is charged to the key.
+    const doc = await media("slow");
+    expect(doc).toMatchObject({ gcState: "deleting", gcLastError: expect.stringContaining("time budget ended during its delete request") });
+    expect(doc).not.toHaveProperty("gcMarkedAt");
+    expect(doc).not.toHaveProperty("gcFailures");
+  });
+});
+
+describe("time: the budget and the marks' lease bound every step", () => {
+  it("a storage request is aborted before its marks' lease ends, however long the budget: no other run can take the items over while it waits", async () => {
+    await put("held", { ageDays: 40 });
+    const hanging = await proxy({ kind: "hang" });
+    const clock = new ManualClock();
+    const markedAt = clock.now();
+
+    const run = runMediaGC(gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 }), { clock }), { ttlDays: 30, timeBudgetMs: 3_600_000 });
+    await eventually(async () => hanging.seen.filter((r) => r.method === "POST").length, (n) => n === 1, 20_000, "the delete request");
+    // The store still holds the request when the run's clock reaches the lease's margin.
+    clock.advance(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS);
+    const report = await run;
+
+    expect(clock.now()).toBeLessThan(markedAt + GC_MARK_LEASE_MS);
+    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("no answer within the marks' lease") });
+    expect(report.failed).toEqual([{ id: "held", storageKey: "canvas/owner/held.png", reason: expect.stringContaining("no answer within the marks' lease") }]);
+    // Released by its own run, before any other run could take it over; the object may be gone, so the app keeps off it.
+    const doc = await media("held");
+    expect(doc).toMatchObject({ gcState: "deleting" });
+    expect(doc).not.toHaveProperty("gcMarkedAt");
+  });
+
+  it("a budget spent while marking stops the batch before its next step: the marks are released, no record or object goes", async () => {
+    const shared = await put("shared", { ageDays: 40 });
+    await put("keeper", { ageDays: 40, refs: 1, storageKey: shared, withObject: false });
+    const solo = await put("solo", { ageDays: 40 });
+    const watching = await proxy({ kind: "unconfirm", keys: [] });
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset };
+    // The budget ends the moment the GC writes its first mark.
+    const stopWatching = injectCommitFaults(fs.db, (paths) => {
+      if (paths.some((p) => p.startsWith("canvasMedia/"))) offset = 3_600_000;
+      return undefined;
+    });
+    let report;
+    try {
+      report = await runMediaGC(gcDeps(storeFor(watching.config), { clock }), { ttlDays: 30, timeBudgetMs: 60_000 });
+    } finally {
+      stopWatching();
+    }
+
+    expect(report).toMatchObject({ deleted: 0, failed: [], complete: false, stoppedBy: "time budget spent", skipped: { "time-budget": 2 } });
+    expect(watching.seen.filter((r) => r.method === "POST")).toEqual([]);
+    for (const id of ["shared", "solo"]) {
+      expect(await mediaExists(fs.db, id)).toBe(true);
+      expect(await media(id)).not.toHaveProperty("gcState");
+    }
+    for (const key of [shared, solo]) expect(await objectExists(s3, server.bucket, key)).toBe(true);
+  });
+});
+
+describe("hand-written marks", () => {
+  it("a mark dated in the future holds nothing: garbage sharing that doc's key is collected (its object kept), not kept waiting", async () => {
+    const key = await put("garbage", { ageDays: 40 });
+    await put("blocker", { ageDays: 2, storageKey: key, withObject: false });
+    await fs.db.doc("canvasMedia/blocker").update({ gcState: "deleting", gcRunId: "by-hand", gcMarkedAt: new Date(Date.now() + 3650 * 86_400_000) });
+
+    const report = await runMediaGC(gcDeps(storeFor(server.config)), { ttlDays: 30 });
+
+    expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, failed: [], skipped: {} });
+    expect(await mediaExists(fs.db, "garbage")).toBe(false);
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
   });
 });
 
