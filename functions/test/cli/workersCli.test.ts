@@ -78,6 +78,19 @@ describe("help and refusals", () => {
     expect(r.stderr).toMatch(/^workers: media storage refused the request \(NoSuchBucket: .*\): check ZATA_BUCKET$/m);
     expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
   });
+
+  it.each([
+    ["a region the SDK cannot sign with", { ZATA_REGION: "us east 1!" }, /^workers: invalid storage configuration: ZATA_REGION: ZATA_REGION must be a region name/m],
+    ["an endpoint that is not http(s)", { ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, /^workers: invalid storage configuration: ZATA_ENDPOINT: ZATA_ENDPOINT must be a URL with http or https/m],
+    ["https to a store that speaks http", { ZATA_ENDPOINT: "https-to-http" }, /^workers: media storage refused the request \(EPROTO: .*\): check ZATA_ENDPOINT/m],
+  ])("refuses gc with exit 2 for %s, naming the setting, and leaves the item free", async (_label, env, message) => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
+    const given: Record<string, string> = env;
+    const settings = given.ZATA_ENDPOINT === "https-to-http" ? { ZATA_ENDPOINT: server.endpoint.replace("http:", "https:") } : given;
+    const r = await cli(["gc"], { ...zata, ...settings });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(message) });
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+  });
 });
 
 describe("status", () => {
@@ -144,6 +157,8 @@ describe("gc", () => {
     expect(real.code).toBe(0);
     expect(real.stdout).toContain("deleted 1 media, 2.0 KiB freed, 0 failed");
     expect(real.stderr).toContain("mediaGC.batch");
+    // A real run's progress lines carry no dry-run count.
+    expect(real.stderr).not.toContain("wouldDelete");
     expect(await mediaExists(fs.db, "old")).toBe(false);
     expect(await objectExists(s3, server.bucket, key)).toBe(false);
   });
