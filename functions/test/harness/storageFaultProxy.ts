@@ -26,7 +26,9 @@ import type { TestS3Server } from "../../dev/s3Server";
  * - `refuse-every-key`: answers 200 with an Error of `code` for every key asked, deleting nothing
  *   (a bucket policy that denies deletes);
  * - `name-no-key`: passes DeleteObjects through, then answers 200 with an empty DeleteResult (a
- *   store that answers with every key in another form, or a broken gateway).
+ *   store that answers with every key in another form, or a broken gateway);
+ * - `name-in-both-lists`: passes DeleteObjects through, then adds an InternalError for every key
+ *   the answer names Deleted (a store contradicting itself).
  */
 export type StorageFault =
   | { kind: "require-content-md5" }
@@ -36,7 +38,8 @@ export type StorageFault =
   | { kind: "refuse-request-with"; marker: string }
   | { kind: "refuse-every-request"; status: number; code: string }
   | { kind: "refuse-every-key"; code: string }
-  | { kind: "name-no-key" };
+  | { kind: "name-no-key" }
+  | { kind: "name-in-both-lists" };
 
 export interface SeenRequest {
   method: string;
@@ -122,6 +125,9 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       if (fault.kind === "refuse-every-key") {
         const errors = keysIn(body.toString("utf8")).map((k) => `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>refused by the storage fault proxy</Message></Error>`);
         return xmlAnswer(res, `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${errors.join("")}</DeleteResult>`);
+      }
+      if (fault.kind === "name-in-both-lists") {
+        return forward(req, body, res, (xml) => xml.replace("</DeleteResult>", `${keysIn(xml).map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>and yet</Message></Error>`).join("")}</DeleteResult>`));
       }
       if (fault.kind === "name-no-key") return forward(req, body, res, () => `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`);
       const md5 = req.headers["content-md5"];

@@ -1,4 +1,5 @@
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
 import { runMediaGC, type MediaGCDeps } from "../../src/core/mediaGC/runMediaGC";
 import { S3MediaStore } from "../../src/core/storage/mediaStore";
 import { createS3Client } from "../../src/core/storage/s3Client";
@@ -96,7 +97,7 @@ describe("Unicode spellings on a store that normalizes them (fault proxy: normal
   it.each([
     ["referenced NFC, garbage NFD", nfc, nfd],
     ["referenced NFD, garbage NFC", nfd, nfc],
-  ])("%s: the object stays, only the garbage record goes", async (_label, referenced, garbage) => {
+  ])("%s: the object stays, and the garbage record waits for a person", async (_label, referenced, garbage) => {
     const proxy = await startStorageFaultProxy(server, { kind: "normalize-unicode" });
     const client = createS3Client({ ...proxy.config, ZATA_BUCKET: bucket });
     try {
@@ -108,13 +109,25 @@ describe("Unicode spellings on a store that normalizes them (fault proxy: normal
       const report = await runMediaGC(deps(new S3MediaStore(client, bucket)), { ttlDays: 30 });
 
       expect(await objectExists(s3, bucket, nfc)).toBe(true);
-      expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, failed: [] });
+      expect(report).toMatchObject({ deleted: 0, failed: [{ id: "garbage", reason: expect.stringContaining("another Unicode spelling") }] });
       expect(await mediaExists(fs.db, "victim")).toBe(true);
-      expect(await mediaExists(fs.db, "garbage")).toBe(false);
+      expect(await mediaExists(fs.db, "garbage")).toBe(true);
     } finally {
       client.destroy();
       await proxy.close();
     }
+  });
+
+  it("on s3rver, which keeps both spellings apart, the garbage spelling is left for a person (set aside), never deleted", async () => {
+    const nfcObject = await put("victim", { ageDays: 400, refs: 1, storageKey: nfc });
+    const nfdObject = await put("garbage", { ageDays: 400, storageKey: nfd });
+    let report;
+    for (let i = 0; i < GC_MAX_KEY_FAILURES; i++) report = await runMediaGC(deps(), { ttlDays: 30 });
+    expect(report!.failed).toEqual([{ id: "garbage", storageKey: nfd, reason: expect.stringContaining("another Unicode spelling") }]);
+    expect(await runMediaGC(deps(), { ttlDays: 30 })).toMatchObject({ deleted: 0, failed: [], skipped: { "set-aside": 1 } });
+    expect(await objectExists(s3, bucket, nfcObject)).toBe(true);
+    expect(await objectExists(s3, bucket, nfdObject)).toBe(true);
+    expect(await mediaExists(fs.db, "garbage")).toBe(true);
   });
 
   it("the proxy does normalize: an NFD key deletes the NFC object through it", async () => {

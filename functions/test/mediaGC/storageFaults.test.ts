@@ -86,6 +86,12 @@ describe("a key counts as deleted only when the answer names it", () => {
     expect(result).toEqual({ kind: "answered", deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"] });
   });
 
+  it("S3MediaStore reports a key the answer names both Deleted and in Errors as unconfirmed (fault proxy), not as kept", async () => {
+    const key = await put("both", { ageDays: 40 });
+    const contradicting = await proxy({ kind: "name-in-both-lists" });
+    expect(await storeFor(contradicting.config).deleteObjects([key])).toEqual({ kind: "answered", deleted: [], refused: [], unconfirmed: [key] });
+  });
+
   it("keeps and reports the record of a key the store's answer leaves out (fault proxy), and sets it aside after repeated failures", async () => {
     const key = await put("lost", { ageDays: 40 });
     const okKey = await put("fine", { ageDays: 40 });

@@ -72,6 +72,10 @@ export async function collectMediaBatch(run: BatchRun, docs: QueryDocumentSnapsh
           countSkip(run.report, "shared-key-busy", items.length);
           return void (await Promise.all(items.map((m) => release(run, m, { reason: "another run is deleting a media doc with the same storageKey", objectKept: true }))));
         }
+        if (verdicts[j] === "other-spelling") {
+          const reason = "another media doc names another Unicode spelling of this key: whether the store holds one object or two depends on the store, so the GC leaves both for a person";
+          return void (await Promise.all(items.map((m) => failAndRelease(run, m, reason, { objectKept: true, keyFailure: true }))));
+        }
         run.logger.info("mediaGC.shared_key", { storageKey: key, mediaIds: items.map((m) => m.doc.id) });
         await Promise.all(items.map((m) => deleteRecord(run, m, { objectDeleted: false })));
       }),
@@ -150,21 +154,25 @@ async function mark(run: BatchRun, docs: QueryDocumentSnapshot[], markedAtMs: nu
   return marked;
 }
 
-type SharedKeyVerdict = "exclusive" | "shared" | "busy";
+type SharedKeyVerdict = "exclusive" | "shared" | "busy" | "other-spelling";
 
 /**
  * Whether this batch's items are the only media docs naming `key` in any spelling a store may
- * take for it ("exclusive": the object may go), or others name it too ("shared": the object
- * stays), one of them marked by another run ("busy": wait for that run). Reads at most one doc
- * beyond the batch's own.
+ * take for it ("exclusive": the object may go), or others name it too: one of them marked by
+ * another run ("busy": wait for that run), one naming the very key ("shared": the object stays,
+ * the records may go), or only other spellings ("other-spelling": one object on a store that
+ * normalizes Unicode, two on one that does not; neither goes). Reads at most one doc beyond the
+ * batch's own, and judges by it when several exist: every verdict but "exclusive" keeps the object.
  */
 async function sharedKeyVerdict(run: BatchRun, key: string, items: Marked[]): Promise<SharedKeyVerdict> {
   const ours = new Set(items.map((m) => m.doc.id));
-  const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "in", sameKeySpellings(key)).limit(ours.size + 1).get();
+  const spellings = sameKeySpellings(key);
+  const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "in", spellings).limit(ours.size + 1).get();
   const others = named.docs.filter((d) => !ours.has(d.id));
   if (others.length === 0) return "exclusive";
   const now = run.clock.now();
-  return others.some((d) => hasLiveMark(d.data(), now)) ? "busy" : "shared";
+  if (others.some((d) => hasLiveMark(d.data(), now))) return "busy";
+  return others.some((d) => d.get("storageKey") === key) ? "shared" : "other-spelling";
 }
 
 async function deleteRecord(run: BatchRun, m: Marked, how: { objectDeleted: boolean; bytes?: Map<string, number> }): Promise<void> {

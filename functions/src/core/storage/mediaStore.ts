@@ -11,9 +11,9 @@ export type DeleteAnswer =
       kind: "answered";
       /** Named in the answer's Deleted list, or in its Errors as NoSuchKey (already gone). */
       deleted: string[];
-      /** Named in the answer's Errors: the store kept these objects. */
+      /** Named in the answer's Errors (and not in Deleted): the store kept these objects. */
       refused: { key: string; code: string; message: string }[];
-      /** Named in neither list: the store may or may not have deleted them. */
+      /** Named in neither list, or in both: the store may or may not have deleted them. */
       unconfirmed: string[];
     }
   | { kind: "failed"; failure: StorageFailure; error: unknown };
@@ -64,12 +64,14 @@ export class S3MediaStore implements MediaStore {
       if (e.Code === "NoSuchKey") named.add(e.Key);
       else refused.push({ key: e.Key, code: e.Code ?? "Error", message: `${e.Code ?? "Error"}: ${e.Message ?? "delete failed"}` });
     }
+    // A key named in both lists is neither confirmed deleted nor certainly kept.
+    const both = new Set(refused.filter((r) => named.has(r.key)).map((r) => r.key));
     const refusedKeys = new Set(refused.map((r) => r.key));
     return {
       kind: "answered",
       deleted: unique.filter((k) => named.has(k) && !refusedKeys.has(k)),
-      refused,
-      unconfirmed: unique.filter((k) => !named.has(k) && !refusedKeys.has(k)),
+      refused: refused.filter((r) => !both.has(r.key)),
+      unconfirmed: unique.filter((k) => both.has(k) || (!named.has(k) && !refusedKeys.has(k))),
     };
   }
 }
