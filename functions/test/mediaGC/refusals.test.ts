@@ -1,16 +1,11 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { StorageConfig } from "../../src/core/config";
 import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
 import { runMediaGC, type MediaGCDeps } from "../../src/core/mediaGC/runMediaGC";
-import { S3MediaStore } from "../../src/core/storage/mediaStore";
-import { createS3Client } from "../../src/core/storage/s3Client";
-import { startS3Server, type TestS3Server } from "../../dev/s3Server";
+import type { S3MediaStore } from "../../src/core/storage/mediaStore";
 import { memoryLogger, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
-import { mediaExists, objectExists, putMedia } from "../harness/media";
-import { startStorageFaultProxy, type StorageFault, type StorageFaultProxy } from "../harness/storageFaultProxy";
+import { mediaExists, objectExists, storageTestBed } from "../harness/media";
+import type { StorageFaultProxy } from "../harness/storageFaultProxy";
 
 /**
  * Refusals and odd answers: is it one key, or the store? A key the store refuses must not stop
@@ -18,42 +13,13 @@ import { startStorageFaultProxy, type StorageFault, type StorageFaultProxy } fro
  * store is s3rver, behind a STORAGE FAULT PROXY (test/harness/storageFaultProxy.ts) where s3rver
  * cannot show the behaviour; Firestore is the real emulator.
  */
-let fs: TestFirestore;
-let server: TestS3Server;
-let s3: S3Client;
-const proxies: StorageFaultProxy[] = [];
-const clients: S3Client[] = [];
+const bed = storageTestBed("gcrefusals");
+const { storeFor, proxy, put, media } = bed;
 const servers: Server[] = [];
-beforeAll(async () => {
-  fs = createTestFirestore("gcrefusals");
-  server = await startS3Server("media");
-  s3 = createS3Client(server.config);
-});
-beforeEach(() => fs.clear());
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of proxies.splice(0)) await p.close();
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
-afterAll(async () => {
-  s3.destroy();
-  await server.dispose();
-  await fs.close();
-});
-
-function storeFor(config: StorageConfig): S3MediaStore {
-  const client = createS3Client(config, { maxAttempts: 2 });
-  clients.push(client);
-  return new S3MediaStore(client, config.ZATA_BUCKET);
-}
-async function proxy(fault: StorageFault): Promise<StorageFaultProxy> {
-  const p = await startStorageFaultProxy(server, fault);
-  proxies.push(p);
-  return p;
-}
-const gcDeps = (store: S3MediaStore): MediaGCDeps => ({ ...testDeps(fs.db), store });
-const put = (id: string, opts: Parameters<typeof putMedia>[4]) => putMedia(fs.db, s3, server.bucket, id, opts);
-const media = async (id: string) => (await fs.db.doc(`canvasMedia/${id}`).get()).data();
+const gcDeps = (store: S3MediaStore): MediaGCDeps => ({ ...testDeps(bed.fs.db), store });
 const deleteRequests = (p: StorageFaultProxy) => p.seen.filter((r) => r.method === "POST" && r.url.includes("delete")).length;
 
 describe("a key the store refuses with the whole request (fault proxy: refuse-request-with)", () => {
@@ -69,8 +35,8 @@ describe("a key the store refuses with the whole request (fault proxy: refuse-re
 
     expect(report).toMatchObject({ deleted: 30, complete: true });
     expect(report.failed).toEqual([{ id: "poison", storageKey: poison, reason: expect.stringContaining("MalformedXML") }]);
-    for (const key of good) expect({ key, exists: await objectExists(s3, server.bucket, key) }).toEqual({ key, exists: false });
-    expect(await objectExists(s3, server.bucket, poison)).toBe(true);
+    for (const key of good) expect({ key, exists: await objectExists(bed.s3, bed.server.bucket, key) }).toEqual({ key, exists: false });
+    expect(await objectExists(bed.s3, bed.server.bucket, poison)).toBe(true);
     // Refused: the object certainly stays, so the app may use it again; the failure counts against the key.
     const doc = await media("poison");
     expect(doc).toMatchObject({ gcFailures: 1, gcLastError: expect.stringContaining("MalformedXML") });
@@ -101,7 +67,7 @@ describe("store-wide problems are not charged to the keys", () => {
       expect(doc).not.toHaveProperty("gcFailures");
       expect(doc).not.toHaveProperty("gcState");
     }
-    for (const key of keys) expect(await objectExists(s3, server.bucket, key)).toBe(true);
+    for (const key of keys) expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(true);
   });
 
   it("an answer that names none of the keys (empty DeleteResult): an outage, not the keys' fault; a run against an honest store then finishes", async () => {
@@ -118,9 +84,9 @@ describe("store-wide problems are not charged to the keys", () => {
       expect(doc).not.toHaveProperty("gcFailures");
       expect(doc).not.toHaveProperty("gcMarkedAt");
     }
-    const next = await runMediaGC(gcDeps(storeFor(server.config)), { ttlDays: 30 });
+    const next = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });
     expect(next).toMatchObject({ deleted: 2, failed: [], complete: true });
-    for (const key of keys) expect(await objectExists(s3, server.bucket, key)).toBe(false);
+    for (const key of keys) expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
   });
 
   it("every key refused with AccessDenied, the probe too: a ConfigError naming the credentials, no key charged", async () => {
@@ -147,14 +113,14 @@ describe("settings the store or the SDK refuse: a ConfigError naming the setting
 
   it("https to a store that speaks http: the TLS handshake fails, ZATA_ENDPOINT", async () => {
     await put("old", { ageDays: 40 });
-    const store = storeFor({ ...server.config, ZATA_ENDPOINT: server.endpoint.replace("http:", "https:") });
+    const store = storeFor({ ...bed.server.config, ZATA_ENDPOINT: bed.server.endpoint.replace("http:", "https:") });
     await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/EPROTO.*check ZATA_ENDPOINT/) });
     expect(await gcState("old")).toBeNull();
   });
 
   it("a region the SDK will not sign with (it sends nothing): ZATA_REGION", async () => {
     await put("old", { ageDays: 40 });
-    const store = storeFor({ ...server.config, ZATA_REGION: "us east 1!" });
+    const store = storeFor({ ...bed.server.config, ZATA_REGION: "us east 1!" });
     await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/not sent.*Region.*check ZATA_REGION/) });
     expect(await gcState("old")).toBeNull();
   });
@@ -167,16 +133,16 @@ describe("settings the store or the SDK refuse: a ConfigError naming the setting
     });
     servers.push(html);
     await new Promise<void>((r) => html.listen(0, "127.0.0.1", r));
-    const store = storeFor({ ...server.config, ZATA_ENDPOINT: `http://127.0.0.1:${(html.address() as AddressInfo).port}` });
+    const store = storeFor({ ...bed.server.config, ZATA_ENDPOINT: `http://127.0.0.1:${(html.address() as AddressInfo).port}` });
     await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/check ZATA_ENDPOINT \(is it the store's S3 endpoint\?\)/) });
     expect(await gcState("old")).toBeNull();
-    expect(await mediaExists(fs.db, "old")).toBe(true);
+    expect(await mediaExists(bed.fs.db, "old")).toBe(true);
   });
 
   it("a closed port is an outage (the store may be down), with a hint at ZATA_ENDPOINT; the items are free again", async () => {
     await put("old", { ageDays: 40 });
     const logger = memoryLogger();
-    const report = await runMediaGC({ ...gcDeps(storeFor({ ...server.config, ZATA_ENDPOINT: "http://127.0.0.1:9" })), logger }, { ttlDays: 30 });
+    const report = await runMediaGC({ ...gcDeps(storeFor({ ...bed.server.config, ZATA_ENDPOINT: "http://127.0.0.1:9" })), logger }, { ttlDays: 30 });
     expect(report).toMatchObject({ complete: false, stoppedBy: expect.stringMatching(/ECONNREFUSED.*is the store at ZATA_ENDPOINT up\?/) });
     expect(await gcState("old")).toBeNull();
   });
