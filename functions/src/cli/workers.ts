@@ -14,13 +14,14 @@ import { S3MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
-import { formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots } from "./format";
+import { formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, json, shown, shownLines } from "./format";
 
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
  * or JSON with --json), progress to stderr. Exit codes: 0 done, 1 failed, 2 refused (bad
  * arguments, an id Firestore would refuse, a missing or wrong setting such as storage credentials
- * or bucket: see failureKind in core/errors.ts).
+ * or bucket: see failureKind in core/errors.ts). Every id, key and error printed goes through
+ * format.ts's escaping, so data cannot drive the operator's terminal.
  */
 // Errors are one clear line; the AWS SDK's notice about its future Node 22 requirement is not one.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -29,12 +30,12 @@ const out = (text: string) => process.stdout.write(text + "\n");
 
 /** Progress lines on stderr, readable by a person: `12:00:01 mirror.drain.batch done=12 failed=0`. */
 const progressSink: LogSink = (entry) => {
-  process.stderr.write(`${String(entry.time).slice(11, 19)} ${humanLogLine(entry)}\n`);
+  process.stderr.write(`${String(entry.time).slice(11, 19)} ${shown(humanLogLine(entry))}\n`);
 };
 
 async function run(command: Exclude<Command, { kind: "help" }>): Promise<number> {
   const deps = { ...(await createStandaloneDeps("cli", process.env, { quiet: true })), logger: createLogger({ sink: progressSink, fields: { worker: "cli" } }) };
-  const print = (report: unknown, human: () => string) => out(command.json ? JSON.stringify(report, null, 2) : human());
+  const print = (report: unknown, human: () => string) => out(command.json ? json(report) : human());
 
   if (command.kind === "status") {
     const health = await getSystemHealth(deps.db, deps.config, systemClock.now());
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   try {
     command = parseCommand(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`workers: ${errorMessage(error)}\n`);
+    process.stderr.write(`workers: ${shownLines(errorMessage(error))}\n`);
     process.exit(2);
   }
   if (command.kind === "help") {
@@ -96,8 +97,8 @@ async function main(): Promise<void> {
   } catch (error) {
     // Bad arguments, settings or environment: nothing to debug, the line says what to fix.
     const refused = error instanceof UsageError || failureKind(error) !== "internal";
-    process.stderr.write(`workers: ${errorMessage(error)}\n`);
-    if (!refused && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.stderr.write(`workers: ${shownLines(errorMessage(error))}\n`);
+    if (!refused && error instanceof Error && error.stack) process.stderr.write(`${shownLines(error.stack)}\n`);
     process.exitCode = refused ? 2 : 1;
   }
 }

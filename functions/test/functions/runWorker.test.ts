@@ -201,6 +201,23 @@ describe("errors a caller can act on", () => {
     expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
   });
 
+  it.each([
+    ["a region the SDK cannot sign with", { ZATA_REGION: "us east 1!" }, /ZATA_REGION must be a region name/],
+    ["an endpoint that is not http(s)", { ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, /ZATA_ENDPOINT must be a URL with http or https/],
+    ["a bucket name with a slash", { ZATA_BUCKET: "media/x" }, /ZATA_BUCKET must be a bucket name/],
+    ["https to a store that speaks http", { ZATA_ENDPOINT: "https-to-http" }, /EPROTO.*check ZATA_ENDPOINT/],
+  ])("%s is failed-precondition naming the setting, and leaves the item free", async (_label, env, message) => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 40 });
+    const given: Record<string, string> = env;
+    const settings = given.ZATA_ENDPOINT === "https-to-http" ? { ZATA_ENDPOINT: server.endpoint.replace("http:", "https:") } : given;
+    await withRunWorker(settings, async (run) => {
+      const error = await rejection(run({ worker: "mediaGC" }));
+      expect(error).toMatchObject({ code: "failed-precondition", message: expect.stringMatching(message) });
+    });
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
+  });
+
   it("any other failure is internal, with a correlation id that the log line holding the stack carries too", async () => {
     // Deployed functions log through firebase-functions/logger (runtime/functionsLogSink.ts).
     const entries: Record<string, unknown>[] = [];

@@ -7,6 +7,7 @@ import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia } from "./eligibility";
 import { countSkip, type MediaCandidate, type MediaGCReport } from "./report";
+import { storageKeyProblem } from "./storageKeys";
 
 export type { MediaCandidate, MediaGCReport };
 
@@ -96,7 +97,8 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       if (verdict.eligible) return true;
       countSkip(report, verdict.reason);
       if (verdict.reason === "unsafe-storageKey" || verdict.reason === "set-aside") {
-        logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason });
+        const problem = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures` : storageKeyProblem(doc.get("storageKey"));
+        logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, problem });
       }
       return false;
     });
@@ -107,25 +109,22 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       }
     } else {
       const end = await collectMediaBatch(run, eligible);
-      if (end?.kind === "time-budget") {
-        stop(report, "time budget spent");
-        break;
-      }
-      if (end?.kind === "storage") {
-        const { message, setting } = end.failure;
-        if (setting) throw new ConfigError(`media storage refused the request (${message}): check ${setting}`);
-        stop(report, `storage failed: ${message}`);
+      if (end?.kind === "settings") throw new ConfigError(`media storage refused the request (${end.message}): check ${end.setting}`);
+      if (end) {
+        stop(report, end.kind === "time-budget" ? "time budget spent" : `storage failed: ${end.message}`);
         break;
       }
     }
-    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, wouldDelete: report.candidates?.length });
+    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, ...wouldDelete(report) });
     if (page.size < batchSize) break;
   }
   report.durationMs = clock.now() - started;
   const { candidates: _omit, failed, ...counts } = report;
-  logger.info("mediaGC.completed", { ...counts, failed: failed.length, wouldDelete: report.candidates?.length });
+  logger.info("mediaGC.completed", { ...counts, failed: failed.length, ...wouldDelete(report) });
   return report;
 }
+
+const wouldDelete = (report: MediaGCReport) => (report.candidates ? { wouldDelete: report.candidates.length } : {});
 
 function stop(report: MediaGCReport, why: string): void {
   report.complete = false;
