@@ -38,6 +38,8 @@ export interface BackfillOptions {
   onProgress?: OnProgress;
   /** Applies each enqueued task at once in this process; without it the trigger or a worker does. */
   apply?: ApplyTask;
+  /** Documents a page (default: about two seconds' worth at the rate, pageSizeFor). */
+  pageSize?: number;
   /** The cursor doc's lease (default BACKFILL_LEASE_MS). */
   leaseMs?: number;
   /** Prefix of the lease owner, to tell which process holds it. */
@@ -154,7 +156,7 @@ async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope
       report.stoppedBy = stop;
       return;
     }
-    const page = await readHistoryPage(db, scope, state.cursor, pageSizeFor(rate));
+    const page = await readHistoryPage(db, scope, state.cursor, options.pageSize ?? pageSizeFor(rate));
     const fixes = tallyJudged(await judgeHistoryItems(db, page.items), report);
     if (report.dryRun) report.tasks.enqueued += fixes.length;
     else await enqueueRepairs(db, state.runId, fixes, report.tasks, options.apply);

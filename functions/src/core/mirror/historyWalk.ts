@@ -54,14 +54,19 @@ export const MAX_WALK_RATE = 5000;
 /** A walk's time budget unless told otherwise: a deployed function's (runWorker times out at 9 minutes). */
 export const DEFAULT_WALK_BUDGET_MS = 7 * 60_000;
 
-/** About two seconds of work at the rate, within Firestore-friendly bounds. */
-export const pageSizeFor = (rate: number) => Math.min(300, Math.max(10, Math.round(rate * 2)));
+/** Documents a page at most: a page's mirror docs are read in one request. */
+export const MAX_PAGE_SIZE = 300;
+
+/** About two seconds of work at the rate, from 10 to MAX_PAGE_SIZE documents. */
+export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate * 2)));
 
 /** Throws PermanentError (the callable's invalid-argument, the CLI's exit 2) for options no run can take. */
-export function checkWalkOptions(options: { uid?: string; rate?: number }): void {
-  const { uid, rate } = options;
+export function checkWalkOptions(options: { uid?: string; rate?: number; pageSize?: number }): void {
+  const { uid, rate, pageSize } = options;
+  const integerIn = (v: number, min: number, max: number) => Number.isInteger(v) && v >= min && v <= max;
   if (uid !== undefined && documentIdProblem(uid)) throw new PermanentError(`uid ${documentIdProblem(uid)}`, "uid");
-  if (rate !== undefined && !(Number.isInteger(rate) && rate >= 1 && rate <= MAX_WALK_RATE)) throw new PermanentError(`rate must be an integer from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`, "rate");
+  if (rate !== undefined && !integerIn(rate, 1, MAX_WALK_RATE)) throw new PermanentError(`rate must be an integer from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`, "rate");
+  if (pageSize !== undefined && !integerIn(pageSize, 1, MAX_PAGE_SIZE)) throw new PermanentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`, "pageSize");
 }
 
 // The smallest document id Firestore orders (numeric ids sort first), and a collection id just past "generationHistory".

@@ -40,7 +40,7 @@ export interface RepairTally {
 }
 
 export const SAMPLE_SIZE = 20;
-const CONCURRENCY = 8;
+const CONCURRENCY = 16;
 
 export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
 

@@ -32,6 +32,8 @@ export interface VerifyOptions {
   repair?: boolean;
   /** Documents read a second, at most, in each walk (default DEFAULT_WALK_RATE). */
   rate?: number;
+  /** Documents a page (default: from the rate, as the backfill's). */
+  pageSize?: number;
   timeBudgetMs?: number;
   signal?: AbortSignal;
   onProgress?: OnProgress;
@@ -107,7 +109,7 @@ class Walk {
   ) {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
-    this.pageSize = pageSizeFor(rate);
+    this.pageSize = options.pageSize ?? pageSizeFor(rate);
     this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
   }
 
