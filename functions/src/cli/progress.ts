@@ -4,8 +4,9 @@ import { duration } from "./format";
 
 /**
  * How the CLI shows the core's progress events: on a terminal, a bar (cli-progress) with counts,
- * rate and ETA, redrawn in place, with log lines written above it; otherwise plain lines, at most
- * one a second per phase plus the last one, that a log file or CI keeps readably.
+ * rate and ETA, redrawn in place about ten times a second, with log lines written above it;
+ * otherwise plain lines, at most one a second per phase plus the last one, that a log file or CI
+ * keeps readably. Rate and ETA are the phase's average so far, the same in both.
  */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -56,6 +57,16 @@ function rateOf(phase: Phase, e: ProgressEvent, nowMs: number): number | undefin
 
 const rateText = (rate: number | undefined) => (rate === undefined ? "-" : rate >= 100 ? number(Math.round(rate)) : rate.toFixed(1));
 
+/** The total to show: the estimate, or what is done when the run passed it (work arrived meanwhile). */
+const totalOf = (e: ProgressEvent) => (e.total === undefined ? undefined : Math.max(e.total, e.done));
+
+/** The time left at the phase's rate so far: "-" until there is a rate. */
+function etaText(e: ProgressEvent, rate: number | undefined): string {
+  const total = totalOf(e);
+  if (total === undefined || e.done >= total) return "0 s";
+  return rate ? duration(Math.round(((total - e.done) / rate) * 1000)) : "-";
+}
+
 class LineDisplay implements ProgressDisplay {
   private phase?: Phase;
   private last?: { event: ProgressEvent; written: boolean; atMs: number };
@@ -96,15 +107,15 @@ class LineDisplay implements ProgressDisplay {
 
   private line(phase: Phase, e: ProgressEvent, nowMs: number): string {
     const rate = rateOf(phase, e, nowMs);
-    const total = e.total === undefined ? undefined : Math.max(e.total, e.done);
+    const total = totalOf(e);
     const of = total === undefined ? number(e.done) : `${number(e.done)}/${number(total)} (${total ? Math.floor((e.done / total) * 100) : 100}%)`;
-    const eta = total !== undefined && e.done < total && rate ? ` ETA ${duration(Math.round(((total - e.done) / rate) * 1000))}` : "";
+    const eta = total !== undefined ? ` ETA ${etaText(e, rate)}` : "";
     const counts = countsText(e.counts);
     return `${phaseKey(e)} ${of} ${rateText(rate)}/s${eta}${counts ? ` | ${counts}` : ""}`;
   }
 }
 
-const BAR_FORMAT = "{title} |{bar}| {percentage}% {value}/{total} | {rate}/s | ETA {eta_formatted} | {counts}";
+const BAR_FORMAT = "{title} |{bar}| {percentage}% {value}/{total} | {rate}/s | ETA {left} | {counts}";
 const COUNTER_FORMAT = "{title} {value} | {rate}/s | {counts}";
 
 class BarDisplay implements ProgressDisplay {
@@ -129,7 +140,8 @@ class BarDisplay implements ProgressDisplay {
       this.current = { phase: { key: phaseKey(e), startMs: nowMs, startDone: e.done }, bar };
     }
     const { bar, phase } = this.current;
-    if (e.total !== undefined) bar.setTotal(Math.max(e.total, e.done));
+    const total = totalOf(e);
+    if (total !== undefined) bar.setTotal(total);
     bar.update(e.done, this.payload(e, rateOf(phase, e, nowMs)));
   };
 
@@ -139,12 +151,15 @@ class BarDisplay implements ProgressDisplay {
   }
 
   stop(): void {
+    // A redraw first: it writes the log lines still buffered, which stop() alone would drop.
+    this.bars?.update();
     this.bars?.stop();
     this.bars = undefined;
     this.current = undefined;
   }
 
+  /** The bar's own ETA is cli-progress's guess from its last few updates; this one is the phase's, as in plain lines. */
   private payload(e: ProgressEvent, rate: number | undefined) {
-    return { title: phaseKey(e), rate: rateText(rate), counts: countsText(e.counts) || "-" };
+    return { title: phaseKey(e), rate: rateText(rate), left: etaText(e, rate), counts: countsText(e.counts) || "-" };
   }
 }
