@@ -71,7 +71,7 @@ describe("a terminal: a bar", () => {
     display.stop();
     expect(out.output).toContain("\x1b[?25l");
     expect(out.output).toContain("\x1b[?25h");
-    expect(out.output).toMatch(/mirror backfill: history items \|[\u2588]{15}[\u2591]{15}\|  50% 500\/1000 \| 250\/s \| ETA 2 s \| enqueued=50/);
+    expect(out.output).toMatch(/mirror backfill: history items \|[\u2588]{15}[\u2591]{15}\| {2}50% 500\/1000 \| 250\/s \| ETA 2 s \| enqueued=50/);
     expect(out.output).toMatch(/mirror backfill: history items \|[\u2588]{30}\| 100% 1000\/1000 \| 333\/s \| ETA 0 s \| enqueued=100 conflicts=2/);
     expect(out.output).toContain("12:00:02 WARNING task.failed taskId=t1\n");
     expect(out.output).toContain("12:00:03 the last line before the end\n");
