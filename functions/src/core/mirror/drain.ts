@@ -25,18 +25,16 @@ export interface DrainReport {
   stuck: { taskId: string; reason: string; error?: string }[];
 }
 
-/**
- * Tasks due now, the progress total of a drain: pending, failed with a retry due, processing with
- * an expired lease (count aggregations). An estimate: tasks enqueued meanwhile are drained too.
- */
-async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
+/** Tasks due now: pending, failed with a retry due, processing with an expired lease. */
+export function dueTaskQueries(db: Firestore, nowMs: number) {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const now = Timestamp.fromMillis(nowMs);
-  const counts = await Promise.all([
-    countOf(queue.where("status", "==", "pending")),
-    countOf(queue.where("status", "==", "failed").where("nextAttemptAt", "<=", now)),
-    countOf(queue.where("status", "==", "processing").where("leaseExpiresAt", "<=", now)),
-  ]);
+  return [queue.where("status", "==", "pending"), queue.where("status", "==", "failed").where("nextAttemptAt", "<=", now), queue.where("status", "==", "processing").where("leaseExpiresAt", "<=", now)];
+}
+
+/** The progress total of a drain (count aggregations). An estimate: tasks enqueued meanwhile are drained too. */
+async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
+  const counts = await Promise.all(dueTaskQueries(db, nowMs).map(countOf));
   return counts.reduce((a, b) => a + b, 0);
 }
 
