@@ -123,6 +123,15 @@ function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, r
   }
 }
 
+/** RPCs started and not yet finished: an empty query's read is booked only when its stream closes. */
+let inFlight = 0;
+
+/** Resolves once every RPC started so far has finished (its status arrived), or after `maxMs`. */
+async function settled(maxMs = 5_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  while (inFlight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+}
+
 export function installOpCounter(): void {
   if (installed) return;
   installed = true;
@@ -132,6 +141,7 @@ export function installOpCounter(): void {
     const method = String((args[1] as { path: string }).path).split("/").pop()!;
     const started = performance.now();
     counts.firstRpcAt ??= Date.now();
+    inFlight++;
     let request: { writes?: ProtoWrite[] } | undefined;
     const responses: Record<string, unknown>[] = [];
     let anyDocument = false;
@@ -145,6 +155,7 @@ export function installOpCounter(): void {
           },
           onReceiveStatus(status, nextStatus) {
             tally(method, request, responses, anyDocument, status.code, performance.now() - started);
+            inFlight--;
             nextStatus(status);
           },
         });
@@ -231,10 +242,15 @@ export function resetCounts(): void {
 
 /** Runs `fn` and returns its result with the Firestore operations it made. Not for concurrent use. */
 export async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; ops: OpCounts; ms: number }> {
+  await settled(); // what came before is booked before the window opens
   const before = snapshot();
   const started = performance.now();
   const result = await fn();
-  return { result, ops: diffCounts(snapshot(), before), ms: performance.now() - started };
+  const ms = performance.now() - started;
+  // A caller's promise can resolve before the status of its last RPC arrives; wait for it, so the
+  // window holds every operation `fn` made.
+  await settled();
+  return { result, ops: diffCounts(snapshot(), before), ms };
 }
 
 export { snapshot as snapshotCounts };
