@@ -1,7 +1,11 @@
 import type { SystemHealth } from "../core/health";
 import type { MediaGCStatus } from "../core/mediaGC/status";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
+import type { BackfillReport } from "../core/mirror/backfill";
+import type { DriftCounts, DriftEntry, ReportedDrift } from "../core/mirror/drift";
 import type { DrainReport } from "../core/mirror/drain";
+import type { RepairTally } from "../core/mirror/repairTasks";
+import type { VerifyReport } from "../core/mirror/verify";
 import type { RequeueReport } from "../core/mirror/requeue";
 import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
 import type { SnapshotReport } from "../core/snapshots/processSnapshots";
@@ -136,5 +140,66 @@ export function formatDrain(d: DrainReport): string {
     lines.push(`stopped: the last batch moved none of its ${d.stuck.length} tasks on`);
     for (const s of d.stuck) lines.push(`  stuck ${shown(s.taskId)}: ${shown(s.reason)}${s.error ? ` (${shown(s.error)})` : ""}`);
   }
+  return lines.join("\n");
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+const DRIFT_LABELS: Record<ReportedDrift, string> = {
+  missing: "public items without a mirror doc",
+  differs: "mirror docs whose fields differ from their item's",
+  sourcePrivate: "mirror docs of private items",
+  sourceDeleted: "mirror docs of deleted items",
+  sourceGone: "mirror docs whose item is gone",
+  conflict: "public items whose mirror doc belongs to another user's item of the same historyId (fix by hand)",
+  unowned: "mirror docs with no usable uid, whose item is unknown (check, then delete by hand)",
+};
+
+function driftLine(e: DriftEntry): string {
+  const item = `${e.uid === null || e.uid === undefined ? "?" : shown(e.uid)}/${shown(e.historyId)}`;
+  if (e.fields) return `  ${item}: ${e.fields.map(shown).join(", ")}`;
+  if (e.owner !== undefined) return `  ${item}: the mirror doc belongs to ${shown(e.owner)}`;
+  return `  ${item}`;
+}
+
+/** Each kind of drift met: its count, what it means, and its sample. */
+function driftLines(drift: DriftCounts): string[] {
+  const lines: string[] = [];
+  for (const [kind, { count, sample }] of Object.entries(drift) as [ReportedDrift, DriftCounts[ReportedDrift]][]) {
+    if (!count) continue;
+    lines.push(`${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`, ...sample.map(driftLine));
+  }
+  return lines;
+}
+
+function taskLines(t: RepairTally, dryRun = false): string[] {
+  if (dryRun) return [`would enqueue ${n(t.enqueued)} upsert tasks`];
+  const lines = [`enqueued ${n(t.enqueued)} upsert tasks${t.alreadyEnqueued ? ` (${n(t.alreadyEnqueued)} more were already enqueued by this run)` : ""}`];
+  if (t.applied) {
+    const outcomes = Object.entries(t.applied.byOutcome).map(([k, c]) => `${n(c)} ${k}`);
+    const others = Object.entries(t.applied.byStatus).filter(([k]) => k !== "done").map(([k, c]) => `${n(c)} ${k}`);
+    lines.push(`applied here: ${[...outcomes, ...others].join(", ") || "nothing"}`);
+  }
+  for (const f of t.notDone) lines.push(`  task ${shown(f.taskId)} (${shown(f.uid)}/${shown(f.historyId)}): ${f.status}${f.error ? `: ${shown(f.error)}` : ""}`);
+  return lines;
+}
+
+export function formatBackfill(r: BackfillReport): string {
+  const scope = [r.scope.uid !== null ? `uid ${shown(r.scope.uid)}` : "", r.scope.since !== null ? `updated since ${r.scope.since}` : ""].filter(Boolean).join(", ") || "every item";
+  if (r.busy) return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
+  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): run it again to go on from where it stopped`;
+  return [
+    `backfill${r.dryRun ? " dry run" : ""} (${scope}) ${r.runId}${r.resumed ? ", resumed" : ""}: ${state}`,
+    `walked ${n(r.walked)} docs in ${duration(r.durationMs)} (${r.itemsPerSecond} items/s; the run so far: ${n(r.run.walked)}): ${n(r.matching)} in line, ${n(r.notPublic)} not public${r.notHistoryItems ? `, ${n(r.notHistoryItems)} not history items` : ""}`,
+    ...taskLines(r.tasks, r.dryRun),
+    ...driftLines(r.drift),
+  ].join("\n");
+}
+
+export function formatVerify(r: VerifyReport): string {
+  const scanned = `${n(r.scanned.historyItems)} history items and ${n(r.scanned.mirrorDocs)} mirror docs compared in ${duration(r.durationMs)}`;
+  const lines = [r.inSync ? `in sync: ${scanned}` : `${r.complete ? "drift" : `incomplete (stopped: ${r.stoppedBy})`}: ${n(r.driftCount)} found; ${scanned}; ${n(r.matching)} in line`];
+  lines.push(...driftLines(r.drift));
+  if (r.repair) lines.push(...taskLines(r.repair), ...(r.repair.unrepairable ? [`left for an operator: ${n(r.repair.unrepairable)} (conflict, unowned)`] : []));
   return lines.join("\n");
 }

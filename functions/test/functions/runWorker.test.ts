@@ -68,6 +68,17 @@ describe("validation", () => {
     [{ worker: "snapshots", projectId: ".." }, 'projectId: projectId must not be "." or ".."'],
     [{ worker: "snapshots", projectId: "é".repeat(751) }, "projectId: projectId must be at most 1500 bytes"],
     [{ worker: "snapshots", force: true }, "force: force needs a projectId"],
+    [{ worker: "mirrorBackfill", since: "yesterday" }, "since: since must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)"],
+    [{ worker: "mirrorBackfill", since: "2024-05-01T12:00:00" }, "since: since must be an ISO 8601 date"],
+    [{ worker: "mirrorBackfill", since: "2024-13-01" }, "since: since must be an ISO 8601 date"],
+    [{ worker: "mirrorBackfill", since: 1714521600000 }, "since: since must be a string"],
+    [{ worker: "mirrorBackfill", since: "2024-05-01".repeat(5) }, "since: since must be an ISO 8601 date, at most 40 characters"],
+    [{ worker: "mirrorBackfill", uid: "a/b" }, 'uid: uid must be a document id (no "/")'],
+    [{ worker: "mirrorBackfill", uid: "__x__" }, "uid: uid must not start and end with __"],
+    [{ worker: "mirrorBackfill", dryRun: "yes" }, "dryRun: dryRun must be true or false"],
+    [{ worker: "mirrorBackfill", rate: 10 }, "unknown field rate"],
+    [{ worker: "mirrorVerify", repair: 1 }, "repair: repair must be true or false"],
+    [{ worker: "mirrorVerify", uid: "u1" }, "unknown field uid"],
   ])("rejects %j with invalid-argument naming the field", async (data, message) => {
     const error = await call(data, admin).then(
       () => undefined,
@@ -116,6 +127,35 @@ describe("runs", () => {
     expect(await call({ worker: "mirrorQueue", limit: 5 }, admin)).toMatchObject({ found: 1, byStatus: { done: 1 } });
     expect((await taskDoc(fs.db, taskId)).status).toBe("done");
     expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
+  });
+
+  it("mirrorBackfill: a dry run reports what it would enqueue; a run of one user's items updated since a date enqueues upserts for the trigger to apply", async () => {
+    await putHistoryItem(fs.db, "u1", "old", { updatedAt: Timestamp.fromMillis(Date.parse("2024-04-30T00:00:00Z")) });
+    await putHistoryItem(fs.db, "u1", "new", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-02T00:00:00Z")) });
+    await putHistoryItem(fs.db, "u2", "other", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-02T00:00:00Z")) });
+    const dry = await call({ worker: "mirrorBackfill", dryRun: true }, admin);
+    expect(dry).toMatchObject({ dryRun: true, complete: true, walked: 3, tasks: { enqueued: 3 }, drift: { missing: { count: 3 } } });
+    expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
+
+    const run = await call({ worker: "mirrorBackfill", uid: "u1", since: "2024-05-01T00:00:00+00:00" }, admin);
+    expect(run).toMatchObject({ complete: true, scope: { uid: "u1", since: "2024-05-01T00:00:00.000Z" }, walked: 1, tasks: { enqueued: 1 } });
+    expect((run as { tasks: Record<string, unknown> }).tasks.applied).toBeUndefined();
+    const tasks = await fs.db.collection("mirrorQueue").get();
+    expect(tasks.docs.map((d) => d.data())).toEqual([expect.objectContaining({ op: "upsert", uid: "u1", historyId: "new", status: "pending" })]);
+    await call({ worker: "mirrorQueue" }, admin);
+    expect(await mirrorDoc(fs.db, "new")).toMatchObject({ uid: "u1", historyId: "new" });
+    expect(await mirrorDoc(fs.db, "old")).toBeUndefined();
+  });
+
+  it("mirrorVerify reports the drift; with repair it enqueues the fixes", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await fs.db.doc("publicGenerations/gone").set({ uid: "u1", historyId: "gone", prompt: "orphan" });
+    const report = await call({ worker: "mirrorVerify" }, admin);
+    expect(report).toMatchObject({ inSync: false, driftCount: 2, drift: { missing: { count: 1 }, sourceGone: { count: 1, sample: [{ uid: "u1", historyId: "gone" }] } } });
+    const repaired = await call({ worker: "mirrorVerify", repair: true }, admin);
+    expect(repaired).toMatchObject({ repair: { enqueued: 2, unrepairable: 0 } });
+    await call({ worker: "mirrorQueue" }, admin);
+    expect(await call({ worker: "mirrorVerify" }, admin)).toMatchObject({ inSync: true, driftCount: 0 });
   });
 
   it("logs each call with the caller's uid and the request", async () => {

@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { FieldPath, Timestamp, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
+import { countOf } from "../count";
 import { ConfigError } from "../errors";
+import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia } from "./eligibility";
@@ -28,7 +30,12 @@ export interface MediaGCOptions {
    * when it ends is aborted (its items are released, their records kept). Well under the function's timeout.
    */
   timeBudgetMs?: number;
+  /** Progress after each batch, against the candidates counted at the start (up to PROGRESS_COUNT_CAP). */
+  onProgress?: OnProgress;
 }
+
+/** Candidates counted for progress at most (a count costs 1 read per 1,000). */
+export const PROGRESS_COUNT_CAP = 1_000_000;
 
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
@@ -78,6 +85,7 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const run: BatchRun | undefined = !dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
+  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, PROGRESS_COUNT_CAP)) : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {
@@ -116,6 +124,8 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       }
     }
     logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, ...wouldDelete(report) });
+    const counts: Record<string, number> = report.candidates ? { wouldDelete: report.candidates.length } : { deleted: report.deleted, failed: report.failed.length };
+    options.onProgress?.({ run: "media GC", phase: "candidates", done: report.scanned, total, counts });
     if (page.size < batchSize) break;
   }
   report.durationMs = clock.now() - started;
