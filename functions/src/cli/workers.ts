@@ -19,6 +19,7 @@ import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
 import { formatBackfill, formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, formatVerify, json, shown, shownLines } from "./format";
 import { createProgressDisplay, type ProgressDisplay } from "./progress";
+import { MANUAL_SWEEP_LIMIT } from "../core/limits";
 
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
@@ -84,7 +85,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   }
   const request = command.request;
   if (command.drain && request.worker === "mirrorQueue") {
-    const report = await drainQueue(deps, { limit: request.limit ?? 100, workerId: "cli", onProgress: display.onProgress });
+    const report = await drainQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "cli", onProgress: display.onProgress });
     print(report, () => formatDrain(report));
     return report.failed + report.deadLetter + report.invalid + report.stuck.length > 0 ? 1 : 0;
   }

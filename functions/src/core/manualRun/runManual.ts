@@ -11,6 +11,7 @@ import type { OnProgress } from "../progress";
 import { refreshSignupImageCache } from "../signupCache/refreshSignupImageCache";
 import { processSnapshots } from "../snapshots/processSnapshots";
 import { parseIsoDate, type RunWorkerRequest } from "./request";
+import { MANUAL_SWEEP_LIMIT } from "../limits";
 
 /**
  * What an entry point adds to a request: the CLI shows progress, stops on a signal, paces and
@@ -48,7 +49,7 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
     case "signupImageCache":
       return refreshSignupImageCache(deps);
     case "mirrorQueue":
-      return processPendingTasks(deps, { limit: request.limit ?? 100, workerId: "manual" });
+      return processPendingTasks(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "manual" });
     case "mirrorBackfill": {
       const { worker: _w, since, ...options } = request;
       return runBackfill(deps, { ...options, ...hooks, workerId: "manual", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) });

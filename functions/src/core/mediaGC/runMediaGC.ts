@@ -10,6 +10,7 @@ import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia } from "./eligibility";
 import { countSkip, type MediaCandidate, type MediaGCReport } from "./report";
 import { storageKeyProblem } from "./storageKeys";
+import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
 export type { MediaCandidate, MediaGCReport };
 
@@ -30,16 +31,13 @@ export interface MediaGCOptions {
    * when it ends is aborted (its items are released, their records kept). Well under the function's timeout.
    */
   timeBudgetMs?: number;
-  /** Progress after each batch, against the candidates counted at the start (up to PROGRESS_COUNT_CAP). */
+  /** Progress after each batch, against the candidates counted at the start (up to COUNT_CAP). */
   onProgress?: OnProgress;
 }
 
-/** Candidates counted for progress at most (a count costs 1 read per 1,000). */
-export const PROGRESS_COUNT_CAP = 1_000_000;
 
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
-export const DEFAULT_GC_TIME_BUDGET_MS = 7 * 60_000;
 
 const sizeOf = (doc: QueryDocumentSnapshot): number | null => (typeof doc.get("size") === "number" ? doc.get("size") : null);
 
@@ -79,13 +77,13 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const runId = randomUUID();
   const logger = deps.logger.child({ worker: "mediaGC", runId, dryRun });
   const started = clock.now();
-  const deadlineMs = started + (options.timeBudgetMs ?? DEFAULT_GC_TIME_BUDGET_MS);
+  const deadlineMs = started + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   const report: MediaGCReport = { runId, dryRun, ttlDays, scanned: 0, deleted: 0, failed: [], skipped: {}, sharedObjectsKept: 0, bytesFreed: 0, batches: 0, complete: true, durationMs: 0 };
   if (dryRun) report.candidates = [];
   const run: BatchRun | undefined = !dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
-  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, PROGRESS_COUNT_CAP)) : undefined;
+  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, COUNT_CAP)) : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {

@@ -3,6 +3,7 @@ import { errorMessage } from "../errors";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { PROGRESSED, processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+import { MANUAL_SWEEP_LIMIT } from "../limits";
 
 export interface MirrorRunReport {
   found: number;
@@ -45,7 +46,7 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorRunR
 export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorRunReport> {
   const started = deps.clock.now();
   const finder = options.finder ?? new DueTaskFinder(deps.db);
-  const due = await finder.find(started, options.limit ?? 100);
+  const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
   const results: TaskResult[] = [];
   for (const snapshot of due) {
     results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));

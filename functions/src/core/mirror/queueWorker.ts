@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import type { LogFields } from "../logger";
+import { HEARTBEAT_QUEUE_DEPTH_CAP } from "../limits";
 import { sleep } from "../pace";
 import { PollingLoop } from "../pollingLoop";
 import { nextPollDelayMs } from "./backoff";
@@ -11,8 +12,6 @@ import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorT
 import { unclaimed } from "./processPendingTasks";
 
 const WORKER = "mirrorQueue";
-/** The heartbeat's queue depth counts at most this many pending tasks: one count read per 1,000 entries. */
-const HEARTBEAT_QUEUE_DEPTH_CAP = 100_000;
 
 /**
  * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.

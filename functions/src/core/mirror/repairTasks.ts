@@ -3,6 +3,7 @@ import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
 import { forEachConcurrently } from "../pace";
+import { STATUS_SAMPLE_SIZE } from "../limits";
 
 /**
  * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
@@ -35,11 +36,10 @@ export interface RepairTally {
   alreadyEnqueued: number;
   /** Only when the run applies its tasks itself. */
   applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
-  /** Applied tasks that did not end `done`, up to SAMPLE_SIZE. */
+  /** Applied tasks that did not end `done`, up to STATUS_SAMPLE_SIZE. */
   notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
 }
 
-export const SAMPLE_SIZE = 20;
 const CONCURRENCY = 16;
 
 export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
@@ -91,7 +91,7 @@ async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, 
   bump(tally.applied!.byStatus, result.status);
   if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);
   // Skipped: another process (the trigger, a worker) holds or finished the task; not a failure.
-  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < SAMPLE_SIZE) {
+  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < STATUS_SAMPLE_SIZE) {
     tally.notDone.push({ taskId, ...target, status: result.status, ...(result.error ? { error: result.error } : {}) });
   }
 }
