@@ -41,7 +41,7 @@ export const runWorker = onCall(options, async (request) => {
       throw new HttpsError("invalid-argument", parsed.error);
     }
     logger.info("runWorker.called", { uid, request: parsed.request });
-    return await runManual(deps, deployedMediaStore, parsed.request);
+    return (await runManual(deps, deployedMediaStore, parsed.request)).report;
   } catch (error) {
     throw answer(error, logger, uid, parsed.ok ? parsed.request : undefined);
   }

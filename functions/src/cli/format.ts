@@ -101,8 +101,8 @@ function formatMediaGCStatus(m: MediaGCStatus): string {
 export function formatGC(r: MediaGCReport): string {
   const lines: string[] = [];
   if (r.dryRun) {
-    lines.push(`dry run: ${r.candidates!.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
-    if (r.candidates!.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates!.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
+    lines.push(`dry run: ${r.candidates.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
+    if (r.candidates.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
   } else {
     lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`);
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);

@@ -4,15 +4,10 @@ import { parseStorageConfig } from "../core/config";
 import { errorMessage, failureKind } from "../core/errors";
 import { getSystemHealth } from "../core/health";
 import { createLogger, humanLogLine, type LogSink } from "../core/logger";
-import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
-import { runManual, type ManualRunHooks } from "../core/manualRun/runManual";
-import type { BackfillReport } from "../core/mirror/backfill";
+import { runManual, type ManualRunHooks, type ManualRunResult } from "../core/manualRun/runManual";
 import { drainQueue } from "../core/mirror/drain";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
 import { requeueDeadLetters } from "../core/mirror/requeue";
-import type { VerifyReport } from "../core/mirror/verify";
-import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
-import type { SnapshotReport } from "../core/snapshots/processSnapshots";
 import { S3MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
@@ -102,38 +97,48 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     const config = parseStorageConfig(process.env);
     return new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
   };
-  let report: unknown;
+  let result: ManualRunResult;
   try {
-    report = await runManual(deps, mediaStore, request, hooks);
+    result = await runManual(deps, mediaStore, request, hooks);
   } finally {
     signals?.dispose();
   }
-  switch (request.worker) {
+  return printResult(result, print);
+}
+
+/** Prints a run's report and answers its exit code: 1 when something failed or did not finish. */
+function printResult(result: ManualRunResult, print: (report: unknown, human: () => string) => void): number {
+  switch (result.worker) {
     case "mediaGC": {
-      const gc = report as MediaGCReport;
+      const gc = result.report;
       print(gc, () => formatGC(gc));
-      return gc.failed.length ? 1 : 0;
+      return !gc.dryRun && gc.failed.length ? 1 : 0;
     }
     case "snapshots": {
-      const s = report as SnapshotReport;
+      const s = result.report;
       print(s, () => formatSnapshots(s));
       return s.failed.length ? 1 : 0;
     }
     case "mirrorBackfill": {
-      const b = report as BackfillReport;
+      const b = result.report;
       print(b, () => formatBackfill(b));
       return b.complete && b.tasks.notDone.length === 0 && b.drift.conflict.count === 0 ? 0 : 1;
     }
     case "mirrorVerify": {
-      const v = report as VerifyReport;
+      const v = result.report;
       print(v, () => formatVerify(v));
       return v.inSync ? 0 : 1;
     }
-    default: {
-      const c = report as SignupCacheReport;
+    case "signupImageCache": {
+      const c = result.report;
       print(c, () => formatSignupCache(c));
       return 0;
     }
+    // The CLI runs these as `status` and `mirror drain`, not through runManual.
+    case "status":
+    case "mirrorQueue":
+      print(result.report, () => json(result.report));
+      return 0;
   }
 }
 

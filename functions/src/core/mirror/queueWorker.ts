@@ -9,7 +9,7 @@ import { nextPollDelayMs } from "./backoff";
 import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
 import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorTask";
-import { unclaimed } from "./processPendingTasks";
+import { unclaimed } from "./sweep";
 
 const WORKER = "mirrorQueue";
 
