@@ -2,8 +2,8 @@
 import { systemClock } from "../core/clock";
 import { parseStorageConfig } from "../core/config";
 import { errorMessage, failureKind } from "../core/errors";
-import { getSystemHealth } from "../core/health";
-import { createLogger, humanLogLine, type LogSink } from "../core/logger";
+import { getSystemHealth } from "../core/health/systemHealth";
+import { createLogger, humanLogLine, type LogOrigin, type LogSink } from "../core/logger";
 import { runManual, type ManualRunHooks, type ManualRunResult } from "../core/manualRun/runManual";
 import { drainQueue } from "../core/mirror/drain";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
@@ -62,7 +62,8 @@ function stopOnSignals(display: ProgressDisplay): { signal: AbortSignal; dispose
 }
 
 async function run(command: Exclude<Command, { kind: "help" }>, display: ProgressDisplay): Promise<number> {
-  const deps = { ...(await createStandaloneDeps("cli", process.env, { quiet: true })), logger: createLogger({ sink: logSink(display), fields: { worker: "cli" } }) };
+  const origin: LogOrigin = { entryPoint: "cli", worker: command.kind === "run" ? command.request.worker : command.kind === "status" ? "status" : "mirrorQueue" };
+  const deps = { ...(await createStandaloneDeps(origin, process.env, { quiet: true })), logger: createLogger({ sink: logSink(display), fields: { ...origin } }) };
   const print = (report: unknown, human: () => string) => {
     display.stop();
     out(command.json ? json(report) : human());
@@ -89,7 +90,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   // The CLI applies the tasks a backfill or repair enqueues itself, as the trigger does: the mirror
   // is in line when it ends, with or without a trigger or worker running (their claims share the
   // work). One line per task would drown the progress: only their warnings and errors are shown.
-  const applyDeps = { ...deps, logger: createLogger({ sink: logSink(display), minSeverity: "WARNING", fields: { worker: "cli" } }) };
+  const applyDeps = { ...deps, logger: createLogger({ sink: logSink(display), minSeverity: "WARNING", fields: { ...origin } }) };
   const hooks: ManualRunHooks = walks
     ? { onProgress: display.onProgress, signal: signals!.signal, rate: command.rate, timeBudgetMs: Infinity, apply: (taskId) => processMirrorTask(applyDeps, taskId, { workerId: "cli" }) }
     : { onProgress: display.onProgress };

@@ -14,4 +14,4 @@ export { runMediaGC, type MediaGCReport, type MediaGCOptions } from "./mediaGC/r
 export { storageKeyProblem } from "./mediaGC/storageKeys";
 export { refreshSignupImageCache, type SignupCacheReport } from "./signupCache/refreshSignupImageCache";
 export { requeueDeadLetters, type RequeueReport } from "./mirror/requeue";
-export { getSystemHealth, type SystemHealth } from "./health";
+export { getSystemHealth, type SystemHealth } from "./health/systemHealth";

@@ -15,7 +15,7 @@ export interface MediaNeedingAttention {
 }
 
 /** The media GC's part of `status`: what a run would do now, judged as the run judges. */
-export interface MediaGCStatus {
+export interface MediaGCHealth {
   ttlDays: number;
   /** Unreferenced media older than the TTL (the GC's query, a count aggregation), whatever their state. */
   unreferencedOld: number;
@@ -38,10 +38,10 @@ export interface MediaGCStatus {
  * query returns. The shared-key check is not made: a record whose key another doc names is
  * counted, as a run deletes that record (and keeps the object).
  */
-export async function getMediaGCStatus(db: Firestore, nowMs: number, ttlDays: number, { maxReads = STATUS_GC_CANDIDATE_READS } = {}): Promise<MediaGCStatus> {
+export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: number, { maxReads = STATUS_GC_CANDIDATE_READS } = {}): Promise<MediaGCHealth> {
   const query = mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, ttlDays)), maxReads);
   const [unreferencedOld, page] = await Promise.all([countOf(query.limit(COUNT_CAP)), query.get()]);
-  const status: MediaGCStatus = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
+  const status: MediaGCHealth = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
   for (const doc of page.docs) {
     const verdict = judgeMedia(doc.data(), nowMs, ttlDays);
     if (verdict.eligible) {
