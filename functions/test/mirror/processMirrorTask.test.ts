@@ -252,7 +252,6 @@ describe("sweepMirrorQueue", () => {
     expect(report.results.map((r) => r.taskId).sort()).toEqual([statusless, pending, retryDue, expired, invalid].sort());
     expect(report.results.map((r) => r.taskId)).not.toContain(notDue);
     for (const id of ["a", "b", "c", "d"]) expect(await mirrorDoc(fs.db, id)).toBeDefined();
-    expect(report.durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it("counts what the done tasks did to the mirror, by outcome", async () => {
