@@ -22,6 +22,8 @@ interface Setting<S extends z.ZodType = z.ZodType> {
   default: string;
   description: string;
   functions: boolean;
+  /** Integers: the bounds, for requests that override the setting for one run (the runWorker callable, the CLI). */
+  bounds?: { min: number; max: number };
 }
 
 const positiveInt = (name: string, fallback: number, max: number, description: string, functions: boolean) =>
@@ -36,6 +38,7 @@ const positiveInt = (name: string, fallback: number, max: number, description: s
     default: String(fallback),
     description: `${description} (1-${max})`,
     functions,
+    bounds: { min: 1, max },
   }) satisfies Setting;
 
 const booleanString = (name: string) =>

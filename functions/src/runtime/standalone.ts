@@ -5,7 +5,7 @@ import { ConfigError, parseWorkerConfig, redact } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
 import { withWorkerSettings } from "../core/firestoreSettings";
 import { errorMessage } from "../core/errors";
-import { createLogger, type Logger } from "../core/logger";
+import { createLogger, type LogOrigin, type Logger } from "../core/logger";
 
 /**
  * Dependencies of a standalone process (the polling workers, the CLI): Firestore from the standard
@@ -65,9 +65,9 @@ export async function checkFirestore(db: Firestore, env: NodeJS.ProcessEnv): Pro
  * Parses the configuration, connects to Firestore and checks it answers. Throws ConfigError (a bad
  * setting, no project, no credentials, no emulator), which entry points turn into exit 2.
  */
-export async function createStandaloneDeps(worker: string, env: NodeJS.ProcessEnv = process.env, options: { quiet?: boolean } = {}): Promise<WorkerDeps> {
+export async function createStandaloneDeps(origin: LogOrigin, env: NodeJS.ProcessEnv = process.env, options: { quiet?: boolean } = {}): Promise<WorkerDeps> {
   const config = parseWorkerConfig(env);
-  const logger = createLogger({ minSeverity: options.quiet ? "ERROR" : config.LOG_LEVEL, fields: { worker } });
+  const logger = createLogger({ minSeverity: options.quiet ? "ERROR" : config.LOG_LEVEL, fields: { ...origin } });
   // Off Google Cloud there is no metadata server; against the emulator nothing needs one, and
   // google-auth would warn about the failed lookup.
   if (env.FIRESTORE_EMULATOR_HOST) env.METADATA_SERVER_DETECTION ??= "none";

@@ -51,4 +51,4 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
   expect(await closed).toBe(0);
   expect(stderr).toBe("");
   await clearProject(`${projectId}-run`);
-}, 300_000);
+});

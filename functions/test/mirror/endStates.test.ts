@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { drainQueue } from "../../src/core/mirror/drain";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
-import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { getQueueStatus } from "../../src/core/mirror/queueStatus";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { requeueDeadLetters } from "../../src/core/mirror/requeue";
@@ -81,7 +81,7 @@ describe.each(POLLING_PATHS)("found by the %s", (path) => {
       expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
       expect(task.lastError).toMatch(error);
       expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-      expect(await foundBy(processPendingTasks(deps()))).not.toContain(taskId);
+      expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
     });
 
     it("back-dated by a year is processed", async () => {
@@ -146,7 +146,7 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
     expect(task.lastError).toMatch(/^the task document is too large for the workers to record anything on it \([\d,]+ bytes of Firestore's 1,048,576; largest fields: snapshot/);
     expect(task.removedFields.snapshot).toBeGreaterThan(1_000_000);
     for (const id of others) expect(await taskDoc(fs.db, id)).toMatchObject({ status: "done" });
-    expect(await foundBy(processPendingTasks(deps()))).toEqual([]);
+    expect(await foundBy(sweepMirrorQueue(deps()))).toEqual([]);
   });
 });
 
@@ -190,19 +190,19 @@ describe("worker fields of the wrong type", () => {
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
     expect(task.lastError).toMatch(/^invalid task: attempts: attempts must be a whole number >= 0 or absent, got /);
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-    expect(await foundBy(processPendingTasks(deps()))).not.toContain(taskId);
+    expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
   });
 
   it("a status no worker knows is dead-lettered, naming status", async () => {
     const taskId = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "queued" });
-    await processPendingTasks(deps());
+    await sweepMirrorQueue(deps());
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", deadLetter: true, lastError: expect.stringMatching(/^invalid task: status: status must be one of/) });
   });
 
   it("a failed task whose retry time is not a Timestamp is retried, not stranded", async () => {
     await item("h1");
     const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: "soon" });
-    await processPendingTasks(deps());
+    await sweepMirrorQueue(deps());
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
   });
 });
@@ -220,10 +220,10 @@ it("lowering MIRROR_MAX_ATTEMPTS turns failed tasks at the new limit into dead l
   expect(status.deadLetters.recent.map((d) => d.taskId).sort()).toEqual([due, later].sort());
   expect(status.retrying).toBe(0);
 
-  const report = await processPendingTasks(lowered);
+  const report = await sweepMirrorQueue(lowered);
   expect(report.results).toEqual([expect.objectContaining({ taskId: due, status: "dead-letter" })]);
   expect(await taskDoc(fs.db, due)).toMatchObject({ status: "failed", deadLetter: true, attempts: 3, lastError: "gave up after 3 attempts (MIRROR_MAX_ATTEMPTS is 2); last error: boom" });
-  expect(await foundBy(processPendingTasks(lowered))).toEqual([]);
+  expect(await foundBy(sweepMirrorQueue(lowered))).toEqual([]);
 
   const requeued = await requeueDeadLetters(fs.db, { maxAttempts: 2 });
   expect(requeued.requeued.sort()).toEqual([due, later].sort());

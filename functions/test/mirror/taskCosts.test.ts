@@ -1,4 +1,4 @@
-import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
 import { testDeps } from "../harness/deps";
@@ -95,7 +95,7 @@ describe("through a poller (standalone worker or sweep)", () => {
     const writer = fs.db.bulkWriter();
     for (let i = 0; i < 30; i++) void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
     await writer.close();
-    expect(billed((await counted(() => processPendingTasks(deps()))).ops)).toEqual({ reads: 4 + 1 + 30, writes: 1 });
+    expect(billed((await counted(() => sweepMirrorQueue(deps()))).ops)).toEqual({ reads: 4 + 1 + 30, writes: 1 });
     const worker = new MirrorQueueWorker(deps());
     await worker.pollOnce();
     expect(billed((await counted(() => worker.pollOnce())).ops)).toEqual({ reads: 4, writes: 0 });

@@ -78,7 +78,7 @@ it("the standalone worker refreshes at start and exits 0 on SIGTERM", async () =
   const w = startWorkerProcess("signupImageCacheWorker.js", fs.projectId);
   try {
     await eventually(cache, (doc) => doc?.count === 1, 20_000, "the cache written at start");
-    await eventually(async () => w.logs.some((l) => l.message === "worker.heartbeat"), Boolean, 10_000, "the first run finished");
+    await eventually(async () => w.logs.some((l) => l.message === "signupCache.refreshed"), Boolean, 10_000, "the first run's end");
     w.child.kill("SIGTERM");
     expect(await w.exited).toEqual({ code: 0, signal: null });
     expect(w.logs.map((l) => l.message)).toEqual(expect.arrayContaining(["worker.started", "signupCache.refreshed", "worker.stopped"]));

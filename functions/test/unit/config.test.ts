@@ -1,3 +1,4 @@
+import { parseRunWorkerRequest } from "../../src/core/manualRun/request";
 import { ConfigError, functionParamSettings, parseDeployConfig, parseStorageConfig, parseWorkerConfig, redact, workerSettings } from "../../src/core/config";
 
 describe("configuration", () => {
@@ -80,5 +81,22 @@ describe("configuration", () => {
     const defaults = Object.fromEntries(Object.entries(functionParamSettings).map(([name, s]) => [name, s.default]));
     expect(() => parseDeployConfig(defaults)).toThrow(/ZATA_ENDPOINT must be a URL.*ZATA_BUCKET is required/);
     expect(parseDeployConfig({ ...defaults, ZATA_ENDPOINT: "https://s3.example.com", ZATA_BUCKET: "media" })).toMatchObject({ FUNCTIONS_REGION: "us-central1", MIRROR_MAX_ATTEMPTS: 5 });
+  });
+});
+
+describe("a manual run's overrides take the setting's bounds", () => {
+  it.each([
+    ["mediaGC", "ttlDays", "MEDIA_GC_TTL_DAYS", 36_500],
+    ["mediaGC", "batchSize", "MEDIA_GC_BATCH_SIZE", 1000],
+    ["snapshots", "batchSize", "SNAPSHOT_BATCH_SIZE", 500],
+  ] as const)("%s %s and %s accept 1 to %d alike", (worker, field, setting, max) => {
+    for (const value of [1, max]) {
+      expect(parseRunWorkerRequest({ worker, [field]: value }).ok).toBe(true);
+      expect(parseWorkerConfig({ [setting]: value })[setting]).toBe(value);
+    }
+    for (const value of [0, max + 1]) {
+      expect(parseRunWorkerRequest({ worker, [field]: value })).toMatchObject({ ok: false, error: expect.stringContaining(`${field}: ${field} must be`) });
+      expect(() => parseWorkerConfig({ [setting]: value })).toThrow(`${setting} must be`);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { mergeMediaFields } from "./mediaMerge";
 import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
+import { STATUS_SAMPLE_SIZE } from "../limits";
 
 /**
  * What "in sync" means, for the backfill and the drift report alike: a mirror doc is in line with
@@ -86,14 +87,13 @@ export interface DriftEntry {
 
 export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
 
-export const DRIFT_SAMPLE_SIZE = 20;
 
 export const emptyDrift = (): DriftCounts => Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
 
 export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: DriftEntry): void {
   const slot = drift[kind];
   slot.count++;
-  if (slot.sample.length < DRIFT_SAMPLE_SIZE) slot.sample.push(entry);
+  if (slot.sample.length < STATUS_SAMPLE_SIZE) slot.sample.push(entry);
 }
 
 export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + drift[k].count, 0);

@@ -5,7 +5,7 @@ import type { WorkerDeps } from "../deps";
 import { errorMessage, PermanentError } from "../errors";
 import type { Logger } from "../logger";
 import { applyTask, LeaseLostError } from "./applyTask";
-import { decideClaim } from "./claim";
+import { decideClaim, type ClaimDecision } from "./claim";
 import { claimTask, markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
 import type { Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
@@ -18,18 +18,22 @@ import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
  * dead letter), or in a skip because another worker holds it: nothing is left to be found again
  * unchanged.
  */
-export type TaskStatusAfterRun = "done" | "failed" | "dead-letter" | "invalid" | "skipped" | "lease-lost";
+/** Why a run left a task as it was: its state (claim.ts), the doc gone, a lost race, or Firestore unreachable. */
+export type SkipReason = (ClaimDecision & { kind: "skip" })["reason"] | "missing" | "claim-conflict" | "error";
 
-export interface TaskResult {
-  taskId: string;
-  status: TaskStatusAfterRun;
-  /** What the task did to the mirror (done), or why it was not run (skipped). */
-  outcome?: Outcome;
-  reason?: string;
-  error?: string;
-  attempt?: number;
-  durationMs: number;
-}
+/** How one run of a task ended, keyed by `status`. */
+export type TaskRun =
+  /** Applied: what it did to the mirror. */
+  | { status: "done"; outcome: Outcome; attempt: number }
+  /** Failed, retried later (`failed`), or set aside for good: out of attempts (`dead-letter`), or never valid (`invalid`). */
+  | { status: "failed" | "dead-letter" | "invalid"; error: string; attempt: number }
+  /** Not run; nothing written. `error` when Firestore could not be reached (`reason: "error"`). */
+  | { status: "skipped"; reason: SkipReason; error?: string }
+  /** Another worker took the task over mid-run; this run committed nothing. */
+  | { status: "lease-lost"; attempt: number };
+
+export type TaskResult = TaskRun & { taskId: string; durationMs: number };
+export type TaskStatusAfterRun = TaskResult["status"];
 
 /** Results that changed the task's state: a later poll will not find it again as it was. */
 export const PROGRESSED: readonly TaskStatusAfterRun[] = ["done", "failed", "dead-letter", "invalid"];
@@ -46,7 +50,7 @@ export interface ProcessTaskOptions {
   random?: () => number;
 }
 
-type Run = Omit<TaskResult, "taskId" | "durationMs"> | "conflict";
+type Run = TaskRun | "conflict";
 
 export async function processMirrorTask(deps: WorkerDeps, taskId: string, options: ProcessTaskOptions = {}): Promise<TaskResult> {
   const started = deps.clock.now();

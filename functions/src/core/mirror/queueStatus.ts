@@ -3,6 +3,7 @@ import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
 import { leaseExpiredQuery, oldestPendingQuery } from "./dueTasks";
 import { TASK_STATUSES, type TaskStatus } from "./task";
+import { STATUS_LEASE_EXPIRED_READS, STATUS_MANY_ATTEMPTS, STATUS_SAMPLE_SIZE } from "../limits";
 
 export interface DeadLetter {
   taskId: string;
@@ -56,8 +57,8 @@ export async function getQueueStatus(
 ): Promise<QueueStatus> {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const now = Timestamp.fromMillis(nowMs);
-  const threshold = options.attemptsThreshold ?? 3;
-  const listed = options.deadLetterLimit ?? 20;
+  const threshold = options.attemptsThreshold ?? STATUS_MANY_ATTEMPTS;
+  const listed = options.deadLetterLimit ?? STATUS_SAMPLE_SIZE;
   const dead = deadLetterQueries(db, options.maxAttempts);
   const [counts, marked, exhausted, retrying, markedDocs, exhaustedDocs, oldest, expired, many] = await Promise.all([
     Promise.all(TASK_STATUSES.map((s) => countOf(queue.where("status", "==", s)))),
@@ -67,7 +68,7 @@ export async function getQueueStatus(
     dead.marked.orderBy("failedAt", "desc").limit(listed).get(),
     dead.exhausted.limit(listed).get(),
     oldestPendingQuery(db).get(),
-    leaseExpiredQuery(db, now, 100).get(),
+    leaseExpiredQuery(db, now, STATUS_LEASE_EXPIRED_READS).get(),
     countOf(queue.where("attempts", ">=", threshold)),
   ]);
   const recent = [...exhaustedDocs.docs, ...markedDocs.docs].map(deadLetterOf).slice(0, listed);

@@ -7,9 +7,10 @@ import { documentIdProblem } from "../firestoreIds";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
+import { RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
@@ -110,7 +111,7 @@ class Walk {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
     this.pageSize = options.pageSize ?? pageSizeFor(rate);
-    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
+    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   }
 
   /** False (and `stoppedBy` set) when the run must stop before the next page. */
