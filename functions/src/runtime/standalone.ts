@@ -65,6 +65,12 @@ export async function createStandaloneDeps(worker: string, env: NodeJS.ProcessEn
   return { db, clock: systemClock, logger, config };
 }
 
+/** What a standalone worker sends its parent over an IPC channel, if it has one, once it runs. */
+export const WORKER_STARTED = "worker.started";
+
+/** How long a worker whose parent has ended waits for its work in hand before it exits 1 regardless. */
+export const PARENT_GONE_STOP_MS = 15_000;
+
 /** Why a worker stops: a signal, the parent that started it over an IPC channel is gone, or nobody reads its output. */
 type StopReason = NodeJS.Signals | "parent exited" | "output closed";
 
@@ -72,8 +78,10 @@ type StopReason = NodeJS.Signals | "parent exited" | "output closed";
  * Runs a standalone worker until SIGINT, SIGTERM or SIGHUP (a closed terminal), then lets `stop`
  * finish the work in hand and exits 0. Also stops so when its output is closed (`... | head`) and,
  * when a parent started it with an IPC channel (`npm run local` does), when that channel closes: the
- * parent has ended, however it ended, SIGKILL included. A configuration or connection error at start
- * exits 2 with one clear line; a crash exits 1.
+ * parent has ended, however it ended, SIGKILL included (then the work in hand gets at most
+ * PARENT_GONE_STOP_MS, since what it talks to may have ended with the parent); such a parent is sent the message
+ * `WORKER_STARTED` once the worker runs (whatever LOG_LEVEL hides). A configuration or connection
+ * error at start exits 2 with one clear line; a crash exits 1.
  */
 export async function runUntilSignal(
   name: string,
@@ -87,6 +95,15 @@ export async function runUntilSignal(
     // During the startup checks: nothing is in hand yet.
     if (!worker) process.exit(0);
     worker.logger.info("worker.signal", { signal: reason });
+    if (reason === "parent exited") {
+      // The parent may have taken the Firestore emulator with it: the work in hand gets a bounded
+      // time; cut short, nothing is lost: a claimed task's lease runs out and another worker takes
+      // it, and a signup cache refresh is one transaction, written whole or not at all.
+      setTimeout(() => {
+        worker!.logger.error("worker.stop_timeout", { signal: reason, waitedMs: PARENT_GONE_STOP_MS });
+        process.exit(1);
+      }, PARENT_GONE_STOP_MS).unref();
+    }
     worker
       .stop()
       .then(() => process.exit(0))
@@ -109,6 +126,7 @@ export async function runUntilSignal(
     process.stderr.write(`${name}: ${errorMessage(error)}\n`);
     process.exit(error instanceof ConfigError ? 2 : 1);
   }
+  process.send?.(WORKER_STARTED);
   try {
     await worker.done;
   } catch (error) {

@@ -1,6 +1,8 @@
-import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "../../dev/emulator";
 import { clearProject, emulatorHost, eventually, uniqueProjectId } from "../harness/firestore";
 
 /** The README's first command, `npm run local -- --once`, as a process: it ends with the summary and exit 0. */
@@ -52,3 +54,125 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
   expect(stderr).toBe("");
   await clearProject(`${projectId}-run`);
 }, 300_000);
+
+/**
+ * Every live process whose environment holds `LOCAL_RUN_TAG=<tag>`: a run of local.js started with
+ * that tag, and everything it started (children inherit the environment), wherever they were reparented.
+ */
+function tagged(tag: string): { pid: number; command: string }[] {
+  const marker = `LOCAL_RUN_TAG=${tag}`;
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((pid) => {
+      try {
+        if (!readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(marker)) return [];
+        return [{ pid: Number(pid), command: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").slice(0, 200) }];
+      } catch {
+        return []; // gone, or not ours to read
+      }
+    });
+}
+
+/** Ends whatever a failed test left of its run: only processes carrying that run's tag, which this file started. */
+function killTagged(tag: string): void {
+  for (const { pid } of tagged(tag)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe("nothing npm run local starts outlives it, however it ends", () => {
+  const tags: string[] = [];
+  afterEach(() => tags.splice(0).forEach(killTagged));
+
+  /**
+   * Starts local.js as a user's `npm run local` does (its own emulator unless `env` names one, the
+   * log level of `env` or the default), tagged; resolves once the workers run.
+   */
+  async function startLocal(env: Record<string, string>): Promise<{ child: ChildProcess; tag: string; output: () => string }> {
+    const tag = randomUUID();
+    tags.push(tag);
+    const { FIRESTORE_EMULATOR_HOST: _host, LOG_LEVEL: _level, ...userEnv } = process.env;
+    const child = spawn(process.execPath, [script], { env: { ...userEnv, ...env, LOCAL_RUN_TAG: tag }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout!.on("data", (c: Buffer) => (output += c));
+    child.stderr!.on("data", (c: Buffer) => (output += c));
+    await eventually(async () => output, (out) => out.includes("workers running") || child.exitCode !== null, 180_000, "local.js to start its workers");
+    expect(output).toContain("workers running");
+    return { child, tag, output: () => output };
+  }
+
+  const commands = (tag: string) => tagged(tag).map((p) => p.command);
+  const allGone = (tag: string) => eventually(async () => tagged(tag), (left) => left.length === 0, 60_000, "every process of the run to end");
+
+  it("stops its emulator and workers when killed with SIGKILL", async () => {
+    const { child, tag } = await startLocal({ GCLOUD_PROJECT: "demo-local-sigkill" });
+    const before = commands(tag);
+    expect(before).toEqual(expect.arrayContaining([expect.stringMatching(/^java /), expect.stringContaining("mirrorQueueWorker.js"), expect.stringContaining("signupImageCacheWorker.js")]));
+    child.kill("SIGKILL");
+    await allGone(tag);
+  }, 300_000);
+
+  it("stops its workers and exits 0 on SIGHUP (a closed terminal), with workers that log only warnings", async () => {
+    const projectId = uniqueProjectId("local-hup");
+    // The workers log no `worker.started` at this level: local.js must know they run all the same.
+    const { child, tag } = await startLocal({ FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "WARNING" });
+    expect(commands(tag)).toEqual(expect.arrayContaining([expect.stringContaining("mirrorQueueWorker.js"), expect.stringContaining("signupImageCacheWorker.js")]));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    child.kill("SIGHUP");
+    expect(await exited).toBe(0);
+    await allGone(tag);
+    await clearProject(projectId);
+  }, 300_000);
+
+  it("stops its workers when its output is closed (`npm run local | sed /workers running/q`)", async () => {
+    const projectId = uniqueProjectId("local-pipe");
+    const tag = randomUUID();
+    tags.push(tag);
+    // The default log level: the workers' heartbeats (every 15 s) are the lines that meet the closed pipe.
+    const { LOG_LEVEL: _level, ...userEnv } = process.env;
+    const env = { ...userEnv, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOCAL_RUN_TAG: tag };
+    const shell = spawn("sh", ["-c", `"${process.execPath}" "${script}" | sed "/workers running/q"`], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    shell.stdout.on("data", (c: Buffer) => (output += c));
+    expect(await new Promise<number | null>((resolve) => shell.on("close", resolve))).toBe(0);
+    expect(output).toContain("workers running");
+    // local.js meets the closed pipe at its next line (a worker's heartbeat at the latest, every 15 s).
+    await allGone(tag);
+    await clearProject(projectId);
+  }, 300_000);
+});
+
+describe("npm run local checks its settings before it starts anything", () => {
+  /** Runs local.js without FIRESTORE_EMULATOR_HOST unless `env` sets one: a run that passed its checks would start an emulator. */
+  async function runLocal(env: Record<string, string>) {
+    const { FIRESTORE_EMULATOR_HOST: _host, ...userEnv } = process.env;
+    const child = spawn(process.execPath, [script], { env: { ...userEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    return { code, stdout, stderr };
+  }
+
+  it.each([
+    [{ LOG_LEVEL: "bogus" }, "[local] invalid worker configuration: LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"],
+    [{ MIRROR_POOL_SIZE: "0" }, "[local] invalid worker configuration: MIRROR_POOL_SIZE must be a number from 1 to 100 (digits only)"],
+    [{ FIRESTORE_EMULATOR_HOST: "http://127.0.0.1:8080" }, "[local] FIRESTORE_EMULATOR_HOST must be host:port"],
+    [{ GCLOUD_PROJECT: "Demo Workers" }, "[local] GCLOUD_PROJECT must be a project id"],
+  ])("exits 2 with one line, having started nothing, for %j", async (env, message) => {
+    const r = await runLocal(env);
+    expect(r).toEqual({ code: 2, stdout: "", stderr: expect.stringContaining(message) });
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when nothing listens there", async () => {
+    const host = `127.0.0.1:${await freePort()}`;
+    const r = await runLocal({ FIRESTORE_EMULATOR_HOST: host });
+    expect(r).toEqual({ code: 2, stdout: "", stderr: expect.stringContaining(`[local] cannot connect to the Firestore emulator at FIRESTORE_EMULATOR_HOST=${host} (ECONNREFUSED)`) });
+  });
+});
