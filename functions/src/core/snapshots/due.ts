@@ -7,7 +7,7 @@ import { isMap } from "./ops";
  * README "When, and in what order" states these rules for users.
  */
 
-/** The project fields only the snapshot worker writes, besides the contract's snapshot fields (firestore.rules keeps clients off them). */
+/** The project fields only the snapshot worker writes, besides the snapshot fields the app reads (docs/DATA_MODEL.md); firestore.rules keeps clients off them. */
 export const WORKER_FIELDS = {
   /** Timestamp: the worker looks at the project again after this; due projects go oldest first. */
   checkAfter: "snapshotCheckAfter",
