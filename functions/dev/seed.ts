@@ -55,7 +55,7 @@ export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) 
       const b = db.batch();
       for (let index = start; index < Math.min(ops, start + 100); index++) {
         const elementId = `shape-${index % 40}`;
-        b.set(ref.collection("ops").doc(String(index).padStart(8, "0")), { index, type: "create", elementId, data: { x: index, y: index * 2 }, createdAt: Timestamp.now() });
+        b.set(ref.collection("ops").doc(String(index)), { index, type: "create", elementId, data: { x: index, y: index * 2 }, createdAt: Timestamp.now() });
         b.set(ref.collection("elements").doc(elementId), { x: index, y: index * 2 });
       }
       b.update(ref, { opIndex: Math.min(ops, start + 100) - 1, opsSinceSnapshot: FieldValue.increment(Math.min(ops, start + 100) - start), updatedAt: Timestamp.now() });

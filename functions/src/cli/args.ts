@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { documentIdProblem } from "../core/firestoreIds";
 import { parseRunWorkerRequest, type RunWorkerRequest } from "../core/manualRun/request";
+import { DEFAULT_WALK_RATE, MAX_WALK_RATE } from "../core/mirror/historyWalk";
 
 /**
  * The operator CLI's command line, parsed and validated before anything touches Firestore.
@@ -15,7 +16,7 @@ export type Command =
   | { kind: "help"; text: string }
   | { kind: "status"; json: boolean }
   | { kind: "requeue"; json: boolean; all: boolean; taskIds: string[] }
-  | { kind: "run"; json: boolean; request: RunWorkerRequest; drain?: boolean };
+  | { kind: "run"; json: boolean; request: RunWorkerRequest; drain?: boolean; rate?: number };
 
 export const USAGE = `usage: workers <command> [options]
 
@@ -28,6 +29,10 @@ commands:
                              snapshot the projects that are due, or one project
   signup-cache refresh       refresh signupImageCache/current
   mirror drain [--limit N]   process mirror tasks until none is due or a batch moves none on
+  mirror backfill [--dry-run] [--uid UID] [--since DATE] [--rate N]
+                             bring the public mirror in line with the history items (resumable)
+  mirror verify [--repair] [--rate N]
+                             report the drift between the history items and the public mirror
 
 options for every command: --json (machine output), --help
 environment: FIRESTORE_EMULATOR_HOST for the emulator, else GCLOUD_PROJECT and Application Default Credentials;
@@ -39,7 +44,21 @@ const HELP: Record<string, string> = {
   gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. A real run needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID,\n  ZATA_SECRET_ACCESS_KEY (a dry run reads Firestore only). Exits 1 when an item failed, 2 when a setting is missing or wrong.",
   snapshot: "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
   "signup-cache": "usage: workers signup-cache refresh [--json]\n  Refreshes the signup page's image cache.",
-  mirror: "usage: workers mirror drain [--limit N] [--json]\n  Processes due mirror tasks, batch after batch of N (default 100), until none is due,\n  or a batch moves none of its tasks on (then it lists them, with why, and exits 1).",
+  mirror: [
+    "usage: workers mirror drain [--limit N] [--json]",
+    "  Processes due mirror tasks, batch after batch of N (default 100), until none is due,",
+    "  or a batch moves none of its tasks on (then it lists them, with why, and exits 1).",
+    "usage: workers mirror backfill [--dry-run] [--uid UID] [--since DATE] [--rate N] [--json]",
+    "  Walks every history item (or UID's, or those updated since DATE: 2024-05-01 or 2024-05-01T12:00:00Z)",
+    "  and enqueues an upsert task for each one whose mirror doc is out of line, then applies it here.",
+    `  At most N items a second (default ${DEFAULT_WALK_RATE}, at most ${MAX_WALK_RATE}). Resumable: stopped (Ctrl-C, SIGTERM),`,
+    "  the next run of the same scope goes on from where it stopped. --dry-run lists what it would change.",
+    "  Exits 0 when complete, 1 when stopped, busy (another run holds it), a task failed or a conflict was met.",
+    "usage: workers mirror verify [--repair] [--rate N] [--json]",
+    "  Compares every history item with its mirror doc and every mirror doc with its item; prints counts",
+    "  and a sample of each kind of drift. --repair enqueues an upsert for each fixable one and applies it here.",
+    "  Exits 0 when in sync, 1 with drift (with --repair too: run it again to confirm) or when stopped.",
+  ].join("\n"),
 };
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -51,7 +70,7 @@ function integer(name: string, value: string | undefined): number | undefined {
 function validated(data: Record<string, unknown>): RunWorkerRequest {
   const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
   const parsed = parseRunWorkerRequest(defined);
-  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId|force)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
   return parsed.request;
 }
 
@@ -74,6 +93,10 @@ export function parseCommand(argv: string[]): Command {
         "ttl-days": { type: "string" },
         "batch-size": { type: "string" },
         limit: { type: "string" },
+        uid: { type: "string" },
+        since: { type: "string" },
+        rate: { type: "string" },
+        repair: { type: "boolean" },
       },
     });
   } catch (error) {
@@ -88,10 +111,14 @@ export function parseCommand(argv: string[]): Command {
     gc: ["json", "dry-run", "ttl-days", "batch-size"],
     snapshot: ["json", "force", "batch-size"],
     "signup-cache": ["json"],
-    mirror: ["json", "limit"],
+    "mirror drain": ["json", "limit"],
+    "mirror backfill": ["json", "dry-run", "uid", "since", "rate"],
+    "mirror verify": ["json", "repair", "rate"],
   };
-  const extra = Object.keys(v).filter((k) => !allowed[name].includes(k));
-  if (extra.length) throw new UsageError(`${name} does not take --${extra.join(", --")}\n${HELP[name]}`);
+  const command = name === "mirror" ? `mirror ${positionals[0] ?? ""}` : name;
+  if (!(command in allowed)) throw new UsageError(HELP[name]);
+  const extra = Object.keys(v).filter((k) => !allowed[command].includes(k));
+  if (extra.length) throw new UsageError(`${command} does not take --${extra.join(", --")}\n${HELP[name]}`);
 
   switch (name) {
     case "status":
@@ -115,7 +142,26 @@ export function parseCommand(argv: string[]): Command {
       if (positionals.join(" ") !== "refresh") throw new UsageError(HELP["signup-cache"]);
       return { kind: "run", json, request: { worker: "signupImageCache" } };
     default:
-      if (positionals.join(" ") !== "drain") throw new UsageError(HELP.mirror);
-      return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", v.limit) }) };
+      return parseMirror(positionals, v, json);
+  }
+}
+
+function walkRate(value: string | undefined): number | undefined {
+  const rate = integer("rate", value);
+  if (rate !== undefined && (rate < 1 || rate > MAX_WALK_RATE)) throw new UsageError(`--rate must be from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`);
+  return rate;
+}
+
+function parseMirror(positionals: string[], v: Record<string, string | boolean | undefined>, json: boolean): Command {
+  const [sub, ...rest] = positionals;
+  if (rest.length) throw new UsageError(`mirror ${sub} takes no arguments\n${HELP.mirror}`);
+  const text = (name: string) => v[name] as string | undefined;
+  switch (sub) {
+    case "drain":
+      return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", text("limit")) }) };
+    case "backfill":
+      return { kind: "run", json, rate: walkRate(text("rate")), request: validated({ worker: "mirrorBackfill", dryRun: v["dry-run"], uid: text("uid"), since: text("since") }) };
+    default:
+      return { kind: "run", json, rate: walkRate(text("rate")), request: validated({ worker: "mirrorVerify", repair: v.repair }) };
   }
 }

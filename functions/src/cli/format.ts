@@ -1,14 +1,45 @@
 import type { SystemHealth } from "../core/health";
+import type { MediaGCStatus } from "../core/mediaGC/status";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
+import type { BackfillReport } from "../core/mirror/backfill";
+import type { DriftCounts, DriftEntry, ReportedDrift } from "../core/mirror/drift";
 import type { DrainReport } from "../core/mirror/drain";
+import type { RepairTally } from "../core/mirror/repairTasks";
+import type { VerifyReport } from "../core/mirror/verify";
 import type { RequeueReport } from "../core/mirror/requeue";
 import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
 import type { SnapshotReport } from "../core/snapshots/processSnapshots";
 
-/** Human output of the operator CLI; `--json` prints the reports as they are instead. */
+/**
+ * Human output of the operator CLI; `--json` prints the reports as they are instead. Every id,
+ * key and error printed comes from Firestore or a store and may hold anything: `shown` turns the
+ * characters a terminal acts on into escapes.
+ */
+
+/** C0 and C1 controls, DEL, line and paragraph separators, and the bidirectional controls that reorder text. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** `value` as text that prints as itself: every control character as an escape (\n, \u001b). */
+export function shown(value: unknown): string {
+  return String(value).replace(UNPRINTABLE, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** Multi-line text (usage, a stack): each line shown, the line breaks kept. */
+export function shownLines(text: string): string {
+  return text.split("\n").map(shown).join("\n");
+}
+
+/** JSON output with the characters JSON.stringify leaves raw (DEL, C1, separators, bidi controls) escaped too: the same JSON value. */
+export function json(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export function table(rows: (string | number)[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  const cells = rows.map((r) => r.map(shown));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
 export function duration(ms: number | null): string {
@@ -39,18 +70,32 @@ export function formatHealth(h: SystemHealth): string {
   if (q.deadLetters.recent.length) {
     lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
   }
-  if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.join(", ")}`);
+  if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.map(shown).join(", ")}`);
   lines.push(
     "",
-    `media GC candidates (unreferenced, older than ${h.mediaGC.ttlDays} days): ${h.mediaGC.candidates}`,
+    formatMediaGCStatus(h.mediaGC),
     `projects due a snapshot: ${h.snapshots.dueByOps} by op count, ${h.snapshots.dueByAge} by age (never-snapshotted projects are found by the worker's scan, not counted here); ${h.snapshots.failing.count} failing`,
-    `signup cache: ${h.signupCache.refreshedAt ? `${h.signupCache.count} images, refreshed ${duration(h.signupCache.ageMs)} ago (${h.signupCache.refreshedAt})` : "never refreshed"}`,
+    `signup cache: ${h.signupCache.refreshedAt ? `${shown(h.signupCache.count)} images, refreshed ${duration(h.signupCache.ageMs)} ago (${h.signupCache.refreshedAt})` : "never refreshed"}`,
   );
+  if (h.mediaGC.needsAttention.length) {
+    lines.push(
+      "",
+      "media the GC leaves until a person acts (set aside: fix the object, then delete gcFailures; a key the GC will not send: fix the key or delete the record)",
+      table([["media", "key", "why", "detail"], ...h.mediaGC.needsAttention.map((m) => [m.id, m.storageKey, m.reason, m.detail])]),
+    );
+  }
   const failing = h.snapshots.failing.recent;
   if (failing.length) {
     lines.push("", "projects failing to snapshot (most recent first)", table([["project", "attempts", "permanent", "next retry", "reason"], ...failing.map((f) => [f.projectId, f.attempts, f.permanent ? "yes" : "no", f.retryAt ?? "-", f.error])]));
   }
   return lines.join("\n");
+}
+
+function formatMediaGCStatus(m: MediaGCStatus): string {
+  const among = m.complete ? "" : ` among the oldest ${m.examined} of ${m.unreferencedOld}`;
+  const skipped = Object.entries(m.skipped);
+  const left = skipped.length ? `; left alone: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}` : "";
+  return `media GC candidates (unreferenced, older than ${m.ttlDays} days): ${m.candidates}${among}${left}`;
 }
 
 export function formatGC(r: MediaGCReport): string {
@@ -59,9 +104,9 @@ export function formatGC(r: MediaGCReport): string {
     lines.push(`dry run: ${r.candidates!.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
     if (r.candidates!.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates!.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
   } else {
-    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${r.stoppedBy}, run again to continue`}`);
+    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`);
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
-    for (const f of r.failed) lines.push(`  failed ${f.id} (${f.storageKey}): ${f.reason}`);
+    for (const f of r.failed) lines.push(`  failed ${shown(f.id)} (${shown(f.storageKey)}): ${shown(f.reason)}`);
   }
   const skipped = Object.entries(r.skipped);
   if (skipped.length) lines.push(`skipped: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
@@ -69,8 +114,8 @@ export function formatGC(r: MediaGCReport): string {
 }
 
 export function formatRequeue(r: RequeueReport): string {
-  const lines = [`requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.join(", ")}` : ""}`];
-  if (r.notDeadLetters.length) lines.push(`not dead letters (left alone): ${r.notDeadLetters.join(", ")}`);
+  const lines = [`requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.map(shown).join(", ")}` : ""}`];
+  if (r.notDeadLetters.length) lines.push(`not dead letters (left alone): ${r.notDeadLetters.map(shown).join(", ")}`);
   return lines.join("\n");
 }
 
@@ -78,22 +123,83 @@ export function formatSnapshots(s: SnapshotReport): string {
   const left = s.deferred ? `; ${s.deferred} due projects left for the next run` : "";
   return [
     `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.repaired.length} counters repaired, ${s.failed.length} failed (${s.candidates} candidates)${left}`,
-    ...s.created.map((c) => `  ${c.projectId}: ${c.snapshotId} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
-    ...s.skipped.map((c) => `  ${c.projectId}: skipped, ${c.reason}`),
-    ...s.repaired.map((c) => `  ${c.projectId}: opsSinceSnapshot ${c.opsSinceSnapshot.from ?? "-"} -> ${c.opsSinceSnapshot.to} (nothing new to snapshot)`),
-    ...s.failed.map((c) => `  ${c.projectId}: FAILED${c.permanent ? " (permanent)" : ""}, attempt ${c.attempts}, retry ${c.retryAt ?? "not scheduled"}: ${c.error}`),
+    ...s.created.map((c) => `  ${shown(c.projectId)}: ${shown(c.snapshotId)} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
+    ...s.skipped.map((c) => `  ${shown(c.projectId)}: skipped, ${shown(c.reason)}`),
+    ...s.repaired.map((c) => `  ${shown(c.projectId)}: opsSinceSnapshot ${shown(c.opsSinceSnapshot.from ?? "-")} -> ${c.opsSinceSnapshot.to} (nothing new to snapshot)`),
+    ...s.failed.map((c) => `  ${shown(c.projectId)}: FAILED${c.permanent ? " (permanent)" : ""}, attempt ${c.attempts}, retry ${shown(c.retryAt ?? "not scheduled")}: ${shown(c.error)}`),
   ].join("\n");
 }
 
 export function formatSignupCache(c: SignupCacheReport): string {
-  return c.refreshed ? `signup cache refreshed: ${c.count} images` : `signup cache kept: ${c.reason}`;
+  return c.refreshed ? `signup cache refreshed: ${c.count} images` : `signup cache kept: ${shown(c.reason)}`;
 }
 
 export function formatDrain(d: DrainReport): string {
   const lines = [`drained: ${d.done} done, ${d.failed} failed (will retry), ${d.deadLetter} dead letters, ${d.invalid} invalid, in ${d.batches} batches`];
   if (d.stuck.length) {
     lines.push(`stopped: the last batch moved none of its ${d.stuck.length} tasks on`);
-    for (const s of d.stuck) lines.push(`  stuck ${s.taskId}: ${s.reason}${s.error ? ` (${s.error})` : ""}`);
+    for (const s of d.stuck) lines.push(`  stuck ${shown(s.taskId)}: ${shown(s.reason)}${s.error ? ` (${shown(s.error)})` : ""}`);
   }
+  return lines.join("\n");
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+
+const DRIFT_LABELS: Record<ReportedDrift, string> = {
+  missing: "public items without a mirror doc",
+  differs: "mirror docs whose fields differ from their item's",
+  sourcePrivate: "mirror docs of private items",
+  sourceDeleted: "mirror docs of deleted items",
+  sourceGone: "mirror docs whose item is gone",
+  conflict: "public items whose mirror doc belongs to another user's item of the same historyId (fix by hand)",
+  unowned: "mirror docs with no usable uid, whose item is unknown (check, then delete by hand)",
+};
+
+function driftLine(e: DriftEntry): string {
+  const item = `${e.uid === null || e.uid === undefined ? "?" : shown(e.uid)}/${shown(e.historyId)}`;
+  if (e.fields) return `  ${item}: ${e.fields.map(shown).join(", ")}`;
+  if (e.owner !== undefined) return `  ${item}: the mirror doc belongs to ${shown(e.owner)}`;
+  return `  ${item}`;
+}
+
+/** Each kind of drift met: its count, what it means, and its sample. */
+function driftLines(drift: DriftCounts): string[] {
+  const lines: string[] = [];
+  for (const [kind, { count, sample }] of Object.entries(drift) as [ReportedDrift, DriftCounts[ReportedDrift]][]) {
+    if (!count) continue;
+    lines.push(`${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`, ...sample.map(driftLine));
+  }
+  return lines;
+}
+
+function taskLines(t: RepairTally, dryRun = false): string[] {
+  if (dryRun) return [`would enqueue ${n(t.enqueued)} upsert tasks`];
+  const lines = [`enqueued ${n(t.enqueued)} upsert tasks${t.alreadyEnqueued ? ` (${n(t.alreadyEnqueued)} more were already enqueued by this run)` : ""}`];
+  if (t.applied) {
+    const outcomes = Object.entries(t.applied.byOutcome).map(([k, c]) => `${n(c)} ${k}`);
+    const others = Object.entries(t.applied.byStatus).filter(([k]) => k !== "done").map(([k, c]) => `${n(c)} ${k}`);
+    lines.push(`applied here: ${[...outcomes, ...others].join(", ") || "nothing"}`);
+  }
+  for (const f of t.notDone) lines.push(`  task ${shown(f.taskId)} (${shown(f.uid)}/${shown(f.historyId)}): ${f.status}${f.error ? `: ${shown(f.error)}` : ""}`);
+  return lines;
+}
+
+export function formatBackfill(r: BackfillReport): string {
+  const scope = [r.scope.uid !== null ? `uid ${shown(r.scope.uid)}` : "", r.scope.since !== null ? `updated since ${r.scope.since}` : ""].filter(Boolean).join(", ") || "every item";
+  if (r.busy) return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
+  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): run it again to go on from where it stopped`;
+  return [
+    `backfill${r.dryRun ? " dry run" : ""} (${scope}) ${r.runId}${r.resumed ? ", resumed" : ""}: ${state}`,
+    `walked ${n(r.walked)} docs in ${duration(r.durationMs)} (${r.itemsPerSecond} items/s; the run so far: ${n(r.run.walked)}): ${n(r.matching)} in line, ${n(r.notPublic)} not public${r.notHistoryItems ? `, ${n(r.notHistoryItems)} not history items` : ""}`,
+    ...taskLines(r.tasks, r.dryRun),
+    ...driftLines(r.drift),
+  ].join("\n");
+}
+
+export function formatVerify(r: VerifyReport): string {
+  const scanned = `${n(r.scanned.historyItems)} history items and ${n(r.scanned.mirrorDocs)} mirror docs compared in ${duration(r.durationMs)}`;
+  const lines = [r.inSync ? `in sync: ${scanned}` : `${r.complete ? "drift" : `incomplete (stopped: ${r.stoppedBy})`}: ${n(r.driftCount)} found; ${scanned}; ${n(r.matching)} in line`];
+  lines.push(...driftLines(r.drift));
+  if (r.repair) lines.push(...taskLines(r.repair), ...(r.repair.unrepairable ? [`left for an operator: ${n(r.repair.unrepairable)} (conflict, unowned)`] : []));
   return lines.join("\n");
 }

@@ -14,6 +14,8 @@ export const COLLECTIONS = {
   canvasMedia: "canvasMedia",
   /** Tombstones of deleted canvas projects: a deleted project's id is never created again. */
   deletedCanvasProjects: "deletedCanvasProjects",
+  /** Worker-private: one record per canvas project whose snapshot is failing (snapshots/failures.ts). */
+  canvasSnapshotFailures: "canvasSnapshotFailures",
   /** Worker-private: cursors and other small state docs. */
   workerState: "workerState",
 } as const;

@@ -87,19 +87,48 @@ export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 export type WorkerConfigName = keyof WorkerConfig;
 export const workerConfigNames = Object.keys(workerSettings) as WorkerConfigName[];
 
+/** An endpoint is the store's base URL: credentials go in their own settings, and a query or fragment would be dropped. */
+const isBaseUrl = (value: string) => {
+  // A value that is no URL at all was already refused by the URL check (zod runs every check).
+  if (!URL.canParse(value)) return true;
+  const url = new URL(value);
+  return !url.username && !url.password && !url.search && !url.hash;
+};
+
 const requiredString = (name: string) => z.string({ error: `${name} is required` }).min(1, { error: `${name} is required` });
 
 /** Zata (S3-compatible) media storage. Only the workers that touch storage require it. */
 export const storageSettings = {
   ZATA_ENDPOINT: {
-    schema: z.url({ error: "ZATA_ENDPOINT must be a URL, e.g. https://s3.example.com" }),
+    schema: z
+      .url({ protocol: /^https?$/, error: "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com" })
+      .refine(isBaseUrl, { error: "ZATA_ENDPOINT must be the store's base URL, without credentials, query or fragment" }),
     kind: "string",
     default: "",
     description: "media storage (Zata, S3-compatible) endpoint URL, e.g. https://s3.example.com; required by the media GC",
     functions: true,
   },
-  ZATA_REGION: { schema: z.string().min(1).default("us-east-1"), kind: "string", default: "us-east-1", description: "media storage region", functions: true },
-  ZATA_BUCKET: { schema: requiredString("ZATA_BUCKET"), kind: "string", default: "", description: "media storage bucket holding canvas media; required by the media GC", functions: true },
+  ZATA_REGION: {
+    // The AWS SDK signs with the region and puts it in host names: it takes a host label only.
+    schema: z
+      .string()
+      .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/, { error: "ZATA_REGION must be a region name: letters, digits and inner hyphens, e.g. us-east-1" })
+      .default("us-east-1"),
+    kind: "string",
+    default: "us-east-1",
+    description: "media storage region",
+    functions: true,
+  },
+  ZATA_BUCKET: {
+    // S3's bucket rules, plus the capitals and underscores of older buckets some providers still serve.
+    schema: requiredString("ZATA_BUCKET").regex(/^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/, {
+      error: "ZATA_BUCKET must be a bucket name: 3-63 letters, digits, dots, hyphens or underscores, starting and ending with a letter or digit",
+    }),
+    kind: "string",
+    default: "",
+    description: "media storage bucket holding canvas media; required by the media GC",
+    functions: true,
+  },
   ZATA_FORCE_PATH_STYLE: {
     schema: booleanString("ZATA_FORCE_PATH_STYLE").default(true),
     kind: "boolean",

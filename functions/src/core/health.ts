@@ -2,23 +2,26 @@ import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "./collections";
 import { countOf } from "./count";
 import type { WorkerConfig } from "./config";
-import { mediaGCQuery } from "./mediaGC/runMediaGC";
-import { cutoffMs } from "./mediaGC/eligibility";
+import { getMediaGCStatus, type MediaGCStatus } from "./mediaGC/status";
 import { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
-import { countersDueByAgeQuery, countersDueByOpsQuery, readFailingProjects, type FailingProjects } from "./snapshots/candidates";
+import { countersDueByAgeQuery, countersDueByOpsQuery } from "./snapshots/candidates";
+import { readFailingProjects, type FailingProjects } from "./snapshots/failures";
 
-/** Everything an operator asks at night, in one read-mostly pass (count aggregations, no scans). */
+/**
+ * Everything an operator asks at night, in one read-mostly pass: count aggregations, plus the
+ * media GC's oldest candidates (up to 1,000 docs), judged as a run would judge them.
+ */
 export interface SystemHealth {
   queue: QueueStatus;
-  mediaGC: { candidates: number; ttlDays: number };
+  mediaGC: MediaGCStatus;
   snapshots: { dueByOps: number; dueByAge: number; failing: FailingProjects };
   signupCache: { refreshedAt: string | null; ageMs: number | null; count: number };
 }
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
-  const [queue, gcCandidates, dueByOps, dueByAge, failing, cache] = await Promise.all([
+  const [queue, mediaGC, dueByOps, dueByAge, failing, cache] = await Promise.all([
     getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS }),
-    countOf(mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, config.MEDIA_GC_TTL_DAYS)), 1_000_000)),
+    getMediaGCStatus(db, nowMs, config.MEDIA_GC_TTL_DAYS),
     countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
     countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),
     readFailingProjects(db),
@@ -27,7 +30,7 @@ export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs
   const refreshedAt = cache.get("refreshedAt");
   return {
     queue,
-    mediaGC: { candidates: gcCandidates, ttlDays: config.MEDIA_GC_TTL_DAYS },
+    mediaGC,
     snapshots: { dueByOps, dueByAge, failing },
     signupCache: refreshedAt instanceof Timestamp
       ? { refreshedAt: refreshedAt.toDate().toISOString(), ageMs: nowMs - refreshedAt.toMillis(), count: cache.get("count") ?? 0 }

@@ -10,6 +10,7 @@ export type { WorkerDeps } from "./deps";
 export { loadProject, type LoadedProject } from "./snapshots/loadProject";
 export { processSnapshots, type SnapshotReport, type SnapshotOptions } from "./snapshots/processSnapshots";
 export { runMediaGC, type MediaGCReport, type MediaGCOptions } from "./mediaGC/runMediaGC";
+export { storageKeyProblem } from "./mediaGC/storageKeys";
 export { refreshSignupImageCache, type SignupCacheReport } from "./signupCache/refreshSignupImageCache";
 export { requeueDeadLetters, type RequeueReport } from "./mirror/requeue";
 export { getSystemHealth, type SystemHealth } from "./health";

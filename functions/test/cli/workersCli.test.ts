@@ -78,6 +78,19 @@ describe("help and refusals", () => {
     expect(r.stderr).toMatch(/^workers: media storage refused the request \(NoSuchBucket: .*\): check ZATA_BUCKET$/m);
     expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
   });
+
+  it.each([
+    ["a region the SDK cannot sign with", { ZATA_REGION: "us east 1!" }, /^workers: invalid storage configuration: ZATA_REGION: ZATA_REGION must be a region name/m],
+    ["an endpoint that is not http(s)", { ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, /^workers: invalid storage configuration: ZATA_ENDPOINT: ZATA_ENDPOINT must be a URL with http or https/m],
+    ["https to a store that speaks http", { ZATA_ENDPOINT: "https-to-http" }, /^workers: media storage refused the request \(EPROTO: .*\): check ZATA_ENDPOINT/m],
+  ])("refuses gc with exit 2 for %s, naming the setting, and leaves the item free", async (_label, env, message) => {
+    await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
+    const given: Record<string, string> = env;
+    const settings = given.ZATA_ENDPOINT === "https-to-http" ? { ZATA_ENDPOINT: server.endpoint.replace("http:", "https:") } : given;
+    const r = await cli(["gc"], { ...zata, ...settings });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(message) });
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+  });
 });
 
 describe("status", () => {
@@ -103,6 +116,63 @@ describe("status", () => {
     expect(health.queue).toMatchObject({ depth: { pending: 1, failed: 1 }, deadLetters: { count: 1 } });
     expect(health.queue.oldestPendingAgeMs).toBeGreaterThanOrEqual(120_000);
     expect(health.mediaGC.candidates).toBe(1);
+  });
+});
+
+describe("status: the media GC", () => {
+  it("counts what a run would delete, and lists the media that wait for a person", async () => {
+    await putMedia(fs.db, s3, server.bucket, "ok", { ageDays: 45 });
+    await putMedia(fs.db, s3, server.bucket, "spaced", { ageDays: 45, storageKey: " spaced.png ", withObject: false });
+    await putMedia(fs.db, s3, server.bucket, "aside", { ageDays: 45 });
+    await fs.db.doc("canvasMedia/aside").update({ gcFailures: 5, gcLastError: "storage refused: AccessDenied: locked" });
+    await putMedia(fs.db, s3, server.bucket, "marked", { ageDays: 45 });
+    await fs.db.doc("canvasMedia/marked").update({ gcState: "deleting", gcRunId: "r", gcMarkedAt: Timestamp.now() });
+
+    const human = await cli(["status"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain("media GC candidates (unreferenced, older than 30 days): 1; left alone: ");
+    expect(human.stdout).toMatch(/left alone: .*1 being-deleted/);
+    expect(human.stdout).toMatch(/^aside\s+canvas\/owner\/aside\.png\s+set-aside\s+5 storage failures; last: storage refused: AccessDenied: locked$/m);
+    expect(human.stdout).toMatch(/^spaced\s+spaced\.png\s+unsafe-storageKey\s+the key has whitespace at either end$/m);
+    expect(JSON.parse((await cli(["status", "--json"])).stdout).mediaGC).toMatchObject({ candidates: 1, unreferencedOld: 4, complete: true });
+  });
+});
+
+describe("data cannot drive the operator's terminal: control characters are printed as escapes", () => {
+  const ESC = "\u001b";
+  const clear = `${ESC}[2J${ESC}[31m`;
+
+  it("gc --dry-run and gc: ids, keys and the skipped-key warnings", async () => {
+    await putMedia(fs.db, s3, server.bucket, `evil${clear}`, { ageDays: 45, storageKey: "canvas/owner/evil.png" });
+    await putMedia(fs.db, s3, server.bucket, "badkey", { ageDays: 45, storageKey: `canvas/${ESC}]0;owned\u0007.png`, withObject: false });
+    const dry = await cli(["gc", "--dry-run"]);
+    const real = await cli(["gc"], zata);
+    for (const r of [dry, real]) {
+      expect({ code: r.code, stdout: r.stdout.includes(ESC), stderr: r.stderr.includes(ESC) }).toEqual({ code: 0, stdout: false, stderr: false });
+    }
+    expect(dry.stdout).toContain("evil\\u001b[2J\\u001b[31m");
+    expect(real.stderr).toContain("storageKey=canvas/\\u001b]0;owned\\u0007.png");
+  });
+
+  it("status: dead letters' errors, and the media waiting for a person; --json escapes C1 controls too", async () => {
+    await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: `boom${clear}\nforged line`, failedAt: Timestamp.now() });
+    await putMedia(fs.db, s3, server.bucket, `m\u009b2J`, { ageDays: 45, storageKey: ` ${ESC}[2J `, withObject: false });
+    const human = await cli(["status"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout.includes(ESC) || human.stdout.includes("\u009b")).toBe(false);
+    expect(human.stdout).toContain("boom\\u001b[2J\\u001b[31m\\nforged line");
+    expect(human.stdout).toContain("m\\u009b2J");
+    const json = await cli(["status", "--json"]);
+    expect(json.stdout.includes("\u009b")).toBe(false);
+    expect(JSON.parse(json.stdout).mediaGC.needsAttention[0].id).toBe("m\u009b2J");
+  });
+
+  it("requeue and refused arguments", async () => {
+    const requeue = await cli(["requeue", `t${clear}`]);
+    expect({ code: requeue.code, raw: requeue.stdout.includes(ESC) }).toEqual({ code: 1, raw: false });
+    expect(requeue.stdout).toContain("not dead letters (left alone): t\\u001b[2J");
+    const refused = await cli(["snapshot", `__${clear}__`]);
+    expect({ code: refused.code, raw: refused.stderr.includes(ESC) }).toEqual({ code: 2, raw: false });
   });
 });
 
@@ -144,6 +214,9 @@ describe("gc", () => {
     expect(real.code).toBe(0);
     expect(real.stdout).toContain("deleted 1 media, 2.0 KiB freed, 0 failed");
     expect(real.stderr).toContain("mediaGC.batch");
+    // A real run's progress lines carry no dry-run count.
+    expect(real.stderr).not.toContain("wouldDelete");
+    expect(real.stderr).toMatch(/^\d\d:\d\d:\d\d media GC: candidates 1\/1 \(100%\) \S+\/s ETA 0 s \| deleted=1$/m);
     expect(await mediaExists(fs.db, "old")).toBe(false);
     expect(await objectExists(s3, server.bucket, key)).toBe(false);
   });
@@ -166,13 +239,14 @@ describe("snapshot, signup-cache refresh, mirror drain", () => {
     expect(r.stdout).toContain("signup cache refreshed: 1 images");
   });
 
-  it("mirror drain processes every due task, batch after batch, with progress on stderr", async () => {
+  it("mirror drain processes every due task, batch after batch, with progress lines on stderr", async () => {
     for (let i = 0; i < 7; i++) await putHistoryItem(fs.db, "u1", `h${i}`);
     for (let i = 0; i < 7; i++) await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: `h${i}` });
     const r = await cli(["mirror", "drain", "--limit", "3"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("drained: 7 done, 0 failed (will retry), 0 dead letters, 0 invalid, in 4 batches");
-    expect(r.stderr.match(/mirror\.drain\.batch/g)).toHaveLength(4);
+    // At most a line a second while it runs (not a terminal), and the last one: every task counted.
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(/^\d\d:\d\d:\d\d mirror drain: tasks 7\/7 \(100%\) \S+\/s ETA 0 s \| done=7$/);
     for (let i = 0; i < 7; i++) expect(await mirrorDoc(fs.db, `h${i}`)).toBeDefined();
   });
 

@@ -3,11 +3,14 @@ import { join } from "node:path";
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
 import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
+import { dueTaskQueries } from "../../src/core/mirror/drain";
 import { leaseExpiredQuery, oldestPendingQuery, pendingQuery, retryDueQuery } from "../../src/core/mirror/dueTasks";
+import { historyItemsQuery } from "../../src/core/mirror/historyWalk";
 import { auditQuery } from "../../src/core/mirror/queueAudit";
 import { deadLetterQueries } from "../../src/core/mirror/queueStatus";
 import { signupCacheQuery } from "../../src/core/signupCache/refreshSignupImageCache";
 import * as snapshotQueries from "../../src/core/snapshots/candidates";
+import { failingQuery, retryDueQuery as snapshotRetryDueQuery } from "../../src/core/snapshots/failures";
 import { opsAfterQuery } from "../../src/core/snapshots/loadProject";
 import { snapshotsNewestFirstQuery } from "../../src/core/snapshots/snapshotProject";
 
@@ -24,7 +27,7 @@ const db = getFirestore(initializeApp({ projectId: "demo-indexes" }, "indexes"))
 const now = Timestamp.now();
 
 type Proto = {
-  from: { collectionId: string }[];
+  from: { collectionId: string; allDescendants?: boolean }[];
   where?: { fieldFilter?: FieldFilter; compositeFilter?: { filters: { fieldFilter: FieldFilter }[] } };
   orderBy?: { field: { fieldPath: string }; direction: "ASCENDING" | "DESCENDING" }[];
 };
@@ -75,20 +78,59 @@ const QUERIES: Record<string, Query> = {
   "signup cache: best images": signupCacheQuery(db, 6, 24),
   "snapshots: due by ops, oldest in the queue first": snapshotQueries.dueByOpsQuery(db, 100, now).limit(200),
   "snapshots: due by age, oldest in the queue first": snapshotQueries.dueByAgeQuery(db, now, now).limit(200),
-  "snapshots: failing, retry due": snapshotQueries.retryDueQuery(db, now).limit(200),
+  "snapshots: failing, retry due": snapshotRetryDueQuery(db, now).limit(200),
   "snapshots: updated since the cursor": snapshotQueries.updatedSinceQuery(db, { updatedAt: now, projectId: "p" }, now).limit(500),
-  "snapshots: failing, most recent first (status)": snapshotQueries.failingQuery(db).limit(20),
+  "snapshots: failing, most recent first (status)": failingQuery(db).limit(20),
   "snapshots: counters due by ops (status)": snapshotQueries.countersDueByOpsQuery(db, 100),
   "snapshots: counters due by age (status)": snapshotQueries.countersDueByAgeQuery(db, now),
   "snapshots: newest first (retention)": snapshotsNewestFirstQuery(db, "p"),
   "loadProject: ops after the snapshot": opsAfterQuery(db, "p", 10),
+  "mirror backfill/verify: every history item": historyItemsQuery(db, {}).startAfter(db.doc("generationHistory/u/items/h")).limit(300),
+  "mirror backfill: one user's items": historyItemsQuery(db, { uid: "u" }).limit(300),
+  "mirror backfill: one user's items updated since": historyItemsQuery(db, { uid: "u", since: now }).limit(300),
+  "mirror backfill: items updated since": historyItemsQuery(db, { since: now }).startAfter(now, db.doc("generationHistory/u/items/h")).limit(300),
+  ...Object.fromEntries(dueTaskQueries(db, now.toMillis()).map((q, i) => [`mirror drain: due tasks, count ${i + 1}`, q])),
 };
+
+/**
+ * A collection-group query that filters or orders on a field needs that field indexed with
+ * collection-group scope, which Firestore does not keep by default (single-field indexes are
+ * kept for collection scope only): declared as a field override.
+ */
+function collectionGroupFieldsNeeded(query: Query): IndexField[] {
+  const proto = (query as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery;
+  if (!proto.from[0].allDescendants) return [];
+  const filters = proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
+  const fields: IndexField[] = (proto.orderBy ?? []).map((o) => ({ fieldPath: o.field.fieldPath, order: o.direction }));
+  for (const f of filters) if (!fields.some((o) => o.fieldPath === f.field.fieldPath)) fields.push({ fieldPath: f.field.fieldPath, order: "ASCENDING" });
+  return fields.filter((f) => f.fieldPath !== "__name__");
+}
+
+type Override = { collectionGroup: string; fieldPath: string; indexes: { order?: string; queryScope: string }[] };
+const overrides: Override[] = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).fieldOverrides;
 
 describe("firestore.indexes.json", () => {
   it.each(Object.keys(QUERIES))("declares the index for %s", (name) => {
     const needed = requiredIndex(QUERIES[name]);
     if (!needed) return;
     expect({ name, declared: isDeclared(needed) }).toEqual({ name, declared: true });
+  });
+
+  it.each(Object.keys(QUERIES))("declares the collection-group field indexes of %s", (name) => {
+    const group = (QUERIES[name] as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery.from[0].collectionId;
+    for (const field of collectionGroupFieldsNeeded(QUERIES[name])) {
+      const declared = overrides.some((o) => o.collectionGroup === group && o.fieldPath === field.fieldPath && o.indexes.some((i) => i.queryScope === "COLLECTION_GROUP" && i.order === field.order));
+      expect({ name, field, declared }).toEqual({ name, field, declared: true });
+    }
+  });
+
+  it("keeps the collection-scope indexes of a field whose override adds a collection-group one (an override replaces the defaults)", () => {
+    const items = overrides.find((o) => o.collectionGroup === "items" && o.fieldPath === "updatedAt")!;
+    expect(items.indexes).toEqual(expect.arrayContaining([{ order: "ASCENDING", queryScope: "COLLECTION" }, { order: "DESCENDING", queryScope: "COLLECTION" }, { arrayConfig: "CONTAINS", queryScope: "COLLECTION" }]));
+  });
+
+  it("knows a query that needs a collection-group field index when it sees one", () => {
+    expect(collectionGroupFieldsNeeded(db.collectionGroup("items").where("nowhere", ">", 1))).toEqual([{ fieldPath: "nowhere", order: "ASCENDING" }]);
   });
 
   it("knows a query that needs a composite index when it sees one", () => {

@@ -68,6 +68,17 @@ describe("validation", () => {
     [{ worker: "snapshots", projectId: ".." }, 'projectId: projectId must not be "." or ".."'],
     [{ worker: "snapshots", projectId: "é".repeat(751) }, "projectId: projectId must be at most 1500 bytes"],
     [{ worker: "snapshots", force: true }, "force: force needs a projectId"],
+    [{ worker: "mirrorBackfill", since: "yesterday" }, "since: since must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)"],
+    [{ worker: "mirrorBackfill", since: "2024-05-01T12:00:00" }, "since: since must be an ISO 8601 date"],
+    [{ worker: "mirrorBackfill", since: "2024-13-01" }, "since: since must be an ISO 8601 date"],
+    [{ worker: "mirrorBackfill", since: 1714521600000 }, "since: since must be a string"],
+    [{ worker: "mirrorBackfill", since: "2024-05-01".repeat(5) }, "since: since must be an ISO 8601 date, at most 40 characters"],
+    [{ worker: "mirrorBackfill", uid: "a/b" }, 'uid: uid must be a document id (no "/")'],
+    [{ worker: "mirrorBackfill", uid: "__x__" }, "uid: uid must not start and end with __"],
+    [{ worker: "mirrorBackfill", dryRun: "yes" }, "dryRun: dryRun must be true or false"],
+    [{ worker: "mirrorBackfill", rate: 10 }, "unknown field rate"],
+    [{ worker: "mirrorVerify", repair: 1 }, "repair: repair must be true or false"],
+    [{ worker: "mirrorVerify", uid: "u1" }, "unknown field uid"],
   ])("rejects %j with invalid-argument naming the field", async (data, message) => {
     const error = await call(data, admin).then(
       () => undefined,
@@ -116,6 +127,35 @@ describe("runs", () => {
     expect(await call({ worker: "mirrorQueue", limit: 5 }, admin)).toMatchObject({ found: 1, byStatus: { done: 1 } });
     expect((await taskDoc(fs.db, taskId)).status).toBe("done");
     expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
+  });
+
+  it("mirrorBackfill: a dry run reports what it would enqueue; a run of one user's items updated since a date enqueues upserts for the trigger to apply", async () => {
+    await putHistoryItem(fs.db, "u1", "old", { updatedAt: Timestamp.fromMillis(Date.parse("2024-04-30T00:00:00Z")) });
+    await putHistoryItem(fs.db, "u1", "new", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-02T00:00:00Z")) });
+    await putHistoryItem(fs.db, "u2", "other", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-02T00:00:00Z")) });
+    const dry = await call({ worker: "mirrorBackfill", dryRun: true }, admin);
+    expect(dry).toMatchObject({ dryRun: true, complete: true, walked: 3, tasks: { enqueued: 3 }, drift: { missing: { count: 3 } } });
+    expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
+
+    const run = await call({ worker: "mirrorBackfill", uid: "u1", since: "2024-05-01T00:00:00+00:00" }, admin);
+    expect(run).toMatchObject({ complete: true, scope: { uid: "u1", since: "2024-05-01T00:00:00.000Z" }, walked: 1, tasks: { enqueued: 1 } });
+    expect((run as { tasks: Record<string, unknown> }).tasks.applied).toBeUndefined();
+    const tasks = await fs.db.collection("mirrorQueue").get();
+    expect(tasks.docs.map((d) => d.data())).toEqual([expect.objectContaining({ op: "upsert", uid: "u1", historyId: "new", status: "pending" })]);
+    await call({ worker: "mirrorQueue" }, admin);
+    expect(await mirrorDoc(fs.db, "new")).toMatchObject({ uid: "u1", historyId: "new" });
+    expect(await mirrorDoc(fs.db, "old")).toBeUndefined();
+  });
+
+  it("mirrorVerify reports the drift; with repair it enqueues the fixes", async () => {
+    await putHistoryItem(fs.db, "u1", "h1");
+    await fs.db.doc("publicGenerations/gone").set({ uid: "u1", historyId: "gone", prompt: "orphan" });
+    const report = await call({ worker: "mirrorVerify" }, admin);
+    expect(report).toMatchObject({ inSync: false, driftCount: 2, drift: { missing: { count: 1 }, sourceGone: { count: 1, sample: [{ uid: "u1", historyId: "gone" }] } } });
+    const repaired = await call({ worker: "mirrorVerify", repair: true }, admin);
+    expect(repaired).toMatchObject({ repair: { enqueued: 2, unrepairable: 0 } });
+    await call({ worker: "mirrorQueue" }, admin);
+    expect(await call({ worker: "mirrorVerify" }, admin)).toMatchObject({ inSync: true, driftCount: 0 });
   });
 
   it("logs each call with the caller's uid and the request", async () => {
@@ -199,6 +239,23 @@ describe("errors a caller can act on", () => {
       expect(error).toMatchObject({ code: "failed-precondition", message: expect.stringMatching(/NoSuchBucket.*check ZATA_BUCKET/) });
     });
     expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+  });
+
+  it.each([
+    ["a region the SDK cannot sign with", { ZATA_REGION: "us east 1!" }, /ZATA_REGION must be a region name/],
+    ["an endpoint that is not http(s)", { ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, /ZATA_ENDPOINT must be a URL with http or https/],
+    ["a bucket name with a slash", { ZATA_BUCKET: "media/x" }, /ZATA_BUCKET must be a bucket name/],
+    ["https to a store that speaks http", { ZATA_ENDPOINT: "https-to-http" }, /EPROTO.*check ZATA_ENDPOINT/],
+  ])("%s is failed-precondition naming the setting, and leaves the item free", async (_label, env, message) => {
+    const key = await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 40 });
+    const given: Record<string, string> = env;
+    const settings = given.ZATA_ENDPOINT === "https-to-http" ? { ZATA_ENDPOINT: server.endpoint.replace("http:", "https:") } : given;
+    await withRunWorker(settings, async (run) => {
+      const error = await rejection(run({ worker: "mediaGC" }));
+      expect(error).toMatchObject({ code: "failed-precondition", message: expect.stringMatching(message) });
+    });
+    expect((await fs.db.doc("canvasMedia/old").get()).get("gcState")).toBeUndefined();
+    expect(await objectExists(s3, server.bucket, key)).toBe(true);
   });
 
   it("any other failure is internal, with a correlation id that the log line holding the stack carries too", async () => {

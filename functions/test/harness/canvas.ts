@@ -7,7 +7,8 @@ import { FieldValue, Timestamp, type Firestore } from "firebase-admin/firestore"
  */
 export type OpInput = { type: "create" | "update" | "delete"; elementId: string; data?: Record<string, unknown> };
 
-export const opId = (index: number) => String(index).padStart(8, "0");
+/** An op's id is its index in decimal (README "What the app must maintain"; the rules find a batch's op by it). */
+export const opId = (index: number) => String(index);
 
 export async function createProject(db: Firestore, projectId: string, over: Record<string, unknown> = {}) {
   await db.doc(`canvasProjects/${projectId}`).set({ ownerUid: "owner", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.now(), ...over });
@@ -40,6 +41,21 @@ export async function appendRawOp(db: Firestore, projectId: string, op: Record<s
   return index;
 }
 
+/**
+ * A project as the app leaves it after one create op per element (element `e{n}`, op `n`), with
+ * `over` written on the project doc: counters that lie, fields of other types, worker fields.
+ */
+export async function projectAt(db: Firestore, projectId: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) {
+  const writer = db.bulkWriter();
+  const ref = db.doc(`canvasProjects/${projectId}`);
+  writer.set(ref, { ownerUid: "owner", opIndex: elements.length - 1, opsSinceSnapshot: elements.length, updatedAt: Timestamp.fromMillis(updatedAtMs), ...over });
+  elements.forEach((data, index) => {
+    writer.set(ref.collection("elements").doc(`e${index}`), data);
+    writer.set(ref.collection("ops").doc(opId(index)), { index, type: "create", elementId: `e${index}`, data, createdAt: Timestamp.fromMillis(updatedAtMs) });
+  });
+  await writer.close();
+}
+
 export async function elementsOf(db: Firestore, projectId: string): Promise<Record<string, Record<string, unknown>>> {
   const snap = await db.collection(`canvasProjects/${projectId}/elements`).get();
   return Object.fromEntries(snap.docs.map((d) => [d.id, d.data()]));
@@ -55,6 +71,23 @@ export async function docsUnder(db: Firestore, projectId: string): Promise<strin
     paths.push(...all.docs.map((d) => d.ref.path).filter((p) => p.startsWith(`canvasProjects/${projectId}/`)));
   }
   return paths.sort();
+}
+
+/**
+ * Fills a project doc (field `pad`) until `slack` more bytes would pass Firestore's 1 MiB document
+ * limit: a doc that takes no new field. Found by writing, so it holds whatever the doc's other fields are.
+ */
+export async function padToLimit(db: Firestore, projectId: string, slack: number): Promise<void> {
+  const ref = db.doc(`canvasProjects/${projectId}`);
+  const fits = (bytes: number) => ref.update({ pad: "p".repeat(bytes) }).then(() => true, () => false);
+  let lo = 0;
+  let hi = 1_048_576;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  if (!(await fits(lo - slack))) throw new Error(`could not pad ${projectId}`);
 }
 
 /** A small deterministic PRNG, so a failing property test can be replayed from its seed. */

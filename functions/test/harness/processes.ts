@@ -12,21 +12,34 @@ export interface WorkerProcess {
   logs: Record<string, unknown>[];
   /** Non-JSON output, for failure messages. */
   text: string[];
+  /** Every line, by stream. */
+  lines: { stdout: string[]; stderr: string[] };
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export const LIB = join(__dirname, "../../lib");
 
 export function startWorkerProcess(script: string, projectId: string, env: Record<string, string> = {}): WorkerProcess {
-  const path = join(LIB, "workers", script);
+  return startBuilt(join("workers", script), [], projectId, env);
+}
+
+/** The operator CLI as a running process (`runCli` waits for it instead), for tests that signal it mid-run. */
+export function startCli(args: string[], projectId: string, env: Record<string, string> = {}): WorkerProcess {
+  return startBuilt(join("cli", "workers.js"), args, projectId, env);
+}
+
+function startBuilt(script: string, args: string[], projectId: string, env: Record<string, string>): WorkerProcess {
+  const path = join(LIB, script);
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`);
-  const child = spawn(process.execPath, [path], {
+  const child = spawn(process.execPath, [path, ...args], {
     env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "INFO", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
   const text: string[] = [];
-  const collect = (line: string) => {
+  const lines = { stdout: [] as string[], stderr: [] as string[] };
+  const collect = (stream: "stdout" | "stderr") => (line: string) => {
+    lines[stream].push(line);
     if (!line.trim()) return;
     try {
       logs.push(JSON.parse(line));
@@ -34,10 +47,11 @@ export function startWorkerProcess(script: string, projectId: string, env: Recor
       text.push(line);
     }
   };
-  createInterface({ input: child.stdout! }).on("line", collect);
-  createInterface({ input: child.stderr! }).on("line", collect);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return { child, pid: child.pid!, logs, text, exited };
+  createInterface({ input: child.stdout! }).on("line", collect("stdout"));
+  createInterface({ input: child.stderr! }).on("line", collect("stderr"));
+  // "close": the streams are read to their end too, so every line is in by then.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  return { child, pid: child.pid!, logs, text, lines, exited };
 }
 
 /** Kills whatever is still running; for afterEach, so a failed test leaves no process behind. */

@@ -15,9 +15,31 @@ import type { TestS3Server } from "../../dev/s3Server";
  *   400 BadDigest; passes everything else through;
  * - `hang`: accepts the connection, reads the request, and never answers;
  * - `unconfirm`: passes DeleteObjects through, then leaves `keys` out of the answer's Deleted
- *   list (as a store that answers with keys in another form does).
+ *   list (as a store that answers with keys in another form does);
+ * - `normalize-unicode`: takes the keys of a DeleteObjects body in Unicode NFC before s3rver
+ *   sees them, and answers with the keys as sent (a store on a file system that normalizes
+ *   names, as macOS's does, holds one file for the NFC and NFD spellings of a key);
+ * - `refuse-request-with`: answers 400 MalformedXML, deleting nothing, to any DeleteObjects whose
+ *   body holds `marker` (a store whose XML parser cannot take a character of one key refuses the
+ *   whole request); passes everything else through;
+ * - `refuse-every-request`: answers every DeleteObjects with `status` and S3 error `code`, deleting nothing;
+ * - `refuse-every-key`: answers 200 with an Error of `code` for every key asked, deleting nothing
+ *   (a bucket policy that denies deletes);
+ * - `name-no-key`: passes DeleteObjects through, then answers 200 with an empty DeleteResult (a
+ *   store that answers with every key in another form, or a broken gateway);
+ * - `name-in-both-lists`: passes DeleteObjects through, then adds an InternalError for every key
+ *   the answer names Deleted (a store contradicting itself).
  */
-export type StorageFault = { kind: "require-content-md5" } | { kind: "hang" } | { kind: "unconfirm"; keys: string[] };
+export type StorageFault =
+  | { kind: "require-content-md5" }
+  | { kind: "hang" }
+  | { kind: "unconfirm"; keys: string[] }
+  | { kind: "normalize-unicode" }
+  | { kind: "refuse-request-with"; marker: string }
+  | { kind: "refuse-every-request"; status: number; code: string }
+  | { kind: "refuse-every-key"; code: string }
+  | { kind: "name-no-key" }
+  | { kind: "name-in-both-lists" };
 
 export interface SeenRequest {
   method: string;
@@ -42,7 +64,18 @@ function s3Error(res: ServerResponse, status: number, code: string, message: str
   res.end(body);
 }
 
+function xmlAnswer(res: ServerResponse, xml: string): void {
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n${xml}`;
+  res.writeHead(200, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
 const unescapeXml = (s: string) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, "&");
+
+const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** The keys of a DeleteObjects body or answer, as XML text (escaped). */
+const keysIn = (xml: string) => [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]);
 
 function withoutDeleted(xml: string, keys: string[]): string {
   return xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) => (keys.includes(unescapeXml(key)) ? "" : whole));
@@ -52,16 +85,16 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
 
-  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+  const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string, headers = req.headers) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
       answer.on("end", () => {
         const text = Buffer.concat(chunks);
         const out = rewrite && answer.statusCode === 200 ? Buffer.from(rewrite(text.toString("utf8"))) : text;
-        const headers = { ...answer.headers, "content-length": String(out.length) };
-        delete headers["transfer-encoding"];
-        res.writeHead(answer.statusCode ?? 502, headers);
+        const answerHeaders = { ...answer.headers, "content-length": String(out.length) };
+        delete answerHeaders["transfer-encoding"];
+        res.writeHead(answer.statusCode ?? 502, answerHeaders);
         res.end(out);
       });
     });
@@ -78,6 +111,25 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       if (fault.kind === "hang") return;
       if (!isDeleteObjects(req)) return forward(req, body, res);
       if (fault.kind === "unconfirm") return forward(req, body, res, (xml) => withoutDeleted(xml, fault.keys));
+      if (fault.kind === "normalize-unicode") {
+        const sent = new Map(keysIn(body.toString("utf8")).map((k) => [k.normalize("NFC"), k]));
+        const normalized = Buffer.from(body.toString("utf8").replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${k.normalize("NFC")}</Key>`));
+        const headers = { ...req.headers, "content-md5": createHash("md5").update(normalized).digest("base64"), "content-length": String(normalized.length) };
+        return forward(req, normalized, res, (xml) => xml.replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${sent.get(k) ?? k}</Key>`), headers);
+      }
+      if (fault.kind === "refuse-request-with") {
+        if (body.toString("utf8").includes(escapeXml(fault.marker))) return s3Error(res, 400, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema");
+        return forward(req, body, res);
+      }
+      if (fault.kind === "refuse-every-request") return s3Error(res, fault.status, fault.code, "refused by the storage fault proxy");
+      if (fault.kind === "refuse-every-key") {
+        const errors = keysIn(body.toString("utf8")).map((k) => `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>refused by the storage fault proxy</Message></Error>`);
+        return xmlAnswer(res, `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${errors.join("")}</DeleteResult>`);
+      }
+      if (fault.kind === "name-in-both-lists") {
+        return forward(req, body, res, (xml) => xml.replace("</DeleteResult>", `${keysIn(xml).map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>and yet</Message></Error>`).join("")}</DeleteResult>`));
+      }
+      if (fault.kind === "name-no-key") return forward(req, body, res, () => `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`);
       const md5 = req.headers["content-md5"];
       if (typeof md5 !== "string") return s3Error(res, 400, "InvalidRequest", "Missing required header for this request: Content-MD5");
       if (md5 !== createHash("md5").update(body).digest("base64")) return s3Error(res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");

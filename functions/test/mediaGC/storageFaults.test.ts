@@ -1,14 +1,11 @@
-import type { S3Client } from "@aws-sdk/client-s3";
 import { runMediaGC, type MediaGCDeps } from "../../src/core/mediaGC/runMediaGC";
-import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
-import type { StorageConfig } from "../../src/core/config";
-import { S3MediaStore } from "../../src/core/storage/mediaStore";
-import { createS3Client } from "../../src/core/storage/s3Client";
-import { startS3Server, type TestS3Server } from "../../dev/s3Server";
-import { memoryLogger, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
-import { mediaExists, objectExists, putMedia } from "../harness/media";
-import { startStorageFaultProxy, type StorageFaultProxy } from "../harness/storageFaultProxy";
+import { GC_LEASE_MARGIN_MS } from "../../src/core/mediaGC/collectBatch";
+import { GC_MARK_LEASE_MS, GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
+import type { S3MediaStore } from "../../src/core/storage/mediaStore";
+import { injectCommitFaults } from "../harness/commitFaults";
+import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
+import { eventually } from "../harness/firestore";
+import { mediaExists, objectExists, storageTestBed } from "../harness/media";
 
 /**
  * The GC against what real S3-compatible providers do: s3rver itself (it trims keys and turns
@@ -17,40 +14,9 @@ import { startStorageFaultProxy, type StorageFaultProxy } from "../harness/stora
  * refuses DeleteObjects without Content-MD5, one that never answers, one whose answer leaves a
  * key out. Firestore is the real emulator.
  */
-let fs: TestFirestore;
-let server: TestS3Server;
-let s3: S3Client;
-const proxies: StorageFaultProxy[] = [];
-const clients: S3Client[] = [];
-beforeAll(async () => {
-  fs = createTestFirestore("gcfaults");
-  server = await startS3Server("media");
-  s3 = createS3Client(server.config);
-});
-beforeEach(() => fs.clear());
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.destroy();
-  for (const p of proxies.splice(0)) await p.close();
-});
-afterAll(async () => {
-  s3.destroy();
-  await server.dispose();
-  await fs.close();
-});
-
-function storeFor(config: StorageConfig, maxAttempts?: number): S3MediaStore {
-  const client = createS3Client(config, { maxAttempts });
-  clients.push(client);
-  return new S3MediaStore(client, config.ZATA_BUCKET);
-}
-async function proxy(fault: Parameters<typeof startStorageFaultProxy>[1]): Promise<StorageFaultProxy> {
-  const p = await startStorageFaultProxy(server, fault);
-  proxies.push(p);
-  return p;
-}
-const gcDeps = (store: S3MediaStore, over: Partial<MediaGCDeps> = {}): MediaGCDeps => ({ ...testDeps(fs.db), store, ...over });
-const put = (id: string, opts: Parameters<typeof putMedia>[4]) => putMedia(fs.db, s3, server.bucket, id, opts);
-const media = async (id: string) => (await fs.db.doc(`canvasMedia/${id}`).get()).data();
+const bed = storageTestBed("gcfaults");
+const { storeFor, proxy, put, media } = bed;
+const gcDeps = (store: S3MediaStore, over: Partial<MediaGCDeps> = {}): MediaGCDeps => ({ ...testDeps(bed.fs.db), store, ...over });
 
 describe("Content-MD5 on DeleteObjects", () => {
   it("deletes through a store that refuses DeleteObjects without Content-MD5 (fault proxy), sending no CRC32 headers", async () => {
@@ -60,7 +26,7 @@ describe("Content-MD5 on DeleteObjects", () => {
     const report = await runMediaGC(gcDeps(storeFor(strict.config)), { ttlDays: 30 });
 
     expect(report).toMatchObject({ deleted: 2, failed: [], complete: true });
-    for (const key of keys) expect(await objectExists(s3, server.bucket, key)).toBe(false);
+    for (const key of keys) expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
     // (s3rver sometimes answers a bulk delete of two keys in one folder with a 500 the SDK retries: count every attempt.)
     const deletes = strict.seen.filter((r) => r.method === "POST" && r.url.includes("delete"));
     expect(deletes.length).toBeGreaterThanOrEqual(1);
@@ -72,7 +38,7 @@ describe("Content-MD5 on DeleteObjects", () => {
 
   it("the strict proxy does refuse what it should: a DeleteObjects without Content-MD5, answered as the providers do", async () => {
     const strict = await proxy({ kind: "require-content-md5" });
-    const res = await fetch(`${strict.endpoint}/${server.bucket}?delete`, { method: "POST", body: "<Delete><Object><Key>k</Key></Object></Delete>" });
+    const res = await fetch(`${strict.endpoint}/${bed.server.bucket}?delete`, { method: "POST", body: "<Delete><Object><Key>k</Key></Object></Delete>" });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain("Missing required header for this request: Content-MD5");
   });
@@ -80,8 +46,14 @@ describe("Content-MD5 on DeleteObjects", () => {
 
 describe("a key counts as deleted only when the answer names it", () => {
   it("S3MediaStore reports keys s3rver answered in another form (trimmed, \\r as \\n) as unconfirmed, not deleted", async () => {
-    const result = await storeFor(server.config).deleteObjects([" spaced.png ", "line\rbreak.png", "plain.png"]);
-    expect(result).toEqual({ deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"] });
+    const result = await storeFor(bed.server.config).deleteObjects([" spaced.png ", "line\rbreak.png", "plain.png"]);
+    expect(result).toEqual({ kind: "answered", deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"] });
+  });
+
+  it("S3MediaStore reports a key the answer names both Deleted and in Errors as unconfirmed (fault proxy), not as kept", async () => {
+    const key = await put("both", { ageDays: 40 });
+    const contradicting = await proxy({ kind: "name-in-both-lists" });
+    expect(await storeFor(contradicting.config).deleteObjects([key])).toEqual({ kind: "answered", deleted: [], refused: [], unconfirmed: [key] });
   });
 
   it("keeps and reports the record of a key the store's answer leaves out (fault proxy), and sets it aside after repeated failures", async () => {
@@ -92,11 +64,11 @@ describe("a key counts as deleted only when the answer names it", () => {
 
     const report = await runMediaGC(gcDeps(store), { ttlDays: 30 });
 
-    expect(await mediaExists(fs.db, "lost")).toBe(true);
+    expect(await mediaExists(bed.fs.db, "lost")).toBe(true);
     expect(report.deleted).toBe(1);
     expect(report.failed).toEqual([{ id: "lost", storageKey: key, reason: expect.stringContaining("storage did not confirm the delete") }]);
-    expect(await mediaExists(fs.db, "fine")).toBe(false);
-    expect(await objectExists(s3, server.bucket, okKey)).toBe(false);
+    expect(await mediaExists(bed.fs.db, "fine")).toBe(false);
+    expect(await objectExists(bed.s3, bed.server.bucket, okKey)).toBe(false);
     // The object may be gone (s3rver did delete it): the record stays, still off-limits to the app, retried by the next run.
     expect(await media("lost")).toMatchObject({ gcState: "deleting", gcFailures: 1 });
     expect((await media("lost"))!.gcMarkedAt).toBeUndefined();
@@ -112,11 +84,11 @@ describe("a key counts as deleted only when the answer names it", () => {
     const hostile = await put("hostile", { ageDays: 90, storageKey: " canvas/x.png " });
     const logger = memoryLogger();
 
-    const report = await runMediaGC(gcDeps(storeFor(server.config), { logger }), { ttlDays: 30 });
+    const report = await runMediaGC(gcDeps(storeFor(bed.server.config), { logger }), { ttlDays: 30 });
 
-    expect(await objectExists(s3, server.bucket, victim)).toBe(true);
-    expect(await objectExists(s3, server.bucket, hostile)).toBe(true);
-    expect(await mediaExists(fs.db, "hostile")).toBe(true);
+    expect(await objectExists(bed.s3, bed.server.bucket, victim)).toBe(true);
+    expect(await objectExists(bed.s3, bed.server.bucket, hostile)).toBe(true);
+    expect(await mediaExists(bed.fs.db, "hostile")).toBe(true);
     expect(report).toMatchObject({ deleted: 0, failed: [], skipped: { "unsafe-storageKey": 1 } });
     expect(logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({ severity: "WARNING", mediaId: "hostile", reason: "unsafe-storageKey" });
   });
@@ -136,12 +108,12 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     expect(hanging.seen.filter((r) => r.method === "POST")).toHaveLength(2);
     for (const id of ["h1", "h2"]) expect(await media(id)).toMatchObject({ gcState: "deleting" });
 
-    const next = await runMediaGC(gcDeps(storeFor(server.config)), { ttlDays: 30 });
+    const next = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });
     expect(next).toMatchObject({ deleted: 2, failed: [] });
-    for (const key of keys) expect(await objectExists(s3, server.bucket, key)).toBe(false);
+    for (const key of keys) expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
   });
 
-  it("the run's time budget holds even when the request timeout is longer", async () => {
+  it("the run's time budget holds even when the request timeout is longer, and the report says the budget ended it", async () => {
     await put("slow", { ageDays: 40 });
     const hanging = await proxy({ kind: "hang" });
     const store = storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 });
@@ -150,17 +122,86 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     const frozen = Date.now();
     const report = await runMediaGC(gcDeps(store, { clock: { now: () => frozen } }), { ttlDays: 30, timeBudgetMs: 2_000 });
 
-    expect(report).toMatchObject({ deleted: 0, complete: false });
-    expect(report.failed).toEqual([{ id: "slow", storageKey: "canvas/owner/slow.png", reason: expect.stringMatching(/^storage request failed: .*abort/i) }]);
-    expect(await mediaExists(fs.db, "slow")).toBe(true);
-    expect(await objectExists(s3, server.bucket, "canvas/owner/slow.png")).toBe(true);
+    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: "time budget spent", failed: [], skipped: { "time-budget": 1 } });
+    expect(await mediaExists(bed.fs.db, "slow")).toBe(true);
+    expect(await objectExists(bed.s3, bed.server.bucket, "canvas/owner/slow.png")).toBe(true);
+    // The request was sent: the object may be gone, so the app keeps off it; no lease holds the next run off, no failure is charged to the key.
+    const doc = await media("slow");
+    expect(doc).toMatchObject({ gcState: "deleting", gcLastError: expect.stringContaining("time budget ended during its delete request") });
+    expect(doc).not.toHaveProperty("gcMarkedAt");
+    expect(doc).not.toHaveProperty("gcFailures");
+  });
+});
+
+describe("time: the budget and the marks' lease bound every step", () => {
+  it("a storage request is aborted before its marks' lease ends, however long the budget: no other run can take the items over while it waits", async () => {
+    await put("held", { ageDays: 40 });
+    const hanging = await proxy({ kind: "hang" });
+    const clock = new ManualClock();
+    const markedAt = clock.now();
+
+    const run = runMediaGC(gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 }), { clock }), { ttlDays: 30, timeBudgetMs: 3_600_000 });
+    await eventually(async () => hanging.seen.filter((r) => r.method === "POST").length, (n) => n === 1, 20_000, "the delete request");
+    // The store still holds the request when the run's clock reaches the lease's margin.
+    clock.advance(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS);
+    const report = await run;
+
+    expect(clock.now()).toBeLessThan(markedAt + GC_MARK_LEASE_MS);
+    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("no answer within the marks' lease") });
+    expect(report.failed).toEqual([{ id: "held", storageKey: "canvas/owner/held.png", reason: expect.stringContaining("no answer within the marks' lease") }]);
+    // Released by its own run, before any other run could take it over; the object may be gone, so the app keeps off it.
+    const doc = await media("held");
+    expect(doc).toMatchObject({ gcState: "deleting" });
+    expect(doc).not.toHaveProperty("gcMarkedAt");
+  });
+
+  it("a budget spent while marking stops the batch before its next step: the marks are released, no record or object goes", async () => {
+    const shared = await put("shared", { ageDays: 40 });
+    await put("keeper", { ageDays: 40, refs: 1, storageKey: shared, withObject: false });
+    const solo = await put("solo", { ageDays: 40 });
+    const watching = await proxy({ kind: "unconfirm", keys: [] });
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset };
+    // The budget ends the moment the GC writes its first mark.
+    const stopWatching = injectCommitFaults(bed.fs.db, (paths) => {
+      if (paths.some((p) => p.startsWith("canvasMedia/"))) offset = 3_600_000;
+      return undefined;
+    });
+    let report;
+    try {
+      report = await runMediaGC(gcDeps(storeFor(watching.config), { clock }), { ttlDays: 30, timeBudgetMs: 60_000 });
+    } finally {
+      stopWatching();
+    }
+
+    expect(report).toMatchObject({ deleted: 0, failed: [], complete: false, stoppedBy: "time budget spent", skipped: { "time-budget": 2 } });
+    expect(watching.seen.filter((r) => r.method === "POST")).toEqual([]);
+    for (const id of ["shared", "solo"]) {
+      expect(await mediaExists(bed.fs.db, id)).toBe(true);
+      expect(await media(id)).not.toHaveProperty("gcState");
+    }
+    for (const key of [shared, solo]) expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(true);
+  });
+});
+
+describe("hand-written marks", () => {
+  it("a mark dated in the future holds nothing: garbage sharing that doc's key is collected (its object kept), not kept waiting", async () => {
+    const key = await put("garbage", { ageDays: 40 });
+    await put("blocker", { ageDays: 2, storageKey: key, withObject: false });
+    await bed.fs.db.doc("canvasMedia/blocker").update({ gcState: "deleting", gcRunId: "by-hand", gcMarkedAt: new Date(Date.now() + 3650 * 86_400_000) });
+
+    const report = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });
+
+    expect(report).toMatchObject({ deleted: 1, sharedObjectsKept: 1, failed: [], skipped: {} });
+    expect(await mediaExists(bed.fs.db, "garbage")).toBe(false);
+    expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(true);
   });
 });
 
 describe("a store that refuses for a configuration reason", () => {
   it("throws a ConfigError naming the setting, and leaves no mark behind", async () => {
     await put("kept", { ageDays: 40 });
-    const wrongBucket = storeFor({ ...server.config, ZATA_BUCKET: "no-such-bucket" });
+    const wrongBucket = storeFor({ ...bed.server.config, ZATA_BUCKET: "no-such-bucket" });
     await expect(runMediaGC(gcDeps(wrongBucket), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/NoSuchBucket.*check ZATA_BUCKET/) });
     expect(await media("kept")).not.toHaveProperty("gcState");
   });

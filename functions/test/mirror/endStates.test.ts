@@ -295,16 +295,19 @@ it("an apply that outlasts half the lease (a document locked by another transact
   await isLocked;
   const clock = new ManualClock();
   const leased = (c: ManualClock) => deps({ clock: c, config: { MIRROR_LEASE_MS: 2000 } });
+  const abandoned = new Set<Promise<unknown>>();
   try {
-    const result = await processMirrorTask(leased(clock), taskId);
+    const result = await processMirrorTask(leased(clock), taskId, { abandoned });
     expect(result).toMatchObject({ status: "failed", attempt: 1, error: expect.stringMatching(/^the task did not apply within 1000 ms \(half of MIRROR_LEASE_MS\)/) });
+    expect(abandoned.size).toBe(1);
   } finally {
     release();
     await holder;
   }
+  // Given up, it makes no further attempt once the lock is gone; nothing of it outlives this test.
+  await Promise.all(abandoned);
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", attempts: 1 });
-  // The abandoned apply's commit goes ahead once the lock is gone and fails its fence: had it landed, the task
-  // would be done already and this retry would be skipped.
+  // Had the abandoned apply committed, the task would be done already and this retry would be skipped.
   clock.advance(15_000);
   expect(await processMirrorTask(leased(clock), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });

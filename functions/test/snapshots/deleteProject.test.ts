@@ -2,6 +2,7 @@ import firebaseFunctionsTest from "firebase-functions-test";
 import { Timestamp } from "firebase-admin/firestore";
 import { deleteProjectData } from "../../src/core/snapshots/deleteProject";
 import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
+import { claimProject } from "../../src/core/snapshots/projectMarks";
 import { appendOp, createProject, docsUnder } from "../harness/canvas";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
@@ -45,10 +46,16 @@ async function deleteAsTheApp(id: string) {
 
 const deletedEvent = (id: string) => ({ params: { projectId: id }, data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`) });
 
-it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts and any other subcollection", async () => {
+it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts, any other subcollection, and its snapshot failure record", async () => {
   await fullProject("p");
   await fullProject("neighbour");
+  // A run that claimed p's next snapshot and died: p has a failure record.
+  await appendOp(fs.db, "p", { type: "delete", elementId: "small" });
+  expect(await claimProject(fs.db, "p", Date.now(), { maxOps: 100, maxHours: 24 }, true)).toMatchObject({ claimed: true });
+  const failure = fs.db.doc("canvasSnapshotFailures/p");
+  expect((await failure.get()).exists).toBe(true);
   const before = await docsUnder(fs.db, "p");
+  const neighbour = await docsUnder(fs.db, "neighbour");
   expect(before.filter((p) => p.includes("/parts/"))).toHaveLength(2);
   expect(before).toContain("canvasProjects/p/comments/c1");
 
@@ -56,7 +63,8 @@ it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with t
   await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
 
   expect(await docsUnder(fs.db, "p")).toEqual([]);
-  expect(await docsUnder(fs.db, "neighbour")).toHaveLength(before.length);
+  expect((await failure.get()).exists).toBe(false);
+  expect(await docsUnder(fs.db, "neighbour")).toEqual(neighbour);
   // A second delivery of the same event is harmless.
   await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
   expect(await docsUnder(fs.db, "p")).toEqual([]);
@@ -77,7 +85,7 @@ it("writes the tombstone when the delete came without one (Admin SDK), and leave
   expect(logger.entries).toContainEqual(expect.objectContaining({ severity: "WARNING", message: "project.recreated" }));
 });
 
-it("a project deleted while its snapshot is being written leaves no orphan parts", async () => {
+it("a project deleted while its snapshot is being written leaves no orphan parts, and no failure record", async () => {
   // Ten elements of 460 KB, one per part (two would pass 900 KB): ten parts, written in several commits; the project goes after the first.
   await createProject(fs.db, "big");
   for (let i = 0; i < 10; i++) await appendOp(fs.db, "big", { type: "create", elementId: `e${i}`, data: { blob: `${i}`.repeat(460_000) } });
@@ -92,5 +100,7 @@ it("a project deleted while its snapshot is being written leaves no orphan parts
   expect(deletedMidway).toBe(true);
   expect(report.created).toEqual([]);
   expect(await docsUnder(fs.db, "big")).toEqual([]);
+  // The claim's failure record ("did not finish") goes with it.
+  expect((await fs.db.doc("canvasSnapshotFailures/big").get()).exists).toBe(false);
   expect((await fs.db.doc("canvasProjects/big").get()).exists).toBe(false);
 });

@@ -3,7 +3,7 @@ import { formatHealth, formatSnapshots } from "../../src/cli/format";
 import { getSystemHealth } from "../../src/core/health";
 import { processSnapshots, type SnapshotReport } from "../../src/core/snapshots/processSnapshots";
 import { claimProject } from "../../src/core/snapshots/projectMarks";
-import { appendOp, opId } from "../harness/canvas";
+import { appendOp, projectAt as writeProjectAt } from "../harness/canvas";
 import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 
@@ -19,18 +19,9 @@ const H = 3600_000;
 const MIN = 60_000;
 const ids = (r: SnapshotReport, key: "created" | "failed" | "repaired") => r[key].map((c) => c.projectId).sort();
 const project = async (id: string) => (await fs.db.doc(`canvasProjects/${id}`).get()).data()!;
+const failureOf = async (id: string) => (await fs.db.doc(`canvasSnapshotFailures/${id}`).get()).data();
 
-/** A project written as the app leaves it after `elements.length` create ops, with the given updatedAt. */
-async function projectAt(id: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) {
-  const writer = fs.db.bulkWriter();
-  const ref = fs.db.doc(`canvasProjects/${id}`);
-  writer.set(ref, { ownerUid: "o", opIndex: elements.length - 1, opsSinceSnapshot: elements.length, updatedAt: Timestamp.fromMillis(updatedAtMs), ...over });
-  elements.forEach((data, index) => {
-    writer.set(ref.collection("elements").doc(`e${index}`), data);
-    writer.set(ref.collection("ops").doc(opId(index)), { index, type: "create", elementId: `e${index}`, data, createdAt: Timestamp.fromMillis(updatedAtMs) });
-  });
-  await writer.close();
-}
+const projectAt = (id: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) => writeProjectAt(fs.db, id, updatedAtMs, elements, over);
 
 /** An element that fits its own doc but not a snapshot. */
 const BAD_ELEMENTS: [string, () => Record<string, unknown>, string][] = [
@@ -60,7 +51,7 @@ describe.each(BAD_ELEMENTS)("a project with an element %s", (_kind, badElement, 
     const first = await processSnapshots(deps);
     expect(ids(first, "created")).toEqual(["fresh"]);
     expect(first.failed).toEqual([{ projectId: "broken", error: expect.stringContaining(reason), permanent: true, attempts: 1, retryAt: new Date(clock.now() + H).toISOString() }]);
-    expect((await project("broken")).snapshotFailure).toMatchObject({ error: expect.stringContaining(reason), permanent: true, attempts: 1, opIndex: 1 });
+    expect((await failureOf("broken"))).toMatchObject({ error: expect.stringContaining(reason), permanent: true, attempts: 1, opIndex: 1 });
     expect((await project("broken")).latestSnapshotId).toBeUndefined();
     expect(formatSnapshots(first)).toMatch(/broken: FAILED \(permanent\), attempt 1, retry \S+: element e1/);
 
@@ -80,7 +71,7 @@ describe.each(BAD_ELEMENTS)("a project with an element %s", (_kind, badElement, 
     await appendOp(fs.db, "broken", { type: "delete", elementId: "e1" });
     clock.advance(MIN);
     expect(ids(await processSnapshots(deps), "created")).toEqual(["broken"]);
-    expect((await project("broken")).snapshotFailure).toBeUndefined();
+    expect((await failureOf("broken"))).toBeUndefined();
     expect((await getSystemHealth(fs.db, deps.config, clock.now())).snapshots.failing.count).toBe(0);
   });
 });
@@ -167,7 +158,7 @@ it("a project whose opIndex is not an integer is recorded as failing without a r
   const report = await processSnapshots(deps);
   expect(ids(report, "created")).toEqual(["fine"]);
   expect(report.failed).toEqual([expect.objectContaining({ projectId: "garbled", error: "opIndex must be an integer >= -1", permanent: true })]);
-  expect((await project("garbled")).snapshotFailure).toMatchObject({ opIndex: null, permanent: true });
+  expect((await failureOf("garbled"))).toMatchObject({ opIndex: null, permanent: true });
 });
 
 it("a run that dies after claiming a project leaves it recorded as not finished; it waits its backoff behind the others, then gets its snapshot", async () => {
@@ -185,7 +176,7 @@ it("a run that dies after claiming a project leaves it recorded as not finished;
   expect(ids(during, "created")).toEqual(["other"]);
   clock.advance(H);
   expect(ids(await processSnapshots(deps), "created")).toEqual(["claimed"]);
-  expect((await project("claimed")).snapshotFailure).toBeUndefined();
+  expect((await failureOf("claimed"))).toBeUndefined();
 });
 
 it("owners cannot push their project ahead: every run stamps what it handled, so the queue moves on", async () => {
@@ -206,16 +197,21 @@ it("owners cannot push their project ahead: every run stamps what it handled, so
   expect(seen.sort()).toEqual(["p0", "p1", "p2", "p3", "p4", "p5"]);
 });
 
-it("stops starting snapshots once its time budget is spent; the rest go first in the next runs", async () => {
-  // A clock that moves 4 minutes each time it is read: the 7-minute budget is spent after a project or two.
-  class TickingClock extends ManualClock {
-    override now(): number {
-      const t = super.now();
-      this.advance(4 * MIN);
-      return t;
-    }
+/** A clock that moves `stepMs` each time it is read: a slow machine, or a slow Firestore, compressed. */
+class TickingClock extends ManualClock {
+  constructor(private readonly stepMs: number) {
+    super();
   }
-  const deps = testDeps(fs.db, { clock: new TickingClock() });
+  override now(): number {
+    const t = super.now();
+    this.advance(this.stepMs);
+    return t;
+  }
+}
+
+it("stops starting snapshots once its time budget is spent; the rest go first in the next runs", async () => {
+  // 4 minutes a read: the 7-minute budget is spent after a project or two.
+  const deps = testDeps(fs.db, { clock: new TickingClock(4 * MIN) });
   for (let i = 0; i < 5; i++) await projectAt(`p${i}`, Date.now() - 10 * MIN + i, [{ x: i }]);
   const first = await processSnapshots(deps);
   expect(first.created.length).toBeGreaterThan(0);
@@ -224,4 +220,14 @@ it("stops starting snapshots once its time budget is spent; the rest go first in
   const created = first.created.map((c) => c.projectId);
   for (let run = 0; run < 5 && created.length < 5; run++) created.push(...(await processSnapshots(deps)).created.map((c) => c.projectId));
   expect(created.sort()).toEqual(["p0", "p1", "p2", "p3", "p4"]);
+});
+
+it("a run whose budget is spent before its first snapshot still takes one project: the queue moves one place a run at worst", async () => {
+  // 8 minutes a read: the budget is spent as soon as the run has found its candidates.
+  const deps = testDeps(fs.db, { clock: new TickingClock(8 * MIN) });
+  for (let i = 0; i < 3; i++) await projectAt(`p${i}`, Date.now() - 10 * MIN + i, [{ x: i }]);
+  const runs: SnapshotReport[] = [];
+  for (let run = 0; run < 3; run++) runs.push(await processSnapshots(deps));
+  expect(runs.map((r) => ids(r, "created"))).toEqual([["p0"], ["p1"], ["p2"]]);
+  expect(runs.map((r) => r.deferred)).toEqual([2, 1, 0]);
 });

@@ -141,3 +141,15 @@ it("loadProject falls back to the elements collection when there is no snapshot,
   await expect(loadProject(fs.db, "nope")).rejects.toThrow("canvas project nope does not exist");
   await expect(loadProject(fs.db, "a/b")).rejects.toThrow("projectId must be a document id");
 });
+
+it("a project whose snapshots fail loads from its last snapshot plus every op since, as the README says", async () => {
+  await snapshotted("p");
+  let deep: unknown = "leaf";
+  for (let i = 0; i < 19; i++) deep = { n: deep };
+  await appendOp(fs.db, "p", { type: "create", elementId: "deep", data: { deep } });
+  for (let i = 0; i < 5; i++) await appendOp(fs.db, "p", { type: "update", elementId: "e2", data: { y: i } });
+  expect((await snapshot("p")).failed).toEqual([expect.objectContaining({ permanent: true })]);
+  const logger = memoryLogger();
+  expect(await readProject(fs.db, "p", logger)).toEqual({ source: "snapshot", opIndex: 7, elements: await elementsOf(fs.db, "p") });
+  expect(fallbacks(logger)).toEqual([]);
+});

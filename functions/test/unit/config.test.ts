@@ -77,12 +77,36 @@ describe("configuration", () => {
 
   it("requires the storage settings, defaults path-style on, and redacts secrets", () => {
     expect(() => parseStorageConfig({})).toThrow(/ZATA_ENDPOINT.*ZATA_BUCKET/s);
-    const config = parseStorageConfig({ ZATA_ENDPOINT: "http://localhost:9", ZATA_BUCKET: "b", ZATA_ACCESS_KEY_ID: "k", ZATA_SECRET_ACCESS_KEY: "s" });
+    const config = parseStorageConfig({ ZATA_ENDPOINT: "http://localhost:9", ZATA_BUCKET: "bkt", ZATA_ACCESS_KEY_ID: "k", ZATA_SECRET_ACCESS_KEY: "s" });
     expect(config.ZATA_FORCE_PATH_STYLE).toBe(true);
     expect(parseStorageConfig({ ...config, ZATA_FORCE_PATH_STYLE: "false" }).ZATA_FORCE_PATH_STYLE).toBe(false);
     expect(() => parseStorageConfig({ ...config, ZATA_FORCE_PATH_STYLE: "maybe" })).toThrow("ZATA_FORCE_PATH_STYLE must be true or false");
-    expect(redact(config)).toMatchObject({ ZATA_ACCESS_KEY_ID: "<set>", ZATA_SECRET_ACCESS_KEY: "<set>", ZATA_BUCKET: "b" });
+    expect(redact(config)).toMatchObject({ ZATA_ACCESS_KEY_ID: "<set>", ZATA_SECRET_ACCESS_KEY: "<set>", ZATA_BUCKET: "bkt" });
   });
+
+  const storage = { ZATA_ENDPOINT: "https://s3.example.com", ZATA_BUCKET: "media", ZATA_ACCESS_KEY_ID: "k", ZATA_SECRET_ACCESS_KEY: "s" };
+  it.each([
+    [{ ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, "ZATA_ENDPOINT must be a URL with http or https"],
+    [{ ZATA_ENDPOINT: "s3.example.com" }, "ZATA_ENDPOINT must be a URL with http or https"],
+    [{ ZATA_ENDPOINT: "https://key:secret@s3.example.com" }, "ZATA_ENDPOINT must be the store's base URL, without credentials, query or fragment"],
+    [{ ZATA_ENDPOINT: "https://s3.example.com/?x=1" }, "ZATA_ENDPOINT must be the store's base URL"],
+    [{ ZATA_REGION: "us east 1!" }, "ZATA_REGION must be a region name"],
+    [{ ZATA_REGION: "us-east-1-" }, "ZATA_REGION must be a region name"],
+    [{ ZATA_BUCKET: "media/x" }, "ZATA_BUCKET must be a bucket name"],
+    [{ ZATA_BUCKET: "ab" }, "ZATA_BUCKET must be a bucket name"],
+    [{ ZATA_BUCKET: "a..b" }, "ZATA_BUCKET must be a bucket name"],
+    [{ ZATA_BUCKET: "-media" }, "ZATA_BUCKET must be a bucket name"],
+  ])("refuses the storage setting %j, naming it", (over, message) => {
+    expect(() => parseStorageConfig({ ...storage, ...over })).toThrow(ConfigError);
+    expect(() => parseStorageConfig({ ...storage, ...over })).toThrow(message);
+  });
+
+  it.each([{ ZATA_ENDPOINT: "http://127.0.0.1:4568" }, { ZATA_ENDPOINT: "https://s3.example.com/base" }, { ZATA_REGION: "auto" }, { ZATA_REGION: "idr01" }, { ZATA_BUCKET: "my.media-bucket_1" }, { ZATA_BUCKET: "Legacy_Bucket" }])(
+    "accepts the storage setting %j",
+    (over) => {
+      expect(parseStorageConfig({ ...storage, ...over })).toMatchObject(over);
+    },
+  );
 
   it("reads LOG_LEVEL in any case, WARN as WARNING, and refuses anything else", () => {
     expect(parseWorkerConfig({ LOG_LEVEL: "debug" }).LOG_LEVEL).toBe("DEBUG");

@@ -1,6 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { PermanentError } from "../../src/core/errors";
-import { planProject, readProjectView, retryDelayMs } from "../../src/core/snapshots/due";
+import { planProject, readProjectView, retryDelayMs, type FailureView } from "../../src/core/snapshots/due";
 import { applyOps, applyUpdate, parseFieldPath, parseOp, replayOps } from "../../src/core/snapshots/ops";
 import { checkSnapshottable, firestoreSize, nestingDepth, splitElements } from "../../src/core/snapshots/sizes";
 import { snapshotIdFor } from "../../src/core/snapshots/snapshotProject";
@@ -9,7 +9,7 @@ const H = 3600_000;
 const now = 1_800_000_000_000;
 const ts = (ms: number) => Timestamp.fromMillis(ms);
 const rule = { maxOps: 100, maxHours: 24 };
-const plan = (doc: Record<string, unknown>, force = false) => planProject(readProjectView(doc), now, rule, force);
+const plan = (doc: Record<string, unknown>, force = false, failure?: FailureView) => planProject(readProjectView(doc), now, rule, { force, failure });
 
 describe("planProject: when a project is due", () => {
   it.each([
@@ -31,6 +31,11 @@ describe("planProject: when a project is due", () => {
     expect(plan({ opIndex: 10, lastSnapshotOpIndex: 7, opsSinceSnapshot: 100, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 3 });
     expect(plan({ opIndex: 150, lastSnapshotOpIndex: 0, opsSinceSnapshot: 0, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "snapshot" });
     expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, opsSinceSnapshot: -5 })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
+    for (const lie of [Infinity, -Infinity, NaN, "0", null]) {
+      expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
+      expect(plan({ opIndex: 3, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 1 });
+    }
+    expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "none" });
   });
 
   it("refuses an opIndex that is not an integer >= -1, naming the field", () => {
@@ -42,19 +47,18 @@ describe("planProject: when a project is due", () => {
     }
   });
 
-  it("waits during a backoff or a claim, unless the project changed since it failed, or the run is forced", () => {
-    const failing = (opIndex: number) => ({
-      opIndex,
-      opsSinceSnapshot: opIndex + 1,
-      snapshotCheckAfter: ts(now + H),
-      snapshotFailure: { error: "x", attempts: 1, permanent: true, opIndex: 3, retryAt: ts(now + H) },
-    });
-    expect(plan(failing(3))).toEqual({ kind: "wait", untilMs: now + H });
-    expect(plan(failing(4))).toEqual({ kind: "snapshot" });
-    expect(plan(failing(3), true)).toEqual({ kind: "snapshot" });
-    const claimed = { ...failing(4), snapshotCheckAfter: ts(now + 2 * H) };
-    expect(plan(claimed)).toEqual({ kind: "wait", untilMs: now + 2 * H });
-    expect(plan({ ...failing(3), snapshotCheckAfter: ts(now - 1) })).toEqual({ kind: "snapshot" });
+  it("waits for its place or its failure's retry, whichever is later, unless the project changed since it failed, or the run is forced", () => {
+    const failure = (opIndex: number, retryAt: number): FailureView => ({ attempts: 1, opIndex, retryAt });
+    const project = (opIndex: number, checkAfter: number) => ({ opIndex, opsSinceSnapshot: opIndex + 1, snapshotCheckAfter: ts(checkAfter) });
+    expect(plan(project(3, now + H), false, failure(3, now + H))).toEqual({ kind: "wait", untilMs: now + H });
+    expect(plan(project(4, now + H), false, failure(3, now + H))).toEqual({ kind: "snapshot" });
+    expect(plan(project(3, now + H), true, failure(3, now + H))).toEqual({ kind: "snapshot" });
+    // Claimed by another run: its record has the project's opIndex.
+    expect(plan(project(4, now + 2 * H), false, failure(4, now + 2 * H))).toEqual({ kind: "wait", untilMs: now + 2 * H });
+    // A place the doc did not take: the record's retry counts.
+    expect(plan(project(3, now - 1), false, failure(3, now + H))).toEqual({ kind: "wait", untilMs: now + H });
+    expect(plan(project(3, now - 1), false, failure(3, now - 1))).toEqual({ kind: "snapshot" });
+    expect(plan({ opIndex: 3, opsSinceSnapshot: 4 }, false, failure(3, now + H))).toEqual({ kind: "wait", untilMs: now + H });
   });
 
   it("backs off 1 h, doubling, at most 7 days", () => {

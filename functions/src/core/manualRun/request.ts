@@ -16,6 +16,22 @@ const int = (name: string, min: number, max: number) =>
 
 const bool = (name: string) => z.boolean({ error: `${name} must be true or false` });
 
+/**
+ * An ISO 8601 date (`2024-05-01`: midnight UTC) or date-time with a zone (`2024-05-01T12:00:00Z`,
+ * `+02:00`; milliseconds are kept, finer digits dropped), from 1970 on.
+ */
+const isoDate = (name: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .max(40, { error: `${name} must be an ISO 8601 date, at most 40 characters` })
+    .refine((s) => z.iso.date().safeParse(s).success || z.iso.datetime({ offset: true }).safeParse(s).success, {
+      error: `${name} must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)`,
+    })
+    .refine((s) => !(Date.parse(s) < 0), { error: `${name} must be 1970-01-01 or later` });
+
+/** The instant an ISO date of the request names. */
+export const parseIsoDate = (value: string): Date => new Date(value);
+
 export const runWorkerRequestSchema = z.discriminatedUnion(
   "worker",
   [
@@ -26,9 +42,11 @@ export const runWorkerRequestSchema = z.discriminatedUnion(
       .refine((r) => !r.force || r.projectId !== undefined, { error: "force needs a projectId", path: ["force"] }),
     z.strictObject({ worker: z.literal("signupImageCache") }),
     z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, 1000).optional() }),
+    z.strictObject({ worker: z.literal("mirrorBackfill"), dryRun: bool("dryRun").optional(), uid: documentId("uid").optional(), since: isoDate("since").optional() }),
+    z.strictObject({ worker: z.literal("mirrorVerify"), repair: bool("repair").optional() }),
     z.strictObject({ worker: z.literal("status") }),
   ],
-  { error: (issue) => (issue.code === "invalid_union" ? 'worker must be one of "mediaGC", "snapshots", "signupImageCache", "mirrorQueue", "status"' : undefined) },
+  { error: (issue) => (issue.code === "invalid_union" ? 'worker must be one of "mediaGC", "snapshots", "signupImageCache", "mirrorQueue", "mirrorBackfill", "mirrorVerify", "status"' : undefined) },
 );
 
 export type RunWorkerRequest = z.infer<typeof runWorkerRequestSchema>;

@@ -3,9 +3,12 @@ import type { Clock } from "../clock";
 import { COLLECTIONS } from "../collections";
 import { errorMessage, isConflict } from "../errors";
 import type { Logger } from "../logger";
-import { describeStorageFailure, type MediaStore, type StorageFailure } from "../storage/mediaStore";
-import { hasLiveMark } from "./eligibility";
+import type { MediaStore } from "../storage/mediaStore";
+import { deleteInParts, type BulkDeleteResult } from "./bulkDelete";
+import { deadlineSignal } from "./deadline";
+import { GC_MARK_LEASE_MS, hasLiveMark } from "./eligibility";
 import { countSkip, type MediaGCReport } from "./report";
+import { sameKeySpellings } from "./storageKeys";
 
 /** One run's context for its batches. */
 export interface BatchRun {
@@ -15,9 +18,15 @@ export interface BatchRun {
   runId: string;
   report: MediaGCReport;
   logger: Logger;
-  /** Clock time at which the run's budget ends; a storage request still running then is aborted. */
+  /** Clock time at which the run's budget ends: no step starts after it, and a storage request still running then is aborted. */
   deadlineMs: number;
 }
+
+/**
+ * A batch's storage requests are aborted this long before its marks' lease ends, so that no
+ * request of this run is still waiting when another run may take the items over (eligibility.ts).
+ */
+export const GC_LEASE_MARGIN_MS = 5 * 60_000;
 
 interface Marked {
   doc: QueryDocumentSnapshot;
@@ -26,79 +35,115 @@ interface Marked {
   version: Timestamp;
 }
 
+/** Why the run must stop after a batch. */
+export type BatchStop = { kind: "time-budget" } | { kind: "settings"; message: string; setting: string } | { kind: "storage"; message: string };
+
 /**
- * Steps 2 to 5 of the GC protocol for candidates as the query read them:
+ * Steps 2 to 5 of the GC protocol for candidates as the query read them (README, "Canvas media GC"):
  *   2. mark each (`gcState: "deleting"`, `gcMarkedAt`, `gcRunId`) in one write conditioned on the
  *      doc being unchanged since it was read: an item that gained a reference meanwhile is skipped;
- *   3. for each storageKey, look for other media docs naming it: if any, the object stays
- *      (their record only is deleted), or, if another run is deleting one of them, the item waits;
- *   4. delete the remaining objects in one DeleteObjects request, within the run's time budget;
+ *   3. for each storageKey, look for other media docs naming any spelling of it: if any, the
+ *      object stays (their record only is deleted), or, if another run is deleting one of them,
+ *      the item waits;
+ *   4. delete the remaining objects (bulkDelete.ts), before the run's budget and the marks' lease end;
  *   5. delete each record whose object the store confirmed deleted, conditioned on its mark;
  *      release the mark of every other item, conditioned on the mark (step 2's write) being this
  *      run's, so the next run retries it at once.
- * Returns why the run must stop, if it must: the budget ended before step 4 (the marked items are
- * released), or the storage request failed as a whole.
+ * The budget is checked before each step and between the step 3 queries; when it is spent, the
+ * items marked are released and the run stops.
  */
-export type BatchStop = { kind: "time-budget" } | { kind: "storage"; failure: StorageFailure };
-
 export async function collectMediaBatch(run: BatchRun, docs: QueryDocumentSnapshot[]): Promise<BatchStop | undefined> {
-  const marked = await mark(run, docs);
+  if (budgetSpent(run)) return { kind: "time-budget" };
+  const markedAtMs = run.clock.now();
   const byKey = new Map<string, Marked[]>();
-  for (const m of marked) byKey.set(m.key, [...(byKey.get(m.key) ?? []), m]);
+  for (const m of await mark(run, docs, markedAtMs)) byKey.set(m.key, [...(byKey.get(m.key) ?? []), m]);
 
   const exclusive: string[] = [];
-  for (const [key, verdict] of await sharedKeyVerdicts(run, byKey)) {
-    const items = byKey.get(key)!;
-    if (verdict === "exclusive") exclusive.push(key);
-    else if (verdict === "busy") {
-      countSkip(run.report, "shared-key-busy", items.length);
-      await Promise.all(items.map((m) => release(run, m, { reason: "another run is deleting a media doc with the same storageKey", objectKept: true })));
-    } else {
-      run.logger.info("mediaGC.shared_key", { storageKey: key, mediaIds: items.map((m) => m.doc.id) });
-      await Promise.all(items.map((m) => deleteRecord(run, m, { objectDeleted: false })));
-    }
+  const keys = [...byKey.keys()];
+  for (let i = 0; i < keys.length; i += QUERY_CONCURRENCY) {
+    if (budgetSpent(run)) return windDown(run, [...exclusive, ...keys.slice(i)], byKey);
+    const slice = keys.slice(i, i + QUERY_CONCURRENCY);
+    const verdicts = await Promise.all(slice.map((key) => sharedKeyVerdict(run, key, byKey.get(key)!)));
+    await Promise.all(
+      slice.map(async (key, j) => {
+        const items = byKey.get(key)!;
+        if (verdicts[j] === "exclusive") return void exclusive.push(key);
+        if (verdicts[j] === "busy") {
+          countSkip(run.report, "shared-key-busy", items.length);
+          return void (await Promise.all(items.map((m) => release(run, m, { reason: "another run is deleting a media doc with the same storageKey", objectKept: true }))));
+        }
+        if (verdicts[j] === "other-spelling") {
+          const reason = "another media doc names another Unicode spelling of this key: whether the store holds one object or two depends on the store, so the GC leaves both for a person";
+          return void (await Promise.all(items.map((m) => failAndRelease(run, m, reason, { objectKept: true, keyFailure: true }))));
+        }
+        run.logger.info("mediaGC.shared_key", { storageKey: key, mediaIds: items.map((m) => m.doc.id) });
+        await Promise.all(items.map((m) => deleteRecord(run, m, { objectDeleted: false })));
+      }),
+    );
   }
   if (exclusive.length === 0) return undefined;
-  const items = exclusive.flatMap((k) => byKey.get(k)!);
-  const remainingMs = run.deadlineMs - run.clock.now();
-  if (remainingMs <= 0) {
-    countSkip(run.report, "time-budget", items.length);
-    await Promise.all(items.map((m) => release(run, m, { reason: "the run's time budget ended before its delete", objectKept: true })));
-    return { kind: "time-budget" };
-  }
+  if (budgetSpent(run)) return windDown(run, exclusive, byKey);
 
-  let outcome;
+  const leaseDeadlineMs = markedAtMs + GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS;
+  const { signal, dispose } = deadlineSignal(run.clock, Math.min(run.deadlineMs, leaseDeadlineMs));
+  let bulk: BulkDeleteResult;
   try {
-    // Node's timers take at most 2^31 - 1 ms.
-    outcome = await run.store.deleteObjects(exclusive, { signal: AbortSignal.timeout(Math.min(remainingMs, 2 ** 31 - 1)) });
-  } catch (error) {
-    const failure = describeStorageFailure(error);
-    run.logger.error("mediaGC.storage_failed", { error, keys: exclusive.length, nothingDeleted: failure.nothingDeleted });
-    await Promise.all(items.map((m) => failAndRelease(run, m, `storage request failed: ${failure.message}`, { objectKept: failure.nothingDeleted })));
-    return { kind: "storage", failure };
+    bulk = await deleteInParts(run.store, exclusive, signal);
+  } finally {
+    dispose();
   }
-
-  const bytes = new Map<string, number>();
-  await Promise.all([
-    ...outcome.deleted.flatMap((k) => byKey.get(k)!.map((m) => deleteRecord(run, m, { objectDeleted: true, bytes }))),
-    ...outcome.refused.flatMap(({ key, message }) => byKey.get(key)!.map((m) => failAndRelease(run, m, `storage refused: ${message}`, { objectKept: true, keyFailure: true }))),
-    ...outcome.unconfirmed.flatMap((k) =>
-      byKey.get(k)!.map((m) => failAndRelease(run, m, "storage did not confirm the delete (the key is in neither Deleted nor Errors of its answer)", { objectKept: false, keyFailure: true })),
-    ),
-  ]);
-  for (const n of bytes.values()) run.report.bytesFreed += n;
-  return undefined;
+  await applyResults(run, bulk, byKey);
+  return bulk.stop ? stopAfter(run, bulk, byKey, run.deadlineMs <= leaseDeadlineMs) : undefined;
 }
 
-async function mark(run: BatchRun, docs: QueryDocumentSnapshot[]): Promise<Marked[]> {
+const QUERY_CONCURRENCY = 50;
+
+const budgetSpent = (run: BatchRun) => run.clock.now() >= run.deadlineMs;
+
+/** The budget ended before these keys' delete: their items are released untouched. */
+async function windDown(run: BatchRun, keys: string[], byKey: Map<string, Marked[]>): Promise<BatchStop> {
+  const items = keys.flatMap((k) => byKey.get(k)!);
+  countSkip(run.report, "time-budget", items.length);
+  await Promise.all(items.map((m) => release(run, m, { reason: "the run's time budget ended before its delete", objectKept: true })));
+  return { kind: "time-budget" };
+}
+
+async function applyResults(run: BatchRun, bulk: BulkDeleteResult, byKey: Map<string, Marked[]>): Promise<void> {
+  const bytes = new Map<string, number>();
+  await Promise.all(
+    [...bulk.results].flatMap(([key, result]) =>
+      byKey.get(key)!.map((m) => {
+        if (result.kind === "deleted") return deleteRecord(run, m, { objectDeleted: true, bytes });
+        if (result.kind === "refused") return failAndRelease(run, m, `storage refused: ${result.message}`, { objectKept: true, keyFailure: true });
+        return failAndRelease(run, m, "storage did not confirm the delete (the key is in neither Deleted nor Errors of its answer)", { objectKept: false, keyFailure: true });
+      }),
+    ),
+  );
+  for (const n of bytes.values()) run.report.bytesFreed += n;
+}
+
+/** A request failed as a whole: every key without a result is released, none charged with the failure. */
+async function stopAfter(run: BatchRun, bulk: BulkDeleteResult, byKey: Map<string, Marked[]>, budgetFirst: boolean): Promise<BatchStop> {
+  const stop = bulk.stop!;
+  const items = bulk.unresolved.flatMap((k) => byKey.get(k)!);
+  if (stop.kind === "aborted" && budgetFirst) {
+    countSkip(run.report, "time-budget", items.length);
+    await Promise.all(items.map((m) => release(run, m, { reason: "the run's time budget ended during its delete request (the object may be gone)", objectKept: false })));
+    return { kind: "time-budget" };
+  }
+  const message = stop.kind === "aborted" ? `no answer within the marks' lease (${(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS) / 60_000} minutes): ${stop.message}` : stop.message;
+  const objectKept = stop.kind === "settings" || (stop.kind === "unavailable" && stop.nothingDeleted);
+  run.logger.error("mediaGC.storage_failed", { keys: items.length, nothingDeleted: objectKept, reason: message, ...(bulk.error === undefined ? {} : { error: bulk.error }) });
+  await Promise.all(items.map((m) => failAndRelease(run, m, `storage request failed: ${message}`, { objectKept })));
+  return stop.kind === "settings" ? { kind: "settings", message, setting: stop.setting } : { kind: "storage", message };
+}
+
+async function mark(run: BatchRun, docs: QueryDocumentSnapshot[], markedAtMs: number): Promise<Marked[]> {
   const marked: Marked[] = [];
   await Promise.all(
     docs.map(async (doc) => {
       try {
-        const write = await doc.ref.update(
-          { gcState: "deleting", gcMarkedAt: Timestamp.fromMillis(run.clock.now()), gcRunId: run.runId },
-          { lastUpdateTime: doc.updateTime },
-        );
+        const write = await doc.ref.update({ gcState: "deleting", gcMarkedAt: Timestamp.fromMillis(markedAtMs), gcRunId: run.runId }, { lastUpdateTime: doc.updateTime });
         marked.push({ doc, key: doc.get("storageKey"), version: write.writeTime });
       } catch (error) {
         if (isConflict(error)) countSkip(run.report, "changed-since-read");
@@ -109,32 +154,25 @@ async function mark(run: BatchRun, docs: QueryDocumentSnapshot[]): Promise<Marke
   return marked;
 }
 
-const QUERY_CONCURRENCY = 50;
-
-async function sharedKeyVerdicts(run: BatchRun, byKey: Map<string, Marked[]>): Promise<[string, SharedKeyVerdict][]> {
-  const keys = [...byKey.keys()];
-  const out: [string, SharedKeyVerdict][] = [];
-  for (let i = 0; i < keys.length; i += QUERY_CONCURRENCY) {
-    const slice = keys.slice(i, i + QUERY_CONCURRENCY);
-    out.push(...(await Promise.all(slice.map(async (key) => [key, await sharedKeyVerdict(run, key, byKey.get(key)!)] as [string, SharedKeyVerdict]))));
-  }
-  return out;
-}
-
-type SharedKeyVerdict = "exclusive" | "shared" | "busy";
+type SharedKeyVerdict = "exclusive" | "shared" | "busy" | "other-spelling";
 
 /**
- * Whether this batch's items are the only media docs naming `key` ("exclusive": the object may
- * go), or others name it too ("shared": the object stays), one of them marked by another run
- * ("busy": wait for that run). Reads at most one doc beyond the batch's own.
+ * Whether this batch's items are the only media docs naming `key` in any spelling a store may
+ * take for it ("exclusive": the object may go), or others name it too: one of them marked by
+ * another run ("busy": wait for that run), one naming the very key ("shared": the object stays,
+ * the records may go), or only other spellings ("other-spelling": one object on a store that
+ * normalizes Unicode, two on one that does not; neither goes). Reads at most one doc beyond the
+ * batch's own, and judges by it when several exist: every verdict but "exclusive" keeps the object.
  */
 async function sharedKeyVerdict(run: BatchRun, key: string, items: Marked[]): Promise<SharedKeyVerdict> {
   const ours = new Set(items.map((m) => m.doc.id));
-  const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "==", key).limit(ours.size + 1).get();
+  const spellings = sameKeySpellings(key);
+  const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "in", spellings).limit(ours.size + 1).get();
   const others = named.docs.filter((d) => !ours.has(d.id));
   if (others.length === 0) return "exclusive";
   const now = run.clock.now();
-  return others.some((d) => hasLiveMark(d.data(), now)) ? "busy" : "shared";
+  if (others.some((d) => hasLiveMark(d.data(), now))) return "busy";
+  return others.some((d) => d.get("storageKey") === key) ? "shared" : "other-spelling";
 }
 
 async function deleteRecord(run: BatchRun, m: Marked, how: { objectDeleted: boolean; bytes?: Map<string, number> }): Promise<void> {

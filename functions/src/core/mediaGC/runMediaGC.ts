@@ -2,11 +2,14 @@ import { randomUUID } from "node:crypto";
 import { FieldPath, Timestamp, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
+import { countOf } from "../count";
 import { ConfigError } from "../errors";
+import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia } from "./eligibility";
 import { countSkip, type MediaCandidate, type MediaGCReport } from "./report";
+import { storageKeyProblem } from "./storageKeys";
 
 export type { MediaCandidate, MediaGCReport };
 
@@ -27,7 +30,12 @@ export interface MediaGCOptions {
    * when it ends is aborted (its items are released, their records kept). Well under the function's timeout.
    */
   timeBudgetMs?: number;
+  /** Progress after each batch, against the candidates counted at the start (up to PROGRESS_COUNT_CAP). */
+  onProgress?: OnProgress;
 }
+
+/** Candidates counted for progress at most (a count costs 1 read per 1,000). */
+export const PROGRESS_COUNT_CAP = 1_000_000;
 
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
@@ -77,6 +85,7 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const run: BatchRun | undefined = !dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
+  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, PROGRESS_COUNT_CAP)) : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {
@@ -96,7 +105,8 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       if (verdict.eligible) return true;
       countSkip(report, verdict.reason);
       if (verdict.reason === "unsafe-storageKey" || verdict.reason === "set-aside") {
-        logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason });
+        const problem = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures` : storageKeyProblem(doc.get("storageKey"));
+        logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, problem });
       }
       return false;
     });
@@ -107,25 +117,24 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       }
     } else {
       const end = await collectMediaBatch(run, eligible);
-      if (end?.kind === "time-budget") {
-        stop(report, "time budget spent");
-        break;
-      }
-      if (end?.kind === "storage") {
-        const { message, setting } = end.failure;
-        if (setting) throw new ConfigError(`media storage refused the request (${message}): check ${setting}`);
-        stop(report, `storage failed: ${message}`);
+      if (end?.kind === "settings") throw new ConfigError(`media storage refused the request (${end.message}): check ${end.setting}`);
+      if (end) {
+        stop(report, end.kind === "time-budget" ? "time budget spent" : `storage failed: ${end.message}`);
         break;
       }
     }
-    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, wouldDelete: report.candidates?.length });
+    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, ...wouldDelete(report) });
+    const counts: Record<string, number> = report.candidates ? { wouldDelete: report.candidates.length } : { deleted: report.deleted, failed: report.failed.length };
+    options.onProgress?.({ run: "media GC", phase: "candidates", done: report.scanned, total, counts });
     if (page.size < batchSize) break;
   }
   report.durationMs = clock.now() - started;
   const { candidates: _omit, failed, ...counts } = report;
-  logger.info("mediaGC.completed", { ...counts, failed: failed.length, wouldDelete: report.candidates?.length });
+  logger.info("mediaGC.completed", { ...counts, failed: failed.length, ...wouldDelete(report) });
   return report;
 }
+
+const wouldDelete = (report: MediaGCReport) => (report.candidates ? { wouldDelete: report.candidates.length } : {});
 
 function stop(report: MediaGCReport, why: string): void {
   report.complete = false;

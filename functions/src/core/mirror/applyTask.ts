@@ -68,7 +68,8 @@ function writeChange(tx: Transaction, ref: DocumentReference, change: MirrorChan
   else tx.update(ref, { ...change.data, ...Object.fromEntries(change.clear.map((f) => [f, FieldValue.delete()])), mirroredAt: FieldValue.serverTimestamp() });
 }
 
-export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: Clock): Promise<Applied> {
+/** `signal`: once aborted, the apply makes no further transaction attempt and writes nothing. */
+export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: Clock, signal?: AbortSignal): Promise<Applied> {
   const refs = {
     source: db.doc(historyItemPath(task.uid, task.historyId)),
     mirror: db.collection(COLLECTIONS.publicGenerations).doc(task.historyId),
@@ -77,6 +78,7 @@ export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, c
   };
   try {
     return await db.runTransaction(async (tx) => {
+      signal?.throwIfAborted();
       // The profile is read outside the transaction: createdBy need not be fenced, and the user's
       // own writes to their profile should never wait on a worker's lock.
       const [[sourceSnap, mirrorSnap], userSnap] = await Promise.all([tx.getAll(refs.source, refs.mirror), task.op === "upsert" ? refs.user.get() : undefined]);
@@ -88,6 +90,7 @@ export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, c
         const next = followMirror(dataOf(await tx.get(refs.cache)), task.historyId, after);
         if (next) tx.set(refs.cache, next);
       }
+      signal?.throwIfAborted();
       writeChange(tx, refs.mirror, plan.change, after);
       tx.update(claim.ref, doneFields(clock.now(), plan.outcome), { lastUpdateTime: claim.version });
       return { outcome: plan.outcome, dropped: plan.dropped };

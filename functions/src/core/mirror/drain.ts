@@ -1,4 +1,8 @@
+import { Timestamp, type Firestore } from "firebase-admin/firestore";
+import { COLLECTIONS } from "../collections";
+import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
+import type { OnProgress } from "../progress";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { PROGRESSED, type TaskResult } from "./processMirrorTask";
@@ -21,7 +25,21 @@ export interface DrainReport {
   stuck: { taskId: string; reason: string; error?: string }[];
 }
 
-export async function drainQueue(deps: WorkerDeps, options: { limit: number; workerId?: string; onBatch?: (batch: number, found: number, progressed: number) => void }): Promise<DrainReport> {
+/** Tasks due now: pending, failed with a retry due, processing with an expired lease. */
+export function dueTaskQueries(db: Firestore, nowMs: number) {
+  const queue = db.collection(COLLECTIONS.mirrorQueue);
+  const now = Timestamp.fromMillis(nowMs);
+  return [queue.where("status", "==", "pending"), queue.where("status", "==", "failed").where("nextAttemptAt", "<=", now), queue.where("status", "==", "processing").where("leaseExpiresAt", "<=", now)];
+}
+
+/** The progress total of a drain (count aggregations). An estimate: tasks enqueued meanwhile are drained too. */
+async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
+  const counts = await Promise.all(dueTaskQueries(db, nowMs).map(countOf));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+export async function drainQueue(deps: WorkerDeps, options: { limit: number; workerId?: string; onProgress?: OnProgress }): Promise<DrainReport> {
+  const total = options.onProgress ? await dueTaskCount(deps.db, deps.clock.now()) : undefined;
   const finder = new DueTaskFinder(deps.db);
   const totals: DrainReport = {
     batches: 0,
@@ -42,7 +60,8 @@ export async function drainQueue(deps: WorkerDeps, options: { limit: number; wor
     totals.deadLetter += report.byStatus["dead-letter"];
     totals.invalid += report.byStatus.invalid;
     for (const [outcome, n] of Object.entries(report.byOutcome)) totals.byOutcome[outcome as Outcome] += n;
-    options.onBatch?.(totals.batches, report.found, report.progressed);
+    const { done, failed, deadLetter, invalid } = totals;
+    options.onProgress?.({ run: "mirror drain", phase: "tasks", done: totals.found, total, counts: { done, failed, deadLetter, invalid } });
     if (report.found === 0) return totals;
     if (report.progressed === 0) {
       totals.stuck = report.results.filter((r: TaskResult) => !PROGRESSED.includes(r.status)).map((r) => ({ taskId: r.taskId, reason: r.reason ?? r.status, ...(r.error ? { error: r.error } : {}) }));

@@ -41,6 +41,8 @@ export interface ProcessTaskOptions {
   workerId?: string;
   /** Claims in progress, so a worker shutting down can hand them back. */
   inFlight?: Map<string, Claim>;
+  /** Applies given up past their deadline and still settling, so their owner can wait for them (shutdown, tests). */
+  abandoned?: Set<Promise<unknown>>;
   random?: () => number;
 }
 
@@ -94,7 +96,7 @@ async function applyClaimed(deps: WorkerDeps, snap: DocumentSnapshot, claim: Cla
     return { status: "lease-lost", attempt: claim.attempt };
   };
   try {
-    const applied = await withinDeadline(applyTask(deps.db, claim, task, clock), config.MIRROR_LEASE_MS / 2);
+    const applied = await withinDeadline((signal) => applyTask(deps.db, claim, task, clock, signal), config.MIRROR_LEASE_MS / 2, options.abandoned);
     if (applied.dropped.length) log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
     log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, durationMs: clock.now() - started });
     return { status: "done", outcome: applied.outcome, attempt: claim.attempt };
@@ -117,10 +119,21 @@ async function applyClaimed(deps: WorkerDeps, snap: DocumentSnapshot, claim: Cla
  * locked by the transaction of a worker that was killed inside it, which Firestore expires after
  * about 60 s. The abandoned apply can still commit later; its commit is fenced by the claim.
  */
-async function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number, abandoned?: Set<Promise<unknown>>): Promise<T> {
+  const controller = new AbortController();
+  const work = start(controller.signal);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`)), ms);
+    timer = setTimeout(() => {
+      // The apply stops at its next step (no further transaction attempt); a commit already sent is fenced.
+      controller.abort();
+      const settling: Promise<void> = work.then(
+        () => void abandoned?.delete(settling),
+        () => void abandoned?.delete(settling),
+      );
+      abandoned?.add(settling);
+      reject(new Error(`the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`));
+    }, ms);
   });
   work.catch(() => undefined); // settles after the deadline; the fence makes its outcome harmless
   try {

@@ -31,6 +31,7 @@ export class MirrorQueueWorker {
   readonly workerId: string;
   private state: "idle" | "running" | "stopping" | "stopped" = "idle";
   private readonly inFlight = new Map<string, Claim>();
+  private readonly abandoned = new Set<Promise<unknown>>();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private readonly stats: QueueWorkerStats = { processed: 0, failed: 0, polls: 0 };
@@ -101,7 +102,7 @@ export class MirrorQueueWorker {
     let progressed = 0;
     const runOne = async () => {
       for (let snap = queue.shift(); snap; snap = queue.shift()) {
-        const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight }).catch(
+        const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight, abandoned: this.abandoned }).catch(
           (error) => unclaimed(snap!.id, error, this.deps),
         );
         if (PROGRESSED.includes(result.status)) progressed++;
@@ -135,7 +136,9 @@ export class MirrorQueueWorker {
     const graceOver = new Promise<"grace-over">((resolve) => {
       timer = setTimeout(() => resolve("grace-over"), config.MIRROR_SHUTDOWN_GRACE_MS);
     });
-    const outcome = await Promise.race([this.loop!.then(() => "finished" as const), graceOver]);
+    // The batch in hand, and applies given up past their deadline that are still settling.
+    const finished = Promise.all([this.loop!, ...this.abandoned]).then(() => "finished" as const);
+    const outcome = await Promise.race([finished, graceOver]);
     clearTimeout(timer);
     let released = 0;
     if (outcome === "grace-over") {

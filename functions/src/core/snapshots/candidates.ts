@@ -1,22 +1,22 @@
-import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { FieldPath, Timestamp, type DocumentSnapshot, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
-import { countOf } from "../count";
-import { planProject, queueKey, readProjectView, WORKER_FIELDS, type DueRule, type Plan, type ProjectView } from "./due";
+import { CHECK_AFTER, planProject, queueKey, readProjectView, type DueRule, type FailureView, type Plan, type ProjectView } from "./due";
+import { failureRefOf, readFailureView, retryDueQuery } from "./failures";
 
 /**
- * Where a snapshot run finds its projects, from indexed queries on the project doc, so a run
- * reads in proportion to the projects that need attention, oldest in the queue first:
+ * Where a snapshot run finds its projects, from indexed queries, so a run reads in proportion to
+ * the projects that need attention, each query's longest-waiting first:
  *   A. `opsSinceSnapshot >= maxOps`, B. `opsSinceSnapshot > 0` and `lastSnapshotAt` older than
- *   `maxHours`, R. failing projects whose retry is due: projects the worker has handled before,
- *   ordered by `snapshotCheckAfter` (when it last handled them, or when their backoff ends).
- *   C. Projects updated since the previous run (cursor over `updatedAt`, workerState/snapshotScan):
+ *   `maxHours`: both over projects the worker has handled before, ordered by their place
+ *   (`snapshotCheckAfter`: when the worker last handled them, or when their backoff ends);
+ *   R. failing projects whose retry is due, from the worker's failure records (failures.ts);
+ *   C. projects updated since the previous run (cursor over `updatedAt`, workerState/snapshotScan):
  *   Firestore cannot query a missing field, so this is how new projects are found.
+ * A project read from A, B or R is "in a window": the run must move it out whatever it finds
+ * (processSnapshots), or that query would return it first again.
  */
-const CHECK_AFTER = WORKER_FIELDS.checkAfter;
-const RETRY_AT = `${WORKER_FIELDS.failure}.retryAt`;
-const FAILED_AT = `${WORKER_FIELDS.failure}.failedAt`;
 /** The fields planning needs; a hostile owner's large fields are not transferred. */
-const VIEW_FIELDS = ["opIndex", "lastSnapshotOpIndex", "opsSinceSnapshot", "lastSnapshotAt", "updatedAt", CHECK_AFTER, WORKER_FIELDS.failure];
+const VIEW_FIELDS = ["opIndex", "lastSnapshotOpIndex", "opsSinceSnapshot", "lastSnapshotAt", "updatedAt", CHECK_AFTER];
 const SCAN_DOC = "snapshotScan";
 const SCAN_PAGE = 500;
 /** Projects the new-project scan reads per run at most; it goes on from there next run. */
@@ -30,10 +30,6 @@ export function dueByOpsQuery(db: Firestore, maxOps: number, now: Timestamp) {
 
 export function dueByAgeQuery(db: Firestore, cutoff: Timestamp, now: Timestamp) {
   return projects(db).where("opsSinceSnapshot", ">", 0).where("lastSnapshotAt", "<", cutoff).where(CHECK_AFTER, "<=", now).orderBy(CHECK_AFTER);
-}
-
-export function retryDueQuery(db: Firestore, now: Timestamp) {
-  return projects(db).where(RETRY_AT, "<=", now).orderBy(RETRY_AT);
 }
 
 /** Projects updated up to `now` (a future `updatedAt` cannot move the cursor past today's projects). */
@@ -51,29 +47,6 @@ export function countersDueByAgeQuery(db: Firestore, cutoff: Timestamp) {
   return projects(db).where("opsSinceSnapshot", ">", 0).where("lastSnapshotAt", "<", cutoff);
 }
 
-/** Projects with a recorded failure, most recent first (for `status`). */
-export function failingQuery(db: Firestore) {
-  return projects(db).orderBy(FAILED_AT, "desc");
-}
-
-export interface FailingProjects {
-  count: number;
-  /** The most recent failures first. */
-  recent: { projectId: string; error: string; permanent: boolean; attempts: number; failedAt: string | null; retryAt: string | null }[];
-}
-
-export async function readFailingProjects(db: Firestore, limit = 20): Promise<FailingProjects> {
-  const [count, recent] = await Promise.all([countOf(failingQuery(db)), failingQuery(db).select(WORKER_FIELDS.failure).limit(limit).get()]);
-  const iso = (v: unknown) => (v instanceof Timestamp ? v.toDate().toISOString() : null);
-  return {
-    count,
-    recent: recent.docs.map((d) => {
-      const f = (d.get(WORKER_FIELDS.failure) ?? {}) as Record<string, unknown>;
-      return { projectId: d.id, error: String(f.error ?? ""), permanent: f.permanent === true, attempts: Number(f.attempts ?? 0), failedAt: iso(f.failedAt), retryAt: iso(f.retryAt) };
-    }),
-  };
-}
-
 export interface ScanCursor {
   updatedAt: Timestamp;
   projectId: string;
@@ -82,37 +55,66 @@ export interface ScanCursor {
 export interface Candidate {
   id: string;
   view: ProjectView;
+  failure?: FailureView;
   plan: Plan;
+  /** Read by A, B or R: the run moves it out of that window, whatever it finds. */
+  inWindow: boolean;
   /** Found by the scan of updated projects: the cursor must not pass it while it is left undone. */
   scanned: boolean;
 }
 
 export interface Candidates {
-  /** In queue order: oldest `queueKey` first, then id. */
+  /** In queue order (`queueKey`, then id): every project read from a window, and the scanned ones to snapshot or set aside. */
   list: Candidate[];
   /** The scanned docs in cursor order, to move the cursor after the run. */
   scan: QueryDocumentSnapshot[];
+  /** Failure records whose project no longer exists. */
+  orphanFailures: string[];
 }
 
-/** Candidates for a run: up to `fetch` from each of A, B, R, and the scan's projects that need attention. */
+/** Candidates for a run: up to `fetch` from each of A, B and R, and the scan's projects that need attention. */
 export async function findCandidates(db: Firestore, rule: DueRule, nowMs: number, fetch: number): Promise<Candidates> {
   const now = Timestamp.fromMillis(nowMs);
   const cutoff = Timestamp.fromMillis(nowMs - rule.maxHours * 3600_000);
-  const queries = [dueByOpsQuery(db, rule.maxOps, now), dueByAgeQuery(db, cutoff, now), retryDueQuery(db, now)];
-  const results = await Promise.all(queries.map((q) => q.select(...VIEW_FIELDS).limit(fetch).get()));
-  const byId = new Map<string, Candidate>();
-  const add = (doc: QueryDocumentSnapshot, scanned: boolean) => {
-    const view = readProjectView(doc.data());
-    const plan = planProject(view, nowMs, rule);
-    if (plan.kind === "none" || plan.kind === "wait") return;
-    const known = byId.get(doc.id);
-    byId.set(doc.id, { id: doc.id, view, plan, scanned: scanned || known?.scanned === true });
+  const [byOps, byAge, retries] = await Promise.all([
+    dueByOpsQuery(db, rule.maxOps, now).select(...VIEW_FIELDS).limit(fetch).get(),
+    dueByAgeQuery(db, cutoff, now).select(...VIEW_FIELDS).limit(fetch).get(),
+    retryDueQuery(db, now).limit(fetch).get(),
+  ]);
+  const found = new Map<string, { view: ProjectView; inWindow: boolean; scanned: boolean }>();
+  const add = (doc: DocumentSnapshot, inWindow: boolean, scanned: boolean) => {
+    const known = found.get(doc.id);
+    found.set(doc.id, { view: readProjectView(doc.data()!), inWindow: inWindow || known?.inWindow === true, scanned: scanned || known?.scanned === true });
   };
-  for (const doc of results.flatMap((r) => r.docs)) add(doc, false);
+  for (const doc of [...byOps.docs, ...byAge.docs]) add(doc, true, false);
+  const failures = new Map(retries.docs.map((d) => [d.id, readFailureView(d.data())]));
+  const orphanFailures: string[] = [];
+  for (const doc of await getAll(db, retries.docs.map((d) => projects(db).doc(d.id)), VIEW_FIELDS)) {
+    if (doc.exists) add(doc, true, false);
+    else orphanFailures.push(doc.id);
+  }
   const scan = await scanUpdated(db, now, (view) => planProject(view, nowMs, rule).kind === "snapshot", fetch);
-  for (const doc of scan) add(doc, true);
-  const list = [...byId.values()].sort((a, b) => queueKey(a.view) - queueKey(b.view) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { list, scan };
+  for (const doc of scan) add(doc, false, true);
+
+  // Whether a project is in its backoff, or changed since it failed, is in its failure record.
+  const acts = (view: ProjectView) => ["snapshot", "invalid", "wait"].includes(planProject(view, nowMs, rule).kind);
+  const unknown = [...found].filter(([id, { view }]) => !failures.has(id) && acts(view)).map(([id]) => failureRefOf(db, id));
+  for (const doc of await getAll(db, unknown)) if (doc.exists) failures.set(doc.id, readFailureView(doc.data()!));
+
+  const list: Candidate[] = [];
+  for (const [id, { view, inWindow, scanned }] of found) {
+    const failure = failures.get(id);
+    const plan = planProject(view, nowMs, rule, { failure });
+    // A project only the scan found needs nothing unless it is to be snapshotted or set aside: it holds no window.
+    if (inWindow || plan.kind === "snapshot" || plan.kind === "invalid") list.push({ id, view, failure, plan, inWindow, scanned });
+  }
+  list.sort((a, b) => queueKey(a.view) - queueKey(b.view) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { list, scan, orphanFailures };
+}
+
+async function getAll(db: Firestore, refs: FirebaseFirestore.DocumentReference[], fieldMask?: string[]): Promise<DocumentSnapshot[]> {
+  if (refs.length === 0) return [];
+  return db.getAll(...refs, ...(fieldMask ? [{ fieldMask }] : []));
 }
 
 /** Pages of updated projects from the cursor, until `wanted` need a snapshot, the budget is read, or none are left. */

@@ -2,12 +2,13 @@ import { Timestamp } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { isConflict } from "../errors";
+import { failureRefOf } from "./failures";
 import { projectRefOf } from "./snapshotProject";
 
 /**
  * What deleting `canvasProjects/{projectId}` leaves to clean: every subcollection under it
  * (elements, ops, snapshots with their parts, and any the app added), deleted with
- * `recursiveDelete`. Idempotent, so a redelivered event is harmless.
+ * `recursiveDelete`, and its snapshot failure record. Idempotent, so a redelivered event is harmless.
  *  - The tombstone `deletedCanvasProjects/{projectId}` keeps the id from being created again
  *    (firestore.rules), so no one reaches data this has not deleted yet. Clients write it in the
  *    batch that deletes the project; for a delete made without one (Admin SDK), it is written here.
@@ -41,6 +42,7 @@ export async function deleteProjectData(deps: WorkerDeps, projectId: string, del
   writer.onWriteResult(() => count++);
   for (const collection of await projectRef.listCollections()) await db.recursiveDelete(collection, writer);
   await writer.close();
+  await failureRefOf(db, projectId).delete();
   logger.info("project.dataDeleted", { deleted: count });
   return { projectId, deleted: count, recreated: false };
 }

@@ -1,31 +1,18 @@
 import { Timestamp, type DocumentData } from "firebase-admin/firestore";
 import { PermanentError } from "../errors";
-import { isMap } from "./ops";
 
 /**
  * When a project gets a snapshot, in what order, and how a failing one is retried (pure).
  * README "When, and in what order" states these rules for users.
  */
 
-/** The project fields only the snapshot worker writes, besides the snapshot fields the app reads (docs/DATA_MODEL.md); firestore.rules keeps clients off them. */
-export const WORKER_FIELDS = {
-  /** Timestamp: the worker looks at the project again after this; due projects go oldest first. */
-  checkAfter: "snapshotCheckAfter",
-  /** Map, present while the project fails: see SnapshotFailure. */
-  failure: "snapshotFailure",
-} as const;
-
-export interface SnapshotFailure {
-  error: string;
-  /** No retry can fix it while the project stays as it is (PermanentError). */
-  permanent: boolean;
-  /** Consecutive failed attempts. */
-  attempts: number;
-  /** The project's opIndex when it failed (null when opIndex itself was invalid). */
-  opIndex: number | null;
-  failedAt: Timestamp;
-  retryAt: Timestamp;
-}
+/**
+ * The one project field the snapshot worker writes besides the snapshot fields the app reads
+ * (docs/DATA_MODEL.md; firestore.rules keeps clients off it): a Timestamp, the project's place in the
+ * queue. Once a project has it, moving the project back changes its value, never the doc's size, so
+ * even a doc at Firestore's size limit can be moved.
+ */
+export const CHECK_AFTER = "snapshotCheckAfter";
 
 /** A project doc as the worker reads it: any field may be missing, of another type, or written by a hostile owner. */
 export interface ProjectView {
@@ -33,35 +20,34 @@ export interface ProjectView {
   opIndex: number | null;
   /** -1 when the worker never recorded one. */
   lastSnapshotOpIndex: number;
-  /** undefined: absent or not a number (counts as 0). */
+  /** undefined: absent (counts as 0); NaN: not a number. Any value but the true count is a lie to repair. */
   opsSinceSnapshot?: number;
   lastSnapshotAt?: number;
   updatedAt?: number;
   checkAfter?: number;
-  failure?: { error: string; attempts: number; permanent: boolean; opIndex: number | null; retryAt: number };
 }
 
-const isIndex = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= -1;
-const millis = (v: unknown) => (v instanceof Timestamp ? v.toMillis() : undefined);
+/** A project's failure record (failures.ts) as far as planning needs it. */
+export interface FailureView {
+  /** Consecutive failed attempts, >= 1. */
+  attempts: number;
+  /** The project's opIndex when it failed (null when opIndex itself was invalid). */
+  opIndex: number | null;
+  retryAt: number;
+}
+
+export const isIndex = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= -1;
+export const millis = (v: unknown) => (v instanceof Timestamp ? v.toMillis() : undefined);
 
 export function readProjectView(data: DocumentData): ProjectView {
-  const failure = data[WORKER_FIELDS.failure];
+  const counter: unknown = data.opsSinceSnapshot;
   return {
     opIndex: data.opIndex === undefined ? -1 : isIndex(data.opIndex) ? data.opIndex : null,
     lastSnapshotOpIndex: isIndex(data.lastSnapshotOpIndex) ? data.lastSnapshotOpIndex : -1,
-    opsSinceSnapshot: typeof data.opsSinceSnapshot === "number" && Number.isFinite(data.opsSinceSnapshot) ? data.opsSinceSnapshot : undefined,
+    opsSinceSnapshot: counter === undefined ? undefined : typeof counter === "number" ? counter : NaN,
     lastSnapshotAt: millis(data.lastSnapshotAt),
     updatedAt: millis(data.updatedAt),
-    checkAfter: millis(data[WORKER_FIELDS.checkAfter]),
-    failure: isMap(failure)
-      ? {
-          error: typeof failure.error === "string" ? failure.error : "",
-          attempts: isIndex(failure.attempts) && failure.attempts > 0 ? failure.attempts : 1,
-          permanent: failure.permanent === true,
-          opIndex: isIndex(failure.opIndex) ? failure.opIndex : null,
-          retryAt: millis(failure.retryAt) ?? 0,
-        }
-      : undefined,
+    checkAfter: millis(data[CHECK_AFTER]),
   };
 }
 
@@ -82,18 +68,17 @@ const H = 3600_000;
 
 /**
  * What to do with a project now. New ops are `opIndex - lastSnapshotOpIndex` (the worker writes
- * `lastSnapshotOpIndex`; `opsSinceSnapshot` is only the owner-writable counter the queries use).
+ * `lastSnapshotOpIndex`; `opsSinceSnapshot` is only the counter the queries use, and any other
+ * value than the new ops, Infinity and NaN included, is repaired).
  * Due: new ops and either `maxOps` of them, no snapshot yet, or a snapshot `maxHours` old.
- * A project in backoff waits, unless it changed since it failed; one claimed by a run waits.
- * `force` snapshots any project with new ops, backoff or not.
+ * A project waits until its place (`checkAfter`) or its failure's retry, whichever is later, unless
+ * it changed since it failed; `force` snapshots any project with new ops, backoff or not.
  */
-export function planProject(view: ProjectView, nowMs: number, rule: DueRule, force = false): Plan {
-  if (view.opIndex === null) return { kind: "invalid", error: new PermanentError("opIndex must be an integer >= -1", "opIndex") };
-  const failure = view.failure;
+export function planProject(view: ProjectView, nowMs: number, rule: DueRule, { force = false, failure }: { force?: boolean; failure?: FailureView } = {}): Plan {
   const changedSinceFailure = failure !== undefined && failure.opIndex !== view.opIndex;
-  const inBackoff = failure !== undefined && view.checkAfter !== undefined && view.checkAfter <= failure.retryAt;
-  const waiting = view.checkAfter !== undefined && view.checkAfter > nowMs && !(inBackoff && changedSinceFailure);
-  if (waiting && !force) return { kind: "wait", untilMs: view.checkAfter! };
+  const waitUntil = Math.max(view.checkAfter ?? -Infinity, failure?.retryAt ?? -Infinity);
+  if (waitUntil > nowMs && !changedSinceFailure && !force) return { kind: "wait", untilMs: waitUntil };
+  if (view.opIndex === null) return { kind: "invalid", error: new PermanentError("opIndex must be an integer >= -1", "opIndex") };
   const newOps = view.opIndex - view.lastSnapshotOpIndex;
   const counter = view.opsSinceSnapshot ?? 0;
   if (newOps <= 0) return counter === 0 ? { kind: "none" } : { kind: "repair", opsSinceSnapshot: 0 };

@@ -12,7 +12,9 @@ import { projectRefOf, readProjectState, SNAPSHOT_FORMAT_VERSION } from "./snaps
  * snapshot it reads the elements collection, which is always current; it does the same, and logs
  * `loadProject.fallback` with the reason at WARNING, when the snapshot does not add up (missing
  * parts, a gap in the ops, ops that stop before the project's opIndex) or an op is outside the
- * definition. So the result always equals what the elements collection holds.
+ * definition. So the result equals what the elements collection holds for anything a client can
+ * write (firestore.rules make each op match its element change); for the server's writes, as long
+ * as each op records the change its batch made (README "What the rules check").
  * Throws when the project does not exist or `projectId` is not a document id.
  */
 export interface LoadedProject {

@@ -14,6 +14,7 @@ import { nestingDepth, MAX_NESTING_DEPTH } from "./sizes";
  * sends a `create` with the whole new element instead.
  * Anything else (another type, a path or field name Firestore refuses, an update of a missing
  * element) cannot have come from that write path; replaying it would guess, so it is refused.
+ * firestore.rules enforce the definition for clients (a client's update has top-level keys only).
  */
 export type Element = Record<string, unknown>;
 export type Elements = Record<string, Element>;

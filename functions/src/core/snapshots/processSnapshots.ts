@@ -1,20 +1,23 @@
 import type { WorkerDeps } from "../deps";
-import { errorMessage, PermanentError } from "../errors";
-import { advanceScanCursor, findCandidates } from "./candidates";
-import type { DueRule, Plan } from "./due";
-import { claimProject, markHandled, recordFailure, repairCounter } from "./projectMarks";
-import { pruneSnapshots, snapshotProject } from "./snapshotProject";
+import { errorMessage, isRejectedByFirestore, PermanentError } from "../errors";
+import { advanceScanCursor, findCandidates, type Candidate } from "./candidates";
+import { readProjectView, type DueRule, type Plan } from "./due";
+import { failureRefOf } from "./failures";
+import { claimProject, markHandled, moveTo, postponeRetry, repairCounter, setAside } from "./projectMarks";
+import { projectRefOf, pruneSnapshots, snapshotProject } from "./snapshotProject";
 
 /**
- * The snapshot worker. Candidates (candidates.ts) are taken in queue order, oldest first: a
- * project's place in the queue is when the worker last handled it, or, for one that failed, when
- * its backoff ends; every project a run takes moves to the back, whatever the outcome. So no
- * project is taken twice while another due project has waited longer (README "When, and in what order").
- *  - Up to `batchSize` snapshots a run, within a time budget; due projects left over are first
- *    next run (`deferred`).
- *  - A counter that says "due" while `opIndex` has not moved is repaired without taking a place.
- *  - A failure is recorded on the project (reason, attempts, permanent, retryAt) and retried
- *    with backoff (1 h, doubling, at most 7 days), or sooner once the project changes.
+ * The snapshot worker (README "When, and in what order").
+ *  - Every project a run reads from a candidate query leaves that query's window, whatever it
+ *    finds: one not due is moved to the back, its counter repaired, its failure cleared, its retry
+ *    postponed, or it is set aside as failing. This is done first, so that even a run cut short
+ *    leaves the windows moving.
+ *  - Then due projects are taken in queue order (oldest place first), up to `batchSize` snapshots
+ *    a run; none starts once the time budget is spent, except the run's first, so every run takes
+ *    at least one. Due projects left over stay first in line for the next run (`deferred`).
+ *  - A failure (of the claim, the snapshot, or a mark) is recorded in the project's failure record
+ *    with its reason and retried with backoff (1 h, doubling, at most 7 days), or sooner once the
+ *    project changes. Nothing one project does stops the run.
  */
 export interface SnapshotOptions {
   maxOps?: number;
@@ -37,9 +40,9 @@ export interface SnapshotReport {
   durationMs: number;
 }
 
-/** The scheduled function's timeout is 9 minutes; no new snapshot starts after 7. */
+/** The scheduled function's timeout is 9 minutes; no new snapshot starts after 7 (but the run's first). */
 const TIME_BUDGET_MS = 7 * 60_000;
-/** Each candidate query reads up to this many times `batchSize`, so repaired counters and waiting projects do not crowd out due ones. */
+/** Each candidate query reads up to this many times `batchSize`, so projects that are not due do not crowd out due ones. */
 const FETCH_FACTOR = 4;
 
 export async function processSnapshots(deps: WorkerDeps, options: SnapshotOptions = {}): Promise<SnapshotReport> {
@@ -50,15 +53,52 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
   const started = clock.now();
   const report: SnapshotReport = { candidates: 0, created: [], skipped: [], repaired: [], failed: [], deferred: 0, complete: true, durationMs: 0 };
 
+  /** Records a failure (never throws: a record that cannot be written is logged). */
+  const fail = async (projectId: string, attempt: { attempts?: number; opIndex: number | null }, error: unknown) => {
+    const permanent = error instanceof PermanentError;
+    let retryAt: string | null = null;
+    let attempts = attempt.attempts ?? 0;
+    try {
+      const { record, notMoved } = await setAside(db, projectId, attempt, error, clock.now());
+      ({ attempts } = record);
+      retryAt = record.retryAt.toDate().toISOString();
+      if (notMoved) logger.warn("snapshot.notMovedBack", { projectId, error: notMoved });
+    } catch (recordError) {
+      logger.error("snapshot.failureNotRecorded", { projectId, error: recordError });
+    }
+    report.failed.push({ projectId, error: errorMessage(error), permanent, attempts, retryAt });
+    logger.error("snapshot.failed", { projectId, error, permanent, attempts, retryAt });
+  };
+
+  /** Moves a project that is not due out of the window it was read from. */
+  const settle = async ({ id, view, failure, plan }: Candidate) => {
+    const attempt = { opIndex: view.opIndex };
+    try {
+      if (plan.kind === "invalid") await fail(id, attempt, plan.error);
+      else if (plan.kind === "none") await markHandled(db, id, clock.now(), view.checkAfter !== undefined);
+      else if (plan.kind === "wait") {
+        // Waiting for its failure's retry or for a later place: out of both windows until then.
+        if (failure && failure.retryAt < plan.untilMs) await postponeRetry(db, id, plan.untilMs);
+        if (view.checkAfter !== undefined && view.checkAfter < plan.untilMs) await moveTo(db, id, plan.untilMs);
+      }
+      else if (plan.kind === "repair") {
+        const repaired = await repairCounter(db, id, clock.now(), rule);
+        if (repaired) report.repaired.push({ projectId: id, opsSinceSnapshot: repaired });
+      }
+    } catch (error) {
+      await fail(id, attempt, error);
+    }
+  };
+
   /** Claims and snapshots one project; true when it took a place in the batch. */
-  const snapshotOne = async (projectId: string, force: boolean): Promise<boolean> => {
+  const snapshotOne = async (projectId: string, force: boolean, opIndex: number | null): Promise<boolean> => {
     let claim;
     try {
       claim = await claimProject(db, projectId, clock.now(), rule, force);
     } catch (error) {
-      // The project doc cannot even be written (e.g. at Firestore's size limit): reported, takes no place.
-      report.failed.push({ projectId, error: `could not claim the project: ${errorMessage(error)}`, permanent: false, attempts: 0, retryAt: null });
-      logger.error("snapshot.claimFailed", { projectId, error });
+      // Typically a project doc that cannot take its place (at Firestore's size limit): set aside, takes no place.
+      const claimError = isRejectedByFirestore(error) ? new PermanentError(`could not claim the project: ${errorMessage(error)}`, undefined, { cause: error }) : error;
+      await fail(projectId, { opIndex }, claimError);
       return false;
     }
     if (!claim.claimed) {
@@ -68,7 +108,8 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
     try {
       const result = await snapshotProject(db, projectId, clock.now());
       if (result.status === "skipped") {
-        if (result.reason !== "missing") await markHandled(db, projectId, clock.now());
+        if (result.reason === "missing") await failureRefOf(db, projectId).delete();
+        else await markHandled(db, projectId, clock.now(), true);
         report.skipped.push({ projectId, reason: result.reason });
         return true;
       }
@@ -85,38 +126,27 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
     return true;
   };
 
-  const fail = async (projectId: string, attempt: { attempts: number; opIndex: number | null }, error: unknown) => {
-    const permanent = error instanceof PermanentError;
-    const recorded = await recordFailure(db, projectId, attempt, error, clock.now()).catch((recordError) => {
-      logger.error("snapshot.failureNotRecorded", { projectId, error: recordError });
-      return undefined;
-    });
-    const retryAt = recorded ? recorded.retryAt.toDate().toISOString() : null;
-    report.failed.push({ projectId, error: errorMessage(error), permanent, attempts: attempt.attempts, retryAt });
-    logger.error("snapshot.failed", { projectId, error, permanent, attempts: attempt.attempts, retryAt });
-  };
-
   if (options.projectId) {
     report.candidates = 1;
-    await snapshotOne(options.projectId, options.force === true);
+    const [doc] = await db.getAll(projectRefOf(db, options.projectId), { fieldMask: ["opIndex"] });
+    await snapshotOne(options.projectId, options.force === true, doc.exists ? readProjectView(doc.data()!).opIndex : null);
     return finish();
   }
 
-  const { list, scan } = await findCandidates(db, rule, started, FETCH_FACTOR * batchSize);
+  const { list, scan, orphanFailures } = await findCandidates(db, rule, started, FETCH_FACTOR * batchSize);
   report.candidates = list.length;
+  for (const id of orphanFailures) await failureRefOf(db, id).delete();
+  for (const candidate of list) if (candidate.plan.kind !== "snapshot") await settle(candidate);
+
   const leftUndone = new Set<string>();
   let places = batchSize;
   for (const { id, view, plan, scanned } of list) {
-    if (plan.kind === "invalid") await fail(id, { attempts: (view.failure?.attempts ?? 0) + 1, opIndex: null }, plan.error);
-    else if (plan.kind === "repair" && view.checkAfter !== undefined) {
-      const repaired = await repairCounter(db, id, clock.now(), rule);
-      if (repaired) report.repaired.push({ projectId: id, opsSinceSnapshot: repaired });
-    } else if (plan.kind === "snapshot") {
-      if (places === 0 || clock.now() - started >= TIME_BUDGET_MS) {
-        report.deferred++;
-        if (scanned) leftUndone.add(id);
-      } else if (await snapshotOne(id, false)) places--;
-    }
+    if (plan.kind !== "snapshot") continue;
+    const budgetSpent = places < batchSize && clock.now() - started >= TIME_BUDGET_MS;
+    if (places === 0 || budgetSpent) {
+      report.deferred++;
+      if (scanned) leftUndone.add(id);
+    } else if (await snapshotOne(id, false, view.opIndex)) places--;
   }
   await advanceScanCursor(db, scan, leftUndone);
   report.complete = report.deferred === 0;

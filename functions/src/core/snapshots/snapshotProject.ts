@@ -1,7 +1,8 @@
-import { FieldValue, Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
+import { Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { isRejectedByFirestore, PermanentError } from "../errors";
-import { readProjectView, WORKER_FIELDS } from "./due";
+import { CHECK_AFTER, readProjectView } from "./due";
+import { failureRefOf } from "./failures";
 import type { Elements } from "./ops";
 import { checkSnapshottable, firestoreSize, MAX_INLINE_BYTES, splitElements } from "./sizes";
 
@@ -21,6 +22,8 @@ import { checkSnapshottable, firestoreSize, MAX_INLINE_BYTES, splitElements } fr
  *    transaction that moves the project's snapshot fields and sets `opsSinceSnapshot` to the ops
  *    that arrived after the snapshot's state. A second run over the same state fails the create and
  *    changes nothing; a run that lost to a newer snapshot changes nothing either.
+ *  - The project fields it sets keep their size once the project has had a snapshot (the id has a
+ *    fixed width), so even a project doc at Firestore's size limit takes its next snapshot.
  */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 /** 4 × 0.9 MB per commit: under 4 MiB, the request size the emulator takes (a larger commit hangs there; production allows 10 MiB). */
@@ -134,9 +137,9 @@ async function commitHeader(
       latestSnapshotId: snapshotRef.id,
       // Ops that arrived after the snapshot's state still count; this also repairs a counter the owner set wrong.
       opsSinceSnapshot: Math.max(0, (now.opIndex ?? opIndex) - opIndex),
-      [WORKER_FIELDS.checkAfter]: createdAt,
-      [WORKER_FIELDS.failure]: FieldValue.delete(),
+      [CHECK_AFTER]: createdAt,
     });
+    tx.delete(failureRefOf(db, projectRef.id));
     return { status: "created", snapshotId: snapshotRef.id, opIndex, elementCount, partCount, covered: opIndex - now.lastSnapshotOpIndex };
   });
 }

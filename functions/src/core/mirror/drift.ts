@@ -1,0 +1,106 @@
+import { isDeepStrictEqual } from "node:util";
+import { mergeMediaFields } from "./mediaMerge";
+import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
+
+/**
+ * What "in sync" means, for the backfill and the drift report alike: a mirror doc is in line with
+ * its source when it holds exactly what an upsert task would write now (README, "What a task
+ * does"): publicFields.ts's projection of the source, `images`/`videos` merged with the
+ * optimization fields the mirror already has, `isPublic: true`, `isDeleted: false`, `uid`,
+ * `historyId`, and `createdBy` from users/{uid}; the workers' bookkeeping (which task wrote it last,
+ * and when) is not compared. A source that is missing, private or deleted has no mirror doc. Built
+ * from the queue's own functions, so the queue, the backfill and verify cannot disagree: an upsert
+ * of an item judged in sync changes nothing but the bookkeeping.
+ */
+export type DriftKind = "missing" | "differs" | "sourcePrivate" | "sourceDeleted" | "sourceGone";
+
+export type Verdict =
+  | { kind: "in-sync" }
+  /** Not public, and not mirrored: nothing to do. */
+  | { kind: "not-public" }
+  /** The mirror doc of this historyId belongs to another user's item: no task of this item may touch it. */
+  | { kind: "conflict"; owner: string }
+  | { kind: "missing" }
+  | { kind: "differs"; fields: string[] }
+  | { kind: "sourcePrivate" }
+  | { kind: "sourceDeleted" };
+
+/** Verdicts an upsert task of the item fixes. */
+export type Fixable = Extract<Verdict, { kind: DriftKind }>;
+
+export function isFixable(verdict: Verdict): verdict is Fixable {
+  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict";
+}
+
+/** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
+const BOOKKEEPING: readonly string[] = WORKER_FIELDS.filter((f) => f !== "uid" && f !== "historyId" && f !== "createdBy");
+
+/** The mirror doc an upsert of `source` would leave, without its bookkeeping. `mirror` is the doc as it is (for the smart merge). */
+export function expectedMirror(uid: string, historyId: string, source: Doc, mirror: Doc | undefined, user: Doc | undefined): Doc {
+  const { fields } = publicProjection(source);
+  return { ...mergeMediaFields(mirror, fields), isPublic: true, isDeleted: false, uid, historyId, createdBy: createdByFrom(uid, user) };
+}
+
+/** Fields whose values differ between the two docs, or that one has and the other lacks, bookkeeping aside; sorted. */
+export function differingFields(expected: Doc, mirror: Doc): string[] {
+  const names = new Set([...Object.keys(expected), ...Object.keys(mirror)]);
+  return [...names].filter((name) => !BOOKKEEPING.includes(name) && !isDeepStrictEqual(expected[name], mirror[name])).sort();
+}
+
+/**
+ * Judges one history item, `generationHistory/{uid}/items/{historyId}`, against its mirror doc.
+ * `user` is users/{uid}, needed only when the item is public and mirrored (see `judgeNeedsProfile`).
+ */
+export function judgeItem(input: { uid: string; historyId: string; source: Doc; mirror?: Doc; user?: Doc }): Verdict {
+  const { uid, historyId, source, mirror } = input;
+  const owner = mirror?.uid;
+  // The queue refuses a task whose uid does not own the mirror doc (plan.ts); an owner that is not a string owns nothing.
+  if (typeof owner === "string" && owner !== uid) return { kind: "conflict", owner };
+  if (!isPublishable(source)) {
+    if (!mirror) return { kind: "not-public" };
+    return source.isDeleted === true ? { kind: "sourceDeleted" } : { kind: "sourcePrivate" };
+  }
+  if (!mirror) return { kind: "missing" };
+  const fields = differingFields(expectedMirror(uid, historyId, source, mirror, input.user), mirror);
+  return fields.length ? { kind: "differs", fields } : { kind: "in-sync" };
+}
+
+/** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
+export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefined): boolean {
+  return mirror !== undefined && isPublishable(source) && (typeof mirror.uid !== "string" || mirror.uid === uid);
+}
+
+/** What the backfill and verify report: each kind of drift they met, counted, with a sample. */
+export const REPORTED_DRIFT = ["missing", "differs", "sourcePrivate", "sourceDeleted", "sourceGone", "conflict", "unowned"] as const;
+export type ReportedDrift = (typeof REPORTED_DRIFT)[number];
+
+export interface DriftEntry {
+  /** The item's owner; null for a mirror doc whose `uid` is unusable. */
+  uid: string | null;
+  historyId: string;
+  /** `differs`: the fields that differ. */
+  fields?: string[];
+  /** `conflict`: the user the mirror doc belongs to. */
+  owner?: string;
+}
+
+export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
+
+export const DRIFT_SAMPLE_SIZE = 20;
+
+export const emptyDrift = (): DriftCounts => Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
+
+export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: DriftEntry): void {
+  const slot = drift[kind];
+  slot.count++;
+  if (slot.sample.length < DRIFT_SAMPLE_SIZE) slot.sample.push(entry);
+}
+
+export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + drift[k].count, 0);
+
+/** The report entry of a judged item whose verdict is drift. */
+export function driftEntry(uid: string, historyId: string, verdict: Verdict): DriftEntry {
+  if (verdict.kind === "differs") return { uid, historyId, fields: verdict.fields };
+  if (verdict.kind === "conflict") return { uid, historyId, owner: verdict.owner };
+  return { uid, historyId };
+}

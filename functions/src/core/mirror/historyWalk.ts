@@ -1,0 +1,132 @@
+import { FieldPath, Timestamp, type Firestore, type Query, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { COLLECTIONS } from "../collections";
+import { countOf } from "../count";
+import { PermanentError } from "../errors";
+import { documentIdProblem } from "../firestoreIds";
+import type { Doc } from "./publicFields";
+
+/**
+ * Walks history items in pages, from a cursor, in a fixed order, so a walk can stop and resume:
+ *
+ * - every item: a collection-group query over `items`, ordered by path and bounded to the paths
+ *   under `generationHistory/` (the bounds the Firestore SDK's recursive delete uses), so items of
+ *   other collections named `items` are not read;
+ * - one user's items (`uid`): `generationHistory/{uid}/items`, ordered by id;
+ * - items updated since a time (`since`): `updatedAt >= since`, ordered by `updatedAt` then path.
+ *   On a collection group this needs the collection-group index on `items.updatedAt`
+ *   (firestore.indexes.json), cannot also bound the path, and so reads the items of other `items`
+ *   collections updated since then too (skipped and counted). An item whose `updatedAt` is not a
+ *   Timestamp is never "updated since". An item updated during the walk moves ahead of the cursor
+ *   and is met again, which the callers make harmless.
+ *
+ * A document is a history item only at `generationHistory/{uid}/items/{historyId}`; deeper ones are skipped.
+ */
+export interface WalkScope {
+  uid?: string;
+  since?: Timestamp;
+}
+
+/** The last document a walk handed out: its path, and its `updatedAt` for a `since` walk. */
+export interface WalkCursor {
+  path: string;
+  updatedAt?: Timestamp;
+}
+
+export interface HistoryItem {
+  uid: string;
+  historyId: string;
+  data: Doc;
+}
+
+export interface HistoryPage {
+  items: HistoryItem[];
+  /** Documents read that are not history items (another `items` collection, a deeper one). */
+  notItems: number;
+  /** Where the next page starts; undefined when the page read nothing. */
+  cursor?: WalkCursor;
+  /** The walk is over: the page was not full. */
+  last: boolean;
+}
+
+/** A walk's pace in documents a second unless told otherwise, and the highest it takes. */
+export const DEFAULT_WALK_RATE = 200;
+export const MAX_WALK_RATE = 5000;
+/** A walk's time budget unless told otherwise: a deployed function's (runWorker times out at 9 minutes). */
+export const DEFAULT_WALK_BUDGET_MS = 7 * 60_000;
+
+/** Documents a page at most: a page's mirror docs are read in one request. */
+export const MAX_PAGE_SIZE = 300;
+
+/** About two seconds of work at the rate, from 10 to MAX_PAGE_SIZE documents. */
+export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate * 2)));
+
+/** Throws PermanentError (the callable's invalid-argument, the CLI's exit 2) for options no run can take. */
+export function checkWalkOptions(options: { uid?: string; rate?: number; pageSize?: number }): void {
+  const { uid, rate, pageSize } = options;
+  const integerIn = (v: number, min: number, max: number) => Number.isInteger(v) && v >= min && v <= max;
+  if (uid !== undefined && documentIdProblem(uid)) throw new PermanentError(`uid ${documentIdProblem(uid)}`, "uid");
+  if (rate !== undefined && !integerIn(rate, 1, MAX_WALK_RATE)) throw new PermanentError(`rate must be an integer from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`, "rate");
+  if (pageSize !== undefined && !integerIn(pageSize, 1, MAX_PAGE_SIZE)) throw new PermanentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`, "pageSize");
+}
+
+// The smallest document id Firestore orders (numeric ids sort first), and a collection id just past "generationHistory".
+const MIN_ID = "__id-9223372036854775808__";
+const FIRST_ITEM = `${COLLECTIONS.generationHistory}/${MIN_ID}/${COLLECTIONS.historyItems}/${MIN_ID}`;
+const PAST_LAST_ITEM = `${COLLECTIONS.generationHistory}\0/${MIN_ID}/${COLLECTIONS.historyItems}/${MIN_ID}`;
+
+/** The walk's query, ordered, without cursor or limit. */
+export function historyItemsQuery(db: Firestore, scope: WalkScope): Query {
+  const source: Query = scope.uid !== undefined ? db.collection(`${COLLECTIONS.generationHistory}/${scope.uid}/${COLLECTIONS.historyItems}`) : db.collectionGroup(COLLECTIONS.historyItems);
+  if (scope.since) return source.where("updatedAt", ">=", scope.since).orderBy("updatedAt").orderBy(FieldPath.documentId());
+  if (scope.uid !== undefined) return source.orderBy(FieldPath.documentId());
+  return source.where(FieldPath.documentId(), ">=", FIRST_ITEM).where(FieldPath.documentId(), "<", PAST_LAST_ITEM).orderBy(FieldPath.documentId());
+}
+
+/** How many documents the walk will read (a count aggregation: 1 read per 1,000 index entries). */
+export function countHistoryItems(db: Firestore, scope: WalkScope): Promise<number> {
+  return countOf(historyItemsQuery(db, scope));
+}
+
+/** `{uid, historyId}` when `path` is a history item's, `generationHistory/{uid}/items/{historyId}` with valid ids. */
+export function historyItemOf(path: string): { uid: string; historyId: string } | undefined {
+  const [root, uid, items, historyId, ...deeper] = path.split("/");
+  if (root !== COLLECTIONS.generationHistory || items !== COLLECTIONS.historyItems || historyId === undefined || deeper.length) return undefined;
+  if (documentIdProblem(uid) !== undefined || documentIdProblem(historyId) !== undefined) return undefined;
+  return { uid, historyId };
+}
+
+/**
+ * A stored cursor, checked: it must name a history item in the scope, and carry a Timestamp for a
+ * `since` walk. Anything else is undefined (the caller starts the walk over).
+ */
+export function parseWalkCursor(scope: WalkScope, value: unknown): WalkCursor | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { path, updatedAt } = value as Record<string, unknown>;
+  if (typeof path !== "string") return undefined;
+  const item = historyItemOf(path);
+  if (!item || (scope.uid !== undefined && item.uid !== scope.uid)) return undefined;
+  if (!scope.since) return { path };
+  return updatedAt instanceof Timestamp ? { path, updatedAt } : undefined;
+}
+
+export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: WalkCursor | undefined, limit: number): Promise<HistoryPage> {
+  let query = historyItemsQuery(db, scope).limit(limit);
+  if (cursor) query = scope.since ? query.startAfter(cursor.updatedAt, db.doc(cursor.path)) : query.startAfter(db.doc(cursor.path));
+  const page = await query.get();
+  const items: HistoryItem[] = [];
+  for (const doc of page.docs) {
+    const item = historyItemOf(doc.ref.path);
+    if (item) items.push({ ...item, data: doc.data() });
+  }
+  const lastDoc: QueryDocumentSnapshot | undefined = page.docs[page.size - 1];
+  const next = lastDoc && (scope.since ? { path: lastDoc.ref.path, updatedAt: lastDoc.get("updatedAt") as Timestamp } : { path: lastDoc.ref.path });
+  return { items, notItems: page.size - items.length, cursor: next, last: page.size < limit };
+}
+
+/** The public mirror in id order, a page at a time (verify's second walk). */
+export async function readMirrorPage(db: Firestore, after: string | undefined, limit: number): Promise<{ docs: QueryDocumentSnapshot[]; last: boolean }> {
+  let query = db.collection(COLLECTIONS.publicGenerations).orderBy(FieldPath.documentId()).limit(limit);
+  if (after !== undefined) query = query.startAfter(after);
+  const page = await query.get();
+  return { docs: page.docs, last: page.size < limit };
+}

@@ -1,0 +1,97 @@
+import { createHash } from "node:crypto";
+import { FieldValue, type Firestore } from "firebase-admin/firestore";
+import { COLLECTIONS, historyItemPath } from "../collections";
+import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
+import { forEachConcurrently } from "../pace";
+
+/**
+ * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
+ * enqueue shape (`op`, `uid`, `historyId`, `status: "pending"`, `createdAt` a server timestamp),
+ * so every guarantee of the queue applies to them: the source decides in the apply transaction,
+ * a task is applied once, ordering against the app's tasks, retries and dead letters.
+ *
+ * A task's id is derived from the run and the item, and the task is created, never overwritten:
+ * a run that meets an item again (resumed after a stop, two processes of one run, an item whose
+ * `updatedAt` moved it ahead of the cursor) finds the task there and enqueues nothing twice.
+ */
+export interface RepairTarget {
+  uid: string;
+  historyId: string;
+}
+
+/** What applying a task came to (processMirrorTask's result, as far as a report needs it). */
+export interface AppliedTask {
+  status: string;
+  outcome?: string;
+  error?: string;
+}
+
+/** Applies a task at once in this process, as the trigger would (the CLI passes processMirrorTask). */
+export type ApplyTask = (taskId: string) => Promise<AppliedTask>;
+
+export interface RepairTally {
+  enqueued: number;
+  /** Tasks this run had already enqueued for the item. */
+  alreadyEnqueued: number;
+  /** Only when the run applies its tasks itself. */
+  applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
+  /** Applied tasks that did not end `done`, up to SAMPLE_SIZE. */
+  notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
+}
+
+export const SAMPLE_SIZE = 20;
+const CONCURRENCY = 16;
+
+export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
+
+/** 32 hex digits of SHA-256 over the run and the item's path: spread over the id space, never a reserved id. */
+export function repairTaskId(runId: string, target: RepairTarget): string {
+  return createHash("sha256").update(`${runId}\n${historyItemPath(target.uid, target.historyId)}`).digest("hex").slice(0, 32);
+}
+
+const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
+
+/**
+ * Enqueues an upsert for each target (and applies it with `apply`, when given). A Firestore error
+ * other than "already exists" rejects, after the other enqueues in flight settled: the caller's
+ * cursor has not moved past these items, so a rerun enqueues them then.
+ */
+export async function enqueueRepairs(db: Firestore, runId: string, targets: RepairTarget[], tally: RepairTally, apply?: ApplyTask): Promise<void> {
+  let failure: unknown;
+  await forEachConcurrently(targets, CONCURRENCY, async (target) => {
+    if (failure !== undefined) return;
+    const taskId = repairTaskId(runId, target);
+    try {
+      await db
+        .collection(COLLECTIONS.mirrorQueue)
+        .doc(taskId)
+        .create({ op: "upsert", uid: target.uid, historyId: target.historyId, status: "pending", createdAt: FieldValue.serverTimestamp() });
+      tally.enqueued++;
+    } catch (error) {
+      if (firestoreCode(error) !== GrpcStatus.ALREADY_EXISTS) {
+        failure ??= error;
+        return;
+      }
+      tally.alreadyEnqueued++;
+    }
+    // A task met again is applied again too: done, it is skipped at the cost of a read; left pending by a stopped run, it is applied now.
+    if (apply) await applyOne(apply, taskId, target, tally);
+  });
+  if (failure !== undefined) throw failure;
+}
+
+async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
+  let result: AppliedTask;
+  try {
+    result = await apply(taskId);
+  } catch (error) {
+    // Nothing was recorded on the task: it stays due, for the trigger, a worker or the next run.
+    result = { status: "error", error: errorMessage(error) };
+  }
+  bump(tally.applied!.byStatus, result.status);
+  if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);
+  // Skipped: another process (the trigger, a worker) holds or finished the task; not a failure.
+  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < SAMPLE_SIZE) {
+    tally.notDone.push({ taskId, ...target, status: result.status, ...(result.error ? { error: result.error } : {}) });
+  }
+}

@@ -1,0 +1,190 @@
+import { randomUUID } from "node:crypto";
+import type { QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { COLLECTIONS, historyItemPath } from "../collections";
+import { countOf } from "../count";
+import type { WorkerDeps } from "../deps";
+import { documentIdProblem } from "../firestoreIds";
+import { Pacer } from "../pace";
+import type { OnProgress } from "../progress";
+import { driftTotal, emptyDrift, recordDrift } from "./drift";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
+import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
+
+/**
+ * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
+ * mirror doc with its source, by the same rule as the backfill and the queue (drift.ts). It
+ * reports counts and a sample of:
+ *
+ * - `missing`: public items without a mirror doc;
+ * - `differs`: mirror docs whose fields differ from what an upsert would write (the fields named);
+ * - `sourcePrivate`, `sourceDeleted`: mirror docs of items that are not public, or deleted;
+ * - `sourceGone`: mirror docs whose item does not exist;
+ * - `conflict`: public items whose historyId's mirror doc belongs to another user's item (two
+ *   users' items with one historyId: the queue refuses to touch another user's doc);
+ * - `unowned`: mirror docs whose `uid` is not a usable id, and no item of that historyId was met.
+ *
+ * With `repair`, it enqueues an upsert for each of the first five kinds (the fix of each is what
+ * an upsert does: publish, rewrite, unpublish), applied by the queue, or at once with `apply`. The
+ * last two are left to an operator (`repair.unrepairable`). Reads only otherwise: no cursor, no lease.
+ */
+export interface VerifyOptions {
+  repair?: boolean;
+  /** Documents read a second, at most, in each walk (default DEFAULT_WALK_RATE). */
+  rate?: number;
+  /** Documents a page (default: from the rate, as the backfill's). */
+  pageSize?: number;
+  timeBudgetMs?: number;
+  signal?: AbortSignal;
+  onProgress?: OnProgress;
+  apply?: ApplyTask;
+}
+
+export interface VerifyReport extends ItemTally {
+  /** Complete, and no drift of any kind. */
+  inSync: boolean;
+  complete: boolean;
+  stoppedBy?: string;
+  scanned: { historyItems: number; notHistoryItems: number; mirrorDocs: number };
+  /** Drift of every kind, summed. */
+  driftCount: number;
+  /** With `repair`: the upsert tasks enqueued, and the drift no task can fix. */
+  repair?: RepairTally & { unrepairable: number };
+  runId: string;
+  durationMs: number;
+}
+
+/** Mirror docs with an unusable `uid` that the item walk already reported, so the mirror walk does not report them twice (bounded). */
+const MAX_REMEMBERED = 10_000;
+
+const usableUid = (uid: unknown): uid is string => typeof uid === "string" && documentIdProblem(uid) === undefined;
+
+export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}): Promise<VerifyReport> {
+  checkWalkOptions(options);
+  const { clock } = deps;
+  const started = clock.now();
+  const runId = randomUUID();
+  const logger = deps.logger.child({ worker: "mirrorVerify", runId, repair: options.repair === true });
+  const report: VerifyReport = {
+    inSync: false,
+    complete: false,
+    scanned: { historyItems: 0, notHistoryItems: 0, mirrorDocs: 0 },
+    matching: 0,
+    notPublic: 0,
+    driftCount: 0,
+    drift: emptyDrift(),
+    ...(options.repair ? { repair: { ...emptyTally(Boolean(options.apply)), unrepairable: 0 } } : {}),
+    runId,
+    durationMs: 0,
+  };
+  const walk = new Walk(deps, options, report);
+  if (await walk.items()) await walk.mirrors();
+  report.driftCount = driftTotal(report.drift);
+  report.inSync = report.complete && report.driftCount === 0;
+  if (report.repair) report.repair.unrepairable = report.drift.conflict.count + report.drift.unowned.count;
+  report.durationMs = clock.now() - started;
+  logger.info("mirror.verify.completed", {
+    complete: report.complete,
+    ...(report.stoppedBy ? { stoppedBy: report.stoppedBy } : {}),
+    driftCount: report.driftCount,
+    ...Object.fromEntries(Object.entries(report.drift).map(([kind, { count }]) => [kind, count])),
+    ...(report.repair ? { enqueued: report.repair.enqueued } : {}),
+    durationMs: report.durationMs,
+  });
+  return report;
+}
+
+/** The two walks of one verify run, which share its pacing, deadline and repairs. */
+class Walk {
+  private readonly pacer: Pacer;
+  private readonly deadlineMs: number;
+  private readonly pageSize: number;
+  /** Mirror docs with an unusable uid already reported by the item walk. */
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly options: VerifyOptions,
+    private readonly report: VerifyReport,
+  ) {
+    const rate = options.rate ?? DEFAULT_WALK_RATE;
+    this.pacer = new Pacer(rate, deps.clock);
+    this.pageSize = options.pageSize ?? pageSizeFor(rate);
+    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
+  }
+
+  /** False (and `stoppedBy` set) when the run must stop before the next page. */
+  private mayGoOn(): boolean {
+    const stop = this.options.signal?.aborted ? "signal" : this.deps.clock.now() >= this.deadlineMs ? "time budget" : undefined;
+    this.report.stoppedBy = stop;
+    return stop === undefined;
+  }
+
+  private async repair(targets: RepairTarget[]): Promise<void> {
+    const tally = this.report.repair;
+    if (tally && targets.length) await enqueueRepairs(this.deps.db, this.report.runId, targets, tally, this.options.apply);
+  }
+
+  private progress(phase: string, done: number, total: number | undefined): void {
+    const { drift, repair } = this.report;
+    const counts: Record<string, number> = { matching: this.report.matching, drift: driftTotal(drift), ...(repair ? { enqueued: repair.enqueued } : {}) };
+    this.options.onProgress?.({ run: "mirror verify", phase, done, total, counts });
+  }
+
+  /** Every history item against its mirror doc. True when the walk reached the end. */
+  async items(): Promise<boolean> {
+    const { db } = this.deps;
+    const total = this.options.onProgress ? await countHistoryItems(db, {}) : undefined;
+    let cursor: WalkCursor | undefined;
+    const scanned = this.report.scanned;
+    for (;;) {
+      if (!this.mayGoOn()) return false;
+      const page = await readHistoryPage(db, {}, cursor, this.pageSize);
+      const judged = await judgeHistoryItems(db, page.items);
+      for (const { item, mirror } of judged) if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
+      await this.repair(tallyJudged(judged, this.report));
+      cursor = page.cursor ?? cursor;
+      scanned.historyItems += page.items.length;
+      scanned.notHistoryItems += page.notItems;
+      this.progress("history items", scanned.historyItems + scanned.notHistoryItems, total);
+      if (page.last) return true;
+      await this.pacer.batchDone(page.items.length + page.notItems, this.options.signal);
+    }
+  }
+
+  /** Every mirror doc against its source: finds those whose item is gone, or that name no usable owner. */
+  async mirrors(): Promise<void> {
+    const { db } = this.deps;
+    const total = this.options.onProgress ? await countOf(db.collection(COLLECTIONS.publicGenerations)) : undefined;
+    let after: string | undefined;
+    for (;;) {
+      if (!this.mayGoOn()) return;
+      const page = await readMirrorPage(db, after, this.pageSize);
+      await this.repair(await this.orphans(page.docs));
+      after = page.docs[page.docs.length - 1]?.id ?? after;
+      this.report.scanned.mirrorDocs += page.docs.length;
+      this.progress("mirror docs", this.report.scanned.mirrorDocs, total);
+      if (page.last) {
+        this.report.complete = true;
+        return;
+      }
+      await this.pacer.batchDone(page.docs.length, this.options.signal);
+    }
+  }
+
+  /** Records the page's mirror docs whose source is gone or unknown; returns the ones an upsert removes. */
+  private async orphans(docs: QueryDocumentSnapshot[]): Promise<RepairTarget[]> {
+    const { db } = this.deps;
+    const owned: RepairTarget[] = [];
+    for (const doc of docs) {
+      const uid = doc.get("uid");
+      if (usableUid(uid)) owned.push({ uid, historyId: doc.id });
+      else if (!this.reported.has(doc.id)) recordDrift(this.report.drift, "unowned", { uid: null, historyId: doc.id });
+    }
+    if (!owned.length) return [];
+    const sources = await db.getAll(...owned.map((t) => db.doc(historyItemPath(t.uid, t.historyId))));
+    const gone = owned.filter((_, i) => !sources[i].exists);
+    for (const target of gone) recordDrift(this.report.drift, "sourceGone", { ...target });
+    return gone;
+  }
+}
