@@ -101,7 +101,10 @@ const requiredString = (name: string) => z.string({ error: `${name} is required`
 export const storageSettings = {
   ZATA_ENDPOINT: {
     schema: z
-      .url({ protocol: /^https?$/, error: "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com" })
+      .url({
+        protocol: /^https?$/,
+        error: (issue) => (issue.input === undefined ? "ZATA_ENDPOINT is required" : "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com"),
+      })
       .refine(isBaseUrl, { error: "ZATA_ENDPOINT must be the store's base URL, without credentials, query or fragment" }),
     kind: "string",
     default: "",
