@@ -2,6 +2,8 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { deleteApp, initializeApp } from "firebase-admin/app";
+import { getFirestore } from "firebase-admin/firestore";
 import { freePort } from "../../dev/emulator";
 import { clearProject, emulatorHost, eventually, uniqueProjectId } from "../harness/firestore";
 
@@ -25,11 +27,18 @@ it("seeds, runs every worker, prints the summary and exits 0 with --once", async
   expect(stdout).toContain("signupImageCacheWorker: worker.stopped");
 });
 
-it("prints the emulator, project and S3 settings and an enqueue line that works, with no warnings, and stops on Ctrl-C", async () => {
+it("prints the emulator, project and S3 settings and an enqueue line that works, runs the README's Try-it commands as it says, with no warnings, and stops on Ctrl-C", async () => {
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build:dev\` first (npm test does)`);
   // As a user runs it: without the test setup's switches for the AWS SDK's Node notice and the metadata lookup.
   const { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: _aws, METADATA_SERVER_DETECTION: _metadata, LOG_LEVEL: _level, ...userEnv } = process.env;
   const env = { ...userEnv, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: `${projectId}-run` };
+  /** The README's "Try it" block, its `export` line pointed at this run's emulator and project. */
+  const readmeTryIt = () => {
+    const readme = readFileSync(join(__dirname, "../../../README.md"), "utf8");
+    const block = readme.split("### Try it")[1].split("```bash\n")[1].split("\n```")[0];
+    expect(block).toMatch(/^export FIRESTORE_EMULATOR_HOST=\S+ GCLOUD_PROJECT=demo-workers\n/);
+    return block.replace(/^export .*\n/, `export FIRESTORE_EMULATOR_HOST=${emulatorHost()} GCLOUD_PROJECT=${projectId}-run\n`);
+  };
   const child = spawn(process.execPath, [script], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -37,7 +46,10 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
   child.stderr.on("data", (c: Buffer) => (stderr += c));
   const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
   try {
-    await eventually(async () => stdout, (out) => /enqueue a mirror task/.test(out) && /\n\[local\] {3}FIRESTORE_EMULATOR_HOST=.* node -e .*\n/.test(out), 120_000, "the enqueue line");
+    const enqueueLine = /\n\[local\] {3}FIRESTORE_EMULATOR_HOST=.* node -e .*\n/;
+    // Its stderr and exit code in the failure message, should it end or complain instead.
+    await eventually(async () => ({ stdout, stderr, exitCode: child.exitCode }), (now) => now.exitCode !== null || enqueueLine.test(now.stdout), 120_000, "the enqueue line");
+    expect(stdout).toMatch(enqueueLine);
     expect(stdout).toContain(`FIRESTORE_EMULATOR_HOST=${emulatorHost()} GCLOUD_PROJECT=${projectId}-run`);
     expect(stdout).toMatch(/ZATA_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ ZATA_BUCKET=canvas-media ZATA_ACCESS_KEY_ID=S3RVER ZATA_SECRET_ACCESS_KEY=S3RVER/);
 
@@ -47,6 +59,28 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
     );
     const taskId = enqueued.match(/enqueued (\w+)/)![1];
     await eventually(async () => stdout, (out) => out.includes(`task.completed taskId=${taskId}`), 60_000, "the worker to complete the enqueued task");
+
+    // The README's "Try it" commands, as written there, with this run's host and project for its `export` line.
+    const tryIt = readmeTryIt();
+    const created = await new Promise<string>((resolve, reject) =>
+      execFile("sh", ["-c", tryIt], { cwd: join(__dirname, "../.."), env: userEnv }, (error, out) => (error ? reject(error) : resolve(out))),
+    );
+    const tryTaskId = created.match(/task (\w+)/)![1];
+    await eventually(async () => stdout, (out) => out.includes(`task.completed taskId=${tryTaskId} op=upsert historyId=my-first outcome=published attempt=1`), 60_000, "the README's task to complete");
+    const app = initializeApp({ projectId: `${projectId}-run` }, `${projectId}-run`);
+    try {
+      const db = getFirestore(app);
+      expect((await db.doc(`mirrorQueue/${tryTaskId}`).get()).data()).toMatchObject({ status: "done", outcome: "published" });
+      expect((await db.doc("publicGenerations/my-first").get()).data()).toMatchObject({
+        uid: "ana",
+        historyId: "my-first",
+        mirrorTaskId: tryTaskId,
+        prompt: "a lighthouse at dusk",
+        createdBy: { uid: "ana", username: "ana", displayName: "Ana" },
+      });
+    } finally {
+      await deleteApp(app);
+    }
   } finally {
     child.kill("SIGINT");
   }
