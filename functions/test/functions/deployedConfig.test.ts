@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 it.each([
-  ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be >= 1"],
+  ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be a number from 1 to 100"],
   ["LOG_LEVEL", "CHATTY", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"],
 ])("mirrorQueueSweep refuses %s=%s", async (name, value, message) => {
   const logged: Record<string, unknown>[] = [];

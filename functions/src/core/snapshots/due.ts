@@ -8,10 +8,10 @@ import { SNAPSHOT_RETRY_BACKOFF } from "../limits";
  */
 
 /**
- * The one project field the snapshot worker writes besides the contract's snapshot fields
- * (firestore.rules keeps clients off it): a Timestamp, the project's place in the queue. Once a
- * project has it, moving the project back changes its value, never the doc's size, so even a doc
- * at Firestore's size limit can be moved.
+ * The one project field the snapshot worker writes besides the snapshot fields the app reads
+ * (docs/DATA_MODEL.md; firestore.rules keeps clients off it): a Timestamp, the project's place in the
+ * queue. Once a project has it, moving the project back changes its value, never the doc's size, so
+ * even a doc at Firestore's size limit can be moved.
  */
 export const CHECK_AFTER = "snapshotCheckAfter";
 
