@@ -88,6 +88,9 @@ async function execUnderFunctionsEmulator(script: string): Promise<{ code: numbe
   return { code, output };
 }
 
+/** A firebase-tools start, a functions load and a stop: about 20-45 s measured here, far more on a loaded machine. */
+const EXEC_TEST_MS = 300_000;
+
 /** The line `script` printed after `label=`. */
 const printed = (output: string, label: string) => output.split(`${label}=`)[1]?.split("\n")[0];
 
@@ -102,7 +105,7 @@ it("loads every exported function from the build, without a prompt or the networ
   expect(loaded.sort()).toEqual(EXPORTS.map((name) => `us-central1/${name}`).sort());
   expect(output).not.toMatch(/prompt|Enter a value|Failed to load/i);
   expect(tripwire.attempts).toEqual([]);
-});
+}, EXEC_TEST_MS);
 
 /**
  * The README's way to run a schedule by hand: a POST to /<project>/<region>/<function>-0 on the
@@ -149,4 +152,4 @@ it("runs a schedule by hand: a POST to the functions emulator's route for it run
     await clearProject(PROJECT);
     await deleteApp(app);
   }
-});
+}, EXEC_TEST_MS);
