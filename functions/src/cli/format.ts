@@ -71,6 +71,8 @@ export function formatHealth(h: SystemHealth): string {
     lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
   }
   if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.map(shown).join(", ")}`);
+  const far = q.implausibleTimes;
+  if (far.taskIds.length) lines.push("", `leases (${far.leases}) or retry times (${far.retries}) further ahead than a worker writes, taken at once: ${far.taskIds.map(shown).join(", ")}`);
   lines.push(
     "",
     formatMediaGCStatus(h.mediaGC),

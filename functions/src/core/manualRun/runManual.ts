@@ -56,6 +56,6 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
     case "mirrorVerify":
       return verifyMirror(deps, { repair: request.repair, ...hooks });
     case "status":
-      return getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS });
+      return getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS });
   }
 }

@@ -44,7 +44,7 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorRunR
  */
 export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorRunReport> {
   const started = deps.clock.now();
-  const finder = options.finder ?? new DueTaskFinder(deps.db);
+  const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const due = await finder.find(started, options.limit ?? 100);
   const results: TaskResult[] = [];
   for (const snapshot of due) {

@@ -28,6 +28,16 @@ export const PUBLIC_FIELDS: Readonly<Record<string, Kind>> = {
   updatedAt: "timestamp",
 };
 
+/**
+ * `aestheticScore` ranks items (the signup page takes the highest). The owner's client writes it,
+ * so only finite values from 0 to 10 are published or ranked; anything else is left out.
+ */
+export const AESTHETIC_SCORE_RANGE = { min: 0, max: 10 } as const;
+
+export function isAestheticScore(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= AESTHETIC_SCORE_RANGE.min && value <= AESTHETIC_SCORE_RANGE.max;
+}
+
 /** Fields of one image or video; the optimization fields may be null (cleared explicitly). */
 export const MEDIA_ITEM_FIELDS = ["id", "url", "storagePath", "thumbnailUrl", "avifUrl"] as const;
 const NULLABLE_MEDIA_FIELDS = new Set(["thumbnailUrl", "avifUrl"]);
@@ -87,7 +97,7 @@ function publicValue(kind: Kind, value: unknown, path: string, issues: FieldIssu
     case "string":
       return typeof value === "string" ? value : wrong("a string");
     case "score":
-      return typeof value === "number" && Number.isFinite(value) ? value : wrong("a finite number");
+      return isAestheticScore(value) ? value : wrong(`a number from ${AESTHETIC_SCORE_RANGE.min} to ${AESTHETIC_SCORE_RANGE.max}`);
     case "timestamp":
       return asTimestamp(value) ?? wrong("a Firestore Timestamp");
     case "media":
