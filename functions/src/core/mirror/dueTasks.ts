@@ -12,14 +12,15 @@ import { auditQueue } from "./queueAudit";
  *   holds (missing, a string, far ahead), and is then processed or set aside. Each finder starts
  *   at a random point, so several workers mostly take different tasks; a task waits at most one
  *   lap of the pending backlog.
- * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first; and
- *   those whose retry time or lease end lies further ahead than a worker could have written
- *   (claim.ts), which are taken at once. A dead letter that still carries a retry time is found
- *   by the retry query and marked again without it, so it leaves the query.
- * - the audit (queueAudit.ts), at most once per AUDIT_INTERVAL_MS per finder and before the
- *   queries, so a task it stamps `pending` is found by the same poll. Its finds come first in the
- *   batch (the audit hands out no more than the batch holds), so they are never dropped. The same
- *   step re-checks a page of dead letters' items against their source (deadLetterCheck.ts).
+ * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first. A
+ *   dead letter that still carries a retry time is found here and marked again without it
+ *   (claim.ts), so it leaves the query.
+ * - the audit step, at most once per AUDIT_INTERVAL_MS per finder and before the queries (so a task
+ *   it stamps `pending` is found by the same poll): the audit page (queueAudit.ts), whose finds
+ *   come first in the batch (it hands out no more than the batch holds, so none is dropped); tasks
+ *   whose retry time or lease end lies further ahead than a worker could have written (claim.ts),
+ *   taken at once; and a page of dead letters whose items are re-checked against their source
+ *   (deadLetterCheck.ts). Rare cases, so an idle poll between audits still costs 4 reads.
  */
 export const AUDIT_INTERVAL_MS = 60_000;
 /** The largest MIRROR_LEASE_MS the configuration allows. */
@@ -76,20 +77,13 @@ export class DueTaskFinder {
     this.leaseMs = options.leaseMs ?? MAX_LEASE_MS;
   }
 
-  /** Up to `limit` tasks that can be claimed now: the audit's, due retries and expired leases (implausible ones included), then pending. */
+  /** Up to `limit` tasks that can be claimed now: the audit step's, due retries and expired leases, then pending. */
   async find(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
     const now = Timestamp.fromMillis(nowMs);
-    const until = plausibleUntil(nowMs, this.leaseMs);
     const audited = await this.audit(nowMs, limit);
-    const [retry, expired, farRetry, farLease, pending] = await Promise.all([
-      retryDueQuery(this.db, now, limit).get(),
-      leaseExpiredQuery(this.db, now, limit).get(),
-      implausibleRetryQuery(this.db, Timestamp.fromMillis(until.retry), limit).get(),
-      implausibleLeaseQuery(this.db, Timestamp.fromMillis(until.lease), limit).get(),
-      this.pendingPage(limit),
-    ]);
+    const [retry, expired, pending] = await Promise.all([retryDueQuery(this.db, now, limit).get(), leaseExpiredQuery(this.db, now, limit).get(), this.pendingPage(limit)]);
     const byId = new Map<string, QueryDocumentSnapshot>();
-    for (const doc of [...audited, ...retry.docs, ...expired.docs, ...farRetry.docs, ...farLease.docs, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
+    for (const doc of [...audited, ...retry.docs, ...expired.docs, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
     const found = [...byId.values()].slice(0, limit);
     // The cursor passes only the pending tasks handed out; the others are found again next poll.
     const lastPending = pending.filter((doc) => found.includes(doc)).pop();
@@ -109,6 +103,13 @@ export class DueTaskFinder {
     if (nowMs - this.lastAuditMs < AUDIT_INTERVAL_MS) return [];
     this.lastAuditMs = nowMs;
     await recheckDeadLetters(this.db, nowMs);
-    return auditQueue(this.db, nowMs, { limit });
+    const until = plausibleUntil(nowMs, this.leaseMs);
+    const [audited, farRetry, farLease] = await Promise.all([
+      auditQueue(this.db, nowMs, { limit }),
+      implausibleRetryQuery(this.db, Timestamp.fromMillis(until.retry), limit).get(),
+      implausibleLeaseQuery(this.db, Timestamp.fromMillis(until.lease), limit).get(),
+    ]);
+    // The audit page's finds first: its cursor has passed them.
+    return [...audited, ...farRetry.docs, ...farLease.docs];
   }
 }

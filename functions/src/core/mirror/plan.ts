@@ -71,6 +71,7 @@ export function planMirrorWrite(input: PlanInput): MirrorPlan {
   const mark = markOf(mirror);
   const remove = (outcome: "removed" | "unpublished") => plan(outcome, mirror ? { kind: "delete", owner: task.uid } : { kind: "none" });
 
+  if (task.op === "update" && !mirror) return plan("not-mirrored");
   if (!isPublishable(source)) return remove(task.op === "remove" ? "removed" : "unpublished");
   // The source says public from here on.
   const { fields, dropped } = publicProjection(source!);
@@ -78,10 +79,9 @@ export function planMirrorWrite(input: PlanInput): MirrorPlan {
     case "remove":
       return isOlderThan(order, mark) ? plan("stale") : remove("removed");
     case "update": {
-      if (!mirror) return plan("not-mirrored");
       if (task.updates.unpublish) return isOlderThan(order, mark) ? plan("stale") : remove("removed");
       const data = { ...mergeMediaFields(mirror, fields), ...markFields(newer(order, mark)) };
-      return plan("updated", { kind: "update", data, clear: absentPublicFields(mirror, fields) }, dropped);
+      return plan("updated", { kind: "update", data, clear: absentPublicFields(mirror!, fields) }, dropped);
     }
     case "upsert": {
       const data = {
