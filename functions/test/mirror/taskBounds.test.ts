@@ -69,6 +69,17 @@ describe("an update's payload", () => {
     expect(await mirrorDoc(fs.db, "h1")).toEqual(before);
   });
 
+  it("with thousands of wrong values, is a dead letter whose bounded lastError names the field, payload kept", async () => {
+    await publishAsU1();
+    const images = Array.from({ length: 5_000 }, () => ({ id: 1, url: 2, storagePath: 3, thumbnailUrl: 4, avifUrl: 5 }));
+    const result = await run({ op: "update", uid: "u1", historyId: "h1", updates: { images } });
+    expect(result).toMatchObject({ status: "invalid" });
+    const task = await taskDoc(fs.db, result.taskId);
+    expect(task).toMatchObject({ status: "failed", deadLetter: true });
+    expect(task.lastError).toMatch(/^invalid task: updates\.images\[0\]\.id: must be a string, got 1; .* and 24,995 more problems$/);
+    expect(task.updates.images).toHaveLength(5_000);
+  });
+
   it("mirrors the source's public fields as they are now, whatever the payload says, and never the others", async () => {
     await publishAsU1();
     // Source first, as the app does; the payload is validated, never published.
