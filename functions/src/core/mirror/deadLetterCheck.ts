@@ -23,12 +23,16 @@ export interface DeadLetterCheck {
   failed: number;
 }
 
+/** Dead letters after `after` in id order (from the start when empty). */
+export function deadLetterPageQuery(db: Firestore, after: string, limit: number) {
+  const query = db.collection(COLLECTIONS.mirrorQueue).where("deadLetter", "==", true).orderBy(FieldPath.documentId()).limit(limit);
+  return after ? query.startAfter(after) : query;
+}
+
 export async function recheckDeadLetters(db: Firestore, nowMs: number, pageSize = DEAD_LETTER_CHECK_PAGE): Promise<DeadLetterCheck> {
   const cursorRef = db.collection(COLLECTIONS.workerState).doc(DEAD_LETTER_CHECK_DOC);
   const saved = (await cursorRef.get()).get("after");
-  let query = db.collection(COLLECTIONS.mirrorQueue).where("deadLetter", "==", true).orderBy(FieldPath.documentId()).limit(pageSize);
-  if (typeof saved === "string" && saved) query = query.startAfter(saved);
-  const page = await query.get();
+  const page = await deadLetterPageQuery(db, typeof saved === "string" ? saved : "", pageSize).get();
   await cursorRef.set({ after: page.size < pageSize ? "" : page.docs[page.size - 1].id, updatedAt: Timestamp.fromMillis(nowMs) });
   const keys = new Map<string, { uid: string; historyId: string }>();
   for (const doc of page.docs) {

@@ -45,14 +45,14 @@ export function leaseExpiredQuery(db: Firestore, now: Timestamp, limit: number) 
   return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", "<=", now).orderBy("leaseExpiresAt").limit(limit);
 }
 
-/** Processing tasks whose lease ends after `bound` (no worker writes such a lease), furthest first. */
+/** Processing tasks whose lease ends after `bound` (no worker writes such a lease), nearest first (the lease-expired index). */
 export function implausibleLeaseQuery(db: Firestore, bound: Timestamp, limit: number) {
-  return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", ">", bound).orderBy("leaseExpiresAt", "desc").limit(limit);
+  return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", ">", bound).orderBy("leaseExpiresAt").limit(limit);
 }
 
-/** Failed tasks whose retry time is after `bound` (no worker writes such a retry time), furthest first. */
+/** Failed tasks whose retry time is after `bound` (no worker writes such a retry time), nearest first (the retry-due index). */
 export function implausibleRetryQuery(db: Firestore, bound: Timestamp, limit: number) {
-  return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", ">", bound).orderBy("nextAttemptAt", "desc").limit(limit);
+  return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", ">", bound).orderBy("nextAttemptAt").limit(limit);
 }
 
 const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
