@@ -154,7 +154,7 @@ const DRIFT_LABELS: Record<ReportedDrift, string> = {
   sourceDeleted: "mirror docs of deleted items",
   sourceGone: "mirror docs whose item is gone",
   conflict: "public items whose mirror doc belongs to another user's item of the same historyId (fix by hand)",
-  unowned: "mirror docs with no usable uid, whose item is unknown (check, then delete by hand)",
+  unowned: "mirror docs with no usable uid, which no task may change (check, then delete by hand)",
 };
 
 function driftLine(e: DriftEntry): string {
