@@ -104,6 +104,16 @@ describe("generationHistory/{uid}/items", () => {
     await assertFails(bob().doc("publicGenerationOwners/unpublished1").get());
     await assertFails(bob().doc("publicGenerationOwners/fresh1").set({ uid: "bob" }));
   });
+  it("lets a batch create 10 items, not 11 (each costs the rules 2 document reads, 20 at most per batch)", async () => {
+    const batchOf = (n: number, prefix: string) => {
+      const db = bob();
+      const batch = db.batch();
+      for (let i = 0; i < n; i++) batch.set(db.doc(`generationHistory/bob/items/${prefix}${i}`), { uid: "bob", prompt: "p" });
+      return batch.commit();
+    };
+    await assertSucceeds(batchOf(10, "ten"));
+    await assertFails(batchOf(11, "eleven"));
+  });
 });
 
 describe("canvasProjects", () => {
