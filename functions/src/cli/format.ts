@@ -71,6 +71,8 @@ export function formatHealth(h: SystemHealth): string {
     lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
   }
   if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.map(shown).join(", ")}`);
+  const far = q.implausibleTimes;
+  if (far.taskIds.length) lines.push("", `leases (${far.leases}) or retry times (${far.retries}) further ahead than a worker writes, taken at once: ${far.taskIds.map(shown).join(", ")}`);
   lines.push(
     "",
     formatMediaGCHealth(h.mediaGC),
@@ -152,7 +154,7 @@ const DRIFT_LABELS: Record<ReportedDrift, string> = {
   sourceDeleted: "mirror docs of deleted items",
   sourceGone: "mirror docs whose item is gone",
   conflict: "public items whose mirror doc belongs to another user's item of the same historyId (fix by hand)",
-  unowned: "mirror docs with no usable uid, whose item is unknown (check, then delete by hand)",
+  unowned: "mirror docs with no usable uid, which no task may change (check, then delete by hand)",
 };
 
 function driftLine(e: DriftEntry): string {

@@ -4,7 +4,8 @@ import { initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
 import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
 import { dueTaskQueries } from "../../src/core/mirror/drain";
-import { leaseExpiredQuery, oldestPendingQuery, pendingQuery, retryDueQuery } from "../../src/core/mirror/dueTasks";
+import { deadLetterPageQuery } from "../../src/core/mirror/deadLetterCheck";
+import { implausibleLeaseQuery, implausibleRetryQuery, leaseExpiredQuery, oldestPendingQuery, pendingQuery, retryDueQuery } from "../../src/core/mirror/dueTasks";
 import { historyItemsQuery } from "../../src/core/mirror/historyWalk";
 import { auditQuery } from "../../src/core/mirror/queueAudit";
 import { deadLetterQueries } from "../../src/core/mirror/queueStatus";
@@ -72,6 +73,9 @@ const QUERIES: Record<string, Query> = {
   "mirror: retry-due tasks": retryDueQuery(db, now, 12),
   "mirror: lease-expired tasks": leaseExpiredQuery(db, now, 12),
   "mirror: audit": auditQuery(db, "x", 200),
+  "mirror: leases no worker writes": implausibleLeaseQuery(db, now, 12),
+  "mirror: retry times no worker writes": implausibleRetryQuery(db, now, 12),
+  "mirror: dead letters to re-check": deadLetterPageQuery(db, "x", 50),
   "mirror: dead letters, newest first": deadLetterQueries(db, 5).marked.orderBy("failedAt", "desc").limit(20),
   "mirror: failed tasks at the attempts limit": deadLetterQueries(db, 5).exhausted.limit(20),
   "media GC: candidates": mediaGCQuery(db, now, 100),

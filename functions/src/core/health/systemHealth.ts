@@ -20,7 +20,7 @@ export interface SystemHealth {
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
   const [queue, mediaGC, dueByOps, dueByAge, failing, cache] = await Promise.all([
-    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS }),
+    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS }),
     getMediaGCHealth(db, nowMs, config.MEDIA_GC_TTL_DAYS),
     countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
     countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),

@@ -72,6 +72,6 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
     case "mirrorVerify":
       return { worker: request.worker, report: await verifyMirror(deps, { repair: request.repair, ...hooks }) };
     case "status":
-      return { worker: request.worker, report: await getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS }) };
+      return { worker: request.worker, report: await getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }) };
   }
 }

@@ -1,5 +1,8 @@
 import { RETRY_BACKOFF } from "../limits";
 
+/** The longest retry delay a worker writes: the cap plus its jitter. */
+export const MAX_RETRY_DELAY_MS = RETRY_BACKOFF.capMs * (1 + RETRY_BACKOFF.jitter);
+
 /** Delay before retry number `attempts + 1`: 10 s, 20 s, 40 s, ... capped at 15 min, with ±20 % jitter (RETRY_BACKOFF). */
 export function retryDelayMs(attempts: number, random: () => number = Math.random): number {
   const { baseMs, capMs, jitter } = RETRY_BACKOFF;

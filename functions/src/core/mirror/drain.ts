@@ -40,7 +40,7 @@ async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
 
 export async function drainQueue(deps: WorkerDeps, options: { limit: number; workerId?: string; onProgress?: OnProgress }): Promise<DrainReport> {
   const total = options.onProgress ? await dueTaskCount(deps.db, deps.clock.now()) : undefined;
-  const finder = new DueTaskFinder(deps.db);
+  const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const totals: DrainReport = {
     batches: 0,
     found: 0,

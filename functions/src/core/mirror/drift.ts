@@ -21,6 +21,8 @@ export type Verdict =
   | { kind: "not-public" }
   /** The mirror doc of this historyId belongs to another user's item: no task of this item may touch it. */
   | { kind: "conflict"; owner: string }
+  /** The mirror doc has no usable uid: no task may touch it (plan.ts), an operator decides. */
+  | { kind: "unowned" }
   | { kind: "missing" }
   | { kind: "differs"; fields: string[] }
   | { kind: "sourcePrivate" }
@@ -30,7 +32,7 @@ export type Verdict =
 export type Fixable = Extract<Verdict, { kind: DriftKind }>;
 
 export function isFixable(verdict: Verdict): verdict is Fixable {
-  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict";
+  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "unowned";
 }
 
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
@@ -55,7 +57,8 @@ export function differingFields(expected: Doc, mirror: Doc): string[] {
 export function judgeItem(input: { uid: string; historyId: string; source: Doc; mirror?: Doc; user?: Doc }): Verdict {
   const { uid, historyId, source, mirror } = input;
   const owner = mirror?.uid;
-  // The queue refuses a task whose uid does not own the mirror doc (plan.ts); an owner that is not a string owns nothing.
+  // The queue refuses a task whose uid does not own the mirror doc, or on a mirror doc without a uid (plan.ts).
+  if (mirror && typeof owner !== "string") return { kind: "unowned" };
   if (typeof owner === "string" && owner !== uid) return { kind: "conflict", owner };
   if (!isPublishable(source)) {
     if (!mirror) return { kind: "not-public" };
@@ -68,7 +71,7 @@ export function judgeItem(input: { uid: string; historyId: string; source: Doc; 
 
 /** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
 export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefined): boolean {
-  return mirror !== undefined && isPublishable(source) && (typeof mirror.uid !== "string" || mirror.uid === uid);
+  return mirror !== undefined && isPublishable(source) && mirror.uid === uid;
 }
 
 /** What the backfill and verify report: each kind of drift they met, counted, with a sample. */

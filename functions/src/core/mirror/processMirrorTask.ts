@@ -6,6 +6,7 @@ import { errorMessage, PermanentError } from "../errors";
 import type { Logger } from "../logger";
 import { applyTask, LeaseLostError } from "./applyTask";
 import { decideClaim, type ClaimDecision } from "./claim";
+import { unpublishForTask } from "./failSafeUnpublish";
 import { claimTask, markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
 import type { Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
@@ -74,10 +75,11 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   // The attempt that found the fault counts; a valid count before it is kept.
   if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
   const { attempts } = state.value;
-  const decision = decideClaim(state.value, now, config.MIRROR_MAX_ATTEMPTS);
+  const decision = decideClaim(state.value, now, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS });
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
   if (decision.kind === "exhausted") return deadLetter(deps, snap, decision.error, attempts, "dead-letter", log);
-  const parsed = parseMirrorTask(data, now);
+  // Server time, so a worker's wrong clock refuses no valid task; the worker's clock only if a snapshot lacks both.
+  const parsed = parseMirrorTask(data, (snap.createTime ?? snap.updateTime)?.toMillis() ?? now);
   if (!parsed.ok) return deadLetter(deps, snap, parsed.error, attempts + 1, "invalid", log);
 
   const claimed = await claimTask(snap, `${options.workerId ?? "worker"}:${randomUUID()}`, attempts + 1, now, config.MIRROR_LEASE_MS);
@@ -148,6 +150,7 @@ async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms:
 }
 
 async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: string, attempts: number, status: "invalid" | "dead-letter", log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const written: TaskWrite = await markDeadLetter(snap, error, attempts, deps.clock.now());
   if (written.kind === "conflict") return "conflict";
   if (written.kind === "refused") return setTaskAside(deps, snap, written.error, attempts, log);
@@ -156,8 +159,22 @@ async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: strin
 }
 
 async function setTaskAside(deps: WorkerDeps, snap: DocumentSnapshot, cause: unknown, attempts: number, log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const { set, error } = await setAside(deps.db, snap, cause, attempts, deps.clock.now());
   if (!set) return "conflict";
   log.error("task.set_aside", { attempt: attempts, error: new PermanentError(error, undefined, { cause }) });
   return { status: "dead-letter", error, attempt: attempts };
+}
+
+/**
+ * Before a task is set aside, its source still decides (failSafeUnpublish.ts). A failure here is
+ * logged and the task set aside anyway: the audit re-checks dead letters' items.
+ */
+async function failSafeUnpublish(deps: WorkerDeps, snap: DocumentSnapshot, log: Logger): Promise<void> {
+  try {
+    const result = await unpublishForTask(deps.db, snap.data() ?? {});
+    if (result === "unpublished") log.info("task.fail_safe_unpublished", { historyId: snap.get("historyId") });
+  } catch (error) {
+    log.error("task.fail_safe_unpublish_failed", { error });
+  }
 }

@@ -45,7 +45,7 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorSwee
  */
 export async function sweepMirrorQueue(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorSweepReport> {
   const started = deps.clock.now();
-  const finder = options.finder ?? new DueTaskFinder(deps.db);
+  const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
   const results: TaskResult[] = [];
   for (const snapshot of due) {

@@ -23,7 +23,8 @@ import { RUN_TIME_BUDGET_MS } from "../limits";
  * - `sourceGone`: mirror docs whose item does not exist;
  * - `conflict`: public items whose historyId's mirror doc belongs to another user's item (two
  *   users' items with one historyId: the queue refuses to touch another user's doc);
- * - `unowned`: mirror docs whose `uid` is not a usable id, and no item of that historyId was met.
+ * - `unowned`: mirror docs whose `uid` is not a usable id (no task may change them: plan.ts), reported
+ *   once, by the item of that historyId when one was met.
  *
  * With `repair`, it enqueues an upsert for each of the first five kinds (the fix of each is what
  * an upsert does: publish, rewrite, unpublish), applied by the queue, or at once with `apply`. The
