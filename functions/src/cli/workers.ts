@@ -13,8 +13,7 @@ import { requeueDeadLetters } from "../core/mirror/requeue";
 import type { VerifyReport } from "../core/mirror/verify";
 import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
 import type { SnapshotReport } from "../core/snapshots/processSnapshots";
-import { S3MediaStore } from "../core/storage/mediaStore";
-import { createS3Client } from "../core/storage/s3Client";
+import { createMediaStore } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
 import { formatBackfill, formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, formatVerify, json, shown, shownLines } from "./format";
@@ -99,7 +98,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     : { onProgress: display.onProgress };
   const mediaStore = () => {
     const config = parseStorageConfig(process.env);
-    return new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
+    return createMediaStore(config);
   };
   let report: unknown;
   try {
@@ -111,7 +110,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     case "mediaGC": {
       const gc = report as MediaGCReport;
       print(gc, () => formatGC(gc));
-      return gc.failed.length ? 1 : 0;
+      return gc.failed.length || !gc.complete ? 1 : 0;
     }
     case "snapshots": {
       const s = report as SnapshotReport;

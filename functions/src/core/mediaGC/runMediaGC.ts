@@ -7,7 +7,7 @@ import { ConfigError } from "../errors";
 import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
-import { cutoffMs, judgeMedia } from "./eligibility";
+import { cutoffMs, judgeMedia, mediaSize, setAsideProblem } from "./eligibility";
 import { countSkip, type MediaCandidate, type MediaGCReport } from "./report";
 import { storageKeyProblem } from "./storageKeys";
 
@@ -41,11 +41,9 @@ export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
 export const DEFAULT_GC_TIME_BUDGET_MS = 7 * 60_000;
 
-const sizeOf = (doc: QueryDocumentSnapshot): number | null => (typeof doc.get("size") === "number" ? doc.get("size") : null);
-
 function candidate(doc: QueryDocumentSnapshot, nowMs: number): MediaCandidate {
   const created = doc.get("createdAt") as Timestamp;
-  return { id: doc.id, storageKey: doc.get("storageKey"), size: sizeOf(doc), ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000) };
+  return { id: doc.id, storageKey: doc.get("storageKey"), size: mediaSize(doc.data()), ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000) };
 }
 
 export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp, batchSize: number) {
@@ -102,18 +100,22 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     const now = clock.now();
     const eligible = page.docs.filter((doc) => {
       const verdict = judgeMedia(doc.data(), now, ttlDays);
-      if (verdict.eligible) return true;
+      if (verdict.eligible) {
+        if (doc.get("size") !== undefined && mediaSize(doc.data()) === null) logger.warn("mediaGC.invalid_size", { mediaId: doc.id, size: String(doc.get("size")).slice(0, 50) });
+        return true;
+      }
       countSkip(report, verdict.reason);
       if (verdict.reason === "unsafe-storageKey" || verdict.reason === "set-aside") {
-        const problem = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures` : storageKeyProblem(doc.get("storageKey"));
+        const problem = verdict.reason === "set-aside" ? setAsideProblem(doc.data()) : storageKeyProblem(doc.get("storageKey"));
         logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, problem });
       }
       return false;
     });
     if (!run) {
       for (const doc of eligible) {
-        report.candidates!.push(candidate(doc, now));
-        report.bytesFreed += sizeOf(doc) ?? 0;
+        const c = candidate(doc, now);
+        report.candidates!.push(c);
+        report.bytesFreed += c.size ?? 0;
       }
     } else {
       const end = await collectMediaBatch(run, eligible);

@@ -1,6 +1,6 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { countOf } from "../count";
-import { cutoffMs, judgeMedia } from "./eligibility";
+import { cutoffMs, judgeMedia, setAsideProblem } from "./eligibility";
 import { mediaGCQuery } from "./runMediaGC";
 import { storageKeyProblem } from "./storageKeys";
 
@@ -50,7 +50,7 @@ export async function getMediaGCStatus(db: Firestore, nowMs: number, ttlDays: nu
     }
     status.skipped[verdict.reason] = (status.skipped[verdict.reason] ?? 0) + 1;
     if ((verdict.reason === "set-aside" || verdict.reason === "unsafe-storageKey") && status.needsAttention.length < MAX_LISTED) {
-      const detail = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
+      const detail = verdict.reason === "set-aside" ? `${setAsideProblem(doc.data())}; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
       status.needsAttention.push({ id: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, detail });
     }
   }
