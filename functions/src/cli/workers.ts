@@ -5,6 +5,7 @@ import { errorMessage, failureKind } from "../core/errors";
 import { getSystemHealth } from "../core/health";
 import { createLogger, humanLogLine, type LogSink } from "../core/logger";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
+import { gcRunSucceeded } from "../core/mediaGC/report";
 import { runManual, type ManualRunHooks } from "../core/manualRun/runManual";
 import type { BackfillReport } from "../core/mirror/backfill";
 import { drainQueue } from "../core/mirror/drain";
@@ -110,7 +111,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     case "mediaGC": {
       const gc = report as MediaGCReport;
       print(gc, () => formatGC(gc));
-      return gc.failed.length || !gc.complete ? 1 : 0;
+      return gcRunSucceeded(gc) ? 0 : 1;
     }
     case "snapshots": {
       const s = report as SnapshotReport;
