@@ -51,7 +51,7 @@ describe("the local S3-compatible server", () => {
   let client: S3Client;
   beforeAll(async () => {
     s3 = await startS3Server();
-    client = createS3Client(s3.config);
+    client = createS3Client(s3.config, { maxAttempts: 1 });
   });
   afterAll(async () => {
     client.destroy();

@@ -76,7 +76,7 @@ export function storageTestBed(label: string) {
   return Object.assign(parts, {
     /** A store with its own client for `config` (closed after the test). */
     storeFor(config: StorageConfig, attempts?: number): S3MediaStore {
-      const client = createS3Client(config);
+      const client = createS3Client(config, { maxAttempts: 1 });
       clients.push(client);
       return new S3MediaStore(client, config.ZATA_BUCKET, { attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
     },

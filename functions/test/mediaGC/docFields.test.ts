@@ -1,6 +1,7 @@
 import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
 import { getMediaGCStatus } from "../../src/core/mediaGC/status";
-import { runMediaGC } from "../../src/core/mediaGC/runMediaGC";
+import { readCandidates, runMediaGC } from "../../src/core/mediaGC/runMediaGC";
+import { ConfigError, errorMessage, failureKind } from "../../src/core/errors";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { objectExists, storageTestBed } from "../harness/media";
 
@@ -51,4 +52,16 @@ it(`a valid gcFailures below ${GC_MAX_KEY_FAILURES} still lets the item go`, asy
 
   expect(report).toMatchObject({ deleted: 1 });
   expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
+});
+
+it("a missing composite index (FAILED_PRECONDITION from Firestore) is a ConfigError naming the index, not internal", async () => {
+  // The emulator needs no index, so it cannot answer this: a stand-in query rejects with the error Firestore gives (gRPC code 9, a message with the console link).
+  const missing = Object.assign(new Error("9 FAILED_PRECONDITION: The query requires an index. You can create it here: https://console.firebase.google.com/v1/r/project/p/firestore/indexes?create_composite=x"), { code: 9 });
+  const query = { get: () => Promise.reject(missing) } as unknown as FirebaseFirestore.Query;
+
+  const error = await readCandidates(query).catch((e: unknown) => e);
+
+  expect(error).toBeInstanceOf(ConfigError);
+  expect(failureKind(error)).toBe("config");
+  expect(errorMessage(error)).toMatch(/canvasMedia index \(referencedByCount, createdAt\).*create_composite/);
 });

@@ -3,7 +3,7 @@ import { FieldPath, Timestamp, type QueryDocumentSnapshot } from "firebase-admin
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { countOf } from "../count";
-import { ConfigError } from "../errors";
+import { ConfigError, errorMessage, firestoreCode, GrpcStatus } from "../errors";
 import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
@@ -57,6 +57,22 @@ export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp,
 }
 
 /**
+ * Reads a page of `mediaGCQuery`. Throws ConfigError naming the index when Firestore answers
+ * FAILED_PRECONDITION for a missing index (firestore.indexes.json not deployed: its message holds
+ * the console link that creates it); rethrows anything else.
+ */
+export async function readCandidates(query: FirebaseFirestore.Query): Promise<FirebaseFirestore.QuerySnapshot> {
+  try {
+    return await query.get();
+  } catch (error) {
+    if (firestoreCode(error) === GrpcStatus.FAILED_PRECONDITION && /index/i.test(errorMessage(error))) {
+      throw new ConfigError(`the media GC's query needs the canvasMedia index (referencedByCount, createdAt) of firestore.indexes.json: ${errorMessage(error)}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
  * A dry run reads Firestore only, so it needs no store; a real run needs one.
  * Throws RangeError for out-of-range options, and ConfigError when the store refuses the request
  * for a reason its settings cause (credentials, bucket, region): the message names the setting.
@@ -92,7 +108,7 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     }
     let query = mediaGCQuery(db, cutoff, batchSize);
     if (cursor) query = query.startAfter(cursor);
-    const page = await query.get();
+    const page = await readCandidates(query);
     if (page.empty) break;
     report.batches++;
     report.scanned += page.size;

@@ -1,7 +1,7 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { countOf } from "../count";
 import { cutoffMs, judgeMedia, setAsideProblem } from "./eligibility";
-import { mediaGCQuery } from "./runMediaGC";
+import { mediaGCQuery, readCandidates } from "./runMediaGC";
 import { storageKeyProblem } from "./storageKeys";
 
 /** An unreferenced, old media doc the GC will not delete until a person acts. */
@@ -40,7 +40,7 @@ const MAX_LISTED = 20;
  */
 export async function getMediaGCStatus(db: Firestore, nowMs: number, ttlDays: number, { maxReads = 1000 } = {}): Promise<MediaGCStatus> {
   const query = mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, ttlDays)), maxReads);
-  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(1_000_000)), query.get()]);
+  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(1_000_000)), readCandidates(query)]);
   const status: MediaGCStatus = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
   for (const doc of page.docs) {
     const verdict = judgeMedia(doc.data(), nowMs, ttlDays);

@@ -68,7 +68,7 @@ export const keptByCode = (code: string): boolean => Object.hasOwn(KEPT_BY_CODE,
 
 /**
  * The media store on an S3-compatible provider. DeleteObjects is retried here, not by the SDK
- * (createS3Client turns its retries off), so that every attempt is seen:
+ * (`client` must have `maxAttempts: 1`, as createMediaStore makes it), so that every attempt is seen:
  * - each attempt is bounded as a whole by `attemptTimeoutMs` (an AbortSignal: a store that drips
  *   its answer byte by byte is cut too), and the caller's `signal` bounds them all;
  * - an outage (5xx, throttling, a timeout, a reset, a refused connection) is retried with backoff;

@@ -13,9 +13,10 @@ import { S3MediaStore } from "./mediaStore";
  *   (supplemental-docs/MD5_FALLBACK.md) and the DeleteObjects API reference;
  * - `ZATA_REQUEST_TIMEOUT_MS` to connect, and as the longest silence of a socket (the whole
  *   request's bound is S3MediaStore's, per attempt);
- * - no retries: S3MediaStore retries DeleteObjects itself, as it must know what every attempt did.
+ * - `maxAttempts` (4 by default) for the SDK's retries of throttling, 5xx answers and timeouts;
+ *   S3MediaStore's client has 1: it retries DeleteObjects itself, as it must know what every attempt did.
  */
-export function createS3Client(config: StorageConfig): S3Client {
+export function createS3Client(config: StorageConfig, options: { maxAttempts?: number } = {}): S3Client {
   const timeout = config.ZATA_REQUEST_TIMEOUT_MS;
   const client = new S3Client({
     endpoint: config.ZATA_ENDPOINT,
@@ -25,7 +26,7 @@ export function createS3Client(config: StorageConfig): S3Client {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     retryMode: "standard",
-    maxAttempts: 1,
+    maxAttempts: options.maxAttempts ?? 4,
     // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes.
     requestHandler: { connectionTimeout: timeout, requestTimeout: timeout, throwOnRequestTimeout: true },
   });
@@ -35,7 +36,7 @@ export function createS3Client(config: StorageConfig): S3Client {
 
 /** The media store for `config`: DeleteObjects in up to 4 attempts, each bounded by ZATA_REQUEST_TIMEOUT_MS. */
 export function createMediaStore(config: StorageConfig, options: { attempts?: number } = {}): S3MediaStore {
-  return new S3MediaStore(createS3Client(config), config.ZATA_BUCKET, { attempts: options.attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
+  return new S3MediaStore(createS3Client(config, { maxAttempts: 1 }), config.ZATA_BUCKET, { attempts: options.attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
 }
 
 const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm$)/i;
