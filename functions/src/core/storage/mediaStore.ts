@@ -38,8 +38,15 @@ export interface S3MediaStoreOptions {
   attemptTimeoutMs?: number;
 }
 
-/** The AWS SDK's standard retry backoff: full jitter over 100 ms·2^attempt, at most 20 s. */
-const backoffMs = (attempt: number) => Math.random() * Math.min(20_000, 100 * 2 ** attempt);
+/** Waits the AWS SDK's standard retry backoff (full jitter over 100 ms·2^attempt, at most 20 s); false when `signal` fired first. */
+async function backoff(attempt: number, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt), undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Per-key error codes that say the store did not delete the object, with why. Every other code
@@ -99,15 +106,11 @@ export class S3MediaStore implements MediaStore {
       const outcome = await this.attempt(unique, options.signal);
       if (outcome.kind === "answered") return mayHaveActed ? refusalsUnconfirmed(outcome, mayHaveActed) : outcome;
       const { failure } = outcome;
-      if (failure.kind === "aborted" || failure.kind === "unavailable") mayHaveActed ??= failure.kind === "aborted" || !failure.nothingDeleted ? failure.message : undefined;
-      const last = failure.kind !== "unavailable" || attempt >= this.attempts;
-      if (!last) {
-        try {
-          await sleep(backoffMs(attempt), undefined, { signal: options.signal });
-          continue;
-        } catch {
-          // The caller's deadline passed during the backoff: this failure is the last.
-        }
+      if (failure.kind === "aborted" || (failure.kind === "unavailable" && !failure.nothingDeleted)) mayHaveActed ??= failure.message;
+      if (failure.kind === "unavailable" && attempt < this.attempts) {
+        if (await backoff(attempt, options.signal)) continue;
+        const message = `the caller's deadline passed before attempt ${attempt + 1} (last: ${failure.message})`;
+        return { kind: "failed", error: outcome.error, failure: { kind: "aborted", message } };
       }
       if (failure.kind === "aborted" || !mayHaveActed) return outcome;
       const earlier = mayHaveActed === failure.message ? "" : `; an earlier attempt may have deleted keys: ${mayHaveActed}`;
