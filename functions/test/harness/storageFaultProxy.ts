@@ -7,7 +7,8 @@ import type { TestS3Server } from "../../dev/s3Server";
 /**
  * A STORAGE FAULT PROXY: a small, strict HTTP proxy in front of a real S3-compatible server
  * (s3rver), for provider behaviours s3rver does not have. It is not a mock: every request that it
- * lets through is answered by s3rver. Faults, each a behaviour of real providers:
+ * lets through is answered by s3rver (on a fresh connection each: a kept-alive one that s3rver closed
+ * would show up as a reset the proxy did not mean). Faults, each a behaviour of real providers:
  * - `require-content-md5`: refuses DeleteObjects (POST ?delete) without a Content-MD5 header,
  *   with 400 InvalidRequest "Missing required header for this request: Content-MD5" (what AWS
  *   itself answered before its 2025 checksums, and S3-compatible stores such as Dell EMC ECS
@@ -98,7 +99,7 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string, headers = req.headers) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
       answer.on("end", () => {
@@ -122,7 +123,7 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       res.writeHead(404, { "content-type": "text/html", "content-length": "9" });
       return res.end("Not Found");
     }
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
       answer.resume();
       answer.on("end", () => {
         const text = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
@@ -138,7 +139,7 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
     upstream.end(body);
   };
   const drip = (everyMs: number, req: IncomingMessage, body: Buffer, res: ServerResponse) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
       answer.on("end", () => {
