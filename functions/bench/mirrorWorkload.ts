@@ -5,7 +5,7 @@ import { ts, writeAll } from "./setup";
  * The mirror benchmark's workload: `count` upsert tasks of distinct public history items whose
  * items carry no `createdBy`, so each task reads the source and the owner's profile (the most
  * expensive op, and the one the issue's targets are stated for). Tasks are written `pending`, as
- * the README asks the app to, with `createdAt` one millisecond apart in the past.
+ * the README asks the app to, with `createdAt` one millisecond apart in the past and auto-ids.
  */
 export const USERS = 20;
 
@@ -19,7 +19,8 @@ export async function seedUpserts(db: Firestore, count: number): Promise<void> {
       `generationHistory/${uid}/items/h${i}`,
       { uid, prompt: `prompt ${i}`, model: "flux", images: [{ id: "0", url: `https://cdn/${i}.png` }], videos: [], isPublic: true, isDeleted: false, aestheticScore: i % 10, createdAt: ts(t0), updatedAt: ts(t0) },
     ]);
-    docs.push([`mirrorQueue/t${String(i).padStart(6, "0")}`, { op: "upsert", uid, historyId: `h${i}`, status: "pending", createdAt: ts(t0 + i) }]);
+    // Auto-ids, as the app's add() makes them: the workers' cursors assume ids spread over that space.
+    docs.push([`mirrorQueue/${db.collection("mirrorQueue").doc().id}`, { op: "upsert", uid, historyId: `h${i}`, status: "pending", createdAt: ts(t0 + i) }]);
   }
   await writeAll(db, docs);
 }

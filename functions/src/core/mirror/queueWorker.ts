@@ -4,8 +4,10 @@ import type { WorkerDeps } from "../deps";
 import { nextPollDelayMs } from "./backoff";
 import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
-import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorTask";
-import { unclaimed } from "./processPendingTasks";
+import { PROGRESSED } from "./processMirrorTask";
+import { ProfileCache } from "./profiles";
+import { processTaskBatch } from "./taskBatch";
+import { unclaimed } from "./taskRun";
 
 /**
  * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
@@ -38,6 +40,7 @@ export class MirrorQueueWorker {
   private lastBeat = { at: 0, processed: 0 };
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly finder: DueTaskFinder;
+  private readonly profiles = new ProfileCache();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -93,24 +96,23 @@ export class MirrorQueueWorker {
     }
   }
 
-  /** One poll: fetch up to the batch limit and process it with the pool. */
+  /** One poll: fetch up to the batch limit and process it (taskBatch.ts), `pool` transactions at once. */
   async pollOnce(): Promise<PollResult> {
     const { clock, config } = this.deps;
     this.stats.polls++;
     const due = await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
-    const queue = [...due];
-    let progressed = 0;
-    const runOne = async () => {
-      for (let snap = queue.shift(); snap; snap = queue.shift()) {
-        const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight, abandoned: this.abandoned }).catch(
-          (error) => unclaimed(snap!.id, error, this.deps),
-        );
-        if (PROGRESSED.includes(result.status)) progressed++;
-        if (result.status === "done") this.stats.processed++;
-        else if (PROGRESSED.includes(result.status)) this.stats.failed++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(config.MIRROR_POOL_SIZE, queue.length) }, runOne));
+    const results = await processTaskBatch(this.deps, due, {
+      workerId: this.workerId,
+      inFlight: this.inFlight,
+      abandoned: this.abandoned,
+      pool: config.MIRROR_POOL_SIZE,
+      profiles: this.profiles,
+    }).catch((error) => due.map((snap) => unclaimed(snap.id, error, this.deps)));
+    const progressed = results.filter((r) => PROGRESSED.includes(r.status)).length;
+    this.stats.processed += results.filter((r) => r.status === "done").length;
+    this.stats.failed += progressed - results.filter((r) => r.status === "done").length;
+    // Another worker took some of these tasks: this one moves elsewhere in the queue.
+    if (results.some((r) => r.lostRace)) this.finder.scatter();
     return { found: due.length, progressed };
   }
 
