@@ -102,10 +102,13 @@ export async function recordFailure(
 
 /**
  * Hands an unfinished task back to the queue (shutdown): pending again, this run not counted. The
- * write moves the task's update time, so this run's commit, if it is still on its way, fails its fence.
+ * write moves the task's update time (`releasedAt` changes it even when nothing else does: a commit
+ * claim's task is still `pending`, and a write that changes nothing keeps the update time), so this
+ * run's commit, if it is still on its way, fails its fence.
  */
 export async function releaseTask(claim: Claim): Promise<boolean> {
-  const result = await conditional(() => claim.ref.update({ status: "pending", attempts: claim.attempt - 1, ...clearLease }, { lastUpdateTime: claim.version }));
+  const fields = { status: "pending", attempts: claim.attempt - 1, releasedAt: FieldValue.serverTimestamp(), ...clearLease };
+  const result = await conditional(() => claim.ref.update(fields, { lastUpdateTime: claim.version }));
   return result.kind === "written";
 }
 

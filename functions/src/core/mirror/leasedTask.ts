@@ -42,6 +42,7 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   if (claimed.kind === "conflict") return "conflict";
   if (claimed.kind === "refused") return setTaskAside(deps, snap, claimed.error, attempts + 1, log);
   options.inFlight?.set(snap.id, claimed.value);
+  log.debug("task.claimed", { claim: "lease", attempt: attempts + 1 });
   try {
     return await applyLeased(deps, snap, claimed.value, parsed.value, options, profiles, log);
   } finally {
