@@ -173,6 +173,8 @@ async function raced(context: Context, group: Candidate[], round: number, logs: 
   const unchanged = group.filter((c, i) => fresh[i].updateTime?.isEqual(c.claim.version));
   const lost = group.flatMap((c, i): [string, Run][] => {
     if (unchanged.includes(c)) return [];
+    // Completed by another worker (a duplicate delivery, a poller beside the trigger): nothing to report.
+    if (fresh[i].get("status") === "done") return [[c.snap.id, { status: "skipped", reason: "done", lostRace: true }]];
     logs[i].warn("task.lease_lost", { op: c.task.op, attempt: c.claim.attempt, claim: c.claim.kind });
     return [[c.snap.id, { status: "lease-lost", attempt: c.claim.attempt, lostRace: true }]];
   });
