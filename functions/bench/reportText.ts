@@ -7,9 +7,9 @@ arrived, in order), and every path runs as its own process(es), the way it runs 
 \`lib/workers/mirrorQueueWorker.js\` for the standalone worker (1, 2 and 4 at once), \`lib/index.js\`'s
 \`onMirrorQueueTaskCreated\` called with the CloudEvent Eventarc delivers (the created document, protobuf-encoded),
 80 events at a time (Cloud Functions' default concurrency per instance), and bench/mirrorChild.ts for the naive
-loop and the batched floor. Each run seeds a fresh project with upsert tasks (distinct public items without
-\`createdBy\`, so each reads the source and the owner's profile), starts the path, and stops it when the queue is
-drained or the time cap is reached. Tasks/s is the tasks that reached \`done\` over the span from the path's first RPC
+loop and the batched floor. Each run seeds a fresh project with upsert tasks (distinct public items of 20 owners,
+under auto-ids as the app's \`add()\` makes them), starts the path, and stops it when the queue is drained or the
+time cap is reached. Tasks/s is the tasks that reached \`done\` over the span from the path's first RPC
 to the last task's \`done\` (Firestore's update time), which leaves out process start-up.
 
 **How operations are counted.** In each process, by a preload (\`node -r bench/countingPreload.js\`, never part of
@@ -17,8 +17,9 @@ the product) that intercepts the Firestore SDK's gRPC calls (bench/opCounter.ts)
 retries included, with its duration and status; billed operations by Firestore's billing rules from the requests and
 responses: 1 read per document a lookup returns, found or missing; 1 read per document a query returns, at least 1
 per query; 1 read per aggregation; per successful commit 1 write per set/update/create and 1 delete per delete.
-Claims are the writes that set \`status: "processing"\` on a task; a claim is lost when its commit fails its
-precondition because another worker changed the task first. Every RPC that takes 5 s or more is listed under Stalls.
+Claims are the task writes that set \`claimedAt\` (a lease, or the \`done\` mark that carries a claim made in the
+commit), counted per task and process: a task is lost to a process when none of its claim writes landed there (its
+commits failed their precondition because another worker changed the task first). Every RPC that takes 5 s or more is listed under Stalls.
 
 **Noise.** The emulator is one JVM sharing 2 cores with the workers, so absolute speeds are this machine's, and runs
 vary: each measurement is repeated and reported as the median with the range. Ratios within one run hold better than
@@ -31,35 +32,37 @@ sources, one commit of 500 mirror writes and 500 \`done\` marks (3 round trips p
 per task), with no lease, ordering or profile. Neither is correct enough to ship; they bound the design from below
 and above. *Best settings*: the fastest of the batch/pool candidates, each tried once, then repeated.`;
 
-export const ANALYSIS = `### Where the round trips and billed operations go (written for the mirror core of commit a641063, before issue 15's change: update it with the core)
+export const ANALYSIS = `### Where the round trips and billed operations go
 
-Per upsert task on the poller path: the due-task query returns the task (1 read); the new-task scan pages over
-\`createdAt\` and reads every task once more (1 read); the claim is a commit of its own (1 write, 1 round trip);
-\`getAll\` of the mirror doc, the ordering state and the source (3 reads, 1 round trip); the owner's profile for
-\`createdBy\` (1 read, 1 round trip, after the \`getAll\` because it depends on the source); the fenced commit of the
-mirror write, the state mark and the \`done\` mark (3 writes, 1 round trip). That is 4 round trips in sequence per
-task, 6 reads and 4 writes; per poll, the scan cursor (1 read, 1 write), the scan query and the three due queries (at
-least 1 read each, 2 round trips in sequence before the first claim). With a pool of 4 the worker has at most 4 such
-chains in flight, so at 10 ms one-way (about 25 ms per round trip here) one worker makes about
-4 × 1000 / (4 × 25) ≈ 40 tasks/s at best, and less with the poll's own round trips between batches. The trigger path
-reads the task again although its event holds it (1 read, 1 round trip), then does the same.
+Per new upsert task on the poller path (the seed defaults, a batch of 12 in one transaction):
 
-Several pollers all read the same oldest pending tasks and race for them: the losers' claim commits fail their
-precondition ("claims lost" above), each costing a round trip and a query read, so 4 processes do barely more than 1.
+| operation | billed | round trips | what it buys |
+| --- | ---: | --- | --- |
+| the pending query returns the task | 1 read | 1 per batch | the work itself: the task's payload and its update time, which is the claim's fence |
+| \`getAll\` of the history item | 1 read | 1 per batch, all the batch's items and mirror docs in one | the source decides: read inside the transaction, so a change to the item before the commit runs the transaction again |
+| \`getAll\` of the mirror doc | 1 read | (the same) | the owner check, the ordering mark (\`mirrorTaskCreatedAt\`, \`mirrorTaskId\`), the optimization fields to keep, whether the signup cache lists it |
+| the owner's profile | at most 1 read per owner per batch, and per 30 s in a standalone worker | beside the \`getAll\`, outside the transaction | \`createdBy\` from the one document only its user writes |
+| the mirror write | 1 write | 1 per batch, one commit for all | the effect |
+| the \`done\` mark, conditioned on the task's update time as read | 1 write | (the same commit) | takes the task out of the queue, records the outcome, and is the claim: of two workers that read the task, one commit lands |
 
-What the core must change to meet the targets (each remaining operation should buy a guarantee):
-- **Round trips per batch, not per task**: one \`getAll\` for the mirrors, states, sources and (deduplicated)
-  profiles of the whole batch; the claim folded into the final commit (the commit is conditioned on the task's update
-  time as the query read it, which is the fence; a lease write is then needed only for work that outlives one
-  commit) or all of a batch's claims in one commit; one commit per task kept for failure isolation, all sent at once.
-  That is 3 round trips per batch instead of 4 per task.
-- **Fewer billed operations**: no scan re-read (the app writes \`status\`, or a bounded scan of status-less tasks
-  only); no separate claim write; the trigger uses the task in its event; profiles read once per batch and user;
-  a done task deleted rather than marked and TTL-deleted a week later (1 delete instead of 1 write + 1 delete), if the
-  contract's \`done\` status may be dropped (issue 12 allows it).
-- **Workers that take different tasks**: each poller starts at a different place in the due set (for example a
-  random or per-worker offset into the first few batches, or a shard field written by the app and a per-worker
-  shard order), so that claims rarely collide; the benchmark reports the share of claims lost.`;
+So 3 round trips per batch (4 when the query wraps round the queue) against 3 per task (claim, \`getAll\`, commit)
+plus the poll's before this change, and 5 or 6 billed operations per upsert (5 once the owner's profile is shared) on
+a poller, 5 on the trigger path, which takes the task from its event and reads the profile for each task. What is
+left is the floor's 2 reads and 2 writes, plus the mirror doc read (without it an upsert could not keep the
+optimization fields, check the owner or order against a newer task) and the profile (without it, \`createdBy\`
+would come from client-written data). The retry-due and lease-expired queries cost 2 reads per poll while the pending
+page is not full and once per 10 s while it is. A task claimed with a lease (a retry, an expired lease, a backlog
+older than 10 minutes) costs 1 write and 1 round trip more.
+
+**Why 4 processes do not reach 3 × 1 on this machine.** One worker at 10 ms is bound by round trips (3 per batch of
+12); 4 workers are bound by CPU: the emulator and the workers share the 2 cores with every other process on the
+machine (the load averages above). Measured on this machine with one worker at 0 ms (CPU time of the worker process and
+of the emulator's JVM over a drain of 1,500 upserts): about 1.6 ms of worker CPU and 3.8 ms of emulator CPU per task
+with one transaction per batch, 2.2 ms and 5.7 ms with four transactions of 3 (the reason the core applies a batch in
+one transaction). At about 5.4 ms per task, 2 idle cores hold about 370 tasks/s in all, and the machine had far less
+than 2 idle cores; the 0 ms rows, where nothing waits on the network, show the ceiling this run had. The 4 processes
+spread well (claims lost, above): what they lack is CPU, not tasks of their own. Production has no shared emulator:
+each worker's Firestore work runs on Firestore's servers, and each process on its own CPU.`;
 
 export const STALL_FINDING = `**Where the 60 s stalls come from.** An RPC that waits until its deadline (60 s for a commit, 300 s per attempt for
 a read) and ends \`DEADLINE_EXCEEDED\` is what any silently dead connection produces: gRPC, without keepalive, does not
