@@ -36,11 +36,17 @@ export async function doneTimes(db: Firestore): Promise<number[]> {
 }
 
 /**
- * Throughput: the tasks done over the span from the path's first RPC (its processes loaded, the
- * first poll or event started) to the last task's completion. Leaves out process start-up; a
+ * Throughput: the tasks done from the moment every process of the path had made its first RPC
+ * (loaded, its first poll or event started) to the last task's completion, over that span. Leaves
+ * out process start-up, which on a loaded machine takes seconds and would count against a path of
+ * several processes the time its last process spent loading while the first already worked; a
  * path that completes tasks in waves (the trigger's 80 at once) is measured over whole waves.
  */
-export function throughput(times: number[], firstRpcAt: number | undefined): number {
-  if (!times.length || firstRpcAt === undefined || !Number.isFinite(firstRpcAt)) return NaN;
-  return times.length / ((times[times.length - 1] - firstRpcAt) / 1000);
+export function throughput(times: number[], firstRpcAtByProcess: (number | undefined)[]): number {
+  const starts = firstRpcAtByProcess.filter((t): t is number => t !== undefined && Number.isFinite(t));
+  if (!times.length || !starts.length) return NaN;
+  const from = Math.max(...starts);
+  const counted = times.filter((t) => t >= from);
+  if (!counted.length) return NaN;
+  return counted.length / ((counted[counted.length - 1] - from) / 1000);
 }

@@ -1,6 +1,17 @@
 /* The prose of docs/BENCHMARKS.md that does not depend on one run's numbers. */
 
-export const METHOD = `**How the mirror is measured.** Production Firestore is tens of milliseconds away from a function or
+/** How tasks/s was measured: runs before the metric changed measured from the path's first RPC. */
+const throughputText = (fromAllStarted: boolean) =>
+  fromAllStarted
+    ? `Tasks/s is the tasks that reached \`done\` (Firestore's update time) from the moment
+every process of the path had made its first RPC to the last task's \`done\`, over that span: it leaves out process
+start-up, which on a loaded machine takes seconds per process and would otherwise count against the paths of several
+processes.`
+    : `Tasks/s is the tasks that reached \`done\` over the span from the path's first RPC
+to the last task's \`done\` (Firestore's update time), which leaves out process start-up (of the first process only:
+a path of several processes is charged the time its later processes spent loading).`;
+
+export const method = (fromAllStarted: boolean) => `**How the mirror is measured.** Production Firestore is tens of milliseconds away from a function or
 a worker; the loopback emulator answers in about one. So every mirror path talks to the emulator through a delay
 proxy (bench/delayProxy.ts: a TCP proxy, Nagle off on both sockets, each chunk released a fixed one-way delay after it
 arrived, in order), and every path runs as its own process(es), the way it runs in production:
@@ -9,8 +20,7 @@ arrived, in order), and every path runs as its own process(es), the way it runs 
 80 events at a time (Cloud Functions' default concurrency per instance), and bench/mirrorChild.ts for the naive
 loop and the batched floor. Each run seeds a fresh project with upsert tasks (distinct public items of 20 owners,
 under auto-ids as the app's \`add()\` makes them), starts the path, and stops it when the queue is drained or the
-time cap is reached. Tasks/s is the tasks that reached \`done\` over the span from the path's first RPC
-to the last task's \`done\` (Firestore's update time), which leaves out process start-up.
+time cap is reached. ${throughputText(fromAllStarted)}
 
 **How operations are counted.** In each process, by a preload (\`node -r bench/countingPreload.js\`, never part of
 the product) that intercepts the Firestore SDK's gRPC calls (bench/opCounter.ts): every RPC attempt by method,
@@ -30,7 +40,10 @@ export const PATHS_TEXT = `**The paths.** *Naive loop*: one task at a time, 5 se
 *Batched floor*: the least a mirror must do, batched: one query for 500 pending tasks, one \`getAll\` of their 500
 sources, one commit of 500 mirror writes and 500 \`done\` marks (3 round trips per 500 tasks, 2 reads and 2 writes
 per task), with no lease, ordering or profile. Neither is correct enough to ship; they bound the design from below
-and above. *Best settings*: the fastest of the batch/pool candidates, each tried once, then repeated.`;
+and above. *Best settings*: the fastest of the batch/pool candidates, each tried once, then repeated. *The code
+before the change* (when the run is given \`--before DIR\`): the standalone worker of an earlier build, with the seed
+defaults, measured in the same run and under the same conditions as the others, so that the "before" ratio compares
+like with like.`;
 
 export const ANALYSIS = `### Where the round trips and billed operations go
 

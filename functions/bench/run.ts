@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     partial: o.partial,
     note: o.note,
-    settings: { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? [...(o.before ? ["before"] : []), ...PATHS.map((p) => p.id)] },
+    settings: { throughput: "from-all-started", delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? [...(o.before ? ["before"] : []), ...PATHS.map((p) => p.id)] },
     machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
     emulator: emulator.source,
     prices: PRICES,
