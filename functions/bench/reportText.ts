@@ -67,15 +67,27 @@ would come from client-written data). The retry-due and lease-expired queries co
 page is not full and once per 10 s while it is. A task claimed with a lease (a retry, an expired lease, a backlog
 older than 10 minutes) costs 1 write and 1 round trip more.
 
-**Why 4 processes do not reach 3 × 1 on this machine.** One worker at 10 ms is bound by round trips (3 per batch of
-12); 4 workers are bound by CPU: the emulator and the workers share the 2 cores with every other process on the
-machine (the load averages above). Measured on this machine with one worker at 0 ms (CPU time of the worker process and
-of the emulator's JVM over a drain of 1,500 upserts): about 1.6 ms of worker CPU and 3.8 ms of emulator CPU per task
-with one transaction per batch, 2.2 ms and 5.7 ms with four transactions of 3 (the reason the core applies a batch in
-one transaction). At about 5.4 ms per task, 2 idle cores hold about 370 tasks/s in all, and the machine had far less
-than 2 idle cores; the 0 ms rows, where nothing waits on the network, show the ceiling this run had. The 4 processes
-spread well (claims lost, above): what they lack is CPU, not tasks of their own. Production has no shared emulator:
-each worker's Firestore work runs on Firestore's servers, and each process on its own CPU.`;
+**Why 4 processes do not reach 3 × 1 here.** One worker at the seed defaults is bound by round trips: 3 per batch of
+12, one batch in flight. Several processes are bound by this machine: 2 cores shared by the emulator, the workers and
+every other job on it (the load averages above; during the mirror section they rose from about 17 to 37). Two things
+in the run show that the processes lacked CPU, not tasks of their own: they lost few claims to each other (the
+"claims lost" column: they read different tasks), and one process with more in flight (best settings) did several
+times what 4 processes did, on the same emulator in the same minutes. Measured apart on this machine (CPU time of a
+worker process and of the emulator's JVM over a drain of 1,500 upserts at 0 ms): about 1.6 ms of worker CPU and 3.8 ms
+of emulator CPU per task with one transaction per batch, 2.2 ms and 5.7 ms with four transactions of 3 (why the core
+applies a batch in one transaction). Each extra process also pays its own start-up, its first audit (its cursor and a
+page of up to 200 task docs: then once a minute), its profile reads (20 owners) and the retry and lease queries of its
+short pages: up to about 3 reads per task more on the short runs a loaded machine leaves (a few hundred tasks), a
+rounding error on a long drain. In production each
+worker's Firestore work runs on Firestore's servers and each process on its own CPU; this target needs a quieter
+machine to be shown, and was not met in this run.
+
+**Latency.** The poller sleeps \`MIRROR_POLL_INTERVAL_MS\` (2.5 s) after a poll that moved tasks on but was not
+full, and doubles the wait (up to 15 s) after a poll that moved nothing: so a task waits for the next poll (up to one
+interval), then for the batches ahead of it; but a burst of full polls that ends with an empty one doubles the next
+wait to 5 s (the loop's backoff, which cannot tell an empty poll after progress from an idle queue), about the p99
+measured at 0 ms. Waiting one interval after an empty poll that follows progress would bound it by one interval. Task ids are auto-ids, so a new task can land behind the worker's cursor; a poll whose page is not full
+reads on from the start of the queue, so that costs no extra wait.`;
 
 export const STALL_FINDING = `**Where the 60 s stalls come from.** An RPC that waits until its deadline (60 s for a commit, 300 s per attempt for
 a read) and ends \`DEADLINE_EXCEEDED\` is what any silently dead connection produces: gRPC, without keepalive, does not
