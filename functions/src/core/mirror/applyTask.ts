@@ -6,6 +6,7 @@ import { errorMessage, isConflict, isRejectedByFirestore, PermanentError } from 
 import { followMirror, SIGNUP_CACHE_DOC } from "../signupCache/cacheEntries";
 import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 import { doneFields, type Claim } from "./lease";
+import { writeOwnerTombstone } from "./ownerTombstone";
 import { needsProfile, planMirrorWrite, type MirrorChange, type Outcome } from "./plan";
 import type { ProfileCache } from "./profiles";
 import type { Doc, FieldIssue } from "./publicFields";
@@ -86,8 +87,10 @@ function checkSize(ref: DocumentReference, change: MirrorChange, after: Doc | un
 
 function writeChange(tx: Transaction, ref: DocumentReference, change: MirrorChange): void {
   const stamp = { mirroredAt: FieldValue.serverTimestamp() };
-  if (change.kind === "delete") tx.delete(ref);
-  else if (change.kind === "set") tx.set(ref, { ...change.data, ...stamp });
+  if (change.kind === "delete") {
+    tx.delete(ref);
+    writeOwnerTombstone(tx, ref, change.owner);
+  } else if (change.kind === "set") tx.set(ref, { ...change.data, ...stamp });
   else if (change.kind === "update") tx.update(ref, { ...change.data, ...Object.fromEntries(change.clear.map((f) => [f, FieldValue.delete()])), ...stamp });
 }
 

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { mergeMediaFields } from "./mediaMerge";
 import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
+import { STATUS_SAMPLE_SIZE } from "../limits";
 
 /**
  * What "in sync" means, for the backfill and the drift report alike: a mirror doc is in line with
@@ -20,6 +21,8 @@ export type Verdict =
   | { kind: "not-public" }
   /** The mirror doc of this historyId belongs to another user's item: no task of this item may touch it. */
   | { kind: "conflict"; owner: string }
+  /** The mirror doc has no usable uid: no task may touch it (plan.ts), an operator decides. */
+  | { kind: "unowned" }
   | { kind: "missing" }
   | { kind: "differs"; fields: string[] }
   | { kind: "sourcePrivate" }
@@ -29,7 +32,7 @@ export type Verdict =
 export type Fixable = Extract<Verdict, { kind: DriftKind }>;
 
 export function isFixable(verdict: Verdict): verdict is Fixable {
-  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict";
+  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "unowned";
 }
 
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
@@ -54,7 +57,8 @@ export function differingFields(expected: Doc, mirror: Doc): string[] {
 export function judgeItem(input: { uid: string; historyId: string; source: Doc; mirror?: Doc; user?: Doc }): Verdict {
   const { uid, historyId, source, mirror } = input;
   const owner = mirror?.uid;
-  // The queue refuses a task whose uid does not own the mirror doc (plan.ts); an owner that is not a string owns nothing.
+  // The queue refuses a task whose uid does not own the mirror doc, or on a mirror doc without a uid (plan.ts).
+  if (mirror && typeof owner !== "string") return { kind: "unowned" };
   if (typeof owner === "string" && owner !== uid) return { kind: "conflict", owner };
   if (!isPublishable(source)) {
     if (!mirror) return { kind: "not-public" };
@@ -67,7 +71,7 @@ export function judgeItem(input: { uid: string; historyId: string; source: Doc; 
 
 /** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
 export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefined): boolean {
-  return mirror !== undefined && isPublishable(source) && (typeof mirror.uid !== "string" || mirror.uid === uid);
+  return mirror !== undefined && isPublishable(source) && mirror.uid === uid;
 }
 
 /** What the backfill and verify report: each kind of drift they met, counted, with a sample. */
@@ -86,14 +90,13 @@ export interface DriftEntry {
 
 export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
 
-export const DRIFT_SAMPLE_SIZE = 20;
 
 export const emptyDrift = (): DriftCounts => Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
 
 export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: DriftEntry): void {
   const slot = drift[kind];
   slot.count++;
-  if (slot.sample.length < DRIFT_SAMPLE_SIZE) slot.sample.push(entry);
+  if (slot.sample.length < STATUS_SAMPLE_SIZE) slot.sample.push(entry);
 }
 
 export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + drift[k].count, 0);

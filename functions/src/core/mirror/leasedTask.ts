@@ -32,10 +32,11 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   // The attempt that found the fault counts; a valid count before it is kept.
   if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
   const { attempts } = state.value;
-  const decision = decideClaim(state.value, now, config.MIRROR_MAX_ATTEMPTS);
+  const decision = decideClaim(state.value, now, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS });
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
   if (decision.kind === "exhausted") return deadLetter(deps, snap, decision.error, attempts, "dead-letter", log);
-  const parsed = parseMirrorTask(data, now);
+  // Server time, so a worker's wrong clock refuses no valid task; the worker's clock only if a snapshot lacks both.
+  const parsed = parseMirrorTask(data, (snap.createTime ?? snap.updateTime)?.toMillis() ?? now);
   if (!parsed.ok) return deadLetter(deps, snap, parsed.error, attempts + 1, "invalid", log);
 
   const claimed = await claimTask(snap, `${options.workerId ?? "worker"}:${randomUUID()}`, attempts + 1, now, config.MIRROR_LEASE_MS);

@@ -1,6 +1,7 @@
 import type { DocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
+import type { ClaimDecision } from "./claim";
 import type { Claim } from "./lease";
 import type { Outcome } from "./plan";
 import type { ProfileCache } from "./profiles";
@@ -11,20 +12,27 @@ import { processTaskBatch } from "./taskBatch";
  * a write that moves the task on (done, failed with a retry time, dead letter), or in a skip because
  * another worker holds it or completed it: nothing is left to be found again unchanged.
  */
-export type TaskStatusAfterRun = "done" | "failed" | "dead-letter" | "invalid" | "skipped" | "lease-lost";
+/** Why a run left a task as it was: its state (claim.ts), the doc gone, a lost race, or Firestore unreachable. */
+export type SkipReason = (ClaimDecision & { kind: "skip" })["reason"] | "missing" | "claim-conflict" | "error";
 
-export interface TaskResult {
+/** How one run of a task ended, keyed by `status`. */
+export type TaskRun =
+  /** Applied: what it did to the mirror. */
+  | { status: "done"; outcome: Outcome; attempt: number }
+  /** Failed, retried later (`failed`), or set aside for good: out of attempts (`dead-letter`), or never valid (`invalid`). */
+  | { status: "failed" | "dead-letter" | "invalid"; error: string; attempt: number }
+  /** Not run; nothing written. `error` when Firestore could not be reached (`reason: "error"`). */
+  | { status: "skipped"; reason: SkipReason; error?: string }
+  /** Another worker took the task over mid-run; this run committed nothing. */
+  | { status: "lease-lost"; attempt: number };
+
+export type TaskResult = TaskRun & {
   taskId: string;
-  status: TaskStatusAfterRun;
-  /** What the task did to the mirror (done), or why it was not run (skipped). */
-  outcome?: Outcome;
-  reason?: string;
-  error?: string;
-  attempt?: number;
+  durationMs: number;
   /** Another worker (or the app) changed the task between this worker's read and its write. */
   lostRace?: boolean;
-  durationMs: number;
-}
+};
+export type TaskStatusAfterRun = TaskResult["status"];
 
 /** Results that changed the task's state: a later poll will not find it again as it was. */
 export const PROGRESSED: readonly TaskStatusAfterRun[] = ["done", "failed", "dead-letter", "invalid"];

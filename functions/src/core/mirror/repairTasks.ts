@@ -3,6 +3,8 @@ import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
 import { forEachConcurrently } from "../pace";
+import { STATUS_SAMPLE_SIZE } from "../limits";
+import type { TaskRun } from "./processMirrorTask";
 
 /**
  * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
@@ -19,12 +21,8 @@ export interface RepairTarget {
   historyId: string;
 }
 
-/** What applying a task came to (processMirrorTask's result, as far as a report needs it). */
-export interface AppliedTask {
-  status: string;
-  outcome?: string;
-  error?: string;
-}
+/** What applying a task came to: processMirrorTask's run, or `error` when it threw (nothing recorded on the task). */
+export type AppliedTask = TaskRun | { status: "error"; error: string };
 
 /** Applies a task at once in this process, as the trigger would (the CLI passes processMirrorTask). */
 export type ApplyTask = (taskId: string) => Promise<AppliedTask>;
@@ -35,11 +33,10 @@ export interface RepairTally {
   alreadyEnqueued: number;
   /** Only when the run applies its tasks itself. */
   applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
-  /** Applied tasks that did not end `done`, up to SAMPLE_SIZE. */
+  /** Applied tasks that did not end `done`, up to STATUS_SAMPLE_SIZE. */
   notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
 }
 
-export const SAMPLE_SIZE = 20;
 const CONCURRENCY = 16;
 
 export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
@@ -89,9 +86,9 @@ async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, 
     result = { status: "error", error: errorMessage(error) };
   }
   bump(tally.applied!.byStatus, result.status);
-  if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);
+  if (result.status === "done") bump(tally.applied!.byOutcome, result.outcome);
   // Skipped: another process (the trigger, a worker) holds or finished the task; not a failure.
-  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < SAMPLE_SIZE) {
-    tally.notDone.push({ taskId, ...target, status: result.status, ...(result.error ? { error: result.error } : {}) });
+  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < STATUS_SAMPLE_SIZE) {
+    tally.notDone.push({ taskId, ...target, status: result.status, ...("error" in result && result.error ? { error: result.error } : {}) });
   }
 }

@@ -66,9 +66,10 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   if (!snap.exists) return undefined;
   const data = snap.data()!;
   const state = readTaskState(data);
-  if (!state.ok || decideClaim(state.value, now, deps.config.MIRROR_MAX_ATTEMPTS).kind !== "claim") return undefined;
-  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), now)) return undefined;
-  const parsed = parseMirrorTask(data, now);
+  if (!state.ok || decideClaim(state.value, now, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }).kind !== "claim") return undefined;
+  // The task's age in server time (created to read), so a worker's slow clock cannot keep an old task on the unleased path.
+  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), snap.readTime?.toMillis() ?? now)) return undefined;
+  const parsed = parseMirrorTask(data, snap.createTime!.toMillis());
   if (!parsed.ok) return undefined;
   return { snap, task: parsed.value, claim: claimInCommit(snap, `${workerId}:${randomUUID()}`, state.value.attempts + 1) };
 }

@@ -3,8 +3,9 @@ import type { WorkerDeps } from "../deps";
 import { errorMessage, PermanentError } from "../errors";
 import type { Logger } from "../logger";
 import { LeaseLostError, type Applied } from "./applyTask";
+import { unpublishForTask } from "./failSafeUnpublish";
 import { markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
-import type { TaskResult } from "./processMirrorTask";
+import type { TaskResult, TaskRun } from "./processMirrorTask";
 import type { MirrorTask } from "./task";
 
 /**
@@ -12,7 +13,7 @@ import type { MirrorTask } from "./task";
  * dead letter, set aside; or "conflict" when the task changed since it was read, so that the
  * caller decides again on the task as it is now.
  */
-export type Run = Omit<TaskResult, "taskId" | "durationMs"> | "conflict";
+export type Run = (TaskRun & { lostRace?: boolean }) | "conflict";
 
 /** A task nothing could be written for (Firestore unavailable): left as it is, due again. */
 export function unclaimedRun(deps: WorkerDeps, taskId: string, error: unknown): Run {
@@ -79,6 +80,7 @@ export async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<
 }
 
 export async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: string, attempts: number, status: "invalid" | "dead-letter", log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const written: TaskWrite = await markDeadLetter(snap, error, attempts, deps.clock.now());
   if (written.kind === "conflict") return "conflict";
   if (written.kind === "refused") return setTaskAside(deps, snap, written.error, attempts, log);
@@ -87,8 +89,22 @@ export async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error
 }
 
 export async function setTaskAside(deps: WorkerDeps, snap: DocumentSnapshot, cause: unknown, attempts: number, log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const { set, error } = await setAside(deps.db, snap, cause, attempts, deps.clock.now());
   if (!set) return "conflict";
   log.error("task.set_aside", { attempt: attempts, error: new PermanentError(error, undefined, { cause }) });
   return { status: "dead-letter", error, attempt: attempts };
+}
+
+/**
+ * Before a task is set aside, its source still decides (failSafeUnpublish.ts). A failure here is
+ * logged and the task set aside anyway: the audit re-checks dead letters' items.
+ */
+async function failSafeUnpublish(deps: WorkerDeps, snap: DocumentSnapshot, log: Logger): Promise<void> {
+  try {
+    const result = await unpublishForTask(deps.db, snap.data() ?? {});
+    if (result === "unpublished") log.info("task.fail_safe_unpublished", { historyId: snap.get("historyId") });
+  } catch (error) {
+    log.error("task.fail_safe_unpublish_failed", { error });
+  }
 }

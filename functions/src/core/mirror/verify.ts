@@ -7,9 +7,10 @@ import { documentIdProblem } from "../firestoreIds";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
+import { RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
@@ -22,7 +23,8 @@ import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type Repa
  * - `sourceGone`: mirror docs whose item does not exist;
  * - `conflict`: public items whose historyId's mirror doc belongs to another user's item (two
  *   users' items with one historyId: the queue refuses to touch another user's doc);
- * - `unowned`: mirror docs whose `uid` is not a usable id, and no item of that historyId was met.
+ * - `unowned`: mirror docs whose `uid` is not a usable id (no task may change them: plan.ts), reported
+ *   once, by the item of that historyId when one was met.
  *
  * With `repair`, it enqueues an upsert for each of the first five kinds (the fix of each is what
  * an upsert does: publish, rewrite, unpublish), applied by the queue, or at once with `apply`. The
@@ -110,7 +112,7 @@ class Walk {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
     this.pageSize = options.pageSize ?? pageSizeFor(rate);
-    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
+    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   }
 
   /** False (and `stoppedBy` set) when the run must stop before the next page. */
