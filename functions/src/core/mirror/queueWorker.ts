@@ -96,8 +96,9 @@ export class MirrorQueueWorker {
    */
   private nextDelayMs(poll: PollResult): number {
     const { config } = this.deps;
-    this.delayMs = nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
-    return poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0 ? 0 : this.delayMs;
+    const full = poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0;
+    this.delayMs = full ? 0 : nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+    return this.delayMs;
   }
 
   /** One poll: fetch up to the batch limit and process it (taskBatch.ts), `pool` transactions at once. */

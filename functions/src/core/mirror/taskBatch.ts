@@ -67,8 +67,9 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   const data = snap.data()!;
   const state = readTaskState(data);
   if (!state.ok || decideClaim(state.value, now, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }).kind !== "claim") return undefined;
-  // The task's age in server time (created to read), so a worker's slow clock cannot keep an old task on the unleased path.
-  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), snap.readTime?.toMillis() ?? now)) return undefined;
+  // The task's age from its server create time to the later of the read's server time and the worker's clock: a
+  // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner).
+  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, snap.readTime?.toMillis() ?? now))) return undefined;
   const parsed = parseMirrorTask(data, snap.createTime!.toMillis());
   if (!parsed.ok) return undefined;
   return { snap, task: parsed.value, claim: claimInCommit(snap, `${workerId}:${randomUUID()}`, state.value.attempts + 1) };
