@@ -57,3 +57,35 @@ it("two workers with the very same batch: one applies it, the other applies noth
   expect(doneBy).toEqual([0, 12]);
   expect(ops.writesByCollection.publicGenerations).toBe(12);
 });
+
+it("one batch transaction applies the source-decides rules per task: a removal and an unpublish leave owner tombstones, another user's mirror doc fails its task alone, the rest publish", async () => {
+  for (const u of ["u0", "u1", "mallory"]) await putUser(fs.db, u);
+  await putHistoryItem(fs.db, "u0", "pub");
+  await putHistoryItem(fs.db, "u0", "gone");
+  await putHistoryItem(fs.db, "u1", "priv");
+  await putHistoryItem(fs.db, "u1", "theirs");
+  // Published first, each alone, so the batch below finds mirror docs to remove.
+  for (const [uid, historyId] of [["u0", "gone"], ["u1", "priv"], ["u1", "theirs"]]) {
+    const id = await enqueue(fs.db, { op: "upsert", uid, historyId });
+    await processTaskBatch(testDeps(fs.db), [await fs.db.doc(`mirrorQueue/${id}`).get()]);
+  }
+  await fs.db.doc("generationHistory/u0/items/gone").delete();
+  await fs.db.doc("generationHistory/u1/items/priv").update({ isPublic: false });
+  const ids = [
+    await enqueue(fs.db, { op: "upsert", uid: "u0", historyId: "pub" }),
+    await enqueue(fs.db, { op: "remove", uid: "u0", historyId: "gone" }),
+    await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "priv" }), // the source says private: unpublished
+    await enqueue(fs.db, { op: "upsert", uid: "mallory", historyId: "theirs" }), // u1's mirror doc
+  ];
+  const snaps = await Promise.all(ids.map((id) => fs.db.doc(`mirrorQueue/${id}`).get()));
+  const result = await processTaskBatch(testDeps(fs.db), snaps);
+  expect(result.map((r) => (r.status === "done" ? r.outcome : r.status))).toEqual(["published", "removed", "unpublished", "dead-letter"]);
+  for (const id of ids.slice(0, 3)) expect((await fs.db.doc(`mirrorQueue/${id}`).get()).get("claimedAt")).toBeDefined(); // claimed in the commit
+  expect((await fs.db.doc("publicGenerations/pub").get()).exists).toBe(true);
+  expect((await fs.db.doc("publicGenerations/gone").get()).exists).toBe(false);
+  expect((await fs.db.doc("publicGenerations/priv").get()).exists).toBe(false);
+  expect((await fs.db.doc("publicGenerations/theirs").get()).get("uid")).toBe("u1");
+  expect((await fs.db.doc("publicGenerationOwners/gone").get()).get("uid")).toBe("u0");
+  expect((await fs.db.doc("publicGenerationOwners/priv").get()).get("uid")).toBe("u1");
+  expect((await fs.db.doc("publicGenerationOwners/theirs").get()).exists).toBe(false);
+});
