@@ -62,7 +62,7 @@ async function once(proxyHostPort: string, delay: number, rate: number, seconds:
   for (let i = 0; i < count; i++) {
     const due = started + (i * 1000) / rate;
     if (due > Date.now()) await sleep(due - Date.now());
-    writes.push(db.doc(`mirrorQueue/l${String(i).padStart(6, "0")}`).set({ op: "upsert", uid: `u${i % USERS}`, historyId: `l${i}`, status: "pending", createdAt: Timestamp.now() }));
+    writes.push(db.collection("mirrorQueue").doc().set({ op: "upsert", uid: `u${i % USERS}`, historyId: `l${i}`, status: "pending", createdAt: Timestamp.now() }));
   }
   await Promise.all(writes);
   // Let the worker finish what the load left (bounded: a poll interval plus the batches in hand).

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { startDelayProxy } from "./delayProxy";
 import { CHILD_SCRIPT, measure, WORKER_SCRIPT, type Measurement, type MirrorPath } from "./mirrorRun";
 import { log } from "./setup";
@@ -15,9 +16,11 @@ export interface MirrorOptions {
   maxSeconds: number;
   /** Path ids to run (all when absent). */
   paths?: string[];
+  /** A lib/ built from the code before a change: its seed-defaults worker runs as the path "before", in the same run. */
+  beforeLib?: string;
 }
 
-const worker = (batch: number, pool: number) => ({ script: WORKER_SCRIPT, env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) } });
+const worker = (batch: number, pool: number, script = WORKER_SCRIPT) => ({ script, env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) } });
 const DEFAULTS = { batch: 12, pool: 4 };
 const MIN_TASKS = 300;
 /** Candidates for "best settings", tried once each; the fastest is then repeated. */
@@ -93,7 +96,10 @@ export async function mirrorBench(emulatorHostPort: string, options: MirrorOptio
     };
     const paths: PathResult[] = [];
     const sweep: DelayResult["sweep"] = [];
-    for (const path of PATHS) {
+    const before: MirrorPath[] = options.beforeLib
+      ? [{ id: "before", label: "1 worker process, seed defaults, the code before the change", processes: [worker(DEFAULTS.batch, DEFAULTS.pool, join(options.beforeLib, "workers/mirrorQueueWorker.js"))] }]
+      : [];
+    for (const path of [...before, ...PATHS]) {
       if (!wanted(path.id)) continue;
       if (path.id !== "best") {
         paths.push(summarize(path, await repeat(path)));

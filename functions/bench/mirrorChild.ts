@@ -11,11 +11,13 @@
  *   BENCH_CONCURRENCY events at a time (Cloud Functions' default concurrency per instance, 80).
  */
 import { join } from "node:path";
-import { getApps, initializeApp } from "firebase-admin/app";
+import { initializeApp } from "firebase-admin/app";
 import { FieldValue, getFirestore, type DocumentSnapshot, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { resetCounts } from "./opCounter";
 
-const db = getFirestore(getApps()[0] ?? initializeApp({ projectId: process.env.GCLOUD_PROJECT }));
+// An app of the benchmark's own: the trigger path's function sets up the default app's Firestore
+// as deployed (its settings go in before its first call), so this process must not have used it.
+const db = getFirestore(initializeApp({ projectId: process.env.GCLOUD_PROJECT }, "bench"));
 let stopping = false;
 process.on("SIGTERM", () => {
   stopping = true;

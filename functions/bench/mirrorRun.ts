@@ -27,7 +27,7 @@ export interface Measurement {
   tasksDone: number;
   /** Every seeded task done: the per-task counts are exact (a capped run's scans read ahead). */
   drained: boolean;
-  /** Tasks done per second from the path's first RPC to the last completion. */
+  /** Tasks done per second once every process of the path had made its first RPC, to the last completion. */
   tasksPerSecond: number;
   ops: OpCounts;
   /** Per task done. */
@@ -83,7 +83,7 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
     oneWayDelayMs,
     tasksDone: times.length,
     drained: times.length >= tasks,
-    tasksPerSecond: throughput(times, ops.firstRpcAt),
+    tasksPerSecond: throughput(times, each.map((c) => c.firstRpcAt)),
     ops,
     perTask: {
       rpcs: per(ops.rpcs),

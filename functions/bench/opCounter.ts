@@ -7,8 +7,11 @@
  * successful commit, 1 write per set/update/create and 1 delete per delete; BatchWrite per write
  * that succeeded. Benchmarks only: it patches a function of @grpc/grpc-js, never the product.
  *
- * Claims are recognised in the request: a write that sets `status: "processing"` on a
- * `mirrorQueue` doc. A claim lost to another worker is one whose commit failed its precondition.
+ * Claims are recognised in the request: a write to a `mirrorQueue` doc that sets `claimedAt` (a
+ * lease, or the `done` mark that carries a claim made in the commit). Claims and losses are counted
+ * per task: a task this process tried to claim is lost when none of its claim writes landed (a
+ * commit that failed its precondition because another worker changed the task first), whatever
+ * else was in that commit and however often it was tried.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 import { dirname } from "node:path";
@@ -31,7 +34,7 @@ export interface OpCounts {
   /** RPC attempts issued, all methods. */
   rpcs: number;
   byMethod: Record<string, { calls: number; totalMs: number; maxMs: number; errors: Record<string, number> }>;
-  /** Claim writes attempted and how many were rejected because another worker changed the task first. */
+  /** Tasks this process tried to claim, and those of them none of whose claim writes landed (another worker changed the task first). */
   claims: number;
   claimsLost: number;
   /** Commits rejected by a precondition (FAILED_PRECONDITION, ABORTED, ALREADY_EXISTS): contention. */
@@ -52,9 +55,25 @@ let installed = false;
 
 const CONFLICT_CODES = new Set([grpc.status.FAILED_PRECONDITION, grpc.status.ABORTED, grpc.status.ALREADY_EXISTS]);
 
-type ProtoWrite = { update?: { name?: string; fields?: Record<string, { stringValue?: string }> }; delete?: string };
+type ProtoWrite = { update?: { name?: string; fields?: Record<string, unknown> }; delete?: string };
 
-const isClaim = (w: ProtoWrite) => Boolean(w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.status?.stringValue === "processing");
+/** The id of the task a write claims, if it is a claim. */
+const claimedTask = (w: ProtoWrite) => (w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.claimedAt ? w.update.name.split("/").pop() : undefined);
+/** Per task: whether one of its claims landed. */
+const claimed = new Map<string, boolean>();
+
+function countClaims(writes: ProtoWrite[], landed: boolean): void {
+  for (const id of writes.map(claimedTask)) {
+    if (!id) continue;
+    const before = claimed.get(id);
+    if (before === undefined) {
+      counts.claims++;
+      counts.claimsLost++;
+    }
+    if (landed && !before) counts.claimsLost--;
+    claimed.set(id, Boolean(before) || landed);
+  }
+}
 
 const writesPerDoc = new Map<string, number>();
 
@@ -91,8 +110,6 @@ function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, r
   if (code !== grpc.status.OK) m.errors[codeName] = (m.errors[codeName] ?? 0) + 1;
   if (ms >= SLOW_RPC_MS) counts.slow.push({ method, ms: Math.round(ms), code: codeName, at: new Date().toISOString() });
   const writes = request?.writes ?? [];
-  const claims = writes.filter(isClaim).length;
-  counts.claims += claims;
   switch (method) {
     case "RunQuery":
       if (code === grpc.status.OK && !anyDocument) counts.reads += 1; // a query that returns nothing costs 1 read
@@ -101,22 +118,20 @@ function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, r
       if (code === grpc.status.OK) counts.reads += 1;
       break;
     case "Commit":
+      countClaims(writes, code === grpc.status.OK);
       if (code === grpc.status.OK) {
         for (const w of writes) countWrite(w);
       } else if (CONFLICT_CODES.has(code)) {
         counts.conflicts++;
-        counts.claimsLost += claims;
       }
       break;
     case "BatchWrite": {
       const statuses = (responses[0]?.status ?? []) as { code?: number }[];
       writes.forEach((w, i) => {
         const c = statuses[i]?.code ?? code;
+        countClaims([w], c === grpc.status.OK);
         if (c === grpc.status.OK) countWrite(w);
-        else if (CONFLICT_CODES.has(c)) {
-          counts.conflicts++;
-          if (isClaim(w)) counts.claimsLost++;
-        }
+        else if (CONFLICT_CODES.has(c)) counts.conflicts++;
       });
       break;
     }
@@ -238,6 +253,7 @@ export function resetCounts(): void {
   Object.assign(counts, emptyCounts());
   delete counts.firstRpcAt;
   writesPerDoc.clear();
+  claimed.clear();
 }
 
 /** Runs `fn` and returns its result with the Firestore operations it made. Not for concurrent use. */

@@ -1,6 +1,6 @@
 /* Renders docs/BENCHMARKS.md from one run's results; every number in it comes from that run. */
 import { renderLatency, renderMirror, renderStalls, row } from "./mirrorReport";
-import { ANALYSIS, METHOD, PATHS_TEXT, STALL_FINDING } from "./reportText";
+import { ANALYSIS, method, PATHS_TEXT, STALL_FINDING } from "./reportText";
 
 type Results = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,7 +21,7 @@ ${r.note ? `\n**${r.note}**\n` : ""}
 Firestore: the Cloud Firestore emulator (${r.emulator}); storage: s3rver on loopback. Raw data: [benchmarks.json](benchmarks.json).
 Settings: one-way delays ${r.settings.delays.join(" and ")} ms, ${r.settings.repeats} runs per measurement, up to ${r.settings.tasks} tasks or ${r.settings.maxSeconds} s per mirror run.
 
-${METHOD}
+${method(r.settings.throughput === "from-all-started")}
 
 ${PATHS_TEXT}
 

@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { cpus, loadavg, totalmem } from "node:os";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureEmulator } from "../dev/emulator";
@@ -36,6 +36,8 @@ const HELP = `npm run bench -- [options]
   --heap-minutes N   heap section duration (default: 3)
   --note TEXT        a line about the run's conditions, printed at the top of the report
   --baseline FILE    a benchmarks.json from before a change: the report compares the seed-defaults worker with it
+  --before DIR       a lib/ built from the code before a change: its seed-defaults worker is measured in this run too
+                     (the path "before"), and the report compares with it rather than with --baseline
   --write            write docs/ even for a partial run
   --render           re-render docs/BENCHMARKS.md from docs/benchmarks.json and exit`;
 
@@ -53,6 +55,7 @@ function options() {
       "heap-minutes": { type: "string", default: "3" },
       note: { type: "string" },
       baseline: { type: "string" },
+      before: { type: "string" },
       write: { type: "boolean", default: false },
       render: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -67,7 +70,8 @@ function options() {
   const only = list(values.only) ?? [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}`);
   const paths = list(values.paths);
-  for (const p of paths ?? []) if (!PATHS.some((x) => x.id === p)) throw new Error(`--paths: unknown path ${p}`);
+  for (const p of paths ?? []) if (p !== "before" && !PATHS.some((x) => x.id === p)) throw new Error(`--paths: unknown path ${p}`);
+  if (values.before && !existsSync(join(values.before, "workers/mirrorQueueWorker.js"))) throw new Error(`--before: ${values.before} holds no workers/mirrorQueueWorker.js`);
   const delays = list(values.delay)!.map((d) => number("delay", d));
   const partial = Boolean(values.only || values.paths) || values.delay !== "0,10" || values.repeat !== "3";
   return {
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     partial: o.partial,
     note: o.note,
-    settings: { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? PATHS.map((p) => p.id) },
+    settings: { throughput: "from-all-started", delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? [...(o.before ? ["before"] : []), ...PATHS.map((p) => p.id)] },
     machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
     emulator: emulator.source,
     prices: PRICES,
@@ -149,7 +153,8 @@ async function main(): Promise<void> {
     // The emulator's JVM is cold at first; one unmeasured drain warms it so the first row is not penalized.
     log("warm-up (not reported)");
     await mirrorBench(emulator.hostPort, { delays: [0], repeats: 1, tasks: 1000, maxSeconds: 15, paths: ["defaults"] });
-    results.mirror = await mirrorBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, paths: o.paths });
+    const paths = o.paths ?? (o.before ? ["before", ...PATHS.map((p) => p.id)] : undefined);
+    results.mirror = await mirrorBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, paths, beforeLib: o.before });
   }
   if (has("latency")) results.latency = await latencyBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, ratePerSecond: o.rate, seconds: o.loadSeconds });
   if (has("stalls")) results.stalls = await stallBench(emulator.hostPort);

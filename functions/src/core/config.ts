@@ -65,7 +65,7 @@ export const workerSettings = {
   MIRROR_POLL_INTERVAL_MS: positiveInt("MIRROR_POLL_INTERVAL_MS", 2500, 3_600_000, "standalone mirror worker: poll interval while work flows, ms", false),
   MIRROR_MAX_BACKOFF_MS: positiveInt("MIRROR_MAX_BACKOFF_MS", 15000, 3_600_000, "standalone mirror worker: longest wait between polls of an empty queue, ms", false),
   MIRROR_BATCH_LIMIT: positiveInt("MIRROR_BATCH_LIMIT", 12, 500, "standalone mirror worker: tasks fetched per poll", false),
-  MIRROR_POOL_SIZE: positiveInt("MIRROR_POOL_SIZE", 4, 100, "standalone mirror worker: tasks processed at once", false),
+  MIRROR_POOL_SIZE: positiveInt("MIRROR_POOL_SIZE", 4, 100, "standalone mirror worker: transactions at once (each applies up to 25 new tasks, or one leased task)", false),
   MIRROR_MAX_ATTEMPTS: positiveInt("MIRROR_MAX_ATTEMPTS", 5, 100, "mirror tasks: attempts before a task becomes a dead letter", true),
   MIRROR_LEASE_MS: positiveInt("MIRROR_LEASE_MS", 60_000, 3_600_000, "mirror tasks: how long a claim lasts before another worker may take the task over, ms", true),
   WORKER_HEARTBEAT_MS: positiveInt("WORKER_HEARTBEAT_MS", 60_000, 3_600_000, "standalone workers: heartbeat log interval, ms", false),

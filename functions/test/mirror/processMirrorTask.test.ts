@@ -206,7 +206,7 @@ describe("leases and fencing", () => {
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "done", attempt: 2, outcome: "published" });
 
     // A wakes up and tries to record a failure: its lease is gone, so it writes nothing.
-    const stale = { taskId, ref: fs.db.doc(`mirrorQueue/${taskId}`), leaseOwner: "A:stalled", attempt: 1 };
+    const stale = { kind: "lease" as const, taskId, ref: fs.db.doc(`mirrorQueue/${taskId}`), leaseOwner: "A:stalled", attempt: 1 };
     expect(await recordFailure({ ...stale, version: claimedByA.writeTime }, "late", false, Date.now(), 5)).toEqual({ kind: "conflict" });
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
   });

@@ -5,8 +5,9 @@ import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorDa
 
 /**
  * Shutdown with a task that cannot finish: the task's mirror doc is locked by another client's
- * open transaction (a real emulator lock), so the worker's commit waits. After the grace period
- * the worker hands the task back to pending instead of leaving it to its lease.
+ * open transaction (a real emulator lock), so the worker's commit, which carries the task's claim,
+ * waits. After the grace period the worker hands the task back to pending, which moves the task's
+ * update time, so the commit still on its way fails its fence when the lock goes.
  */
 let fs: TestFirestore;
 beforeAll(() => {
@@ -31,7 +32,7 @@ it("releases a task still unfinished after the grace period, and its late commit
   const logger = memoryLogger();
   const worker = new MirrorQueueWorker(testDeps(fs.db, { logger, config: { MIRROR_POLL_INTERVAL_MS: 100, MIRROR_SHUTDOWN_GRACE_MS: 500 } }));
   void worker.start();
-  await eventually(() => taskDoc(fs.db, taskId), (t) => t.status === "processing", 10_000, "the worker's claim");
+  await eventually(async () => logger.entries.some((e) => e.message === "task.claimed" && e.taskId === taskId), Boolean, 10_000, "the worker's claim");
 
   expect(await worker.stop()).toEqual({ released: 1 });
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "pending", attempts: 0 });

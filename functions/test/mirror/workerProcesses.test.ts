@@ -1,5 +1,5 @@
 import firebaseFunctionsTest from "firebase-functions-test";
-import type { Firestore } from "firebase-admin/firestore";
+import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { firestoreCode, GrpcStatus } from "../../src/core/errors";
 import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { enqueue } from "../harness/mirrorData";
@@ -28,7 +28,7 @@ const worker = (env: Record<string, string> = {}) => {
   return w;
 };
 
-async function seedTasks(db: Firestore, count: number, prefix: string): Promise<string[]> {
+async function seedTasks(db: Firestore, count: number, prefix: string, fields: Record<string, unknown> = {}): Promise<string[]> {
   const writer = db.bulkWriter();
   const t0 = Date.now();
   for (let i = 0; i < count; i++) {
@@ -37,7 +37,7 @@ async function seedTasks(db: Firestore, count: number, prefix: string): Promise<
   await writer.close();
   const ids: string[] = [];
   for (let i = 0; i < count; i += 50) {
-    ids.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => enqueue(db, { op: "upsert", uid: `u${(i + j) % 7}`, historyId: `${prefix}${i + j}` }, t0 + i + j)))));
+    ids.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => enqueue(db, { op: "upsert", uid: `u${(i + j) % 7}`, historyId: `${prefix}${i + j}`, ...fields }, t0 + i + j)))));
   }
   return ids;
 }
@@ -111,11 +111,14 @@ async function unlocked(db: Firestore, path: string): Promise<boolean> {
   return Promise.race([write, new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
 }
 
-// Killed inside its apply transaction, a worker would leave the item's documents locked until Firestore expires the
-// transaction, about 60 s later (the README says what that costs); the test kills it holding a claim, between
-// transactions, to show the takeover itself.
-it("a worker killed with SIGKILL mid-batch: another worker completes its tasks after the lease runs out", async () => {
-  const ids = await seedTasks(fs.db, 60, "kill");
+// Tasks that have run before (here: failed once, their retry due) are claimed with a lease (claim.ts): a worker that
+// dies holding one leaves it `processing` until the lease runs out, and the lost run counts. Killed inside its apply
+// transaction, a worker would leave the item's documents locked until Firestore expires the transaction, about 60 s
+// later (the README says what that costs); the test kills it holding a claim, between transactions, to show the
+// takeover itself.
+it("a worker killed with SIGKILL mid-batch: another worker completes its leased tasks after the lease runs out", async () => {
+  const retry = { status: "failed", attempts: 1, deadLetter: false, lastError: "earlier failure", nextAttemptAt: Timestamp.fromMillis(Date.now() - 1000) };
+  const ids = await seedTasks(fs.db, 60, "kill", retry);
   const victim = worker({ MIRROR_POOL_SIZE: "1", MIRROR_BATCH_LIMIT: "60", MIRROR_LEASE_MS: "3000" });
   const owner = `mirror-${victim.pid}-`;
   const held = async () =>
@@ -144,7 +147,7 @@ it("a worker killed with SIGKILL mid-batch: another worker completes its tasks a
   await eventuallyWhileProgressing(() => tasksByStatus(fs.db), (by) => by.done === ids.length, 30_000, "all tasks done");
   for (const taskId of holding) {
     const task = (await fs.db.doc(`mirrorQueue/${taskId}`).get()).data()!;
-    expect(task.attempts).toBe(2);
+    expect(task.attempts).toBe(3);
     expect(completedIds(rescuer)).toContain(taskId);
   }
   expect((await fs.db.collection("publicGenerations").get()).size).toBe(ids.length);

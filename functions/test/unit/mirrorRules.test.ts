@@ -254,4 +254,8 @@ describe("backoff", () => {
     expect(seen).toEqual([5000, 10000, 15000, 15000, 15000]);
     expect(nextPollDelayMs(15000, true, 2500, 15000)).toBe(2500);
   });
+  it("waits one interval, not two, after a burst of full polls (sleep 0) ends in an empty poll; then backs off", () => {
+    expect(nextPollDelayMs(0, false, 2500, 15000)).toBe(2500);
+    expect(nextPollDelayMs(2500, false, 2500, 15000)).toBe(5000);
+  });
 });

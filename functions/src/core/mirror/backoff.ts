@@ -10,8 +10,13 @@ export function retryDelayMs(attempts: number, random: () => number = Math.rando
   return Math.round(delayMs * (1 - jitter + 2 * jitter * random()));
 }
 
-/** The poller's next sleep: the interval while work flows, doubling up to `maxMs` while the queue is empty. */
+/**
+ * The poller's next sleep after `previousMs` (the sleep before this poll; 0 after a full batch):
+ * the interval while work flows, doubling up to `maxMs` while the queue is empty. The first empty
+ * poll after a burst of full ones waits one interval, not two: tasks enqueued just after a burst
+ * become visible as soon as while work flows.
+ */
 export function nextPollDelayMs(previousMs: number, foundWork: boolean, intervalMs: number, maxMs: number): number {
   if (foundWork) return intervalMs;
-  return Math.min(Math.max(previousMs, intervalMs) * 2, Math.max(maxMs, intervalMs));
+  return Math.min(Math.max(previousMs * 2, intervalMs), Math.max(maxMs, intervalMs));
 }

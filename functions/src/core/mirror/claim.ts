@@ -58,3 +58,25 @@ export function decideClaim(state: TaskState, nowMs: number, limits: ClaimLimits
       return { kind: "claim" };
   }
 }
+
+/**
+ * How long after it was written a task may still be claimed in the commit that applies it.
+ * A commit claim writes nothing before the run, so a run that dies with its worker (killed, out of
+ * memory) leaves no trace and counts no attempt: the task is simply found again. A task still
+ * unfinished this long after it was written is claimed with a lease instead, which counts every
+ * run, so a task that kills the workers that take it ends as a dead letter within
+ * MIRROR_MAX_ATTEMPTS leases rather than looping. A queue that backs up past this age costs one
+ * write more per task (the lease) until it has caught up.
+ */
+export const COMMIT_CLAIM_MAX_AGE_MS = 10 * 60_000;
+
+/**
+ * Whether the claim of a task `decideClaim` allows can ride in the commit that applies it: only a
+ * task that never ran (no status or `pending`, no attempts) and was written (`createdMs`, the
+ * server's create time) less than COMMIT_CLAIM_MAX_AGE_MS before `nowMs`.
+ */
+export function claimsInCommit(state: TaskState, createdMs: number | undefined, nowMs: number): boolean {
+  if (state.status !== undefined && state.status !== "pending") return false;
+  if (state.attempts !== 0 || createdMs === undefined) return false;
+  return nowMs - createdMs < COMMIT_CLAIM_MAX_AGE_MS;
+}

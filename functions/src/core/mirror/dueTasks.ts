@@ -9,10 +9,11 @@ import { auditQueue } from "./queueAudit";
  *
  * - pending tasks, by document id from a cursor that goes round the queue (round robin). The
  *   query needs nothing but `status == "pending"`, so a task is found whatever its `createdAt`
- *   holds (missing, a string, far ahead), and is then processed or set aside. Each finder starts
- *   at a random point, so several workers mostly take different tasks; a task waits at most one
- *   lap of the pending backlog.
- * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first. A
+ *   holds (missing, a string, far ahead), and is then processed or set aside. A task waits at most
+ *   one lap of the pending backlog.
+ * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first: with
+ *   every poll while the pending page is not full, and at least every RECOVERY_INTERVAL_MS while
+ *   it is (an empty query still costs a read, and a busy worker polls several times a second). A
  *   dead letter that still carries a retry time is found here and marked again without it
  *   (claim.ts), so it leaves the query.
  * - the audit step, at most once per AUDIT_INTERVAL_MS per finder and before the queries (so a task
@@ -21,8 +22,17 @@ import { auditQueue } from "./queueAudit";
  *   whose retry time or lease end lies further ahead than a worker could have written (claim.ts),
  *   taken at once; and a page of dead letters whose items are re-checked against their source
  *   (deadLetterCheck.ts). Rare cases, so an idle poll between audits still costs 4 reads.
+ *
+ * How several workers spread: a new task stays `pending` until the commit that completes it (its
+ * claim rides in that commit), so two workers whose cursors meet read the same tasks and race for
+ * them, and one of them loses the commit. Each finder starts at a random point of the id space,
+ * and a worker that lost a race moves its cursor to a new random point (`scatter`). Task ids are
+ * Firestore's auto-ids (the app enqueues with `add()`), uniform over that space, so workers land
+ * in different parts of the backlog and meet only when one catches up with another. Ids of another
+ * shape spread less well; every task is still completed once.
  */
 export const AUDIT_INTERVAL_MS = 60_000;
+export const RECOVERY_INTERVAL_MS = 10_000;
 /** The largest MIRROR_LEASE_MS the configuration allows. */
 const MAX_LEASE_MS = 3_600_000;
 
@@ -66,6 +76,9 @@ export class DueTaskFinder {
   /** Pending tasks with ids up to here were visited this lap. */
   private cursor: string;
   private lastAuditMs = Number.NEGATIVE_INFINITY;
+  private lastRecoveryMs = Number.NEGATIVE_INFINITY;
+  private lastPageFull = false;
+  private readonly random: () => number;
   private readonly leaseMs: number;
 
   /** `leaseMs`: MIRROR_LEASE_MS; without it, the largest allowed (a lease is never judged too long by mistake). */
@@ -73,17 +86,31 @@ export class DueTaskFinder {
     private readonly db: Firestore,
     options: { random?: () => number; leaseMs?: number } = {},
   ) {
-    this.cursor = randomId(options.random ?? Math.random);
+    this.random = options.random ?? Math.random;
+    this.cursor = randomId(this.random);
     this.leaseMs = options.leaseMs ?? MAX_LEASE_MS;
+  }
+
+  /** Moves the cursor to a new random point (after a race lost to another worker). */
+  scatter(): void {
+    this.cursor = randomId(this.random);
   }
 
   /** Up to `limit` tasks that can be claimed now: the audit step's, due retries and expired leases, then pending. */
   async find(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
     const now = Timestamp.fromMillis(nowMs);
     const audited = await this.audit(nowMs, limit);
-    const [retry, expired, pending] = await Promise.all([retryDueQuery(this.db, now, limit).get(), leaseExpiredQuery(this.db, now, limit).get(), this.pendingPage(limit)]);
+    const recover = !this.lastPageFull || nowMs - this.lastRecoveryMs >= RECOVERY_INTERVAL_MS;
+    const none = async () => [];
+    const [retry, expired, pending] = await Promise.all([
+      recover ? retryDueQuery(this.db, now, limit).get().then((q) => q.docs) : none(),
+      recover ? leaseExpiredQuery(this.db, now, limit).get().then((q) => q.docs) : none(),
+      this.pendingPage(limit),
+    ]);
+    if (recover) this.lastRecoveryMs = nowMs;
+    this.lastPageFull = pending.length >= limit;
     const byId = new Map<string, QueryDocumentSnapshot>();
-    for (const doc of [...audited, ...retry.docs, ...expired.docs, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
+    for (const doc of [...audited, ...retry, ...expired, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
     const found = [...byId.values()].slice(0, limit);
     // The cursor passes only the pending tasks handed out; the others are found again next poll.
     const lastPending = pending.filter((doc) => found.includes(doc)).pop();

@@ -8,16 +8,22 @@ import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
  * The task doc's lifecycle writes, all optimistic: each is conditioned on the task's update time
  * as the worker last saw it, so of several workers racing for one task exactly one write lands,
  * and no transaction lock is held on the task (a worker killed mid-task blocks nobody).
- * After the claim, `version` (the claim's own write time) is the fence: any later write of this
- * run lands only if nobody has touched the task since.
+ * A claim is one of two kinds (claim.ts says which a task gets):
+ * - "commit": nothing is written to claim the task; the commit that applies it (or records its
+ *   failure) is conditioned on the task's update time as the query or event returned it.
+ * - "lease": a write of its own marks the task `processing` until `leaseExpiresAt`, and counts the
+ *   attempt before the run starts.
+ * Either way `version` is the fence: any write of this run lands only if nobody has touched the
+ * task since, so exactly one run's effect lands.
  */
 export interface Claim {
+  kind: "commit" | "lease";
   taskId: string;
   ref: DocumentReference;
-  /** Unique per claim, recorded on the task for operators. */
+  /** Unique per claim; a lease records it on the task for operators. */
   leaseOwner: string;
   attempt: number;
-  /** The task's update time as this claim left it. */
+  /** The task's update time as this claim left it (a lease) or found it (a commit claim). */
   version: Timestamp;
 }
 
@@ -52,8 +58,13 @@ export async function claimTask(snap: DocumentSnapshot, leaseOwner: string, atte
       },
       { lastUpdateTime: snap.updateTime! },
     );
-    return { taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: write.writeTime };
+    return { kind: "lease", taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: write.writeTime };
   });
+}
+
+/** A claim that rides in the commit applying the task: nothing is written now. */
+export function claimInCommit(snap: DocumentSnapshot, leaseOwner: string, attempt: number): Claim {
+  return { kind: "commit", taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: snap.updateTime! };
 }
 
 const deadLetterFields = (error: string, attempts: number, nowMs: number) => ({ status: "failed", deadLetter: true, lastError: error, attempts, failedAt: Timestamp.fromMillis(nowMs) });
@@ -83,21 +94,30 @@ export async function recordFailure(
     ? { deadLetter: true, nextAttemptAt: FieldValue.delete() }
     : { deadLetter: false, nextAttemptAt: Timestamp.fromMillis(nowMs + retryDelayMs(claim.attempt, random)) };
   return conditional(async () => {
-    await claim.ref.update({ status: "failed", lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease }, { lastUpdateTime: claim.version });
+    await claim.ref.update({ status: "failed", attempts: claim.attempt, lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease }, { lastUpdateTime: claim.version });
     return dead ? "dead-letter" : "failed";
   });
 }
 
-/** Hands an unfinished task back to the queue (shutdown): pending again, this run not counted. */
+/**
+ * Hands an unfinished task back to the queue (shutdown): pending again, this run not counted. The
+ * write moves the task's update time (`releasedAt` changes it even when nothing else does: a commit
+ * claim's task is still `pending`, and a write that changes nothing keeps the update time), so this
+ * run's commit, if it is still on its way, fails its fence.
+ */
 export async function releaseTask(claim: Claim): Promise<boolean> {
-  const result = await conditional(() => claim.ref.update({ status: "pending", attempts: claim.attempt - 1, ...clearLease }, { lastUpdateTime: claim.version }));
+  const fields = { status: "pending", attempts: claim.attempt - 1, releasedAt: FieldValue.serverTimestamp(), ...clearLease };
+  const result = await conditional(() => claim.ref.update(fields, { lastUpdateTime: claim.version }));
   return result.kind === "written";
 }
 
-export function doneFields(nowMs: number, outcome: string): Record<string, unknown> {
+/** The `done` mark; a commit claim's also records the attempt and when it was claimed (the same commit). */
+export function doneFields(nowMs: number, outcome: string, claim: Claim): Record<string, unknown> {
   return {
     status: "done",
     outcome,
+    attempts: claim.attempt,
+    ...(claim.kind === "commit" ? { claimedAt: Timestamp.fromMillis(nowMs), nextAttemptAt: FieldValue.delete() } : {}),
     completedAt: Timestamp.fromMillis(nowMs),
     // A Firestore TTL policy on mirrorQueue.expireAt deletes done tasks after a week.
     expireAt: Timestamp.fromMillis(nowMs + DONE_TASK_RETENTION_MS),

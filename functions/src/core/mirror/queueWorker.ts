@@ -8,8 +8,10 @@ import { PollingLoop } from "../pollingLoop";
 import { nextPollDelayMs } from "./backoff";
 import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
-import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorTask";
-import { unclaimed } from "./sweep";
+import { PROGRESSED } from "./processMirrorTask";
+import { ProfileCache } from "./profiles";
+import { processTaskBatch } from "./taskBatch";
+import { unclaimed } from "./taskRun";
 
 const WORKER = "mirrorQueue";
 
@@ -42,6 +44,7 @@ export class MirrorQueueWorker {
   private lastBeat = { at: 0, processed: 0 };
   private delayMs: number;
   private readonly finder: DueTaskFinder;
+  private readonly profiles = new ProfileCache();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -93,28 +96,28 @@ export class MirrorQueueWorker {
    */
   private nextDelayMs(poll: PollResult): number {
     const { config } = this.deps;
-    this.delayMs = nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
-    return poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0 ? 0 : this.delayMs;
+    const full = poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0;
+    this.delayMs = full ? 0 : nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+    return this.delayMs;
   }
 
-  /** One poll: fetch up to the batch limit and process it with the pool. */
+  /** One poll: fetch up to the batch limit and process it (taskBatch.ts), `pool` transactions at once. */
   async pollOnce(): Promise<PollResult> {
     const { clock, config } = this.deps;
     this.stats.polls++;
     const due = await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
-    const queue = [...due];
-    let progressed = 0;
-    const runOne = async () => {
-      for (let snap = queue.shift(); snap; snap = queue.shift()) {
-        const result: TaskResult = await processMirrorTask(this.deps, snap.id, { snapshot: snap, workerId: this.workerId, inFlight: this.inFlight, abandoned: this.abandoned }).catch(
-          (error) => unclaimed(snap!.id, error, this.deps),
-        );
-        if (PROGRESSED.includes(result.status)) progressed++;
-        if (result.status === "done") this.stats.processed++;
-        else if (PROGRESSED.includes(result.status)) this.stats.failed++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(config.MIRROR_POOL_SIZE, queue.length) }, runOne));
+    const results = await processTaskBatch(this.deps, due, {
+      workerId: this.workerId,
+      inFlight: this.inFlight,
+      abandoned: this.abandoned,
+      pool: config.MIRROR_POOL_SIZE,
+      profiles: this.profiles,
+    }).catch((error) => due.map((snap) => unclaimed(snap.id, error, this.deps)));
+    const progressed = results.filter((r) => PROGRESSED.includes(r.status)).length;
+    this.stats.processed += results.filter((r) => r.status === "done").length;
+    this.stats.failed += progressed - results.filter((r) => r.status === "done").length;
+    // Another worker took some of these tasks: this one moves elsewhere in the queue.
+    if (results.some((r) => r.lostRace)) this.finder.scatter();
     return { found: due.length, progressed };
   }
 

@@ -1,8 +1,9 @@
 import type { WorkerDeps } from "../deps";
-import { errorMessage } from "../errors";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
-import { PROGRESSED, processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+import { PROGRESSED, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+import { processTaskBatch } from "./taskBatch";
+import { unclaimed } from "./taskRun";
 import { MANUAL_SWEEP_LIMIT } from "../limits";
 
 export interface MirrorSweepReport {
@@ -16,12 +17,6 @@ export interface MirrorSweepReport {
   /** Slowest and mean task, end to end. */
   taskMs: { max: number; mean: number };
   results: TaskResult[];
-}
-
-/** A task that could not even be looked at (Firestore unavailable): nothing was written, it stays due. */
-export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): TaskResult {
-  deps.logger.error("task.claim_error", { taskId, error });
-  return { taskId, status: "skipped", reason: "error", error: errorMessage(error), durationMs: 0 };
 }
 
 export function summarize(results: TaskResult[], durationMs: number): MirrorSweepReport {
@@ -38,19 +33,16 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorSwee
 }
 
 /**
- * The sweep: pending, retry-due and lease-expired tasks (and the audit's finds), one after
- * another, so a sweep never bursts against Firestore; a task's failure is recorded on the task and
- * the sweep goes on. `finder` keeps its place in the queue across runs (the CLI's drain); a sweep
- * without one starts at a random point and goes round.
+ * The sweep: pending, retry-due and lease-expired tasks (and the audit's finds), one transaction
+ * at a time (taskBatch.ts), so a sweep never bursts against Firestore; a task's failure is recorded
+ * on the task and the sweep goes on. `finder` keeps its place in the queue across runs (the CLI's
+ * drain); a sweep without one starts at a random point and goes round.
  */
 export async function sweepMirrorQueue(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorSweepReport> {
   const started = deps.clock.now();
   const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
-  const results: TaskResult[] = [];
-  for (const snapshot of due) {
-    results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));
-  }
+  const results = await processTaskBatch(deps, due, { workerId: options.workerId ?? "sweep", pool: 1 }).catch((error) => due.map((snap) => unclaimed(snap.id, error, deps)));
   const report = summarize(results, deps.clock.now() - started);
   deps.logger.info("mirror.sweep.completed", { found: report.found, progressed: report.progressed, ...report.byStatus, outcomes: report.byOutcome, durationMs: report.durationMs });
   return report;
