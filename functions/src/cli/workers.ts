@@ -121,7 +121,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     case "mirrorBackfill": {
       const b = report as BackfillReport;
       print(b, () => formatBackfill(b));
-      return b.complete && b.tasks.notDone.length === 0 && b.drift.conflict.count === 0 ? 0 : 1;
+      return b.complete && b.tasks.notDoneCount === 0 ? 0 : 1;
     }
     case "mirrorVerify": {
       const v = report as VerifyReport;

@@ -1,6 +1,7 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { BACKFILL_LEASE_MS, backfillCursorRef } from "../../src/core/mirror/backfillCursor";
 import { runBackfill, type BackfillOptions, type BackfillReport } from "../../src/core/mirror/backfill";
+import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
 import { ManualClock, testDeps } from "../harness/deps";
@@ -210,6 +211,56 @@ describe("stopping and resuming", () => {
     const third = await backfill({ pageSize: 50 }, d);
     expect(third).toMatchObject({ complete: true, walked: 20, run: { walked: 120, enqueued: 120 } });
     expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
+  // A cursor is a position in the walk's query: a page may end on a document that is not a history item.
+  it("resumes after a page that ends on another collection's `items` doc (a --since walk), not from the start", async () => {
+    const since = Timestamp.fromMillis(1_750_000_000_000);
+    const at = (s: number) => Timestamp.fromMillis(since.toMillis() + s * 1000);
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 4; i++) await putHistoryItem(fs.db, "u1", `a${i}`, { updatedAt: at(i) });
+    await fs.db.doc("carts/c1/items/x").set({ updatedAt: at(4) });
+    for (let i = 5; i < 12; i++) await putHistoryItem(fs.db, "u1", `b${i}`, { updatedAt: at(i) });
+    const clock = new ManualClock();
+    const options: BackfillOptions = { since, pageSize: 5, timeBudgetMs: 1000, onProgress: () => clock.advance(1500) };
+    const first = await backfill(options, deps(clock));
+    expect(first).toMatchObject({ walked: 5, stoppedBy: "time budget" });
+    expect((await backfillCursorRef(fs.db, { since }).get()).get("cursor.path")).toBe("carts/c1/items/x");
+    const second = await backfill(options, deps(clock));
+    expect(second).toMatchObject({ resumed: true, walked: 5, run: { walked: 10 }, tasks: { enqueued: 5, alreadyEnqueued: 0 } });
+  });
+
+  it("resumes after a page that ends on a deeper `items` doc under an item (the default walk), not from the start", async () => {
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 4; i++) await putHistoryItem(fs.db, "u1", `a${i}`);
+    await fs.db.doc("generationHistory/u1/items/a3/items/deep").set({ x: 1 });
+    for (let i = 0; i < 6; i++) await putHistoryItem(fs.db, "u1", `b${i}`);
+    const clock = new ManualClock();
+    const options: BackfillOptions = { pageSize: 5, timeBudgetMs: 1000, onProgress: () => clock.advance(1500) };
+    const first = await backfill(options, deps(clock));
+    expect((await backfillCursorRef(fs.db, {}).get()).get("cursor.path")).toBe("generationHistory/u1/items/a3/items/deep");
+    const second = await backfill(options, deps(clock));
+    expect([first.walked, second.walked, second.run.walked, second.tasks.alreadyEnqueued]).toEqual([5, 5, 10, 0]);
+  });
+
+  it("a task another process holds is not applied here: reported not done (the CLI exits 1), a task another process finished is done", async () => {
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 3; i++) await putHistoryItem(fs.db, "u1", `s${i}`);
+    const d = deps();
+    const report = await backfill({
+      apply: async (taskId) => {
+        const snap = await fs.db.doc(`mirrorQueue/${taskId}`).get();
+        // s1: a trigger claimed it and died (its lease runs on); s2: a trigger applied it first.
+        if (snap.get("historyId") === "s1") await claimTask(snap, "trigger:dead", 1, d.clock.now(), 60_000);
+        if (snap.get("historyId") === "s2") await processMirrorTask(d, taskId, { workerId: "trigger" });
+        return processMirrorTask(d, taskId, { workerId: "test" });
+      },
+    });
+    expect(report.complete).toBe(true);
+    expect(report.tasks.notDoneCount).toBe(1);
+    expect(report.tasks.notDone).toEqual([expect.objectContaining({ historyId: "s1", status: "skipped (leased)" })]);
+    expect(await mirrorDoc(fs.db, "s1")).toBeUndefined();
+    expect(await mirrorDoc(fs.db, "s2")).toMatchObject({ uid: "u1" });
   });
 
   it("two runs started together: one works, the other reports busy and touches nothing", async () => {

@@ -4,7 +4,7 @@ import type { WorkerDeps } from "../deps";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
-import { emptyDrift } from "./drift";
+import { emptyDrift, unpublishableTotal } from "./drift";
 import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally } from "./repairTasks";
@@ -192,7 +192,7 @@ function progressCounts(report: BackfillReport): Record<string, number> {
     missing: drift.missing.count,
     differs: drift.differs.count,
     unpublish: drift.sourcePrivate.count + drift.sourceDeleted.count,
-    conflicts: drift.conflict.count,
+    unpublishable: unpublishableTotal(drift),
   };
 }
 

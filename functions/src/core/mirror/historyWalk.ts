@@ -96,17 +96,28 @@ export function historyItemOf(path: string): { uid: string; historyId: string } 
 }
 
 /**
- * A stored cursor, checked: it must name a history item in the scope, and carry a Timestamp for a
- * `since` walk. Anything else is undefined (the caller starts the walk over).
+ * A stored cursor, checked. A cursor is a position in the scope's query, not an item: any document
+ * the query can return may end a page (a deeper `items` doc in the default walk, another
+ * collection's `items` doc in a `since` walk), so any such path is kept. It must be a document of
+ * an `items` collection with valid ids; under `generationHistory/` for the default walk; a history
+ * item of the user for a `uid` walk; and carry a Timestamp for a `since` walk. Anything else is
+ * undefined (the caller starts the walk over).
  */
 export function parseWalkCursor(scope: WalkScope, value: unknown): WalkCursor | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const { path, updatedAt } = value as Record<string, unknown>;
-  if (typeof path !== "string") return undefined;
-  const item = historyItemOf(path);
-  if (!item || (scope.uid !== undefined && item.uid !== scope.uid)) return undefined;
+  if (typeof path !== "string" || !inWalk(scope, path)) return undefined;
   if (!scope.since) return { path };
   return updatedAt instanceof Timestamp ? { path, updatedAt } : undefined;
+}
+
+/** Whether the scope's query can return the document at `path`. */
+function inWalk(scope: WalkScope, path: string): boolean {
+  if (scope.uid !== undefined) return historyItemOf(path)?.uid === scope.uid;
+  const segments = path.split("/");
+  if (segments.length % 2 !== 0 || segments[segments.length - 2] !== COLLECTIONS.historyItems) return false;
+  if (segments.some((segment) => documentIdProblem(segment) !== undefined)) return false;
+  return scope.since !== undefined || segments[0] === COLLECTIONS.generationHistory;
 }
 
 export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: WalkCursor | undefined, limit: number): Promise<HistoryPage> {

@@ -23,6 +23,8 @@ export interface RepairTarget {
 export interface AppliedTask {
   status: string;
   outcome?: string;
+  /** Why it was skipped ("done": another process applied it; "leased": another process holds it, ...). */
+  reason?: string;
   error?: string;
 }
 
@@ -35,14 +37,15 @@ export interface RepairTally {
   alreadyEnqueued: number;
   /** Only when the run applies its tasks itself. */
   applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
-  /** Applied tasks that did not end `done`, up to SAMPLE_SIZE. */
+  /** Tasks applied here that did not end `done` (a skipped one included, unless another process did it): their number, and the first SAMPLE_SIZE. */
+  notDoneCount: number;
   notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
 }
 
 export const SAMPLE_SIZE = 20;
 const CONCURRENCY = 16;
 
-export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
+export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDoneCount: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
 
 /** 32 hex digits of SHA-256 over the run and the item's path: spread over the id space, never a reserved id. */
 export function repairTaskId(runId: string, target: RepairTarget): string {
@@ -90,8 +93,12 @@ async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, 
   }
   bump(tally.applied!.byStatus, result.status);
   if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);
-  // Skipped: another process (the trigger, a worker) holds or finished the task; not a failure.
-  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < SAMPLE_SIZE) {
-    tally.notDone.push({ taskId, ...target, status: result.status, ...(result.error ? { error: result.error } : {}) });
+  // Skipped because another process finished it: done. Skipped otherwise (another process holds
+  // it, it is not due, dead-lettered, gone): not applied here, and nothing here will; not done.
+  if (result.status === "done" || (result.status === "skipped" && result.reason === "done")) return;
+  tally.notDoneCount++;
+  if (tally.notDone.length < SAMPLE_SIZE) {
+    const status = result.status === "skipped" && result.reason ? `skipped (${result.reason})` : result.status;
+    tally.notDone.push({ taskId, ...target, status, ...(result.error ? { error: result.error } : {}) });
   }
 }

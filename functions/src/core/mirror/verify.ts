@@ -6,7 +6,7 @@ import type { WorkerDeps } from "../deps";
 import { documentIdProblem } from "../firestoreIds";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
-import { driftTotal, emptyDrift, recordDrift } from "./drift";
+import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
 import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
@@ -20,13 +20,21 @@ import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type Repa
  * - `differs`: mirror docs whose fields differ from what an upsert would write (the fields named);
  * - `sourcePrivate`, `sourceDeleted`: mirror docs of items that are not public, or deleted;
  * - `sourceGone`: mirror docs whose item does not exist;
- * - `conflict`: public items whose historyId's mirror doc belongs to another user's item (two
- *   users' items with one historyId: the queue refuses to touch another user's doc);
  * - `unowned`: mirror docs whose `uid` is not a usable id, and no item of that historyId was met.
+ *
+ * and, apart (`unpublishable`: not the mirror out of line, and no task can change them; they do not
+ * make `inSync` false, drift.ts's UNPUBLISHABLE):
+ *
+ * - `conflict`: PUBLIC items whose historyId's mirror doc belongs to another user's item (two
+ *   users' items with one historyId: the mirror keeps the one it has, and the queue refuses to
+ *   touch another user's doc). A private or deleted item with such a historyId is not a conflict:
+ *   it is not public, and nothing of it is published;
+ * - `tooLarge`: public items whose mirror doc would pass Firestore's 1 MiB limit (the queue
+ *   dead-letters their tasks, so none is enqueued).
  *
  * With `repair`, it enqueues an upsert for each of the first five kinds (the fix of each is what
  * an upsert does: publish, rewrite, unpublish), applied by the queue, or at once with `apply`. The
- * last two are left to an operator (`repair.unrepairable`). Reads only otherwise: no cursor, no lease.
+ * others are left to an operator (`repair.unrepairable`). Reads only otherwise: no cursor, no lease.
  */
 export interface VerifyOptions {
   repair?: boolean;
@@ -41,13 +49,15 @@ export interface VerifyOptions {
 }
 
 export interface VerifyReport extends ItemTally {
-  /** Complete, and no drift of any kind. */
+  /** Complete, and no drift (the unpublishable kinds aside). */
   inSync: boolean;
   complete: boolean;
   stoppedBy?: string;
   scanned: { historyItems: number; notHistoryItems: number; mirrorDocs: number };
-  /** Drift of every kind, summed. */
+  /** Drift summed, the unpublishable kinds aside. */
   driftCount: number;
+  /** Items the mirror cannot hold (`conflict`, `tooLarge`), summed. */
+  unpublishable: number;
   /** With `repair`: the upsert tasks enqueued, and the drift no task can fix. */
   repair?: RepairTally & { unrepairable: number };
   runId: string;
@@ -72,6 +82,7 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
     matching: 0,
     notPublic: 0,
     driftCount: 0,
+    unpublishable: 0,
     drift: emptyDrift(),
     ...(options.repair ? { repair: { ...emptyTally(Boolean(options.apply)), unrepairable: 0 } } : {}),
     runId,
@@ -80,8 +91,9 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
   const walk = new Walk(deps, options, report);
   if (await walk.items()) await walk.mirrors();
   report.driftCount = driftTotal(report.drift);
+  report.unpublishable = unpublishableTotal(report.drift);
   report.inSync = report.complete && report.driftCount === 0;
-  if (report.repair) report.repair.unrepairable = report.drift.conflict.count + report.drift.unowned.count;
+  if (report.repair) report.repair.unrepairable = report.unpublishable + report.drift.unowned.count;
   report.durationMs = clock.now() - started;
   logger.info("mirror.verify.completed", {
     complete: report.complete,
