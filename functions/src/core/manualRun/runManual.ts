@@ -21,6 +21,10 @@ export interface ManualRunHooks {
   onProgress?: OnProgress;
   /** mirrorBackfill, mirrorVerify: stop between pages. */
   signal?: AbortSignal;
+  /** mirrorBackfill, mirrorVerify: stop at once, leaving the page in hand. */
+  abandon?: AbortSignal;
+  /** mirrorBackfill: who holds the cursor's lease (default "runWorker"). */
+  workerId?: string;
   /** mirrorBackfill, mirrorVerify: documents walked a second. */
   rate?: number;
   /** mirrorBackfill, mirrorVerify: apply each enqueued task in this process. */
@@ -51,10 +55,12 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
       return processPendingTasks(deps, { limit: request.limit ?? 100, workerId: "manual" });
     case "mirrorBackfill": {
       const { worker: _w, since, ...options } = request;
-      return runBackfill(deps, { ...options, ...hooks, workerId: "manual", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) });
+      return runBackfill(deps, { ...options, ...hooks, workerId: hooks.workerId ?? "runWorker", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) });
     }
-    case "mirrorVerify":
-      return verifyMirror(deps, { repair: request.repair, ...hooks });
+    case "mirrorVerify": {
+      const { workerId: _owner, ...walkHooks } = hooks;
+      return verifyMirror(deps, { repair: request.repair, ...walkHooks });
+    }
     case "status":
       return getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS });
   }

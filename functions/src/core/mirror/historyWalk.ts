@@ -54,11 +54,21 @@ export const MAX_WALK_RATE = 5000;
 /** A walk's time budget unless told otherwise: a deployed function's (runWorker times out at 9 minutes). */
 export const DEFAULT_WALK_BUDGET_MS = 7 * 60_000;
 
-/** Documents a page at most: a page's mirror docs are read in one request. */
+/** Documents a page at most, when told (`pageSize`): a page's mirror docs are read in one request. */
 export const MAX_PAGE_SIZE = 300;
 
-/** About two seconds of work at the rate, from 10 to MAX_PAGE_SIZE documents. */
-export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate * 2)));
+/**
+ * Documents a page at most unless told otherwise. A page holds its documents and as many mirror
+ * docs at once, and a document may weigh up to 1 MiB (the rules bound no field of a history item),
+ * so this bounds a walk's memory whatever the items weigh: 2 × 40 MiB at worst, within a 256 MiB
+ * function. The count is what can bound it: a query cannot be limited by bytes, and a streamed
+ * query left early still receives the rest of its results. Small pages cost round trips, not
+ * reads (a query is billed by the documents it returns).
+ */
+export const DEFAULT_MAX_PAGE_SIZE = 20;
+
+/** About a second of work at the rate, from 10 to DEFAULT_MAX_PAGE_SIZE documents: each page is a burst of reads. */
+export const pageSizeFor = (rate: number) => Math.min(DEFAULT_MAX_PAGE_SIZE, Math.max(10, Math.round(rate)));
 
 /** Throws PermanentError (the callable's invalid-argument, the CLI's exit 2) for options no run can take. */
 export function checkWalkOptions(options: { uid?: string; rate?: number; pageSize?: number }): void {
@@ -120,6 +130,7 @@ function inWalk(scope: WalkScope, path: string): boolean {
   return scope.since !== undefined || segments[0] === COLLECTIONS.generationHistory;
 }
 
+/** A page of the walk from `cursor`: at most `limit` documents (MAX_PAGE_SIZE bounds its memory). */
 export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: WalkCursor | undefined, limit: number): Promise<HistoryPage> {
   let query = historyItemsQuery(db, scope).limit(limit);
   if (cursor) query = scope.since ? query.startAfter(cursor.updatedAt, db.doc(cursor.path)) : query.startAfter(db.doc(cursor.path));

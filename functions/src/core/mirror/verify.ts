@@ -4,6 +4,7 @@ import { COLLECTIONS, historyItemPath } from "../collections";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import { documentIdProblem } from "../firestoreIds";
+import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
@@ -40,10 +41,12 @@ export interface VerifyOptions {
   repair?: boolean;
   /** Documents read a second, at most, in each walk (default DEFAULT_WALK_RATE). */
   rate?: number;
-  /** Documents a page (default: from the rate, as the backfill's). */
+  /** Documents a page at most (default: from the rate, as the backfill's). */
   pageSize?: number;
   timeBudgetMs?: number;
   signal?: AbortSignal;
+  /** Stops at once, the page in hand left unfinished (as the backfill's). */
+  abandon?: AbortSignal;
   onProgress?: OnProgress;
   apply?: ApplyTask;
 }
@@ -89,7 +92,11 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
     durationMs: 0,
   };
   const walk = new Walk(deps, options, report);
-  if (await walk.items()) await walk.mirrors();
+  const walked = await unlessAbandoned(walk.both(), options.abandon, (error) => logger.warn("mirror.verify.abandoned_page_failed", { error }));
+  if (walked === undefined) {
+    report.complete = false;
+    report.stoppedBy = "signal";
+  }
   report.driftCount = driftTotal(report.drift);
   report.unpublishable = unpublishableTotal(report.drift);
   report.inSync = report.complete && report.driftCount === 0;
@@ -125,11 +132,20 @@ class Walk {
     this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
   }
 
-  /** False (and `stoppedBy` set) when the run must stop before the next page. */
-  private mayGoOn(): boolean {
-    const stop = this.options.signal?.aborted ? "signal" : this.deps.clock.now() >= this.deadlineMs ? "time budget" : undefined;
-    this.report.stoppedBy = stop;
-    return stop === undefined;
+  async both(): Promise<true> {
+    if (await this.items()) await this.mirrors();
+    return true;
+  }
+
+  private stopReason(): string | undefined {
+    return this.options.signal?.aborted ? "signal" : this.deps.clock.now() >= this.deadlineMs ? "time budget" : undefined;
+  }
+
+  /** False (and `stoppedBy` set) when the run must stop before the next page; paces the page first. */
+  private async mayGoOn(): Promise<boolean> {
+    if (!this.stopReason()) await this.pacer.reserve(this.pageSize, this.options.signal);
+    this.report.stoppedBy = this.stopReason();
+    return this.report.stoppedBy === undefined && !this.options.abandon?.aborted;
   }
 
   private async repair(targets: RepairTarget[]): Promise<void> {
@@ -150,8 +166,9 @@ class Walk {
     let cursor: WalkCursor | undefined;
     const scanned = this.report.scanned;
     for (;;) {
-      if (!this.mayGoOn()) return false;
+      if (!(await this.mayGoOn())) return false;
       const page = await readHistoryPage(db, {}, cursor, this.pageSize);
+      this.pacer.unused(this.pageSize - page.items.length - page.notItems);
       const judged = await judgeHistoryItems(db, page.items);
       for (const { item, mirror } of judged) if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
@@ -160,7 +177,6 @@ class Walk {
       scanned.notHistoryItems += page.notItems;
       this.progress("history items", scanned.historyItems + scanned.notHistoryItems, total);
       if (page.last) return true;
-      await this.pacer.batchDone(page.items.length + page.notItems, this.options.signal);
     }
   }
 
@@ -170,8 +186,9 @@ class Walk {
     const total = this.options.onProgress ? await countOf(db.collection(COLLECTIONS.publicGenerations)) : undefined;
     let after: string | undefined;
     for (;;) {
-      if (!this.mayGoOn()) return;
+      if (!(await this.mayGoOn())) return;
       const page = await readMirrorPage(db, after, this.pageSize);
+      this.pacer.unused(this.pageSize - page.docs.length);
       await this.repair(await this.orphans(page.docs));
       after = page.docs[page.docs.length - 1]?.id ?? after;
       this.report.scanned.mirrorDocs += page.docs.length;
@@ -180,7 +197,6 @@ class Walk {
         this.report.complete = true;
         return;
       }
-      await this.pacer.batchDone(page.docs.length, this.options.signal);
     }
   }
 
@@ -194,7 +210,8 @@ class Walk {
       else if (!this.reported.has(doc.id)) recordDrift(this.report.drift, "unowned", { uid: null, historyId: doc.id });
     }
     if (!owned.length) return [];
-    const sources = await db.getAll(...owned.map((t) => db.doc(historyItemPath(t.uid, t.historyId))));
+    // Whether each exists, no field: a source's size is not bounded by its mirror doc's.
+    const sources = await db.getAll(...owned.map((t) => db.doc(historyItemPath(t.uid, t.historyId))), { fieldMask: [] });
     const gone = owned.filter((_, i) => !sources[i].exists);
     for (const target of gone) recordDrift(this.report.drift, "sourceGone", { ...target });
     return gone;
