@@ -71,7 +71,8 @@ function integer(name: string, value: string | undefined): number | undefined {
 function validated(data: Record<string, unknown>): RunWorkerRequest {
   const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
   const parsed = parseRunWorkerRequest(defined);
-  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  // "since: since must be ..." names the field twice: once is enough.
+  if (!parsed.ok) throw new UsageError(parsed.error.replace(/^(\w+): (?=\1 )/, "").replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
   return parsed.request;
 }
 
@@ -117,7 +118,7 @@ export function parseCommand(argv: string[]): Command {
     "mirror verify": ["json", "repair", "rate"],
   };
   const command = name === "mirror" ? `mirror ${positionals[0] ?? ""}` : name;
-  if (!(command in allowed)) throw new UsageError(HELP[name]);
+  if (!(command in allowed)) throw new UsageError(name === "mirror" ? `${positionals[0] === undefined ? "mirror needs a subcommand" : `unknown subcommand "mirror ${positionals[0]}"`}\n${HELP[name]}` : HELP[name]);
   const extra = Object.keys(v).filter((k) => !allowed[command].includes(k));
   if (extra.length) throw new UsageError(`${command} does not take --${extra.join(", --")}\n${HELP[name]}`);
 

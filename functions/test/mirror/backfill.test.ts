@@ -1,6 +1,7 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { BACKFILL_LEASE_MS, backfillCursorRef } from "../../src/core/mirror/backfillCursor";
 import { runBackfill, type BackfillOptions, type BackfillReport } from "../../src/core/mirror/backfill";
+import { FIRST_PAGE_SIZE, PAGE_BYTES } from "../../src/core/mirror/historyWalk";
 import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
@@ -168,6 +169,28 @@ async function seedPublic(db: Firestore, count: number): Promise<string[]> {
   return paths.sort();
 }
 
+describe("bounds", () => {
+  it("pages shrink to what fits PAGE_BYTES when items are large (the rules bound no field), from a first page of FIRST_PAGE_SIZE", async () => {
+    await putUser(fs.db, "big");
+    // 45 items of 600 KB: a page of 300 such items and their mirror docs would hold ~360 MB.
+    for (let i = 0; i < 45; i++) await putHistoryItem(fs.db, "big", `x${i}`, { prompt: String.fromCharCode(97 + (i % 26)).repeat(600_000) });
+    const pages: number[] = [];
+    const report = await backfill({ onProgress: (e) => pages.push(e.done - (pages.reduce((a, b) => a + b, 0))) });
+    expect(report).toMatchObject({ complete: true, walked: 45, tasks: { enqueued: 45, notDoneCount: 0 } });
+    expect(pages[0]).toBe(FIRST_PAGE_SIZE);
+    expect(Math.max(...pages.slice(1))).toBeLessThanOrEqual(Math.floor(PAGE_BYTES / 600_000));
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
+  it("holds its rate on a short run too: the first page is paced, so items walked never pass rate × time", async () => {
+    await seedPublic(fs.db, 30);
+    const rate = 40;
+    const report = await runBackfill(deps(), { dryRun: true, rate });
+    expect(report).toMatchObject({ complete: true, walked: 30 });
+    expect(report.durationMs).toBeGreaterThanOrEqual((1000 * report.walked) / rate);
+  });
+});
+
 describe("stopping and resuming", () => {
   it("stopped by its signal after two pages, it saves the cursor and gives the lease up; the next run resumes the same run and walks the rest", async () => {
     const paths = await seedPublic(fs.db, 230);
@@ -261,6 +284,31 @@ describe("stopping and resuming", () => {
     expect(report.tasks.notDone).toEqual([expect.objectContaining({ historyId: "s1", status: "skipped (leased)" })]);
     expect(await mirrorDoc(fs.db, "s1")).toBeUndefined();
     expect(await mirrorDoc(fs.db, "s2")).toMatchObject({ uid: "u1" });
+  });
+
+  it("abandoned while a call it waits for never answers: it returns at once and gives the lease up with the cursor of the last page done", async () => {
+    await seedPublic(fs.db, 30);
+    const abandon = new AbortController();
+    let pages = 0;
+    const d = deps();
+    const report = await backfill({
+      pageSize: 10,
+      onProgress: () => pages++,
+      // The second page's first apply never ends (a Firestore that stopped answering); the run is abandoned then.
+      apply: (taskId) => {
+        if (pages < 1) return processMirrorTask(d, taskId, { workerId: "test" });
+        abandon.abort();
+        return new Promise(() => undefined);
+      },
+      abandon: abandon.signal,
+    }, d);
+    expect(report).toMatchObject({ complete: false, stoppedBy: "signal", walked: 10 });
+    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal", walked: 10 });
+    expect(saved.leaseOwner).toBeUndefined();
+    const next = await backfill({ pageSize: 10 });
+    expect(next).toMatchObject({ resumed: true, complete: true, run: { walked: 30 } });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
   it("two runs started together: one works, the other reports busy and touches nothing", async () => {

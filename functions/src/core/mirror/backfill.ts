@@ -6,7 +6,7 @@ import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
 import { emptyDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, PageSizer, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally } from "./repairTasks";
 
@@ -45,7 +45,7 @@ export interface BackfillOptions {
   onProgress?: OnProgress;
   /** Applies each enqueued task at once in this process; without it the trigger or a worker does. */
   apply?: ApplyTask;
-  /** Documents a page at most (default: about a second's worth at the rate, pageSizeFor). */
+  /** Documents a page at most, and of the first (default: about a second's worth at the rate, pageSizeFor; the first FIRST_PAGE_SIZE; fewer when documents are large: PageSizer). */
   pageSize?: number;
   /** The cursor doc's lease (default BACKFILL_LEASE_MS). */
   leaseMs?: number;
@@ -159,14 +159,16 @@ async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope
   const enqueuedBefore = state.enqueued;
   let savedAt = clock.now();
   const stopReason = () => (options.signal?.aborted ? "signal" : clock.now() >= deadlineMs ? "time budget" : undefined);
-  const limit = options.pageSize ?? pageSizeFor(rate);
+  const sizer = new PageSizer(options.pageSize ?? pageSizeFor(rate), options.pageSize);
   for (;;) {
+    const limit = sizer.next;
     if (!stopReason()) await pacer.reserve(limit, options.signal);
     report.stoppedBy = stopReason();
     if (report.stoppedBy || options.abandon?.aborted) return true;
     const page = await readHistoryPage(db, scope, state.cursor, limit);
     const read = page.items.length + page.notItems;
     pacer.unused(limit - read);
+    sizer.record(page.largestBytes);
     const fixes = tallyJudged(await judgeHistoryItems(db, page.items), report);
     if (report.dryRun) report.tasks.enqueued += fixes.length;
     else await enqueueRepairs(db, state.runId, fixes, report.tasks, options.apply);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
-import { forEachConcurrently } from "../pace";
+import { forEachConcurrently, sleep } from "../pace";
 
 /**
  * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
@@ -83,13 +83,26 @@ export async function enqueueRepairs(db: Firestore, runId: string, targets: Repa
   if (failure !== undefined) throw failure;
 }
 
-async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
-  let result: AppliedTask;
+/** Skip reasons that another live process (the trigger, a worker) usually ends within moments. */
+const HELD = ["leased", "claim-conflict"];
+/** How often, a second apart, a task another process holds is tried again before it is left to the queue. */
+export const HELD_RETRIES = 10;
+
+async function applyOnce(apply: ApplyTask, taskId: string): Promise<AppliedTask> {
   try {
-    result = await apply(taskId);
+    return await apply(taskId);
   } catch (error) {
     // Nothing was recorded on the task: it stays due, for the trigger, a worker or the next run.
-    result = { status: "error", error: errorMessage(error) };
+    return { status: "error", error: errorMessage(error) };
+  }
+}
+
+async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
+  let result = await applyOnce(apply, taskId);
+  // Held by another process: it usually finishes it at once (then this apply finds it done); one that died holds it until its lease runs out.
+  for (let retry = 0; retry < HELD_RETRIES && result.status === "skipped" && HELD.includes(result.reason ?? ""); retry++) {
+    await sleep(1000);
+    result = await applyOnce(apply, taskId);
   }
   bump(tally.applied!.byStatus, result.status);
   if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);

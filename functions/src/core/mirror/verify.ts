@@ -8,7 +8,7 @@ import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, largestDoc, PageSizer, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
 
@@ -117,7 +117,8 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
 class Walk {
   private readonly pacer: Pacer;
   private readonly deadlineMs: number;
-  private readonly pageSize: number;
+  private readonly sizer: PageSizer;
+  private limit = 0;
   /** Mirror docs with an unusable uid already reported by the item walk. */
   private readonly reported = new Set<string>();
 
@@ -128,7 +129,7 @@ class Walk {
   ) {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
-    this.pageSize = options.pageSize ?? pageSizeFor(rate);
+    this.sizer = new PageSizer(options.pageSize ?? pageSizeFor(rate), options.pageSize);
     this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
   }
 
@@ -143,7 +144,8 @@ class Walk {
 
   /** False (and `stoppedBy` set) when the run must stop before the next page; paces the page first. */
   private async mayGoOn(): Promise<boolean> {
-    if (!this.stopReason()) await this.pacer.reserve(this.pageSize, this.options.signal);
+    this.limit = this.sizer.next;
+    if (!this.stopReason()) await this.pacer.reserve(this.limit, this.options.signal);
     this.report.stoppedBy = this.stopReason();
     return this.report.stoppedBy === undefined && !this.options.abandon?.aborted;
   }
@@ -167,8 +169,9 @@ class Walk {
     const scanned = this.report.scanned;
     for (;;) {
       if (!(await this.mayGoOn())) return false;
-      const page = await readHistoryPage(db, {}, cursor, this.pageSize);
-      this.pacer.unused(this.pageSize - page.items.length - page.notItems);
+      const page = await readHistoryPage(db, {}, cursor, this.limit);
+      this.pacer.unused(this.limit - page.items.length - page.notItems);
+      this.sizer.record(page.largestBytes);
       const judged = await judgeHistoryItems(db, page.items);
       for (const { item, mirror } of judged) if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
@@ -187,8 +190,9 @@ class Walk {
     let after: string | undefined;
     for (;;) {
       if (!(await this.mayGoOn())) return;
-      const page = await readMirrorPage(db, after, this.pageSize);
-      this.pacer.unused(this.pageSize - page.docs.length);
+      const page = await readMirrorPage(db, after, this.limit);
+      this.pacer.unused(this.limit - page.docs.length);
+      this.sizer.record(largestDoc(page.docs));
       await this.repair(await this.orphans(page.docs));
       after = page.docs[page.docs.length - 1]?.id ?? after;
       this.report.scanned.mirrorDocs += page.docs.length;
