@@ -3,6 +3,8 @@ import { appendFileSync, existsSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { ConfigError } from "../src/core/errors";
+import { DEMO_PROJECT, probeEmulator, readFirestoreEnv } from "../src/runtime/firestoreEnv";
 
 /**
  * Finds and starts a Cloud Firestore emulator for the test run. firebase-tools 14+ will not start
@@ -117,10 +119,44 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
+/**
+ * The script (run with `node -e`, so it needs no build: the test harness starts emulators from the
+ * sources) that holds the emulator as its child: it ends the emulator when the process that started
+ * it ends, however that ends (SIGKILL included), because the IPC channel to that process closes then.
+ * It forwards SIGTERM, SIGINT and SIGHUP, sends SIGKILL after 5 s, and exits with the emulator's code.
+ */
+const TETHER = `
+const { spawn } = require("node:child_process");
+const [command, ...args] = process.argv.slice(1);
+const child = spawn(command, args, { stdio: "inherit" });
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  child.kill("SIGTERM");
+  setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+};
+process.on("disconnect", stop);
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, stop);
+child.on("error", (error) => { process.stderr.write(error.message + "\\n"); process.exit(127); });
+child.on("exit", (code) => process.exit(code ?? 1));
+`;
+
+/**
+ * Starts `command` through the tether above, in its own process group (a Ctrl-C in the terminal is
+ * for its starter to handle, and `stopProcessGroup` takes the whole group down).
+ */
+export function spawnTethered(command: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ["-e", TETHER, "--", command, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+  // The channel only tells the tether this process is alive; it must not keep this process alive.
+  child.channel?.unref();
+  return child;
+}
+
 export async function startEmulator(found: EmulatorCommand, timeoutMs = 60_000): Promise<RunningEmulator> {
   const host = "127.0.0.1";
   const port = await freePort(host);
-  const child = spawn(found.command, found.args(host, port), { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawnTethered(found.command, found.args(host, port));
   let output = "";
   let exit: string | undefined;
   const keep = (chunk: Buffer) => {
@@ -183,20 +219,23 @@ export function recordProcessGroup(pgid: number, env: NodeJS.ProcessEnv): void {
 
 /**
  * The emulator every local tool uses: the one at FIRESTORE_EMULATOR_HOST when it is set (as under
- * `firebase emulators:exec`), else one started here on a free port, which `stop()` (or this
- * process's exit) takes down. Sets FIRESTORE_EMULATOR_HOST for this process and its children.
+ * `firebase emulators:exec`), checked to be a Firestore emulator, else one started here on a free
+ * port, which `stop()` (or the end of this process, however it ends) takes down. Sets
+ * FIRESTORE_EMULATOR_HOST for this process and its children. Throws ConfigError (with a hint) when
+ * FIRESTORE_EMULATOR_HOST is malformed or not a Firestore emulator, or no emulator is installed.
  */
 export async function ensureEmulator(where: EmulatorSearch = {}): Promise<{ hostPort: string; source: string; stop(): Promise<void> }> {
-  const existing = (where.env ?? process.env).FIRESTORE_EMULATOR_HOST;
-  if (existing) {
-    await waitUntilReady(existing, 10_000);
-    return { hostPort: existing, source: `the emulator at ${existing}`, stop: async () => undefined };
+  const env = where.env ?? process.env;
+  const { emulatorHost, projectId } = readFirestoreEnv(env);
+  if (emulatorHost) {
+    await probeEmulator(emulatorHost, projectId ?? DEMO_PROJECT);
+    return { hostPort: emulatorHost, source: `the emulator at ${emulatorHost}`, stop: async () => undefined };
   }
   const found = findEmulator(where);
-  if (!found) throw new Error(INSTALL_HINT);
+  if (!found) throw new ConfigError(INSTALL_HINT);
   const emulator = await startEmulator(found);
   killOnExit(emulator);
-  recordProcessGroup(emulator.process.pid!, where.env ?? process.env);
+  recordProcessGroup(emulator.process.pid!, env);
   process.env.FIRESTORE_EMULATOR_HOST = emulator.hostPort;
   return { hostPort: emulator.hostPort, source: found.source, stop: emulator.stop };
 }

@@ -32,16 +32,17 @@ export const runWorker = onCall(options, async (request) => {
   const uid = request.auth.uid;
   const parsed = parseRunWorkerRequest(request.data);
   // Until the deps (and their log level) exist: a configuration error is logged all the same.
-  let logger: Logger = createLogger({ sink: functionsLogSink, fields: { worker: "runWorker" } });
+  const origin = { entryPoint: "runWorker", ...(parsed.ok ? { worker: parsed.request.worker } : {}) };
+  let logger: Logger = createLogger({ sink: functionsLogSink, fields: origin });
   try {
-    const deps = deployedDeps("runWorker");
+    const deps = deployedDeps(origin);
     logger = deps.logger;
     if (!parsed.ok) {
       logger.warn("runWorker.rejected", { uid, error: parsed.error });
       throw new HttpsError("invalid-argument", parsed.error);
     }
     logger.info("runWorker.called", { uid, request: parsed.request });
-    return await runManual(deps, deployedMediaStore, parsed.request);
+    return (await runManual(deps, deployedMediaStore, parsed.request)).report;
   } catch (error) {
     throw answer(error, logger, uid, parsed.ok ? parsed.request : undefined);
   }

@@ -1,5 +1,5 @@
-import type { SystemHealth } from "../core/health";
-import type { MediaGCStatus } from "../core/mediaGC/status";
+import type { SystemHealth } from "../core/health/systemHealth";
+import type { MediaGCHealth } from "../core/mediaGC/health";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import type { BackfillReport } from "../core/mirror/backfill";
 import type { DriftCounts, DriftEntry, ReportedDrift } from "../core/mirror/drift";
@@ -71,9 +71,11 @@ export function formatHealth(h: SystemHealth): string {
     lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
   }
   if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.map(shown).join(", ")}`);
+  const far = q.implausibleTimes;
+  if (far.taskIds.length) lines.push("", `leases (${far.leases}) or retry times (${far.retries}) further ahead than a worker writes, taken at once: ${far.taskIds.map(shown).join(", ")}`);
   lines.push(
     "",
-    formatMediaGCStatus(h.mediaGC),
+    formatMediaGCHealth(h.mediaGC),
     `projects due a snapshot: ${h.snapshots.dueByOps} by op count, ${h.snapshots.dueByAge} by age (never-snapshotted projects are found by the worker's scan, not counted here); ${h.snapshots.failing.count} failing`,
     `signup cache: ${h.signupCache.refreshedAt ? `${shown(h.signupCache.count)} images, refreshed ${duration(h.signupCache.ageMs)} ago (${h.signupCache.refreshedAt})` : "never refreshed"}`,
   );
@@ -91,7 +93,7 @@ export function formatHealth(h: SystemHealth): string {
   return lines.join("\n");
 }
 
-function formatMediaGCStatus(m: MediaGCStatus): string {
+function formatMediaGCHealth(m: MediaGCHealth): string {
   const among = m.complete ? "" : ` among the oldest ${m.examined} of ${m.unreferencedOld}`;
   const skipped = Object.entries(m.skipped);
   const left = skipped.length ? `; left alone: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}` : "";
@@ -101,8 +103,8 @@ function formatMediaGCStatus(m: MediaGCStatus): string {
 export function formatGC(r: MediaGCReport): string {
   const lines: string[] = [];
   if (r.dryRun) {
-    lines.push(`dry run: ${r.candidates!.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
-    if (r.candidates!.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates!.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
+    lines.push(`dry run: ${r.candidates.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
+    if (r.candidates.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
   } else {
     lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`);
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
@@ -153,7 +155,7 @@ const DRIFT_LABELS: Record<ReportedDrift, string> = {
   sourceGone: "mirror docs whose item is gone",
   conflict: "public items whose historyId another user's mirrored item holds (not drift: the mirror keeps the first)",
   tooLarge: "public items whose mirror doc would pass Firestore's 1 MiB limit (not drift: never published)",
-  unowned: "mirror docs with no usable uid, whose item is unknown (check, then delete by hand)",
+  unowned: "mirror docs with no usable uid, which no task may change (check, then delete by hand)",
 };
 
 function driftLine(e: DriftEntry): string {

@@ -3,24 +3,20 @@ import { hostname } from "node:os";
 import { systemClock } from "../core/clock";
 import { parseStorageConfig } from "../core/config";
 import { errorMessage, failureKind } from "../core/errors";
-import { getSystemHealth } from "../core/health";
-import { createLogger, humanLogLine, type LogSink } from "../core/logger";
-import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
-import { runManual, type ManualRunHooks } from "../core/manualRun/runManual";
-import type { BackfillReport } from "../core/mirror/backfill";
+import { getSystemHealth } from "../core/health/systemHealth";
+import { createLogger, humanLogLine, type LogOrigin, type LogSink } from "../core/logger";
+import { runManual, type ManualRunHooks, type ManualRunResult } from "../core/manualRun/runManual";
 import { BACKFILL_LEASE_MS } from "../core/mirror/backfillCursor";
 import { drainQueue } from "../core/mirror/drain";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
 import { requeueDeadLetters } from "../core/mirror/requeue";
-import type { VerifyReport } from "../core/mirror/verify";
-import type { SignupCacheReport } from "../core/signupCache/refreshSignupImageCache";
-import type { SnapshotReport } from "../core/snapshots/processSnapshots";
 import { S3MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
 import { formatBackfill, formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, formatVerify, json, shown, shownLines } from "./format";
 import { createProgressDisplay, type ProgressDisplay } from "./progress";
+import { MANUAL_SWEEP_LIMIT } from "../core/limits";
 
 /**
  * The operator CLI: `node functions/lib/cli/workers.js <command>`. Results go to stdout (a table,
@@ -95,7 +91,8 @@ function stopOnSignals(display: ProgressDisplay): SignalStop {
 }
 
 async function run(command: Exclude<Command, { kind: "help" }>, display: ProgressDisplay): Promise<number> {
-  const deps = { ...(await createStandaloneDeps("cli", process.env, { quiet: true })), logger: createLogger({ sink: logSink(display), fields: { worker: "cli" } }) };
+  const origin: LogOrigin = { entryPoint: "cli", worker: command.kind === "run" ? command.request.worker : command.kind === "status" ? "status" : "mirrorQueue" };
+  const deps = { ...(await createStandaloneDeps(origin, process.env, { quiet: true })), logger: createLogger({ sink: logSink(display), fields: { ...origin } }) };
   const print = (report: unknown, human: () => string) => {
     display.stop();
     out(command.json ? json(report) : human());
@@ -113,7 +110,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   }
   const request = command.request;
   if (command.drain && request.worker === "mirrorQueue") {
-    const report = await drainQueue(deps, { limit: request.limit ?? 100, workerId: "cli", onProgress: display.onProgress });
+    const report = await drainQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "cli", onProgress: display.onProgress });
     print(report, () => formatDrain(report));
     return report.failed + report.deadLetter + report.invalid + report.stuck.length > 0 ? 1 : 0;
   }
@@ -122,7 +119,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   // The CLI applies the tasks a backfill or repair enqueues itself, as the trigger does: the mirror
   // is in line when it ends, with or without a trigger or worker running (their claims share the
   // work). One line per task would drown the progress: only their warnings and errors are shown.
-  const applyDeps = { ...deps, logger: createLogger({ sink: logSink(display), minSeverity: "WARNING", fields: { worker: "cli" } }) };
+  const applyDeps = { ...deps, logger: createLogger({ sink: logSink(display), minSeverity: "WARNING", fields: { ...origin } }) };
   const hooks: ManualRunHooks = walks
     ? {
         onProgress: display.onProgress,
@@ -138,40 +135,50 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     const config = parseStorageConfig(process.env);
     return new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
   };
-  let report: unknown;
+  let result: ManualRunResult;
   try {
-    report = await runManual(deps, mediaStore, request, hooks);
+    result = await runManual(deps, mediaStore, request, hooks);
   } finally {
     signals?.dispose();
   }
   // An abandoned page's calls may still be waiting on Firestore: the process ends with the report.
   if (signals?.abandon.aborted) setImmediate(() => process.exit());
-  switch (request.worker) {
+  return printResult(result, print);
+}
+
+/** Prints a run's report and answers its exit code: 1 when something failed or did not finish. */
+function printResult(result: ManualRunResult, print: (report: unknown, human: () => string) => void): number {
+  switch (result.worker) {
     case "mediaGC": {
-      const gc = report as MediaGCReport;
+      const gc = result.report;
       print(gc, () => formatGC(gc));
-      return gc.failed.length ? 1 : 0;
+      return !gc.dryRun && gc.failed.length ? 1 : 0;
     }
     case "snapshots": {
-      const s = report as SnapshotReport;
+      const s = result.report;
       print(s, () => formatSnapshots(s));
       return s.failed.length ? 1 : 0;
     }
     case "mirrorBackfill": {
-      const b = report as BackfillReport;
+      const b = result.report;
       print(b, () => formatBackfill(b));
       return b.complete && b.tasks.notDoneCount === 0 ? 0 : 1;
     }
     case "mirrorVerify": {
-      const v = report as VerifyReport;
+      const v = result.report;
       print(v, () => formatVerify(v));
       return v.inSync ? 0 : 1;
     }
-    default: {
-      const c = report as SignupCacheReport;
+    case "signupImageCache": {
+      const c = result.report;
       print(c, () => formatSignupCache(c));
       return 0;
     }
+    // The CLI runs these as `status` and `mirror drain`, not through runManual.
+    case "status":
+    case "mirrorQueue":
+      print(result.report, () => json(result.report));
+      return 0;
   }
 }
 

@@ -16,6 +16,8 @@ export const COLLECTIONS = {
   deletedCanvasProjects: "deletedCanvasProjects",
   /** Worker-private: one record per canvas project whose snapshot is failing (snapshots/failures.ts). */
   canvasSnapshotFailures: "canvasSnapshotFailures",
+  /** Worker-written: who owned a gallery id whose mirror doc was removed (never given to another user). */
+  publicGenerationOwners: "publicGenerationOwners",
   /** Worker-private: cursors and other small state docs. */
   workerState: "workerState",
 } as const;

@@ -22,36 +22,42 @@ interface Setting<S extends z.ZodType = z.ZodType> {
   default: string;
   description: string;
   functions: boolean;
+  /** Integers: the bounds, for requests that override the setting for one run (the runWorker callable, the CLI). */
+  bounds?: { min: number; max: number };
 }
 
-const positiveInt = (name: string, fallback: number, max: number, description: string, functions: boolean) =>
-  ({
-    schema: z.coerce
-      .number({ error: `${name} must be a number` })
-      .int({ error: `${name} must be an integer` })
-      .min(1, { error: `${name} must be >= 1` })
-      .max(max, { error: `${name} must be <= ${max}` })
+/**
+ * A whole number from 1 to `max`, written in decimal digits only: `0x10`, `1e3`, `0b11`, ` 5` and `5.0`
+ * are refused, because firebase-tools and firebase-functions would read them differently (`1e3` is 1000
+ * to one and 1 to the other) and a deployed function must mean what its .env says.
+ */
+const positiveInt = (name: string, fallback: number, max: number, description: string, functions: boolean) => {
+  const error = `${name} must be a number from 1 to ${max} (digits only)`;
+  return {
+    schema: z
+      .preprocess((v) => (typeof v === "string" && /^[0-9]+$/.test(v) ? Number(v) : v), z.int({ error }).min(1, { error }).max(max, { error }))
       .default(fallback),
     kind: "int",
     default: String(fallback),
     description: `${description} (1-${max})`,
     functions,
-  }) satisfies Setting;
+    bounds: { min: 1, max },
+  } satisfies Setting;
+};
 
-const booleanString = (name: string) =>
-  z
-    .union([z.boolean(), z.enum(["true", "false", "1", "0"], { error: `${name} must be true or false` })])
-    .transform((v) => v === true || v === "true" || v === "1");
+/** `true` or `false`, nothing else: firebase-tools reads any other spelling as false at deploy (`TRUE`, `0`) or true (`yes`). */
+const booleanString = (name: string) => z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: `${name} must be true or false` }));
 
+const LOG_LEVEL_ERROR = `LOG_LEVEL must be one of ${severities.join(", ")} (any case; WARN for WARNING)`;
 const logLevel = {
   schema: z
-    .string()
+    .string({ error: LOG_LEVEL_ERROR })
     .transform((v) => (v.toUpperCase() === "WARN" ? "WARNING" : v.toUpperCase()))
-    .pipe(z.enum(severities, { error: `LOG_LEVEL must be one of ${severities.join(", ")}` }))
+    .pipe(z.enum(severities, { error: LOG_LEVEL_ERROR }))
     .default("INFO"),
   kind: "select",
   default: "INFO",
-  description: `lowest severity written to the logs: ${severities.join(", ")}`,
+  description: `lowest severity written to the logs: ${severities.join(", ")} (any case; WARN for WARNING)`,
   functions: true,
 } satisfies Setting;
 
@@ -98,7 +104,10 @@ const requiredString = (name: string) => z.string({ error: `${name} is required`
 export const storageSettings = {
   ZATA_ENDPOINT: {
     schema: z
-      .url({ protocol: /^https?$/, error: "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com" })
+      .url({
+        protocol: /^https?$/,
+        error: (issue) => (issue.input === undefined ? "ZATA_ENDPOINT is required" : "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com"),
+      })
       .refine(isBaseUrl, { error: "ZATA_ENDPOINT must be the store's base URL, without credentials, query or fragment" }),
     kind: "string",
     default: "",
@@ -197,7 +206,11 @@ function parseWith<S extends z.ZodType>(schema: S, source: Source, what: string)
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  // Each message names its setting ("X must be ..."); the path is only added to one that does not.
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join(".") || "(root)";
+    return issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+  });
   throw new ConfigError(`invalid ${what} configuration: ${problems.join("; ")}`);
 }
 
@@ -216,6 +229,14 @@ export function parseStorageConfig(source: Source): StorageConfig {
 /** The values a deploy uses, checked as the functions will check them (ZATA_ENDPOINT and ZATA_BUCKET required). */
 export function parseDeployConfig(source: Source): Record<string, unknown> {
   return parseWith(deployConfigSchema, pick(source, Object.keys(deployConfigSchema.shape)), "deploy (functions/.env, functions/.env.<projectId>)");
+}
+
+type DeployOption = keyof typeof deploySettings;
+
+/** One function option (e.g. RUNWORKER_ENFORCE_APP_CHECK), read when the functions' module loads; ConfigError naming it when invalid. */
+export function parseDeployOption<K extends DeployOption>(name: K, source: Source): z.infer<(typeof deploySettings)[K]["schema"]> {
+  const parsed = parseWith(z.object({ [name]: deploySettings[name].schema }), pick(source, [name]), "function option");
+  return (parsed as Record<string, z.infer<(typeof deploySettings)[K]["schema"]>>)[name];
 }
 
 /** The configuration as safe to log: secrets replaced by whether they are set. */

@@ -1,6 +1,7 @@
 /** The core API: what the app's backend and the entry points call. */
 export { processMirrorTask, type TaskResult, type ProcessTaskOptions } from "./mirror/processMirrorTask";
-export { processPendingTasks, type MirrorRunReport } from "./mirror/processPendingTasks";
+/** The sweep; also under the names the app's API already calls, `processPendingTasks` and `MirrorRunReport`. */
+export { sweepMirrorQueue, sweepMirrorQueue as processPendingTasks, type MirrorSweepReport, type MirrorSweepReport as MirrorRunReport } from "./mirror/sweep";
 export { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
 export { MirrorQueueWorker } from "./mirror/queueWorker";
 export { parseWorkerConfig, parseStorageConfig, type WorkerConfig, type StorageConfig } from "./config";
@@ -13,4 +14,4 @@ export { runMediaGC, type MediaGCReport, type MediaGCOptions } from "./mediaGC/r
 export { storageKeyProblem } from "./mediaGC/storageKeys";
 export { refreshSignupImageCache, type SignupCacheReport } from "./signupCache/refreshSignupImageCache";
 export { requeueDeadLetters, type RequeueReport } from "./mirror/requeue";
-export { getSystemHealth, type SystemHealth } from "./health";
+export { getSystemHealth, type SystemHealth } from "./health/systemHealth";

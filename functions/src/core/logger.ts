@@ -23,6 +23,16 @@ export interface Logger {
 
 export type LogSink = (entry: LogEntry) => void;
 
+/**
+ * Where a log line comes from, on every line of a process or function: `entryPoint`, the exported
+ * function, standalone process or CLI that runs; `worker`, the job it runs (the names of the
+ * runWorker request's `worker`: mirrorQueue, snapshots, mediaGC, ...).
+ */
+export interface LogOrigin {
+  entryPoint: string;
+  worker?: string;
+}
+
 const rank: Record<Severity, number> = { DEBUG: 0, INFO: 1, WARNING: 2, ERROR: 3 };
 
 /** One JSON line per entry; warnings and errors on stderr. */
@@ -49,9 +59,12 @@ export function createLogger(options: { sink?: LogSink; minSeverity?: Severity; 
   };
 }
 
-/** A log entry as one readable line for a terminal: `WARNING task.invalid taskId=... error=...` (INFO unprefixed, nested fields left out). */
+/**
+ * A log entry as one readable line for a terminal: `WARNING task.invalid taskId=... error=...`
+ * (INFO unprefixed, nested fields left out, and the origin fields, which the terminal knows).
+ */
 export function humanLogLine(entry: LogFields): string {
-  const { message, severity, time: _time, worker: _worker, ...fields } = entry;
+  const { message, severity, time: _time, worker: _worker, entryPoint: _entryPoint, ...fields } = entry;
   const kv = Object.entries(fields)
     .filter(([, v]) => typeof v !== "object")
     .map(([k, v]) => `${k}=${v}`)

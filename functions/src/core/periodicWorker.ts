@@ -1,79 +1,51 @@
+import type { Clock } from "./clock";
 import type { Logger } from "./logger";
-import { errorMessage } from "./errors";
+import { PollingLoop } from "./pollingLoop";
 
 /**
- * Runs a job at start and then every `intervalMs`, one run at a time, with a heartbeat line every
- * `heartbeatMs`. `stop()` cancels the wait and resolves once a run in progress has completed, so a
- * signal never cuts a run in half.
+ * Runs a job at start and then every `intervalMs`, one run at a time, on the polling loop
+ * (pollingLoop.ts: heartbeat, graceful stop). `stop()` cancels the wait and resolves once a run
+ * in progress has completed, so a signal never cuts a run in half. A failed run is logged and the
+ * next one comes `intervalMs` later, as after a good one.
  */
 export class PeriodicWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private nextRunAt: number | undefined;
-  private current: Promise<void> | undefined;
-  private stopped = false;
-  private finish: (() => void) | undefined;
-  readonly done: Promise<void>;
-  runs = 0;
-  failures = 0;
+  private readonly loop: PollingLoop;
 
   constructor(
-    private readonly name: string,
-    private readonly job: () => Promise<unknown>,
+    private readonly worker: string,
+    job: () => Promise<unknown>,
     private readonly intervalMs: number,
-    private readonly logger: Logger,
-    private readonly heartbeatMs = 60_000,
+    private readonly deps: { clock: Clock; logger: Logger; heartbeatMs: number },
   ) {
-    this.done = new Promise((resolve) => (this.finish = resolve));
-  }
-
-  start(): Promise<void> {
-    this.logger.info("worker.started", { worker: this.name, intervalMs: this.intervalMs });
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
-    this.heartbeatTimer.unref();
-    void this.tick();
-    return this.done;
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    this.current = this.runOnce();
-    await this.current;
-    this.current = undefined;
-    if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.intervalMs);
-    this.nextRunAt = Date.now() + this.intervalMs;
-    this.heartbeat();
-  }
-
-  private heartbeat(): void {
-    this.logger.info("worker.heartbeat", {
-      worker: this.name,
-      runs: this.runs,
-      failures: this.failures,
-      running: this.current !== undefined,
-      nextRunAt: this.nextRunAt ? new Date(this.nextRunAt).toISOString() : null,
-      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1e5) / 10,
+    this.loop = new PollingLoop({
+      worker,
+      clock: deps.clock,
+      logger: deps.logger,
+      heartbeatMs: deps.heartbeatMs,
+      round: async () => {
+        await job();
+        return intervalMs;
+      },
+      onError: () => intervalMs,
     });
   }
 
-  private async runOnce(): Promise<void> {
-    this.runs++;
-    try {
-      await this.job();
-    } catch (error) {
-      // The next run may succeed; one failure must not end the process.
-      this.failures++;
-      this.logger.error("worker.run_failed", { worker: this.name, error: errorMessage(error) });
-    }
+  get runs(): number {
+    return this.loop.rounds;
+  }
+
+  get failures(): number {
+    return this.loop.failedRounds;
+  }
+
+  /** Resolves once the worker has stopped. */
+  start(): Promise<void> {
+    this.deps.logger.info("worker.started", { worker: this.worker, intervalMs: this.intervalMs });
+    return this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    clearInterval(this.heartbeatTimer);
-    await this.current;
-    this.logger.info("worker.stopped", { worker: this.name, runs: this.runs, failures: this.failures });
-    this.finish?.();
+    await this.loop.stop();
+    this.deps.logger.info("worker.stopped", { worker: this.worker, runs: this.runs, failures: this.failures });
   }
 }

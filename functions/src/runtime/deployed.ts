@@ -4,7 +4,7 @@ import { systemClock } from "../core/clock";
 import { parseStorageConfig, parseWorkerConfig, type StorageConfig } from "../core/config";
 import type { WorkerDeps } from "../core/deps";
 import { withWorkerSettings } from "../core/firestoreSettings";
-import { createLogger } from "../core/logger";
+import { createLogger, type LogOrigin } from "../core/logger";
 import type { MediaGCDeps } from "../core/mediaGC/runMediaGC";
 import { S3MediaStore, type MediaStore } from "../core/storage/mediaStore";
 import { createS3Client } from "../core/storage/s3Client";
@@ -20,20 +20,20 @@ import { zataAccessKeyId, zataSecretAccessKey } from "./params";
 let db: Firestore | undefined;
 
 /** Reads a configuration; when it is invalid, logs the ConfigError (naming the setting) and rethrows it. */
-function configOrFail<T>(worker: string, read: () => T): T {
+function configOrFail<T>(origin: LogOrigin, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    createLogger({ sink: functionsLogSink, fields: { worker } }).error("config.invalid", { error });
+    createLogger({ sink: functionsLogSink, fields: { ...origin } }).error("config.invalid", { error });
     throw error;
   }
 }
 
-export function deployedDeps(worker: string): WorkerDeps {
-  const config = configOrFail(worker, () => parseWorkerConfig(process.env));
+export function deployedDeps(origin: LogOrigin): WorkerDeps {
+  const config = configOrFail(origin, () => parseWorkerConfig(process.env));
   // Keepalive and read deadlines: a dead connection cannot hold an instance (core/firestoreSettings.ts).
   db ??= withWorkerSettings(getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp()));
-  const logger = createLogger({ sink: functionsLogSink, minSeverity: config.LOG_LEVEL, fields: { worker } });
+  const logger = createLogger({ sink: functionsLogSink, minSeverity: config.LOG_LEVEL, fields: { ...origin } });
   return { db, clock: systemClock, logger, config };
 }
 
@@ -53,6 +53,6 @@ export function deployedMediaStore(): MediaStore {
   return store;
 }
 
-export function deployedMediaGCDeps(): MediaGCDeps {
-  return { ...deployedDeps("mediaGC"), store: configOrFail("mediaGC", deployedMediaStore) };
+export function deployedMediaGCDeps(origin: LogOrigin): MediaGCDeps {
+  return { ...deployedDeps(origin), store: configOrFail(origin, deployedMediaStore) };
 }

@@ -1,5 +1,5 @@
 import { defineBoolean, defineInt, defineSecret, defineString } from "firebase-functions/params";
-import { deploySettings, functionParamSettings, parseDeployConfig, secretSettings } from "../core/config";
+import { ConfigError, functionParamSettings, parseDeployConfig, parseDeployOption, secretSettings } from "../core/config";
 import { severities } from "../core/logger";
 
 /**
@@ -27,6 +27,24 @@ function declare(name: string): unknown {
   }
 }
 
+/**
+ * firebase-functions' discovery prints an error it catches with its stack; for a ConfigError the
+ * message is the whole story (every bad setting and what it may be), so the stack is left out.
+ */
+function withoutStack(check: () => unknown): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof ConfigError) error.stack = `${error.name}: ${error.message}`;
+    throw error;
+  }
+}
+
+// Discovery (`firebase deploy`, the emulator) runs this module with the values it resolved from the
+// .env files in the environment: refusing a bad value here stops the deploy before any function runs
+// with it, with one line naming every bad setting. It runs first, so no other error can hide these.
+if (process.env.FUNCTIONS_CONTROL_API === "true") withoutStack(() => parseDeployConfig(process.env));
+
 export const functionParams = Object.fromEntries(Object.keys(functionParamSettings).map((name) => [name, declare(name)]));
 
 /** The region of every function: one setting, resolved at deploy. */
@@ -34,16 +52,12 @@ export const functionsRegion = functionParams.FUNCTIONS_REGION as ReturnType<typ
 
 /**
  * Read from the environment when the module loads (the value deploy set from the param); an SDK
- * option takes a plain boolean without the discovery-time warning `.value()` would print.
+ * option takes a plain boolean without the discovery-time warning `.value()` would print. A bad value
+ * that reaches a running function anyway stops the module from loading with a ConfigError naming it.
  */
-export const runWorkerEnforcesAppCheck = deploySettings.RUNWORKER_ENFORCE_APP_CHECK.schema.parse(process.env.RUNWORKER_ENFORCE_APP_CHECK || undefined);
+export const runWorkerEnforcesAppCheck = parseDeployOption("RUNWORKER_ENFORCE_APP_CHECK", process.env);
 
 export const zataAccessKeyId = defineSecret("ZATA_ACCESS_KEY_ID", { description: secretSettings.ZATA_ACCESS_KEY_ID.description });
 export const zataSecretAccessKey = defineSecret("ZATA_SECRET_ACCESS_KEY", { description: secretSettings.ZATA_SECRET_ACCESS_KEY.description });
 /** Attach to every function that touches media storage: `secrets: zataSecrets`. */
 export const zataSecrets = [zataAccessKeyId, zataSecretAccessKey];
-
-// Discovery (`firebase deploy`, the emulator) runs this module with the values it resolved from the
-// .env files in the environment: refusing a bad value here stops the deploy before any function
-// runs with it, with a message naming the setting.
-if (process.env.FUNCTIONS_CONTROL_API === "true") parseDeployConfig(process.env);

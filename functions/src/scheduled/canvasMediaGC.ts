@@ -9,5 +9,5 @@ import { scheduleOptions } from "../runtime/scheduleOptions";
  * running. Retried twice: a run that failed deleted nothing it had not marked.
  */
 export const canvasMediaGC = onSchedule({ ...scheduleOptions("every 24 hours", { timeoutSeconds: 540, retryCount: 2 }), secrets: zataSecrets }, async () => {
-  await runMediaGC(deployedMediaGCDeps());
+  await runMediaGC(deployedMediaGCDeps({ entryPoint: "canvasMediaGC", worker: "mediaGC" }));
 });

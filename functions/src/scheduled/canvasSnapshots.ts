@@ -4,5 +4,5 @@ import { deployedDeps } from "../runtime/deployed";
 import { scheduleOptions } from "../runtime/scheduleOptions";
 
 export const canvasSnapshots = onSchedule(scheduleOptions("every 6 hours", { timeoutSeconds: 540, retryCount: 2 }), async () => {
-  await processSnapshots(deployedDeps("snapshots"));
+  await processSnapshots(deployedDeps({ entryPoint: "canvasSnapshots", worker: "snapshots" }));
 });

@@ -4,5 +4,5 @@ import { deployedDeps } from "../runtime/deployed";
 import { scheduleOptions } from "../runtime/scheduleOptions";
 
 export const signupImageCacheRefresh = onSchedule(scheduleOptions("every 24 hours", { retryCount: 2 }), async () => {
-  await refreshSignupImageCache(deployedDeps("signupImageCache"));
+  await refreshSignupImageCache(deployedDeps({ entryPoint: "signupImageCacheRefresh", worker: "signupImageCache" }));
 });

@@ -102,7 +102,7 @@ describe("mirror backfill", () => {
     expect(report).toMatchObject({ resumed: true, complete: true, walked: n - saved.walked, run: { walked: n, enqueued: n / 10 } });
     expect(await mirrorMismatches(fs.db)).toEqual([]);
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(n / 10);
-  }, 120_000);
+  });
 
   it("a second SIGTERM stops at once and gives the lease up, held meanwhile by cli@host:pid: a run started right after is not refused", async () => {
     await seed(fs.db, 1500, 10);
@@ -126,7 +126,7 @@ describe("mirror backfill", () => {
     const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
-  }, 120_000);
+  });
 
   it("exits 1 saying who holds the lease when another run holds it", async () => {
     await seed(fs.db, 3);
@@ -172,7 +172,7 @@ describe("mirror verify", () => {
     expect(stdout).toMatch(/mirror verify: history items \|\u2588+\| 100% 30\/30 \| [\d.-]+\/s \| ETA /);
     expect(stdout).toMatch(/mirror verify: mirror docs \|\u2588+\| 100% 15\/15/);
     expect(stdout).toContain("in sync: 30 history items and 15 mirror docs compared in");
-  }, 60_000);
+  });
 });
 
 describe("refusals", () => {

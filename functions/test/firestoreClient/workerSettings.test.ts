@@ -73,7 +73,7 @@ it("refuses a bound that is not a positive integer of ms", () => {
 
 it("is what a standalone worker's Firestore runs with", async () => {
   // The SDK keeps its settings in `_settings` (pinned by the lockfile); the runtime must have applied ours.
-  const deps = await createStandaloneDeps("settings-test", { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: uniqueProjectId("settings") }, { quiet: true });
+  const deps = await createStandaloneDeps({ entryPoint: "settings-test" }, { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: uniqueProjectId("settings") }, { quiet: true });
   const applied = (deps.db as unknown as { _settings: Record<string, unknown> })._settings;
   expect(applied["grpc.keepalive_time_ms"]).toBe(WORKER_CALL_BOUNDS.keepaliveTimeMs);
   expect(applied["grpc.keepalive_timeout_ms"]).toBe(WORKER_CALL_BOUNDS.keepaliveTimeoutMs);

@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 it.each([
-  ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be >= 1"],
+  ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be a number from 1 to 100"],
   ["LOG_LEVEL", "CHATTY", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"],
 ])("mirrorQueueSweep refuses %s=%s", async (name, value, message) => {
   const logged: Record<string, unknown>[] = [];
@@ -26,5 +26,5 @@ it.each([
   process.env[name] = value;
   const run = functions.mirrorQueueSweep.run({ scheduleTime: new Date().toISOString(), jobName: "test" });
   await expect(run).rejects.toMatchObject({ name: "ConfigError", message: expect.stringContaining(message) });
-  expect(logged).toEqual([expect.objectContaining({ severity: "ERROR", worker: "mirrorSweep", message: expect.stringMatching(new RegExp(`^config\\.invalid ConfigError: .*${message}.*\\n {4}at `)) })]);
+  expect(logged).toEqual([expect.objectContaining({ severity: "ERROR", entryPoint: "mirrorQueueSweep", worker: "mirrorQueue", message: expect.stringMatching(new RegExp(`^config\\.invalid ConfigError: .*${message}.*\\n {4}at `)) })]);
 });

@@ -56,8 +56,11 @@ function describeEndpoint(e: WireEndpoint): Record<string, unknown> {
 const envFor = (projectId: string, alias?: string): Record<string, string> =>
   loadUserEnvs({ functionsSource: FUNCTIONS_DIR, projectDir: join(FUNCTIONS_DIR, ".."), projectId, projectAlias: alias, isEmulator: false });
 
-/** Runs the firebase-functions bin on lib/ as firebase-tools does and fetches its manifest: status and body. */
-async function discover(env: Record<string, string>): Promise<{ status: number; body: string }> {
+/**
+ * Runs the firebase-functions bin on lib/ as firebase-tools does and fetches its manifest: status, body,
+ * and what the bin printed (firebase-tools shows its stderr to the user when discovery fails).
+ */
+async function discover(env: Record<string, string>): Promise<{ status: number; body: string; output: string }> {
   const port = await freePort();
   const child: ChildProcess = spawn(join(FUNCTIONS_DIR, "node_modules/.bin/firebase-functions"), [FUNCTIONS_DIR], {
     cwd: FUNCTIONS_DIR,
@@ -75,7 +78,7 @@ async function discover(env: Record<string, string>): Promise<{ status: number; 
       30_000,
       "the firebase-functions bin to serve its manifest",
     );
-    return { status: res!.status, body: await res!.text() };
+    return { status: res!.status, body: await res!.text(), output };
   } catch (error) {
     throw new Error(`${error instanceof Error ? error.message : error}\n${output}`, { cause: error });
   } finally {
@@ -126,17 +129,30 @@ describe("discovery refuses invalid deploy values before any function runs", () 
   it("names ZATA_ENDPOINT and ZATA_BUCKET for a project that has not set them", async () => {
     const { status, body } = await discover(envFor("some-real-project"));
     expect(status).toBe(400);
-    expect(body).toMatch(/ZATA_ENDPOINT must be a URL.*ZATA_BUCKET is required/);
+    expect(body).toMatch(/ZATA_ENDPOINT is required; ZATA_BUCKET is required/);
   });
 
   it.each([
-    ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be >= 1"],
+    ["MIRROR_MAX_ATTEMPTS", "0", "MIRROR_MAX_ATTEMPTS must be a number from 1 to 100 (digits only)"],
+    ["MIRROR_MAX_ATTEMPTS", "1e3", "MIRROR_MAX_ATTEMPTS must be a number from 1 to 100 (digits only)"],
+    ["MEDIA_GC_BATCH_SIZE", "0x10", "MEDIA_GC_BATCH_SIZE must be a number from 1 to 1000 (digits only)"],
     ["LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"],
     ["FUNCTIONS_REGION", "mars", "FUNCTIONS_REGION must be a Cloud Functions region"],
     ["RUNWORKER_ENFORCE_APP_CHECK", "yes", "RUNWORKER_ENFORCE_APP_CHECK must be true or false"],
+    ["ZATA_FORCE_PATH_STYLE", "maybe", "ZATA_FORCE_PATH_STYLE must be true or false"],
   ])("names %s=%s", async (name, value, message) => {
     const { status, body } = await discover({ ...envFor(PROJECT, "default"), [name]: value });
     expect(status).toBe(400);
     expect(body).toContain(message);
+  });
+
+  it("prints one line naming every bad value and what it may be, with no stack or zod dump", async () => {
+    const { status, body, output } = await discover({ ...envFor(PROJECT, "default"), RUNWORKER_ENFORCE_APP_CHECK: "maybe", LOG_LEVEL: "bogus" });
+    const line =
+      "invalid deploy (functions/.env, functions/.env.<projectId>) configuration: RUNWORKER_ENFORCE_APP_CHECK must be true or false; " +
+      "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR (any case; WARN for WARNING)";
+    expect({ status, body }).toEqual({ status: 400, body: `Failed to generate manifest from function source: ${line}` });
+    const printed = output.split("\n").filter((l) => l.trim() && !l.startsWith("Serving at port"));
+    expect(printed).toEqual([`[ConfigError: ${line}]`]);
   });
 });

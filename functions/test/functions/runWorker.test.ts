@@ -158,7 +158,7 @@ describe("runs", () => {
     expect(await call({ worker: "mirrorVerify" }, admin)).toMatchObject({ inSync: true, driftCount: 0 });
   });
 
-  it("logs each call with the caller's uid and the request", async () => {
+  it("logs each call with the caller's uid, the request and its origin, and never the storage secret", async () => {
     const lines: string[] = [];
     const previous = process.env.LOG_LEVEL;
     process.env.LOG_LEVEL = "INFO";
@@ -169,13 +169,16 @@ describe("runs", () => {
     });
     try {
       await call({ worker: "mediaGC", dryRun: true, ttlDays: 45 }, admin);
+      // A real run reads the storage settings, secret included.
+      await call({ worker: "mediaGC" }, admin);
     } finally {
       spy.mockRestore();
       process.env.LOG_LEVEL = previous;
     }
     const entry = lines.map((l) => JSON.parse(l)).find((e) => e.message === "runWorker.called");
-    expect(entry).toMatchObject({ severity: "INFO", uid: "ops-1", request: { worker: "mediaGC", dryRun: true, ttlDays: 45 } });
-    expect(JSON.stringify(lines)).not.toContain(server.config.ZATA_SECRET_ACCESS_KEY + '"');
+    expect(entry).toMatchObject({ severity: "INFO", uid: "ops-1", request: { worker: "mediaGC", dryRun: true, ttlDays: 45 }, entryPoint: "runWorker", worker: "mediaGC" });
+    expect(lines.map((l) => JSON.parse(l).message)).toContain("mediaGC.completed");
+    expect(lines.filter((l) => l.includes(server.config.ZATA_SECRET_ACCESS_KEY))).toEqual([]);
   });
 
   it("status reports depth by status, dead letters, oldest pending age and expired leases", async () => {

@@ -58,3 +58,23 @@ export async function eventually<T>(read: () => Promise<T>, accept: (value: T) =
   }
   return last;
 }
+
+/**
+ * Polls `read` until `accept` holds, for work whose length grows with its size: it fails only when
+ * the value has not changed for `stallMs` (nothing moved on), not after a fixed total, so a busy
+ * machine that works slowly still passes and a stuck one still fails.
+ */
+export async function eventuallyWhileProgressing<T>(read: () => Promise<T>, accept: (value: T) => boolean, stallMs: number, label = "condition"): Promise<T> {
+  let last: T = await read();
+  let lastSeen = JSON.stringify(last);
+  let deadline = Date.now() + stallMs;
+  while (!accept(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}: nothing changed for ${stallMs} ms; last value: ${lastSeen}`);
+    await new Promise((r) => setTimeout(r, 200));
+    last = await read();
+    const seen = JSON.stringify(last);
+    if (seen !== lastSeen) deadline = Date.now() + stallMs;
+    lastSeen = seen;
+  }
+  return last;
+}

@@ -1,7 +1,7 @@
 import firebaseFunctionsTest from "firebase-functions-test";
 import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../../src/core/deps";
-import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 
 /**
@@ -32,7 +32,7 @@ export async function mirrorPaths(db: Firestore, projectId: string): Promise<Mir
   return {
     async run(path, taskId, deps) {
       if (path === "trigger") await fire(await db.doc(`mirrorQueue/${taskId}`).get());
-      else if (path === "sweep") await processPendingTasks(deps, { limit: 100 });
+      else if (path === "sweep") await sweepMirrorQueue(deps, { limit: 100 });
       else await new MirrorQueueWorker(deps).pollOnce();
     },
     fire,

@@ -1,9 +1,9 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { parseWorkerConfig } from "../../src/core/config";
-import { getSystemHealth } from "../../src/core/health";
+import { getSystemHealth } from "../../src/core/health/systemHealth";
 import { GC_MAX_KEY_FAILURES } from "../../src/core/mediaGC/eligibility";
 import { runMediaGC } from "../../src/core/mediaGC/runMediaGC";
-import { getMediaGCStatus } from "../../src/core/mediaGC/status";
+import { getMediaGCHealth } from "../../src/core/mediaGC/health";
 import { testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { DAY } from "../harness/media";
@@ -31,7 +31,7 @@ it("counts what a run would delete (as the dry run does), and lists the set-asid
   await media("young", { createdAt: Timestamp.now() });
 
   const now = Date.now();
-  const status = await getMediaGCStatus(fs.db, now, 30);
+  const status = await getMediaGCHealth(fs.db, now, 30);
   const dry = await runMediaGC(testDeps(fs.db), { ttlDays: 30, dryRun: true });
 
   expect(status.candidates).toBe(dry.candidates!.length);
@@ -48,6 +48,6 @@ it("counts what a run would delete (as the dry run does), and lists the set-asid
 it("reads at most maxReads docs, oldest first, and says when there were more", async () => {
   for (let i = 0; i < 5; i++) await media(`m${i}`, { createdAt: Timestamp.fromMillis(Date.now() - (50 - i) * DAY) });
   await media("m0-aside", { createdAt: Timestamp.fromMillis(Date.now() - 60 * DAY), gcFailures: 9 });
-  const status = await getMediaGCStatus(fs.db, Date.now(), 30, { maxReads: 3 });
+  const status = await getMediaGCHealth(fs.db, Date.now(), 30, { maxReads: 3 });
   expect(status).toMatchObject({ unreferencedOld: 6, examined: 3, candidates: 2, complete: false, skipped: { "set-aside": 1 } });
 });

@@ -3,7 +3,7 @@ import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { runBackfill } from "../../src/core/mirror/backfill";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { testDeps } from "../harness/deps";
-import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
@@ -101,6 +101,6 @@ it("backfill, two workers, the trigger and the app's own changes on the same ite
   expect(report).toMatchObject({ complete: true, tasks: { notDone: [] } });
   expect(report.tasks.enqueued).toBeGreaterThan(100);
 
-  await eventually(() => unsettled(fs.db), (left) => left.length === 0, 120_000, "every task done");
+  await eventuallyWhileProgressing(() => unsettled(fs.db), (left) => left.length === 0, 30_000, "every task done");
   expect(await mirrorMismatches(fs.db)).toEqual([]);
-}, 240_000);
+});

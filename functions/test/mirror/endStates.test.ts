@@ -1,7 +1,7 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { drainQueue } from "../../src/core/mirror/drain";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
-import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { getQueueStatus } from "../../src/core/mirror/queueStatus";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { requeueDeadLetters } from "../../src/core/mirror/requeue";
@@ -32,19 +32,22 @@ const DAY = 86_400_000;
 const foundBy = async (run: Promise<{ results: { taskId: string }[] }>) => (await run).results.map((r) => r.taskId);
 
 describe("ordering", () => {
-  it("uses the full Timestamp: of two updates 0.3 ms apart, the older one is stale when it arrives last", async () => {
+  // Ordering decides one case only: a removal that arrives while the source still says public
+  // (every write mirrors the source as it is now, and a private source is always unpublished).
+  it("uses the full Timestamp: a removal 0.3 ms older than the applied update is stale when it arrives last", async () => {
     await item("h1");
     await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000));
     const seconds = Math.floor(Date.now() / 1000);
     const older = new Timestamp(seconds, 100_000);
     const newer = new Timestamp(seconds, 400_000);
     expect(newer.toMillis()).toBe(older.toMillis());
-    const olderTask = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: older, updates: { prompt: "older" } });
-    const newerTask = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: newer, updates: { prompt: "newer" } });
+    // Ids that sort the other way, so only the nanoseconds can order the two.
+    const olderTask = await enqueueRaw(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending", createdAt: older }, "z-older");
+    const newerTask = await enqueueRaw(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: newer, updates: { prompt: "newer" } }, "a-newer");
 
     expect(await processMirrorTask(deps(), newerTask)).toMatchObject({ outcome: "updated" });
     expect(await processMirrorTask(deps(), olderTask)).toMatchObject({ status: "done", outcome: "stale" });
-    expect((await mirrorDoc(fs.db, "h1"))!.prompt).toBe("newer");
+    expect(await mirrorDoc(fs.db, "h1")).toMatchObject({ mirrorTaskId: "a-newer" });
   });
 
   it.each([
@@ -54,9 +57,11 @@ describe("ordering", () => {
     await item("h1");
     await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000));
     const at = Timestamp.now();
-    for (const id of ["tie-a", "tie-b"]) await enqueueRaw(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: at, updates: { prompt: `from ${id}` } }, id);
+    await enqueueRaw(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending", createdAt: at }, "tie-a");
+    await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending", createdAt: at }, "tie-b");
     for (const id of order) await processMirrorTask(deps(), id);
-    expect((await mirrorDoc(fs.db, "h1"))!.prompt).toBe("from tie-b");
+    // tie-b counts as newer: the removal never wins, in either order.
+    expect(await mirrorDoc(fs.db, "h1")).toMatchObject({ mirrorTaskId: "tie-b" });
   });
 });
 
@@ -64,7 +69,7 @@ const BAD_CREATED_AT: [string, unknown, RegExp][] = [
   ["missing", undefined, /createdAt: createdAt must be a Firestore Timestamp, got nothing/],
   ["a string", "2024-05-01T10:00:00Z", /createdAt must be a Firestore Timestamp, got "2024-05-01T10:00:00Z"/],
   ["a number", 1_714_557_600_000, /createdAt must be a Firestore Timestamp, got 1714557600000/],
-  ["a day ahead", "tomorrow", /createdAt: createdAt is [\d,]+ s ahead of the worker's clock \(at most 60 s allowed\)/],
+  ["a day ahead", "tomorrow", /createdAt: createdAt is [\d,]+ s ahead of the time Firestore created the task \(at most 60 s allowed\)/],
 ];
 const createdAtField = (value: unknown) => (value === undefined ? {} : { createdAt: value === "tomorrow" ? Timestamp.fromMillis(Date.now() + DAY) : value });
 
@@ -81,7 +86,7 @@ describe.each(POLLING_PATHS)("found by the %s", (path) => {
       expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
       expect(task.lastError).toMatch(error);
       expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-      expect(await foundBy(processPendingTasks(deps()))).not.toContain(taskId);
+      expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
     });
 
     it("back-dated by a year is processed", async () => {
@@ -146,7 +151,7 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
     expect(task.lastError).toMatch(/^the task document is too large for the workers to record anything on it \([\d,]+ bytes of Firestore's 1,048,576; largest fields: snapshot/);
     expect(task.removedFields.snapshot).toBeGreaterThan(1_000_000);
     for (const id of others) expect(await taskDoc(fs.db, id)).toMatchObject({ status: "done" });
-    expect(await foundBy(processPendingTasks(deps()))).toEqual([]);
+    expect(await foundBy(sweepMirrorQueue(deps()))).toEqual([]);
   });
 });
 
@@ -190,19 +195,19 @@ describe("worker fields of the wrong type", () => {
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
     expect(task.lastError).toMatch(/^invalid task: attempts: attempts must be a whole number >= 0 or absent, got /);
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-    expect(await foundBy(processPendingTasks(deps()))).not.toContain(taskId);
+    expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
   });
 
   it("a status no worker knows is dead-lettered, naming status", async () => {
     const taskId = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "queued" });
-    await processPendingTasks(deps());
+    await sweepMirrorQueue(deps());
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", deadLetter: true, lastError: expect.stringMatching(/^invalid task: status: status must be one of/) });
   });
 
   it("a failed task whose retry time is not a Timestamp is retried, not stranded", async () => {
     await item("h1");
     const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: "soon" });
-    await processPendingTasks(deps());
+    await sweepMirrorQueue(deps());
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
   });
 });
@@ -220,10 +225,10 @@ it("lowering MIRROR_MAX_ATTEMPTS turns failed tasks at the new limit into dead l
   expect(status.deadLetters.recent.map((d) => d.taskId).sort()).toEqual([due, later].sort());
   expect(status.retrying).toBe(0);
 
-  const report = await processPendingTasks(lowered);
+  const report = await sweepMirrorQueue(lowered);
   expect(report.results).toEqual([expect.objectContaining({ taskId: due, status: "dead-letter" })]);
   expect(await taskDoc(fs.db, due)).toMatchObject({ status: "failed", deadLetter: true, attempts: 3, lastError: "gave up after 3 attempts (MIRROR_MAX_ATTEMPTS is 2); last error: boom" });
-  expect(await foundBy(processPendingTasks(lowered))).toEqual([]);
+  expect(await foundBy(sweepMirrorQueue(lowered))).toEqual([]);
 
   const requeued = await requeueDeadLetters(fs.db, { maxAttempts: 2 });
   expect(requeued.requeued.sort()).toEqual([due, later].sort());

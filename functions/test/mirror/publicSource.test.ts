@@ -24,14 +24,14 @@ const upsert = (historyId: string, createdAtMs?: number, over: Record<string, un
   enqueue(fs.db, { op: "upsert", uid: "u1", historyId, status: "pending", ...over }, createdAtMs);
 const item = (historyId: string, over: Record<string, unknown> = {}) => putHistoryItem(fs.db, "u1", historyId, over);
 
-describe("a task dated ahead of the worker's clock", () => {
+describe("a task dated ahead of the time Firestore created it", () => {
   it("is refused when it is a year ahead: it would have made every task of the year stale", async () => {
     await item("h1");
     const taskId = await upsert("h1", Date.now() + 365 * 86_400_000);
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "invalid", attempt: 1 });
     const task = await taskDoc(fs.db, taskId);
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
-    expect(task.lastError).toMatch(/^invalid task: createdAt: createdAt is [\d,]+ s ahead of the worker's clock/);
+    expect(task.lastError).toMatch(/^invalid task: createdAt: createdAt is [\d,]+ s ahead of the time Firestore created the task/);
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
   });
 
@@ -81,7 +81,8 @@ describe("the signup image cache follows every unpublish", () => {
     ["a remove", async () => enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending" })],
     ["an item deleted, then upserted", async () => (await item("h1", { aestheticScore: 9, isDeleted: true }), upsert("h1"))],
     ["an update that sets isDeleted", async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { isDeleted: true } })],
-    ["an update that lowers the score below the cache's minimum", async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { aestheticScore: 2 } })],
+    // Source first, as the app does: the update mirrors the source as it is now.
+    ["an update that lowers the score below the cache's minimum", async () => (await fs.db.doc("generationHistory/u1/items/h1").update({ aestheticScore: 2 }), enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { aestheticScore: 2 } }))],
   ])("%s takes the item out of the cache at once", async (_label, task) => {
     await item("h1", { aestheticScore: 9 });
     await item("h2", { aestheticScore: 8 });
@@ -164,7 +165,7 @@ describe("the mirror is the source's public projection", () => {
     expect(mirror.images).toEqual([{ id: "i0" }]);
     expect(mirror.prompt).toBe("prompt h1");
     expect(logger.entries.find((e) => e.message === "task.source_fields_dropped")).toMatchObject({
-      dropped: ["images[0].url must be a string, got 42", "aestheticScore must be a finite number, got \"9\""],
+      dropped: ["images[0].url must be a string, got 42", "aestheticScore must be a number from 0 to 10, got \"9\""],
     });
   });
 });

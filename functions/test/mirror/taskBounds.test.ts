@@ -1,3 +1,4 @@
+import { FieldValue } from "firebase-admin/firestore";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
@@ -57,7 +58,8 @@ describe("an update's payload", () => {
   it.each([
     ["isPublic", "false", 'must be a boolean, got "false"'],
     ["isDeleted", 1, "must be a boolean, got 1"],
-    ["aestheticScore", "9", 'must be a finite number, got "9"'],
+    ["aestheticScore", "9", 'must be a number from 0 to 10, got "9"'],
+    ["aestheticScore", 1e308, "must be a number from 0 to 10, got 1e+308"],
     ["images", { 0: { url: "x" } }, "must be an array, got a map"],
   ])("type-checks %s: %j is invalid, not 'still public'", async (field, value, message) => {
     const before = await publishAsU1();
@@ -67,9 +69,22 @@ describe("an update's payload", () => {
     expect(await mirrorDoc(fs.db, "h1")).toEqual(before);
   });
 
-  it("applies its public fields and never publishes the others", async () => {
+  it("with thousands of wrong values, is a dead letter whose bounded lastError names the field, payload kept", async () => {
     await publishAsU1();
-    expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { prompt: "edited", privateNote: "secret", aestheticScore: null } })).toMatchObject({ outcome: "updated" });
+    const images = Array.from({ length: 5_000 }, () => ({ id: 1, url: 2, storagePath: 3, thumbnailUrl: 4, avifUrl: 5 }));
+    const result = await run({ op: "update", uid: "u1", historyId: "h1", updates: { images } });
+    expect(result).toMatchObject({ status: "invalid" });
+    const task = await taskDoc(fs.db, result.taskId);
+    expect(task).toMatchObject({ status: "failed", deadLetter: true });
+    expect(task.lastError).toMatch(/^invalid task: updates\.images\[0\]\.id: must be a string, got 1; .* and 24,995 more problems$/);
+    expect(task.updates.images).toHaveLength(5_000);
+  });
+
+  it("mirrors the source's public fields as they are now, whatever the payload says, and never the others", async () => {
+    await publishAsU1();
+    // Source first, as the app does; the payload is validated, never published.
+    await fs.db.doc("generationHistory/u1/items/h1").update({ prompt: "edited", privateNote: "secret", aestheticScore: FieldValue.delete() });
+    expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { prompt: "payload only", privateNote: "secret", aestheticScore: null } })).toMatchObject({ outcome: "updated" });
     const mirror = (await mirrorDoc(fs.db, "h1"))!;
     expect(mirror.prompt).toBe("edited");
     expect(mirror.privateNote).toBeUndefined();
@@ -106,6 +121,7 @@ describe("smart merge", () => {
     expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([{ ...images[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" }]);
 
     const updated = [{ url: "https://cdn.example/0.png?token=3", storagePath }];
+    await putHistoryItem(fs.db, "u1", "h1", { images: updated });
     expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { images: updated } })).toMatchObject({ outcome: "updated" });
     expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([{ ...updated[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" }]);
   });

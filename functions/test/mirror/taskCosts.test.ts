@@ -1,4 +1,4 @@
-import { processPendingTasks } from "../../src/core/mirror/processPendingTasks";
+import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
 import { testDeps } from "../harness/deps";
@@ -66,17 +66,18 @@ describe("through the trigger (the event holds the task)", () => {
     await publishN();
     await trigger({ op: "upsert", uid: "u0", historyId: "h0" });
     expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { prompt: "edited" } })).toEqual({ reads: 2, writes: 3 });
+    await fs.db.doc("generationHistory/u0/items/h0").update({ aestheticScore: 3 }); // source first, as the app does
     expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { aestheticScore: 3 } })).toEqual({ reads: 3, writes: 3 });
   });
 
-  it("a remove: 3 reads (source, mirror, signup cache), 3 writes; 1 write more when the signup cache lists the item", async () => {
+  it("a remove: 3 reads (source, mirror, signup cache), 4 writes (claim, mirror, owner tombstone, done); 1 write more when the signup cache lists the item", async () => {
     await publishN();
     await trigger({ op: "upsert", uid: "u0", historyId: "h0" });
     await trigger({ op: "upsert", uid: "u1", historyId: "h1" });
     await refreshSignupImageCache(deps());
-    expect(await trigger({ op: "remove", uid: "u0", historyId: "h0" })).toEqual({ reads: 3, writes: 4 });
+    expect(await trigger({ op: "remove", uid: "u0", historyId: "h0" })).toEqual({ reads: 3, writes: 5 });
     await fs.db.doc("signupImageCache/current").delete();
-    expect(await trigger({ op: "remove", uid: "u1", historyId: "h1" })).toEqual({ reads: 3, writes: 3 });
+    expect(await trigger({ op: "remove", uid: "u1", historyId: "h1" })).toEqual({ reads: 3, writes: 4 });
   });
 });
 
@@ -91,11 +92,12 @@ describe("through a poller (standalone worker or sweep)", () => {
     expect(updates.writes).toBe(N * 3);
   });
 
-  it("a poll with nothing to do reads 4 docs (3 queries and the pending query's wrap); an audit adds its cursor and a page of the queue", async () => {
+  it("a poll with nothing to do reads 4 docs (3 queries and the pending query's wrap); the audit step adds its cursors, a page of the queue, and 3 small queries", async () => {
     const writer = fs.db.bulkWriter();
     for (let i = 0; i < 30; i++) void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
     await writer.close();
-    expect(billed((await counted(() => processPendingTasks(deps()))).ops)).toEqual({ reads: 4 + 1 + 30, writes: 1 });
+    // Audit: cursor + page of 30; dead-letter check: cursor + empty query; implausible leases and retry times: 2 empty queries.
+    expect(billed((await counted(() => sweepMirrorQueue(deps()))).ops)).toEqual({ reads: 4 + 1 + 30 + 2 + 2, writes: 2 });
     const worker = new MirrorQueueWorker(deps());
     await worker.pollOnce();
     expect(billed((await counted(() => worker.pollOnce())).ops)).toEqual({ reads: 4, writes: 0 });

@@ -1,6 +1,7 @@
 import firebaseFunctionsTest from "firebase-functions-test";
 import type { Firestore } from "firebase-admin/firestore";
-import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { firestoreCode, GrpcStatus } from "../../src/core/errors";
+import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { enqueue } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
 
@@ -48,6 +49,8 @@ const tasksByStatus = async (db: Firestore) => {
   return by;
 };
 
+const TRANSIENT: (number | undefined)[] = [GrpcStatus.CANCELLED, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.UNAVAILABLE];
+
 const completedIds = (w: WorkerProcess) => w.logs.filter((l) => l.message === "task.completed").map((l) => l.taskId as string);
 
 it("three worker processes and the trigger path race over 300 tasks: each done once, none lost", async () => {
@@ -59,12 +62,30 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
   const trigger = fft.wrap(onMirrorQueueTaskCreated);
 
+  // The deployed trigger logs through firebase-functions/logger: its completions are counted there.
+  const fromTrigger: string[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const spy = jest.spyOn(require("firebase-functions/logger"), "write").mockImplementation((entry) => {
+    const e = entry as Record<string, unknown>;
+    if (e.message === "task.completed" && e.entryPoint === "onMirrorQueueTaskCreated") fromTrigger.push(e.taskId as string);
+  });
+  const level = process.env.LOG_LEVEL;
+  process.env.LOG_LEVEL = "INFO";
   const ids = await seedTasks(fs.db, 300, "race");
-  // The trigger fires for every task, as Firestore would, while the pollers compete for the same tasks.
-  await Promise.all(ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })));
-  fft.cleanup();
+  try {
+    // The trigger fires for every task, as Firestore would, while the pollers compete for the same tasks. An
+    // invocation may fail on a starved machine (a read past its deadline): the task stays due for the pollers, as
+    // a deployed trigger's failure leaves it for the sweep; only Firestore's transient codes may end one.
+    const ends = await Promise.allSettled(ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })));
+    const failures = ends.flatMap((end) => (end.status === "rejected" ? [firestoreCode(end.reason)] : []));
+    expect(failures.filter((code) => !TRANSIENT.includes(code))).toEqual([]);
+  } finally {
+    spy.mockRestore();
+    process.env.LOG_LEVEL = level;
+    fft.cleanup();
+  }
 
-  await eventually(() => tasksByStatus(fs.db), (by) => by.done === 300, 60_000, "all tasks done");
+  await eventuallyWhileProgressing(() => tasksByStatus(fs.db), (by) => by.done === 300, 30_000, "all tasks done");
   const tasks = await fs.db.collection("mirrorQueue").get();
   expect(tasks.docs.every((d) => d.get("attempts") === 1)).toBe(true);
   const mirrors = await fs.db.collection("publicGenerations").get();
@@ -72,10 +93,9 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
   const byTask = new Map(tasks.docs.map((d) => [d.get("historyId"), d.id]));
   for (const m of mirrors.docs) expect(m.get("mirrorTaskId")).toBe(byTask.get(m.id));
 
-  // Each task completed exactly once across all processes; the trigger path took the rest.
+  // Each task completed exactly once, by one of the processes or by the trigger.
   const fromWorkers = workers.flatMap(completedIds);
-  expect(new Set(fromWorkers).size).toBe(fromWorkers.length);
-  expect(fromWorkers.length).toBeLessThanOrEqual(300);
+  expect([...fromWorkers, ...fromTrigger].sort()).toEqual([...ids].sort());
 
   for (const w of workers) w.child.kill("SIGTERM");
   for (const w of workers) expect((await w.exited).code).toBe(0);
@@ -121,7 +141,7 @@ it("a worker killed with SIGKILL mid-batch: another worker completes its tasks a
   expect((await victim.exited).signal).toBe("SIGKILL");
 
   const rescuer = worker({ MIRROR_LEASE_MS: "3000" });
-  await eventually(() => tasksByStatus(fs.db), (by) => by.done === ids.length, 60_000, "all tasks done");
+  await eventuallyWhileProgressing(() => tasksByStatus(fs.db), (by) => by.done === ids.length, 30_000, "all tasks done");
   for (const taskId of holding) {
     const task = (await fs.db.doc(`mirrorQueue/${taskId}`).get()).data()!;
     expect(task.attempts).toBe(2);
@@ -130,7 +150,7 @@ it("a worker killed with SIGKILL mid-batch: another worker completes its tasks a
   expect((await fs.db.collection("publicGenerations").get()).size).toBe(ids.length);
   rescuer.child.kill("SIGTERM");
   expect((await rescuer.exited).code).toBe(0);
-}, 150_000);
+});
 
 it("SIGTERM mid-batch: exits 0 and leaves no task half-done", async () => {
   const ids = await seedTasks(fs.db, 80, "term");

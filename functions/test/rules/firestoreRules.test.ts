@@ -89,6 +89,31 @@ describe("generationHistory/{uid}/items", () => {
   it("refuses an item that claims another user's uid", async () => {
     await assertFails(alice().doc("generationHistory/alice/items/h4").set({ uid: "bob", prompt: "forged" }));
   });
+  it("refuses an item whose gallery id a live mirror doc or an owner tombstone gives to another user", async () => {
+    await env.withSecurityRulesDisabled(async (ctx) => {
+      await ctx.firestore().doc("publicGenerationOwners/unpublished1").set({ uid: "alice", removedAt: new Date() });
+      await ctx.firestore().doc("publicGenerations/legacy1").set({ prompt: "no uid", isPublic: true });
+    });
+    // g1 is alice's live mirror doc; unpublished1 was alice's until she unpublished it; legacy1 has no owner.
+    for (const id of ["g1", "unpublished1", "legacy1"]) {
+      await assertFails(bob().doc(`generationHistory/bob/items/${id}`).set({ uid: "bob", prompt: "squat", isPublic: true }));
+    }
+    await assertSucceeds(alice().doc("generationHistory/alice/items/g1").set({ uid: "alice", prompt: "mine" }));
+    await assertSucceeds(alice().doc("generationHistory/alice/items/unpublished1").set({ uid: "alice", prompt: "mine again", isPublic: true }));
+    await assertSucceeds(bob().doc("generationHistory/bob/items/fresh1").set({ uid: "bob", prompt: "free id" }));
+    await assertFails(bob().doc("publicGenerationOwners/unpublished1").get());
+    await assertFails(bob().doc("publicGenerationOwners/fresh1").set({ uid: "bob" }));
+  });
+  it("lets a batch create 10 items, not 11 (each costs the rules 2 document reads, 20 at most per batch)", async () => {
+    const batchOf = (n: number, prefix: string) => {
+      const db = bob();
+      const batch = db.batch();
+      for (let i = 0; i < n; i++) batch.set(db.doc(`generationHistory/bob/items/${prefix}${i}`), { uid: "bob", prompt: "p" });
+      return batch.commit();
+    };
+    await assertSucceeds(batchOf(10, "ten"));
+    await assertFails(batchOf(11, "eleven"));
+  });
 });
 
 describe("canvasProjects", () => {

@@ -1,6 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
-import { testDeps } from "../harness/deps";
+import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
 import { startWorkerProcess } from "../harness/processes";
 
@@ -78,11 +78,34 @@ it("the standalone worker refreshes at start and exits 0 on SIGTERM", async () =
   const w = startWorkerProcess("signupImageCacheWorker.js", fs.projectId);
   try {
     await eventually(cache, (doc) => doc?.count === 1, 20_000, "the cache written at start");
-    await eventually(async () => w.logs.some((l) => l.message === "worker.heartbeat"), Boolean, 10_000, "the first run finished");
+    await eventually(async () => w.logs.some((l) => l.message === "signupCache.refreshed"), Boolean, 10_000, "the first run's end");
     w.child.kill("SIGTERM");
     expect(await w.exited).toEqual({ code: 0, signal: null });
     expect(w.logs.map((l) => l.message)).toEqual(expect.arrayContaining(["worker.started", "signupCache.refreshed", "worker.stopped"]));
   } finally {
     w.child.kill("SIGKILL");
   }
+});
+
+it("skips, and logs, images whose URLs are too long to cache, so huge URLs never make a refresh fail", async () => {
+  // What the mirror publishes for owners who wrote ~300 KB URLs (each doc stays under 1 MiB).
+  const huge = (id: string, c: string, score: number) => mirror(id, score, { images: [{ id: "a", url: `https://x/${c.repeat(300_000)}` }, { id: "b", url: "https://x/ok.png", thumbnailUrl: `https://x/${c.repeat(300_000)}` }] });
+  await Promise.all([huge("big1", "a", 10), huge("big2", "b", 9.8), mirror("fresh", 9.5)]);
+  const logger = memoryLogger();
+  const report = await refreshSignupImageCache(testDeps(fs.db, { logger }));
+  expect(report).toMatchObject({ refreshed: true, count: 3 });
+  const doc = await cache();
+  // The oversized url leaves its image out; an oversized thumbnail leaves the entry without it.
+  expect(doc!.images.map((i: { id: string }) => i.id)).toEqual(["big1:b", "big2:b", "fresh:0"]);
+  expect(doc!.images[0]).toEqual({ id: "big1:b", historyId: "big1", url: "https://x/ok.png", aestheticScore: 10 });
+  expect(logger.entries.find((e) => e.message === "signupCache.images_skipped")).toMatchObject({ count: 2, images: ["big1 image 0: url of 300,010 characters", "big2 image 0: url of 300,010 characters"] });
+});
+
+it("ranks only scores from 0 to 10: a score out of range never reaches the signup page", async () => {
+  for (let i = 0; i < 30; i++) await mirror(`good${i}`, 9);
+  await Promise.all([mirror("troll", 1e308), mirror("infinite", 11), mirror("negative", -1)]);
+  await refreshSignupImageCache(testDeps(fs.db), { limit: 24 });
+  const ids = (await cache())!.images.map((i: { historyId: string }) => i.historyId);
+  expect(ids).toHaveLength(24);
+  expect(ids.filter((id: string) => !id.startsWith("good"))).toEqual([]);
 });

@@ -1,6 +1,6 @@
 import { FieldValue, Timestamp } from "firebase-admin/firestore";
 import { formatHealth, formatSnapshots } from "../../src/cli/format";
-import { getSystemHealth } from "../../src/core/health";
+import { getSystemHealth } from "../../src/core/health/systemHealth";
 import { processSnapshots, type SnapshotReport } from "../../src/core/snapshots/processSnapshots";
 import { claimProject } from "../../src/core/snapshots/projectMarks";
 import { appendOp, projectAt as writeProjectAt } from "../harness/canvas";

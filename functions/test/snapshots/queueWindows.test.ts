@@ -1,5 +1,5 @@
 import { FieldValue, Timestamp } from "firebase-admin/firestore";
-import { getSystemHealth } from "../../src/core/health";
+import { getSystemHealth } from "../../src/core/health/systemHealth";
 import { processSnapshots, type SnapshotReport } from "../../src/core/snapshots/processSnapshots";
 import { claimProject } from "../../src/core/snapshots/projectMarks";
 import { loadProject } from "../../src/core/snapshots/loadProject";

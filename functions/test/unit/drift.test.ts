@@ -84,8 +84,9 @@ describe("drift", () => {
     expect(judge(source(), upserted(source(), undefined, undefined), undefined)).toEqual({ kind: "in-sync" });
   });
 
-  it("a mirror doc whose uid is not a string is rewritten by the item's upsert (the queue lets it)", () => {
-    expect(judge(source(), { ...mirror(), uid: 7 })).toEqual({ kind: "differs", fields: ["uid"] });
+  it("a mirror doc whose uid is not a string is unowned: no task may rewrite it (the queue refuses)", () => {
+    expect(judge(source(), { ...mirror(), uid: 7 })).toEqual({ kind: "unowned" });
+    expect(judge(source({ isPublic: false }), { ...mirror(), uid: undefined })).toEqual({ kind: "unowned" });
   });
 
   it.each([
@@ -112,9 +113,9 @@ describe("drift", () => {
 });
 
 describe("judgeNeedsProfile", () => {
-  it("reads users/{uid} only for a public item mirrored under its own uid (or none)", () => {
+  it("reads users/{uid} only for a public item mirrored under its own uid", () => {
     expect(judgeNeedsProfile("ana", source(), { uid: "ana" })).toBe(true);
-    expect(judgeNeedsProfile("ana", source(), { uid: 3 })).toBe(true);
+    expect(judgeNeedsProfile("ana", source(), { uid: 3 })).toBe(false);
     expect(judgeNeedsProfile("ana", source(), undefined)).toBe(false);
     expect(judgeNeedsProfile("ana", source({ isPublic: false }), { uid: "ana" })).toBe(false);
     expect(judgeNeedsProfile("ana", source(), { uid: "bob" })).toBe(false);

@@ -1,12 +1,12 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { PermanentError } from "../../src/core/errors";
 import { nextPollDelayMs, retryDelayMs } from "../../src/core/mirror/backoff";
-import { decideClaim } from "../../src/core/mirror/claim";
+import { decideClaim, plausibleUntil } from "../../src/core/mirror/claim";
 import { compareOrder } from "../../src/core/mirror/ordering";
 import { planMirrorWrite, type PlanInput } from "../../src/core/mirror/plan";
 import { asTimestamp, parsePublicUpdates, publicProjection } from "../../src/core/mirror/publicFields";
 import { needsAudit } from "../../src/core/mirror/queueAudit";
-import { parseMirrorTask, readTaskState, type MirrorTask, type TaskState } from "../../src/core/mirror/task";
+import { MAX_ERROR_CHARS, parseMirrorTask, parseTaskKey, readTaskState, type MirrorTask, type TaskState } from "../../src/core/mirror/task";
 import { followMirror } from "../../src/core/signupCache/cacheEntries";
 
 const t = (ms: number) => Timestamp.fromMillis(ms);
@@ -33,7 +33,7 @@ describe("parseMirrorTask", () => {
     [{ op: "upsert", historyId: "h", createdAt: t(1) }, "uid: uid must be a string"],
     [{ op: "upsert", uid: "a/b", historyId: "h", createdAt: t(1) }, 'uid: uid must be a document id (no "/", not "." or "..")'],
     [{ op: "upsert", uid: "u", historyId: "h" }, "createdAt: createdAt must be a Firestore Timestamp, got nothing"],
-    [{ op: "upsert", uid: "u", historyId: "h", createdAt: t(NOW + 61_000) }, "createdAt: createdAt is 61 s ahead of the worker's clock (at most 60 s allowed)"],
+    [{ op: "upsert", uid: "u", historyId: "h", createdAt: t(NOW + 61_000) }, "createdAt: createdAt is 61 s ahead of the time Firestore created the task (at most 60 s allowed)"],
     [{ op: "update", uid: "u", historyId: "h", createdAt: t(1) }, "updates"],
     [{ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: {} }, "updates must not be empty"],
     [{ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: { uid: "x" } }, "updates.uid: is set by the workers; an update may not change it"],
@@ -46,6 +46,19 @@ describe("parseMirrorTask", () => {
 
   it("accepts a createdAt up to a minute ahead (app servers' clocks differ by seconds)", () => {
     expect(parseMirrorTask({ op: "remove", uid: "u", historyId: "h", createdAt: t(NOW + 60_000) }, NOW).ok).toBe(true);
+  });
+
+  it("names the first few of thousands of problems, in an error that fits a task doc", () => {
+    const images = Array.from({ length: 5_000 }, () => ({ id: 1, url: 2, storagePath: 3, thumbnailUrl: 4, avifUrl: 5 }));
+    const parsed = parseMirrorTask({ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: { images } }, NOW);
+    expect(!parsed.ok && parsed.error).toMatch(/^invalid task: updates\.images\[0\]\.id: must be a string, got 1; .*; and 24,995 more problems$/);
+    expect(!parsed.ok && parsed.error.length).toBeLessThanOrEqual(MAX_ERROR_CHARS);
+  });
+
+  it("reads the key of a task whose other fields are invalid", () => {
+    expect(parseTaskKey({ op: "update", uid: "u", historyId: "h", updates: { isPublic: "false" } })).toEqual({ uid: "u", historyId: "h" });
+    expect(parseTaskKey({ uid: "__u__", historyId: "h" })).toBeUndefined();
+    expect(parseTaskKey({ uid: "u" })).toBeUndefined();
   });
 });
 
@@ -66,24 +79,33 @@ describe("readTaskState", () => {
 describe("decideClaim", () => {
   const now = 1_000_000;
   const state = (s: Partial<TaskState>): TaskState => ({ attempts: 0, deadLetter: false, ...s });
+  const lim = (maxAttempts: number) => ({ maxAttempts, leaseMs: 60_000 });
+  it("never obeys a lease or retry time no worker could have written, nor a dead letter's retry time", () => {
+    const bound = plausibleUntil(now, 60_000);
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease) }), now, lim(5))).toEqual({ kind: "skip", reason: "leased" });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease + 1) }), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry) }), now, lim(5))).toEqual({ kind: "skip", reason: "not-due" });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry + 1) }), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true, nextAttemptAt: t(now - 1), lastError: "by hand" }), now, lim(5))).toEqual({ kind: "exhausted", error: "by hand" });
+  });
   it("claims new, pending, retry-due and lease-expired tasks", () => {
-    expect(decideClaim(state({}), now, 5)).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "pending" }), now, 5)).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "failed", attempts: 2, nextAttemptAt: t(now) }), now, 5)).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "failed", attempts: 2 }), now, 5)).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now - 1) }), now, 5)).toEqual({ kind: "claim" });
+    expect(decideClaim(state({}), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "pending" }), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "failed", attempts: 2, nextAttemptAt: t(now) }), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "failed", attempts: 2 }), now, lim(5))).toEqual({ kind: "claim" });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now - 1) }), now, lim(5))).toEqual({ kind: "claim" });
   });
   it("skips done, leased, not-yet-due and dead-letter tasks", () => {
-    expect(decideClaim(state({ status: "done" }), now, 5)).toEqual({ kind: "skip", reason: "done" });
-    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now + 1) }), now, 5)).toEqual({ kind: "skip", reason: "leased" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(now + 1) }), now, 5)).toEqual({ kind: "skip", reason: "not-due" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true }), now, 5)).toEqual({ kind: "skip", reason: "dead-letter" });
+    expect(decideClaim(state({ status: "done" }), now, lim(5))).toEqual({ kind: "skip", reason: "done" });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now + 1) }), now, lim(5))).toEqual({ kind: "skip", reason: "leased" });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(now + 1) }), now, lim(5))).toEqual({ kind: "skip", reason: "not-due" });
+    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true }), now, lim(5))).toEqual({ kind: "skip", reason: "dead-letter" });
   });
   it("makes a dead letter, with a write, of every task whose attempts reach the limit", () => {
-    expect(decideClaim(state({ status: "failed", attempts: 5, lastError: "boom" }), now, 5)).toEqual({ kind: "exhausted", error: "gave up after 5 attempts (MIRROR_MAX_ATTEMPTS is 5); last error: boom" });
-    expect(decideClaim(state({ status: "failed", attempts: 3, nextAttemptAt: t(now + 1) }), now, 2).kind).toBe("exhausted");
-    expect(decideClaim(state({ status: "processing", attempts: 5, leaseExpiresAt: t(now - 1) }), now, 5).kind).toBe("exhausted");
-    expect(decideClaim(state({ status: "pending", attempts: 9 }), now, 5).kind).toBe("exhausted");
+    expect(decideClaim(state({ status: "failed", attempts: 5, lastError: "boom" }), now, lim(5))).toEqual({ kind: "exhausted", error: "gave up after 5 attempts (MIRROR_MAX_ATTEMPTS is 5); last error: boom" });
+    expect(decideClaim(state({ status: "failed", attempts: 3, nextAttemptAt: t(now + 1) }), now, lim(2)).kind).toBe("exhausted");
+    expect(decideClaim(state({ status: "processing", attempts: 5, leaseExpiresAt: t(now - 1) }), now, lim(5)).kind).toBe("exhausted");
+    expect(decideClaim(state({ status: "pending", attempts: 9 }), now, lim(5)).kind).toBe("exhausted");
   });
 });
 
@@ -143,32 +165,40 @@ describe("planMirrorWrite", () => {
     ["private", { ...publicItem, isPublic: false }],
     ["flagged with strings", { ...publicItem, isPublic: "true" }],
   ])("never publishes a %s source item, and removes its mirror", (_label, source) => {
-    expect(planMirrorWrite(base({ source, mirror: { uid: "u" } }))).toEqual({ outcome: "unpublished", change: { kind: "delete" }, dropped: [] });
+    expect(planMirrorWrite(base({ source, mirror: { uid: "u" } }))).toEqual({ outcome: "unpublished", change: { kind: "delete", owner: "u" }, dropped: [] });
     expect(planMirrorWrite(base({ source }))).toEqual({ outcome: "unpublished", change: { kind: "none" }, dropped: [] });
   });
 
   it("lets no mark keep an item public that the source made private", () => {
     const mirror = { uid: "u", ...mark(NOW + 365 * 86_400_000) };
     const privateItem = { ...publicItem, isPublic: false };
-    expect(planMirrorWrite(base({ task: remove(100), source: privateItem, mirror })).change).toEqual({ kind: "delete" });
-    expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: privateItem, mirror })).change).toEqual({ kind: "delete" });
-    expect(planMirrorWrite(base({ task: upsert(100), source: privateItem, mirror })).change).toEqual({ kind: "delete" });
+    for (const task of [remove(100), update(100, { prompt: "x" }), upsert(100)]) {
+      expect(planMirrorWrite(base({ task, source: privateItem, mirror })).change).toEqual({ kind: "delete", owner: "u" });
+    }
   });
 
-  it("skips only a stale update or a stale remove of a public item; an old upsert rewrites from the source and keeps the newer mark", () => {
+  it("skips only a stale removal of a public item; an old upsert or update rewrites from the source and keeps the newer mark", () => {
     const mirror = { uid: "u", prompt: "old", ...mark(200) };
-    expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: publicItem, mirror })).outcome).toBe("stale");
     expect(planMirrorWrite(base({ task: remove(100), source: publicItem, mirror })).outcome).toBe("stale");
+    expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).outcome).toBe("stale");
+    expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: publicItem, mirror })).change).toMatchObject({ kind: "update", data: { prompt: "p", mirrorTaskCreatedAt: t(200) } });
     const plan = planMirrorWrite(base({ task: upsert(100), source: publicItem, mirror }));
     expect(plan.change).toMatchObject({ kind: "set", data: { prompt: "p", mirrorTaskCreatedAt: t(200), mirrorTaskId: "M" } });
   });
 
-  it("updates only what is mirrored, merging media and clearing what the update sets to null", () => {
+  it("updates only what is mirrored, to the source's projection (whatever the payload says), merging media and clearing what the source no longer has", () => {
     expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: publicItem })).outcome).toBe("not-mirrored");
-    const mirror = { uid: "u", prompt: "old", aestheticScore: 9, images: [{ id: "i", thumbnailUrl: "th" }] };
-    const plan = planMirrorWrite(base({ task: update(100, { prompt: "x", aestheticScore: null, images: [{ id: "i", url: "new" }] }), source: publicItem, mirror }));
-    expect(plan.change).toEqual({ kind: "update", data: { prompt: "x", images: [{ id: "i", url: "new", thumbnailUrl: "th" }], mirrorTaskCreatedAt: t(100), mirrorTaskId: "T" }, clear: ["aestheticScore"] });
-    expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).change).toEqual({ kind: "delete" });
+    const mirror = { uid: "u", prompt: "old", aestheticScore: 9, model: "m", images: [{ id: "i", thumbnailUrl: "th" }] };
+    const source = { ...publicItem, prompt: "x", images: [{ id: "i", url: "new" }] };
+    const plan = planMirrorWrite(base({ task: update(100, { prompt: "payload only", images: [] }), source, mirror }));
+    expect(plan.change).toEqual({ kind: "update", data: { prompt: "x", images: [{ id: "i", url: "new", thumbnailUrl: "th" }], mirrorTaskCreatedAt: t(100), mirrorTaskId: "T" }, clear: ["model", "aestheticScore"] });
+    expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).change).toEqual({ kind: "delete", owner: "u" });
+  });
+
+  it("refuses, for good, any task on a mirror doc without a uid (its owner cannot be proven)", () => {
+    for (const task of [upsert(100), update(100, { prompt: "x" }), remove(100)]) {
+      expect(() => planMirrorWrite(base({ task, source: publicItem, mirror: { prompt: "legacy" } }))).toThrow(PermanentError);
+    }
   });
 
   it("refuses, for good, a task whose uid does not own the mirror doc", () => {

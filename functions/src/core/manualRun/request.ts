@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { workerSettings } from "../config";
+import { MANUAL_SWEEP_LIMIT } from "../limits";
 import { documentId } from "../firestoreIds";
 
 /**
@@ -13,6 +15,9 @@ const int = (name: string, min: number, max: number) =>
     .int({ error: `${name} must be an integer` })
     .min(min, { error: `${name} must be >= ${min}` })
     .max(max, { error: `${name} must be <= ${max}` });
+
+/** A one-run override of a setting takes the setting's own bounds. */
+const override = (name: string, setting: { bounds: { min: number; max: number } }) => int(name, setting.bounds.min, setting.bounds.max);
 
 const bool = (name: string) => z.boolean({ error: `${name} must be true or false` });
 
@@ -35,13 +40,13 @@ export const parseIsoDate = (value: string): Date => new Date(value);
 export const runWorkerRequestSchema = z.discriminatedUnion(
   "worker",
   [
-    z.strictObject({ worker: z.literal("mediaGC"), dryRun: bool("dryRun").optional(), ttlDays: int("ttlDays", 1, 3650).optional(), batchSize: int("batchSize", 1, 1000).optional() }),
+    z.strictObject({ worker: z.literal("mediaGC"), dryRun: bool("dryRun").optional(), ttlDays: override("ttlDays", workerSettings.MEDIA_GC_TTL_DAYS).optional(), batchSize: override("batchSize", workerSettings.MEDIA_GC_BATCH_SIZE).optional() }),
     z
-      .strictObject({ worker: z.literal("snapshots"), projectId: documentId("projectId").optional(), force: bool("force").optional(), batchSize: int("batchSize", 1, 500).optional() })
+      .strictObject({ worker: z.literal("snapshots"), projectId: documentId("projectId").optional(), force: bool("force").optional(), batchSize: override("batchSize", workerSettings.SNAPSHOT_BATCH_SIZE).optional() })
       // A forced snapshot of every due project would be the scheduled run with a surprise: refuse it.
       .refine((r) => !r.force || r.projectId !== undefined, { error: "force needs a projectId", path: ["force"] }),
     z.strictObject({ worker: z.literal("signupImageCache") }),
-    z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, 1000).optional() }),
+    z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, MANUAL_SWEEP_LIMIT.max).optional() }),
     z.strictObject({ worker: z.literal("mirrorBackfill"), dryRun: bool("dryRun").optional(), uid: documentId("uid").optional(), since: isoDate("since").optional() }),
     z.strictObject({ worker: z.literal("mirrorVerify"), repair: bool("repair").optional() }),
     z.strictObject({ worker: z.literal("status") }),

@@ -1,16 +1,17 @@
 import { Timestamp } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../deps";
 import type { MediaStore } from "../storage/mediaStore";
-import { runMediaGC } from "../mediaGC/runMediaGC";
-import { runBackfill } from "../mirror/backfill";
-import { processPendingTasks } from "../mirror/processPendingTasks";
-import { getQueueStatus } from "../mirror/queueStatus";
+import { runMediaGC, type MediaGCReport } from "../mediaGC/runMediaGC";
+import { runBackfill, type BackfillReport } from "../mirror/backfill";
+import { sweepMirrorQueue, type MirrorSweepReport } from "../mirror/sweep";
+import { getQueueStatus, type QueueStatus } from "../mirror/queueStatus";
 import type { ApplyTask } from "../mirror/repairTasks";
-import { verifyMirror } from "../mirror/verify";
+import { verifyMirror, type VerifyReport } from "../mirror/verify";
 import type { OnProgress } from "../progress";
-import { refreshSignupImageCache } from "../signupCache/refreshSignupImageCache";
-import { processSnapshots } from "../snapshots/processSnapshots";
+import { refreshSignupImageCache, type SignupCacheReport } from "../signupCache/refreshSignupImageCache";
+import { processSnapshots, type SnapshotReport } from "../snapshots/processSnapshots";
 import { parseIsoDate, type RunWorkerRequest } from "./request";
+import { MANUAL_SWEEP_LIMIT } from "../limits";
 
 /**
  * What an entry point adds to a request: the CLI shows progress, stops on a signal, paces and
@@ -33,35 +34,50 @@ export interface ManualRunHooks {
   timeBudgetMs?: number;
 }
 
+/** Each worker's report, by the request's `worker`. */
+export interface ManualRunReports {
+  mediaGC: MediaGCReport;
+  snapshots: SnapshotReport;
+  signupImageCache: SignupCacheReport;
+  mirrorQueue: MirrorSweepReport;
+  mirrorBackfill: BackfillReport;
+  mirrorVerify: VerifyReport;
+  status: QueueStatus;
+}
+
+/** A manual run's result, keyed by `worker`: switching on it types `report` without a cast. */
+export type ManualRunResult = { [W in keyof ManualRunReports]: { worker: W; report: ManualRunReports[W] } }[keyof ManualRunReports];
+
 /**
  * Runs the worker a validated manual request names and returns its report. `mediaStore` is
  * called only by a GC that deletes (a dry run reads Firestore only), so a missing storage
  * setting fails only the runs that need storage, with the ConfigError naming it.
  */
-export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, request: RunWorkerRequest, hooks: ManualRunHooks = {}): Promise<unknown> {
+export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, request: RunWorkerRequest, hooks: ManualRunHooks = {}): Promise<ManualRunResult> {
   const { onProgress } = hooks;
   switch (request.worker) {
     case "mediaGC": {
-      const { worker: _w, ...options } = request;
-      return options.dryRun ? runMediaGC(deps, { ...options, dryRun: true, onProgress }) : runMediaGC({ ...deps, store: mediaStore() }, { ...options, onProgress });
+      const { worker, ...options } = request;
+      const report = options.dryRun ? await runMediaGC(deps, { ...options, dryRun: true, onProgress }) : await runMediaGC({ ...deps, store: mediaStore() }, { ...options, dryRun: false, onProgress });
+      return { worker, report };
     }
     case "snapshots": {
-      const { worker: _w, ...options } = request;
-      return processSnapshots(deps, options);
+      const { worker, ...options } = request;
+      return { worker, report: await processSnapshots(deps, options) };
     }
     case "signupImageCache":
-      return refreshSignupImageCache(deps);
+      return { worker: request.worker, report: await refreshSignupImageCache(deps) };
     case "mirrorQueue":
-      return processPendingTasks(deps, { limit: request.limit ?? 100, workerId: "manual" });
+      return { worker: request.worker, report: await sweepMirrorQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "manual" }) };
     case "mirrorBackfill": {
-      const { worker: _w, since, ...options } = request;
-      return runBackfill(deps, { ...options, ...hooks, workerId: hooks.workerId ?? "runWorker", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) });
+      const { worker, since, ...options } = request;
+      return { worker, report: await runBackfill(deps, { ...options, ...hooks, workerId: hooks.workerId ?? "runWorker", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) }) };
     }
     case "mirrorVerify": {
       const { workerId: _owner, ...walkHooks } = hooks;
-      return verifyMirror(deps, { repair: request.repair, ...walkHooks });
+      return { worker: request.worker, report: await verifyMirror(deps, { repair: request.repair, ...walkHooks }) };
     }
     case "status":
-      return getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS });
+      return { worker: request.worker, report: await getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }) };
   }
 }

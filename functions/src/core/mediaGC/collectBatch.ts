@@ -7,7 +7,7 @@ import type { MediaStore } from "../storage/mediaStore";
 import { deleteInParts, type BulkDeleteResult } from "./bulkDelete";
 import { deadlineSignal } from "./deadline";
 import { GC_MARK_LEASE_MS, hasLiveMark } from "./eligibility";
-import { countSkip, type MediaGCReport } from "./report";
+import { countSkip, type MediaGCDeleteReport } from "./report";
 import { sameKeySpellings } from "./storageKeys";
 
 /** One run's context for its batches. */
@@ -16,7 +16,7 @@ export interface BatchRun {
   clock: Clock;
   store: MediaStore;
   runId: string;
-  report: MediaGCReport;
+  report: MediaGCDeleteReport;
   logger: Logger;
   /** Clock time at which the run's budget ends: no step starts after it, and a storage request still running then is aborted. */
   deadlineMs: number;

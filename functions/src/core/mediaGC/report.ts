@@ -6,28 +6,39 @@ export interface MediaCandidate {
   ageDays: number;
 }
 
-export interface MediaGCReport {
+interface MediaGCRunReport {
   runId: string;
-  dryRun: boolean;
   ttlDays: number;
   scanned: number;
-  /** Media records deleted (each after its object, or without it when another record names the object). */
-  deleted: number;
-  failed: { id: string; storageKey: string; reason: string }[];
   /** Candidates left alone, by reason: see eligibility.ts, plus changed-since-read and shared-key-busy. */
   skipped: Record<string, number>;
-  /** Records deleted whose object was kept because another media doc names the same storageKey. */
-  sharedObjectsKept: number;
-  bytesFreed: number;
   batches: number;
   /** False when the time budget or a storage failure ended the run before the garbage did. */
   complete: boolean;
   /** Why an incomplete run stopped. */
   stoppedBy?: string;
   durationMs: number;
-  /** Dry run only: what a real run would delete. */
-  candidates?: MediaCandidate[];
 }
+
+/** A dry run: what a real run would delete, and the bytes it would free. Nothing was written. */
+export interface MediaGCDryRunReport extends MediaGCRunReport {
+  dryRun: true;
+  candidates: MediaCandidate[];
+  bytesFreed: number;
+}
+
+export interface MediaGCDeleteReport extends MediaGCRunReport {
+  dryRun: false;
+  /** Media records deleted (each after its object, or without it when another record names the object). */
+  deleted: number;
+  failed: { id: string; storageKey: string; reason: string }[];
+  /** Records deleted whose object was kept because another media doc names the same storageKey. */
+  sharedObjectsKept: number;
+  bytesFreed: number;
+}
+
+/** A media GC run's report, keyed by `dryRun`. */
+export type MediaGCReport = MediaGCDryRunReport | MediaGCDeleteReport;
 
 export function countSkip(report: MediaGCReport, reason: string, n = 1): void {
   report.skipped[reason] = (report.skipped[reason] ?? 0) + n;

@@ -8,10 +8,11 @@ import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia } from "./eligibility";
-import { countSkip, type MediaCandidate, type MediaGCReport } from "./report";
+import { countSkip, type MediaCandidate, type MediaGCDeleteReport, type MediaGCDryRunReport, type MediaGCReport } from "./report";
 import { storageKeyProblem } from "./storageKeys";
+import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
-export type { MediaCandidate, MediaGCReport };
+export type { MediaCandidate, MediaGCDeleteReport, MediaGCDryRunReport, MediaGCReport };
 
 /**
  * Garbage collection of canvas media. Deleting a user's file by mistake is the worst outcome;
@@ -30,16 +31,13 @@ export interface MediaGCOptions {
    * when it ends is aborted (its items are released, their records kept). Well under the function's timeout.
    */
   timeBudgetMs?: number;
-  /** Progress after each batch, against the candidates counted at the start (up to PROGRESS_COUNT_CAP). */
+  /** Progress after each batch, against the candidates counted at the start (up to COUNT_CAP). */
   onProgress?: OnProgress;
 }
 
-/** Candidates counted for progress at most (a count costs 1 read per 1,000). */
-export const PROGRESS_COUNT_CAP = 1_000_000;
 
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
-export const DEFAULT_GC_TIME_BUDGET_MS = 7 * 60_000;
 
 const sizeOf = (doc: QueryDocumentSnapshot): number | null => (typeof doc.get("size") === "number" ? doc.get("size") : null);
 
@@ -63,7 +61,8 @@ export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp,
  * Throws RangeError for out-of-range options, and ConfigError when the store refuses the request
  * for a reason its settings cause (credentials, bucket, region): the message names the setting.
  */
-export function runMediaGC(deps: WorkerDeps, options: MediaGCOptions & { dryRun: true }): Promise<MediaGCReport>;
+export function runMediaGC(deps: WorkerDeps, options: MediaGCOptions & { dryRun: true }): Promise<MediaGCDryRunReport>;
+export function runMediaGC(deps: MediaGCDeps, options?: MediaGCOptions & { dryRun?: false }): Promise<MediaGCDeleteReport>;
 export function runMediaGC(deps: MediaGCDeps, options?: MediaGCOptions): Promise<MediaGCReport>;
 export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, options: MediaGCOptions = {}): Promise<MediaGCReport> {
   const { db, clock, config } = deps;
@@ -79,13 +78,13 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const runId = randomUUID();
   const logger = deps.logger.child({ worker: "mediaGC", runId, dryRun });
   const started = clock.now();
-  const deadlineMs = started + (options.timeBudgetMs ?? DEFAULT_GC_TIME_BUDGET_MS);
-  const report: MediaGCReport = { runId, dryRun, ttlDays, scanned: 0, deleted: 0, failed: [], skipped: {}, sharedObjectsKept: 0, bytesFreed: 0, batches: 0, complete: true, durationMs: 0 };
-  if (dryRun) report.candidates = [];
-  const run: BatchRun | undefined = !dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
+  const deadlineMs = started + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
+  const common = { runId, ttlDays, scanned: 0, skipped: {}, bytesFreed: 0, batches: 0, complete: true, durationMs: 0 };
+  const report: MediaGCReport = dryRun ? { ...common, dryRun, candidates: [] } : { ...common, dryRun, deleted: 0, failed: [], sharedObjectsKept: 0 };
+  const run: BatchRun | undefined = !report.dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
-  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, PROGRESS_COUNT_CAP)) : undefined;
+  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, COUNT_CAP)) : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {
@@ -110,12 +109,12 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
       }
       return false;
     });
-    if (!run) {
+    if (report.dryRun) {
       for (const doc of eligible) {
-        report.candidates!.push(candidate(doc, now));
+        report.candidates.push(candidate(doc, now));
         report.bytesFreed += sizeOf(doc) ?? 0;
       }
-    } else {
+    } else if (run) {
       const end = await collectMediaBatch(run, eligible);
       if (end?.kind === "settings") throw new ConfigError(`media storage refused the request (${end.message}): check ${end.setting}`);
       if (end) {
@@ -123,18 +122,21 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
         break;
       }
     }
-    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, deleted: report.deleted, failed: report.failed.length, ...wouldDelete(report) });
-    const counts: Record<string, number> = report.candidates ? { wouldDelete: report.candidates.length } : { deleted: report.deleted, failed: report.failed.length };
+    const counts = outcomeCounts(report);
+    logger.info("mediaGC.batch", { batch: report.batches, scanned: report.scanned, ...counts });
     options.onProgress?.({ run: "media GC", phase: "candidates", done: report.scanned, total, counts });
     if (page.size < batchSize) break;
   }
   report.durationMs = clock.now() - started;
-  const { candidates: _omit, failed, ...counts } = report;
-  logger.info("mediaGC.completed", { ...counts, failed: failed.length, ...wouldDelete(report) });
+  const { scanned, skipped, bytesFreed, batches, complete, stoppedBy, durationMs } = report;
+  const kept = report.dryRun ? {} : { sharedObjectsKept: report.sharedObjectsKept };
+  logger.info("mediaGC.completed", { ttlDays, scanned, skipped, bytesFreed, batches, complete, stoppedBy, durationMs, ...kept, ...outcomeCounts(report) });
   return report;
 }
 
-const wouldDelete = (report: MediaGCReport) => (report.candidates ? { wouldDelete: report.candidates.length } : {});
+/** What a run did so far, as counts for the log and the progress line. */
+const outcomeCounts = (report: MediaGCReport): Record<string, number> =>
+  report.dryRun ? { wouldDelete: report.candidates.length } : { deleted: report.deleted, failed: report.failed.length };
 
 function stop(report: MediaGCReport, why: string): void {
   report.complete = false;

@@ -6,6 +6,7 @@ import { errorMessage, isConflict, isRejectedByFirestore, PermanentError } from 
 import { followMirror, SIGNUP_CACHE_DOC } from "../signupCache/cacheEntries";
 import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 import { doneFields, type Claim } from "./lease";
+import { writeOwnerTombstone } from "./ownerTombstone";
 import { needsProfile, planMirrorWrite, type MirrorChange, type Outcome } from "./plan";
 import type { Doc, FieldIssue } from "./publicFields";
 import type { MirrorTask } from "./task";
@@ -58,6 +59,7 @@ function writeChange(tx: Transaction, ref: DocumentReference, change: MirrorChan
   if (change.kind === "none") return;
   if (change.kind === "delete") {
     tx.delete(ref);
+    writeOwnerTombstone(tx, ref, change.owner);
     return;
   }
   const bytes = docSize(ref.path, { ...after, mirroredAt: FieldValue.serverTimestamp() });

@@ -6,9 +6,10 @@ import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
 import { emptyDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, PageSizer, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, PageSizer, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally } from "./repairTasks";
+import { RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorBackfill`: brings the public mirror in line with every history item (or one user's, or
@@ -32,7 +33,7 @@ export interface BackfillOptions {
   since?: Timestamp;
   /** Documents walked a second, at most (default DEFAULT_WALK_RATE). */
   rate?: number;
-  /** No page starts after this many ms (default DEFAULT_WALK_BUDGET_MS, a deployed function's); Infinity for none. */
+  /** No page starts after this many ms (default a deployed function's); Infinity for none. */
   timeBudgetMs?: number;
   /** Stops the run between pages (the CLI aborts it on SIGTERM/SIGINT). */
   signal?: AbortSignal;
@@ -152,7 +153,7 @@ function newReport(scope: WalkScope, dryRun: boolean, applies: boolean): Backfil
 async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope, run: Invocation, report: BackfillReport): Promise<true> {
   const { db, clock } = deps;
   const rate = options.rate ?? DEFAULT_WALK_RATE;
-  const deadlineMs = clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
+  const deadlineMs = clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   const total = options.onProgress ? await countHistoryItems(db, scope) : undefined;
   const pacer = new Pacer(rate, clock);
   const { state } = run;

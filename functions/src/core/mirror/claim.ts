@@ -1,3 +1,4 @@
+import { MAX_RETRY_DELAY_MS } from "./backoff";
 import type { TaskState } from "./task";
 
 /**
@@ -6,25 +7,50 @@ import type { TaskState } from "./task";
  * lost run as an attempt, so a task that kills its workers ends as a dead letter instead of looping.
  * A task whose attempts already reach the limit (the limit was lowered, or the app wrote them) is
  * made a dead letter at once, with a write, so it leaves the queries instead of being found again.
+ *
+ * Worker fields no correct worker writes are normalized, never obeyed and never skipped without a
+ * write (a skip leaves the task where the same query finds it again):
+ * - a lease ending more than `leaseMs` + WORKER_CLOCK_SKEW_MS ahead counts as expired (taken over),
+ * - a retry time more than the longest backoff + WORKER_CLOCK_SKEW_MS ahead counts as due,
+ * - a dead letter that still carries a retry time is marked a dead letter again, which deletes it.
+ * So no field holds a task longer than a worker could: a lease or a retry time from a worker whose
+ * clock runs fast, or written by hand, is bounded by the workers' own maximum.
  */
 export type ClaimDecision =
   | { kind: "claim" }
   | { kind: "skip"; reason: "done" | "dead-letter" | "leased" | "not-due" }
   | { kind: "exhausted"; error: string };
 
-export function decideClaim(state: TaskState, nowMs: number, maxAttempts: number): ClaimDecision {
+/** How far a correct worker's clock may run ahead of another's. */
+export const WORKER_CLOCK_SKEW_MS = 60_000;
+
+export interface ClaimLimits {
+  maxAttempts: number;
+  /** MIRROR_LEASE_MS: the longest lease a worker writes. */
+  leaseMs: number;
+}
+
+/** The latest lease end and retry time a correct worker could have written, as of `nowMs`. */
+export function plausibleUntil(nowMs: number, leaseMs: number): { lease: number; retry: number } {
+  return { lease: nowMs + leaseMs + WORKER_CLOCK_SKEW_MS, retry: nowMs + MAX_RETRY_DELAY_MS + WORKER_CLOCK_SKEW_MS };
+}
+
+export function decideClaim(state: TaskState, nowMs: number, limits: ClaimLimits): ClaimDecision {
   const { attempts } = state;
+  const { maxAttempts } = limits;
   const limit = `MIRROR_MAX_ATTEMPTS is ${maxAttempts}`;
+  const until = plausibleUntil(nowMs, limits.leaseMs);
+  const waits = (at: number | undefined, bound: number) => at !== undefined && at > nowMs && at <= bound;
   switch (state.status) {
     case "done":
       return { kind: "skip", reason: "done" };
     case "failed":
-      if (state.deadLetter) return { kind: "skip", reason: "dead-letter" };
+      if (state.deadLetter) return state.nextAttemptAt ? { kind: "exhausted", error: state.lastError ?? "marked a dead letter by hand" } : { kind: "skip", reason: "dead-letter" };
       if (attempts >= maxAttempts) return { kind: "exhausted", error: `gave up after ${attempts} attempts (${limit}); last error: ${state.lastError ?? "none recorded"}` };
-      if (state.nextAttemptAt && state.nextAttemptAt.toMillis() > nowMs) return { kind: "skip", reason: "not-due" };
+      if (waits(state.nextAttemptAt?.toMillis(), until.retry)) return { kind: "skip", reason: "not-due" };
       return { kind: "claim" };
     case "processing":
-      if (state.leaseExpiresAt && state.leaseExpiresAt.toMillis() > nowMs) return { kind: "skip", reason: "leased" };
+      if (waits(state.leaseExpiresAt?.toMillis(), until.lease)) return { kind: "skip", reason: "leased" };
       if (attempts >= maxAttempts) return { kind: "exhausted", error: `lease expired on attempt ${attempts} (${limit}): the worker stopped without finishing` };
       return { kind: "claim" };
     default:

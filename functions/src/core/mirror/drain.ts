@@ -6,7 +6,7 @@ import type { OnProgress } from "../progress";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { PROGRESSED, type TaskResult } from "./processMirrorTask";
-import { processPendingTasks } from "./processPendingTasks";
+import { sweepMirrorQueue } from "./sweep";
 
 /**
  * `workers mirror drain`: sweep after sweep until a pass finds nothing, or makes no progress (every
@@ -40,7 +40,7 @@ async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
 
 export async function drainQueue(deps: WorkerDeps, options: { limit: number; workerId?: string; onProgress?: OnProgress }): Promise<DrainReport> {
   const total = options.onProgress ? await dueTaskCount(deps.db, deps.clock.now()) : undefined;
-  const finder = new DueTaskFinder(deps.db);
+  const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const totals: DrainReport = {
     batches: 0,
     found: 0,
@@ -52,7 +52,7 @@ export async function drainQueue(deps: WorkerDeps, options: { limit: number; wor
     stuck: [],
   };
   for (;;) {
-    const report = await processPendingTasks(deps, { limit: options.limit, workerId: options.workerId ?? "drain", finder });
+    const report = await sweepMirrorQueue(deps, { limit: options.limit, workerId: options.workerId ?? "drain", finder });
     totals.batches++;
     totals.found += report.found;
     totals.done += report.byStatus.done;
@@ -64,8 +64,14 @@ export async function drainQueue(deps: WorkerDeps, options: { limit: number; wor
     options.onProgress?.({ run: "mirror drain", phase: "tasks", done: totals.found, total, counts: { done, failed, deadLetter, invalid } });
     if (report.found === 0) return totals;
     if (report.progressed === 0) {
-      totals.stuck = report.results.filter((r: TaskResult) => !PROGRESSED.includes(r.status)).map((r) => ({ taskId: r.taskId, reason: r.reason ?? r.status, ...(r.error ? { error: r.error } : {}) }));
+      totals.stuck = report.results.filter((r) => !PROGRESSED.includes(r.status)).map(stuckEntry);
       return totals;
     }
   }
+}
+
+/** Why a task a batch did not move on stays where it is: the skip's reason, or `lease-lost`. */
+function stuckEntry(r: TaskResult): DrainReport["stuck"][number] {
+  if (r.status !== "skipped") return { taskId: r.taskId, reason: r.status };
+  return { taskId: r.taskId, reason: r.reason, ...(r.error ? { error: r.error } : {}) };
 }

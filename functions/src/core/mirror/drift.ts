@@ -4,6 +4,7 @@ import { COLLECTIONS } from "../collections";
 import { docSize, MAX_DOC_BYTES } from "./docSize";
 import { mergeMediaFields } from "./mediaMerge";
 import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
+import { STATUS_SAMPLE_SIZE } from "../limits";
 
 /**
  * What "in sync" means, for the backfill and the drift report alike: a mirror doc is in line with
@@ -25,6 +26,8 @@ export type Verdict =
   | { kind: "conflict"; owner: string }
   /** Public, but its mirror doc would pass Firestore's 1 MiB limit: the queue would dead-letter its task. */
   | { kind: "tooLarge"; bytes: number }
+  /** The mirror doc has no usable uid: no task may touch it (plan.ts), an operator decides. */
+  | { kind: "unowned" }
   | { kind: "missing" }
   | { kind: "differs"; fields: string[] }
   | { kind: "sourcePrivate" }
@@ -34,7 +37,7 @@ export type Verdict =
 export type Fixable = Extract<Verdict, { kind: DriftKind }>;
 
 export function isFixable(verdict: Verdict): verdict is Fixable {
-  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "tooLarge";
+  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "tooLarge" && verdict.kind !== "unowned";
 }
 
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
@@ -59,7 +62,8 @@ export function differingFields(expected: Doc, mirror: Doc): string[] {
 export function judgeItem(input: { uid: string; historyId: string; source: Doc; mirror?: Doc; user?: Doc }): Verdict {
   const { uid, historyId, source, mirror } = input;
   const owner = mirror?.uid;
-  // The queue refuses a task whose uid does not own the mirror doc (plan.ts); an owner that is not a string owns nothing.
+  // The queue refuses a task on a mirror doc without a uid (plan.ts), and one whose uid does not own the mirror doc.
+  if (mirror && typeof owner !== "string") return { kind: "unowned" };
   const ownedByOther = typeof owner === "string" && owner !== uid;
   if (!isPublishable(source)) {
     // Another user's public item holds this historyId: nothing of this item is published, nothing to do.
@@ -88,7 +92,7 @@ function upsertSize(historyId: string, expected: Doc): number {
 
 /** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
 export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefined): boolean {
-  return mirror !== undefined && isPublishable(source) && (typeof mirror.uid !== "string" || mirror.uid === uid);
+  return mirror !== undefined && isPublishable(source) && mirror.uid === uid;
 }
 
 /** What the backfill and verify report: each kind of drift they met, counted, with a sample. */
@@ -117,14 +121,13 @@ export interface DriftEntry {
 
 export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
 
-export const DRIFT_SAMPLE_SIZE = 20;
 
 export const emptyDrift = (): DriftCounts => Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
 
 export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: DriftEntry): void {
   const slot = drift[kind];
   slot.count++;
-  if (slot.sample.length < DRIFT_SAMPLE_SIZE) slot.sample.push(entry);
+  if (slot.sample.length < STATUS_SAMPLE_SIZE) slot.sample.push(entry);
 }
 
 /** Drift that leaves the mirror out of line: every kind but the UNPUBLISHABLE ones. */

@@ -1,5 +1,7 @@
 import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
+import { plausibleUntil } from "./claim";
+import { recheckDeadLetters } from "./deadLetterCheck";
 import { auditQueue } from "./queueAudit";
 
 /**
@@ -10,11 +12,19 @@ import { auditQueue } from "./queueAudit";
  *   holds (missing, a string, far ahead), and is then processed or set aside. Each finder starts
  *   at a random point, so several workers mostly take different tasks; a task waits at most one
  *   lap of the pending backlog.
- * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first.
- * - the audit (queueAudit.ts), at most once per AUDIT_INTERVAL_MS per finder and before the
- *   queries, so a task it stamps `pending` is found by the same poll.
+ * - failed tasks whose retry is due, and processing tasks whose lease ran out, oldest first. A
+ *   dead letter that still carries a retry time is found here and marked again without it
+ *   (claim.ts), so it leaves the query.
+ * - the audit step, at most once per AUDIT_INTERVAL_MS per finder and before the queries (so a task
+ *   it stamps `pending` is found by the same poll): the audit page (queueAudit.ts), whose finds
+ *   come first in the batch (it hands out no more than the batch holds, so none is dropped); tasks
+ *   whose retry time or lease end lies further ahead than a worker could have written (claim.ts),
+ *   taken at once; and a page of dead letters whose items are re-checked against their source
+ *   (deadLetterCheck.ts). Rare cases, so an idle poll between audits still costs 4 reads.
  */
 export const AUDIT_INTERVAL_MS = 60_000;
+/** The largest MIRROR_LEASE_MS the configuration allows. */
+const MAX_LEASE_MS = 3_600_000;
 
 const mirrorQueue = (db: Firestore) => db.collection(COLLECTIONS.mirrorQueue);
 
@@ -35,6 +45,16 @@ export function leaseExpiredQuery(db: Firestore, now: Timestamp, limit: number) 
   return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", "<=", now).orderBy("leaseExpiresAt").limit(limit);
 }
 
+/** Processing tasks whose lease ends after `bound` (no worker writes such a lease), nearest first (the lease-expired index). */
+export function implausibleLeaseQuery(db: Firestore, bound: Timestamp, limit: number) {
+  return mirrorQueue(db).where("status", "==", "processing").where("leaseExpiresAt", ">", bound).orderBy("leaseExpiresAt").limit(limit);
+}
+
+/** Failed tasks whose retry time is after `bound` (no worker writes such a retry time), nearest first (the retry-due index). */
+export function implausibleRetryQuery(db: Firestore, bound: Timestamp, limit: number) {
+  return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", ">", bound).orderBy("nextAttemptAt").limit(limit);
+}
+
 const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** A random point in the space of Firestore's auto-generated ids. */
@@ -46,21 +66,24 @@ export class DueTaskFinder {
   /** Pending tasks with ids up to here were visited this lap. */
   private cursor: string;
   private lastAuditMs = Number.NEGATIVE_INFINITY;
+  private readonly leaseMs: number;
 
+  /** `leaseMs`: MIRROR_LEASE_MS; without it, the largest allowed (a lease is never judged too long by mistake). */
   constructor(
     private readonly db: Firestore,
-    options: { random?: () => number } = {},
+    options: { random?: () => number; leaseMs?: number } = {},
   ) {
     this.cursor = randomId(options.random ?? Math.random);
+    this.leaseMs = options.leaseMs ?? MAX_LEASE_MS;
   }
 
-  /** Up to `limit` tasks that can be claimed now: due retries and expired leases first, then pending, then the audit's. */
+  /** Up to `limit` tasks that can be claimed now: the audit step's, due retries and expired leases, then pending. */
   async find(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
     const now = Timestamp.fromMillis(nowMs);
-    const audited = await this.audit(nowMs);
+    const audited = await this.audit(nowMs, limit);
     const [retry, expired, pending] = await Promise.all([retryDueQuery(this.db, now, limit).get(), leaseExpiredQuery(this.db, now, limit).get(), this.pendingPage(limit)]);
     const byId = new Map<string, QueryDocumentSnapshot>();
-    for (const doc of [...retry.docs, ...expired.docs, ...pending, ...audited]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
+    for (const doc of [...audited, ...retry.docs, ...expired.docs, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
     const found = [...byId.values()].slice(0, limit);
     // The cursor passes only the pending tasks handed out; the others are found again next poll.
     const lastPending = pending.filter((doc) => found.includes(doc)).pop();
@@ -76,9 +99,17 @@ export class DueTaskFinder {
     return [...page.docs, ...wrapped.docs];
   }
 
-  private async audit(nowMs: number): Promise<QueryDocumentSnapshot[]> {
+  private async audit(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
     if (nowMs - this.lastAuditMs < AUDIT_INTERVAL_MS) return [];
     this.lastAuditMs = nowMs;
-    return auditQueue(this.db, nowMs);
+    await recheckDeadLetters(this.db, nowMs);
+    const until = plausibleUntil(nowMs, this.leaseMs);
+    const [audited, farRetry, farLease] = await Promise.all([
+      auditQueue(this.db, nowMs, { limit }),
+      implausibleRetryQuery(this.db, Timestamp.fromMillis(until.retry), limit).get(),
+      implausibleLeaseQuery(this.db, Timestamp.fromMillis(until.lease), limit).get(),
+    ]);
+    // The audit page's finds first: its cursor has passed them.
+    return [...audited, ...farRetry.docs, ...farLease.docs];
   }
 }

@@ -54,8 +54,6 @@ export interface HistoryPage {
 /** A walk's pace in documents a second unless told otherwise, and the highest it takes. */
 export const DEFAULT_WALK_RATE = 200;
 export const MAX_WALK_RATE = 5000;
-/** A walk's time budget unless told otherwise: a deployed function's (runWorker times out at 9 minutes). */
-export const DEFAULT_WALK_BUDGET_MS = 7 * 60_000;
 
 /** Documents a page at most, when told (`pageSize`): a page's mirror docs are read in one request. */
 export const MAX_PAGE_SIZE = 300;

@@ -1,5 +1,6 @@
 import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 import { errorMessage, isConflict, isRejectedByFirestore } from "../errors";
+import { DONE_TASK_RETENTION_MS } from "../limits";
 import { retryDelayMs } from "./backoff";
 import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 
@@ -35,8 +36,6 @@ async function conditional<T>(write: () => Promise<T>): Promise<TaskWrite<T>> {
     throw error;
   }
 }
-
-export const DONE_TASK_RETENTION_MS = 7 * 24 * 3600_000;
 
 const clearLease = { leaseOwner: FieldValue.delete(), leaseExpiresAt: FieldValue.delete() };
 

@@ -5,7 +5,8 @@ import type { WorkerDeps } from "../deps";
 import { errorMessage, PermanentError } from "../errors";
 import type { Logger } from "../logger";
 import { applyTask, LeaseLostError } from "./applyTask";
-import { decideClaim } from "./claim";
+import { decideClaim, type ClaimDecision } from "./claim";
+import { unpublishForTask } from "./failSafeUnpublish";
 import { claimTask, markDeadLetter, recordFailure, setAside, type Claim, type TaskWrite } from "./lease";
 import type { Outcome } from "./plan";
 import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
@@ -18,18 +19,22 @@ import { parseMirrorTask, readTaskState, type MirrorTask } from "./task";
  * dead letter), or in a skip because another worker holds it: nothing is left to be found again
  * unchanged.
  */
-export type TaskStatusAfterRun = "done" | "failed" | "dead-letter" | "invalid" | "skipped" | "lease-lost";
+/** Why a run left a task as it was: its state (claim.ts), the doc gone, a lost race, or Firestore unreachable. */
+export type SkipReason = (ClaimDecision & { kind: "skip" })["reason"] | "missing" | "claim-conflict" | "error";
 
-export interface TaskResult {
-  taskId: string;
-  status: TaskStatusAfterRun;
-  /** What the task did to the mirror (done), or why it was not run (skipped). */
-  outcome?: Outcome;
-  reason?: string;
-  error?: string;
-  attempt?: number;
-  durationMs: number;
-}
+/** How one run of a task ended, keyed by `status`. */
+export type TaskRun =
+  /** Applied: what it did to the mirror. */
+  | { status: "done"; outcome: Outcome; attempt: number }
+  /** Failed, retried later (`failed`), or set aside for good: out of attempts (`dead-letter`), or never valid (`invalid`). */
+  | { status: "failed" | "dead-letter" | "invalid"; error: string; attempt: number }
+  /** Not run; nothing written. `error` when Firestore could not be reached (`reason: "error"`). */
+  | { status: "skipped"; reason: SkipReason; error?: string }
+  /** Another worker took the task over mid-run; this run committed nothing. */
+  | { status: "lease-lost"; attempt: number };
+
+export type TaskResult = TaskRun & { taskId: string; durationMs: number };
+export type TaskStatusAfterRun = TaskResult["status"];
 
 /** Results that changed the task's state: a later poll will not find it again as it was. */
 export const PROGRESSED: readonly TaskStatusAfterRun[] = ["done", "failed", "dead-letter", "invalid"];
@@ -46,7 +51,7 @@ export interface ProcessTaskOptions {
   random?: () => number;
 }
 
-type Run = Omit<TaskResult, "taskId" | "durationMs"> | "conflict";
+type Run = TaskRun | "conflict";
 
 export async function processMirrorTask(deps: WorkerDeps, taskId: string, options: ProcessTaskOptions = {}): Promise<TaskResult> {
   const started = deps.clock.now();
@@ -70,10 +75,11 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   // The attempt that found the fault counts; a valid count before it is kept.
   if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
   const { attempts } = state.value;
-  const decision = decideClaim(state.value, now, config.MIRROR_MAX_ATTEMPTS);
+  const decision = decideClaim(state.value, now, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS });
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
   if (decision.kind === "exhausted") return deadLetter(deps, snap, decision.error, attempts, "dead-letter", log);
-  const parsed = parseMirrorTask(data, now);
+  // Server time, so a worker's wrong clock refuses no valid task; the worker's clock only if a snapshot lacks both.
+  const parsed = parseMirrorTask(data, (snap.createTime ?? snap.updateTime)?.toMillis() ?? now);
   if (!parsed.ok) return deadLetter(deps, snap, parsed.error, attempts + 1, "invalid", log);
 
   const claimed = await claimTask(snap, `${options.workerId ?? "worker"}:${randomUUID()}`, attempts + 1, now, config.MIRROR_LEASE_MS);
@@ -144,6 +150,7 @@ async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms:
 }
 
 async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: string, attempts: number, status: "invalid" | "dead-letter", log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const written: TaskWrite = await markDeadLetter(snap, error, attempts, deps.clock.now());
   if (written.kind === "conflict") return "conflict";
   if (written.kind === "refused") return setTaskAside(deps, snap, written.error, attempts, log);
@@ -152,8 +159,22 @@ async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: strin
 }
 
 async function setTaskAside(deps: WorkerDeps, snap: DocumentSnapshot, cause: unknown, attempts: number, log: Logger): Promise<Run> {
+  await failSafeUnpublish(deps, snap, log);
   const { set, error } = await setAside(deps.db, snap, cause, attempts, deps.clock.now());
   if (!set) return "conflict";
   log.error("task.set_aside", { attempt: attempts, error: new PermanentError(error, undefined, { cause }) });
   return { status: "dead-letter", error, attempt: attempts };
+}
+
+/**
+ * Before a task is set aside, its source still decides (failSafeUnpublish.ts). A failure here is
+ * logged and the task set aside anyway: the audit re-checks dead letters' items.
+ */
+async function failSafeUnpublish(deps: WorkerDeps, snap: DocumentSnapshot, log: Logger): Promise<void> {
+  try {
+    const result = await unpublishForTask(deps.db, snap.data() ?? {});
+    if (result === "unpublished") log.info("task.fail_safe_unpublished", { historyId: snap.get("historyId") });
+  } catch (error) {
+    log.error("task.fail_safe_unpublish_failed", { error });
+  }
 }

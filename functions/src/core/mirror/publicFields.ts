@@ -1,5 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { describeValue } from "./describe";
+import { AESTHETIC_SCORE_RANGE, isAestheticScore } from "../signupCache/aestheticScore";
 
 /**
  * The public-field rule: what of a history item may appear in its public mirror doc.
@@ -87,7 +88,7 @@ function publicValue(kind: Kind, value: unknown, path: string, issues: FieldIssu
     case "string":
       return typeof value === "string" ? value : wrong("a string");
     case "score":
-      return typeof value === "number" && Number.isFinite(value) ? value : wrong("a finite number");
+      return isAestheticScore(value) ? value : wrong(`a number from ${AESTHETIC_SCORE_RANGE.min} to ${AESTHETIC_SCORE_RANGE.max}`);
     case "timestamp":
       return asTimestamp(value) ?? wrong("a Firestore Timestamp");
     case "media":

@@ -42,16 +42,23 @@ async function stampPending(doc: QueryDocumentSnapshot): Promise<void> {
 
 /**
  * One audit page: stamps the tasks without status on it `pending`, and returns the other tasks on
- * it that only the audit can find. Moves the cursor, wrapping at the end of the queue.
+ * it that only the audit can find, at most `limit` (what the caller's batch holds). The cursor
+ * moves past the page, or only up to the last task returned when there were more than `limit`:
+ * it never passes a task the audit could not hand out. It wraps at the end of the queue.
  */
-export async function auditQueue(db: Firestore, nowMs: number, pageSize = AUDIT_PAGE_SIZE): Promise<QueryDocumentSnapshot[]> {
+export async function auditQueue(db: Firestore, nowMs: number, options: { pageSize?: number; limit?: number } = {}): Promise<QueryDocumentSnapshot[]> {
+  const pageSize = options.pageSize ?? AUDIT_PAGE_SIZE;
+  const limit = options.limit ?? pageSize;
   const cursorRef = db.collection(COLLECTIONS.workerState).doc(AUDIT_CURSOR_DOC);
   const saved = (await cursorRef.get()).get("after");
   const after = typeof saved === "string" ? saved : "";
   const page = await auditQuery(db, after, pageSize).get();
-  const next = page.size < pageSize ? "" : page.docs[page.size - 1].id;
-  await cursorRef.set({ after: next, updatedAt: Timestamp.fromMillis(nowMs) });
   const found = page.docs.filter((doc) => needsAudit(doc.data()));
-  await Promise.all(found.filter((doc) => doc.get("status") === undefined).map(stampPending));
-  return found.filter((doc) => doc.get("status") !== undefined);
+  const stamped = found.filter((doc) => doc.get("status") === undefined);
+  const handed = found.filter((doc) => doc.get("status") !== undefined);
+  const taken = handed.slice(0, limit);
+  const next = handed.length > limit ? taken[taken.length - 1].id : page.size < pageSize ? "" : page.docs[page.size - 1].id;
+  await cursorRef.set({ after: next, updatedAt: Timestamp.fromMillis(nowMs) });
+  await Promise.all(stamped.map(stampPending));
+  return taken;
 }

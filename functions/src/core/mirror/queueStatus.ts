@@ -1,8 +1,10 @@
 import { Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
-import { leaseExpiredQuery, oldestPendingQuery } from "./dueTasks";
+import { plausibleUntil } from "./claim";
+import { implausibleLeaseQuery, implausibleRetryQuery, leaseExpiredQuery, oldestPendingQuery } from "./dueTasks";
 import { TASK_STATUSES, type TaskStatus } from "./task";
+import { STATUS_LEASE_EXPIRED_READS, STATUS_MANY_ATTEMPTS, STATUS_SAMPLE_SIZE } from "../limits";
 
 export interface DeadLetter {
   taskId: string;
@@ -21,6 +23,11 @@ export interface QueueStatus {
   retrying: number;
   oldestPendingAgeMs: number | null;
   expiredLeases: { count: number; taskIds: string[] };
+  /**
+   * Leases and retry times further ahead than a worker could have written (a worker with a fast
+   * clock, or a write by hand): the workers take these tasks at once (claim.ts).
+   */
+  implausibleTimes: { leases: number; retries: number; taskIds: string[] };
   /** Tasks that already took at least this many attempts, whatever their state. */
   manyAttempts: { threshold: number; count: number };
 }
@@ -52,14 +59,16 @@ function deadLetterOf(d: QueryDocumentSnapshot): DeadLetter {
 export async function getQueueStatus(
   db: Firestore,
   nowMs: number,
-  options: { maxAttempts: number; deadLetterLimit?: number; attemptsThreshold?: number },
+  options: { maxAttempts: number; leaseMs?: number; deadLetterLimit?: number; attemptsThreshold?: number },
 ): Promise<QueueStatus> {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const now = Timestamp.fromMillis(nowMs);
-  const threshold = options.attemptsThreshold ?? 3;
-  const listed = options.deadLetterLimit ?? 20;
+  const threshold = options.attemptsThreshold ?? STATUS_MANY_ATTEMPTS;
+  const listed = options.deadLetterLimit ?? STATUS_SAMPLE_SIZE;
   const dead = deadLetterQueries(db, options.maxAttempts);
-  const [counts, marked, exhausted, retrying, markedDocs, exhaustedDocs, oldest, expired, many] = await Promise.all([
+  // Without MIRROR_LEASE_MS, the largest allowed: a lease is never reported implausible by mistake.
+  const until = plausibleUntil(nowMs, options.leaseMs ?? 3_600_000);
+  const [counts, marked, exhausted, retrying, markedDocs, exhaustedDocs, oldest, expired, many, farLeases, farRetries] = await Promise.all([
     Promise.all(TASK_STATUSES.map((s) => countOf(queue.where("status", "==", s)))),
     countOf(dead.marked),
     countOf(dead.exhausted),
@@ -67,8 +76,10 @@ export async function getQueueStatus(
     dead.marked.orderBy("failedAt", "desc").limit(listed).get(),
     dead.exhausted.limit(listed).get(),
     oldestPendingQuery(db).get(),
-    leaseExpiredQuery(db, now, 100).get(),
+    leaseExpiredQuery(db, now, STATUS_LEASE_EXPIRED_READS).get(),
     countOf(queue.where("attempts", ">=", threshold)),
+    implausibleLeaseQuery(db, Timestamp.fromMillis(until.lease), 100).get(),
+    implausibleRetryQuery(db, Timestamp.fromMillis(until.retry), 100).get(),
   ]);
   const recent = [...exhaustedDocs.docs, ...markedDocs.docs].map(deadLetterOf).slice(0, listed);
   const oldestCreated = oldest.docs[0]?.get("createdAt");
@@ -78,6 +89,7 @@ export async function getQueueStatus(
     retrying,
     oldestPendingAgeMs: oldestCreated instanceof Timestamp ? Math.max(0, nowMs - oldestCreated.toMillis()) : null,
     expiredLeases: { count: expired.size, taskIds: expired.docs.map((d) => d.id) },
+    implausibleTimes: { leases: farLeases.size, retries: farRetries.size, taskIds: [...farLeases.docs, ...farRetries.docs].map((d) => d.id) },
     manyAttempts: { threshold, count: many },
   };
 }

@@ -1,11 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
+import type { LogFields } from "../logger";
+import { HEARTBEAT_QUEUE_DEPTH_CAP } from "../limits";
+import { sleep } from "../pace";
+import { PollingLoop } from "../pollingLoop";
 import { nextPollDelayMs } from "./backoff";
 import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
 import { PROGRESSED, processMirrorTask, type TaskResult } from "./processMirrorTask";
-import { unclaimed } from "./processPendingTasks";
+import { unclaimed } from "./sweep";
+
+const WORKER = "mirrorQueue";
 
 /**
  * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
@@ -29,14 +35,12 @@ export interface QueueWorkerStats {
 
 export class MirrorQueueWorker {
   readonly workerId: string;
-  private state: "idle" | "running" | "stopping" | "stopped" = "idle";
   private readonly inFlight = new Map<string, Claim>();
   private readonly abandoned = new Set<Promise<unknown>>();
-  private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly loop: PollingLoop;
   private readonly stats: QueueWorkerStats = { processed: 0, failed: 0, polls: 0 };
   private lastBeat = { at: 0, processed: 0 };
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private delayMs: number;
   private readonly finder: DueTaskFinder;
 
   constructor(
@@ -44,23 +48,34 @@ export class MirrorQueueWorker {
     options: { workerId?: string } = {},
   ) {
     this.workerId = options.workerId ?? `mirror-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.finder = new DueTaskFinder(deps.db);
+    this.finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
+    const { config, clock, logger } = deps;
+    this.delayMs = config.MIRROR_POLL_INTERVAL_MS;
+    this.loop = new PollingLoop({
+      worker: WORKER,
+      clock,
+      logger,
+      heartbeatMs: config.WORKER_HEARTBEAT_MS,
+      round: async () => this.nextDelayMs(await this.pollOnce()),
+      // After an error, back off: Firestore may be briefly unavailable.
+      onError: () => this.nextDelayMs({ found: 0, progressed: 0 }),
+      heartbeatFields: () => this.heartbeatFields(),
+    });
   }
 
   get running(): boolean {
-    return this.state === "running";
+    return this.loop.current === "running";
   }
 
   snapshotStats(): QueueWorkerStats {
     return { ...this.stats };
   }
 
+  /** Resolves once the worker has stopped. */
   start(): Promise<void> {
-    if (this.state !== "idle") throw new Error(`worker already ${this.state}`);
-    this.state = "running";
     const { config, logger, clock } = this.deps;
     logger.info("worker.started", {
-      worker: "mirrorQueue",
+      worker: WORKER,
       workerId: this.workerId,
       pollIntervalMs: config.MIRROR_POLL_INTERVAL_MS,
       maxBackoffMs: config.MIRROR_MAX_BACKOFF_MS,
@@ -69,28 +84,17 @@ export class MirrorQueueWorker {
       leaseMs: config.MIRROR_LEASE_MS,
     });
     this.lastBeat = { at: clock.now(), processed: 0 };
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), config.WORKER_HEARTBEAT_MS);
-    this.heartbeatTimer.unref();
-    this.loop = this.run();
-    return this.loop;
+    return this.loop.start();
   }
 
-  private async run(): Promise<void> {
-    const { config, logger } = this.deps;
-    let delay = config.MIRROR_POLL_INTERVAL_MS;
-    while (this.state === "running") {
-      let poll: PollResult = { found: 0, progressed: 0 };
-      try {
-        poll = await this.pollOnce();
-      } catch (error) {
-        // After an error, back off: Firestore may be briefly unavailable.
-        logger.error("worker.poll_failed", { workerId: this.workerId, error });
-      }
-      delay = nextPollDelayMs(delay, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
-      // A full batch that moved tasks on means more is waiting: poll again at once.
-      if (poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0) continue;
-      await this.sleep(delay);
-    }
+  /**
+   * The sleep after a poll: the interval while work flows, doubling up to the max backoff while
+   * polls move nothing on; none after a full batch that moved tasks on (more is waiting).
+   */
+  private nextDelayMs(poll: PollResult): number {
+    const { config } = this.deps;
+    this.delayMs = nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+    return poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0 ? 0 : this.delayMs;
   }
 
   /** One poll: fetch up to the batch limit and process it with the pool. */
@@ -114,63 +118,51 @@ export class MirrorQueueWorker {
     return { found: due.length, progressed };
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
   async stop(): Promise<{ released: number }> {
-    if (this.state !== "running") return { released: 0 };
+    if (this.loop.current !== "running") return { released: 0 };
     const { config, logger } = this.deps;
-    this.state = "stopping";
-    logger.info("worker.stopping", { workerId: this.workerId, inFlight: this.inFlight.size });
-    this.wake?.();
-    clearInterval(this.heartbeatTimer);
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<"grace-over">((resolve) => {
-      timer = setTimeout(() => resolve("grace-over"), config.MIRROR_SHUTDOWN_GRACE_MS);
-    });
+    logger.info("worker.stopping", { worker: WORKER, workerId: this.workerId, inFlight: this.inFlight.size });
     // The batch in hand, and applies given up past their deadline that are still settling.
-    const finished = Promise.all([this.loop!, ...this.abandoned]).then(() => "finished" as const);
+    const finished = Promise.all([this.loop.stop(), ...this.abandoned]).then(() => "finished" as const);
+    const graceTimer = new AbortController();
+    const graceOver = sleep(config.MIRROR_SHUTDOWN_GRACE_MS, graceTimer.signal).then(() => "grace-over" as const);
     const outcome = await Promise.race([finished, graceOver]);
-    clearTimeout(timer);
-    let released = 0;
-    if (outcome === "grace-over") {
-      for (const claim of this.inFlight.values()) {
-        if (await releaseTask(claim).catch(() => false)) released++;
-      }
-    }
-    this.state = "stopped";
-    logger.info("worker.stopped", { workerId: this.workerId, ...this.stats, released });
+    graceTimer.abort();
+    const released = outcome === "grace-over" ? await this.releaseInFlight() : 0;
+    logger.info("worker.stopped", { worker: WORKER, workerId: this.workerId, ...this.stats, released });
     return { released };
   }
 
-  private async heartbeat(): Promise<void> {
+  /** Hands the tasks still in hand back to the queue; one that cannot be released waits for its lease to expire. */
+  private async releaseInFlight(): Promise<number> {
+    let released = 0;
+    for (const claim of this.inFlight.values()) {
+      try {
+        if (await releaseTask(claim)) released++;
+      } catch (error) {
+        this.deps.logger.warn("worker.release_failed", { worker: WORKER, workerId: this.workerId, taskId: claim.taskId, error });
+      }
+    }
+    return released;
+  }
+
+  private async heartbeatFields(): Promise<LogFields> {
     const { clock, db, logger } = this.deps;
     const now = clock.now();
     const seconds = Math.max(1, (now - this.lastBeat.at) / 1000);
     const rate = (this.stats.processed - this.lastBeat.processed) / seconds;
     this.lastBeat = { at: now, processed: this.stats.processed };
-    let queueDepth: number | undefined;
-    try {
-      queueDepth = await countOf(pendingQuery(db, 100_000));
-    } catch {
-      queueDepth = undefined;
-    }
-    logger.info("worker.heartbeat", {
+    return {
       workerId: this.workerId,
       processed: this.stats.processed,
       failed: this.stats.failed,
       ratePerSec: Math.round(rate * 100) / 100,
-      queueDepth,
+      queueDepth: await countOf(pendingQuery(db, HEARTBEAT_QUEUE_DEPTH_CAP)).catch((error) => {
+        // The counts above still make the beat; the depth is left out of it.
+        logger.warn("worker.queue_depth_failed", { worker: WORKER, workerId: this.workerId, error });
+        return null;
+      }),
       inFlight: this.inFlight.size,
-      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 1e5) / 10,
-    });
+    };
   }
 }

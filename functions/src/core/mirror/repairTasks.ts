@@ -3,6 +3,8 @@ import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
 import { forEachConcurrently, sleep } from "../pace";
+import { STATUS_SAMPLE_SIZE } from "../limits";
+import type { SkipReason, TaskRun } from "./processMirrorTask";
 
 /**
  * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
@@ -19,14 +21,12 @@ export interface RepairTarget {
   historyId: string;
 }
 
-/** What applying a task came to (processMirrorTask's result, as far as a report needs it). */
-export interface AppliedTask {
-  status: string;
-  outcome?: string;
-  /** Why it was skipped ("done": another process applied it; "leased": another process holds it, ...). */
-  reason?: string;
-  error?: string;
-}
+/**
+ * What applying a task came to: processMirrorTask's run (a skipped one says why: "done", another
+ * process applied it; "leased", another process holds it; ...), or `error` when it threw (nothing
+ * recorded on the task).
+ */
+export type AppliedTask = TaskRun | { status: "error"; error: string };
 
 /** Applies a task at once in this process, as the trigger would (the CLI passes processMirrorTask). */
 export type ApplyTask = (taskId: string) => Promise<AppliedTask>;
@@ -37,12 +37,11 @@ export interface RepairTally {
   alreadyEnqueued: number;
   /** Only when the run applies its tasks itself. */
   applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
-  /** Tasks applied here that did not end `done` (a skipped one included, unless another process did it): their number, and the first SAMPLE_SIZE. */
+  /** Tasks applied here that did not end `done` (a skipped one included, unless another process did it): their number, and the first STATUS_SAMPLE_SIZE. */
   notDoneCount: number;
   notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
 }
 
-export const SAMPLE_SIZE = 20;
 const CONCURRENCY = 16;
 
 export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDoneCount: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
@@ -84,7 +83,7 @@ export async function enqueueRepairs(db: Firestore, runId: string, targets: Repa
 }
 
 /** Skip reasons that another live process (the trigger, a worker) usually ends within moments. */
-const HELD = ["leased", "claim-conflict"];
+const HELD: readonly SkipReason[] = ["leased", "claim-conflict"];
 /** How often, a second apart, a task another process holds is tried again before it is left to the queue. */
 export const HELD_RETRIES = 10;
 
@@ -100,18 +99,18 @@ async function applyOnce(apply: ApplyTask, taskId: string): Promise<AppliedTask>
 async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
   let result = await applyOnce(apply, taskId);
   // Held by another process: it usually finishes it at once (then this apply finds it done); one that died holds it until its lease runs out.
-  for (let retry = 0; retry < HELD_RETRIES && result.status === "skipped" && HELD.includes(result.reason ?? ""); retry++) {
+  for (let retry = 0; retry < HELD_RETRIES && result.status === "skipped" && HELD.includes(result.reason); retry++) {
     await sleep(1000);
     result = await applyOnce(apply, taskId);
   }
   bump(tally.applied!.byStatus, result.status);
-  if (result.status === "done" && result.outcome) bump(tally.applied!.byOutcome, result.outcome);
+  if (result.status === "done") bump(tally.applied!.byOutcome, result.outcome);
   // Skipped because another process finished it: done. Skipped otherwise (another process holds
   // it, it is not due, dead-lettered, gone): not applied here, and nothing here will; not done.
   if (result.status === "done" || (result.status === "skipped" && result.reason === "done")) return;
   tally.notDoneCount++;
-  if (tally.notDone.length < SAMPLE_SIZE) {
-    const status = result.status === "skipped" && result.reason ? `skipped (${result.reason})` : result.status;
-    tally.notDone.push({ taskId, ...target, status, ...(result.error ? { error: result.error } : {}) });
+  if (tally.notDone.length < STATUS_SAMPLE_SIZE) {
+    const status = result.status === "skipped" ? `skipped (${result.reason})` : result.status;
+    tally.notDone.push({ taskId, ...target, status, ...("error" in result && result.error ? { error: result.error } : {}) });
   }
 }

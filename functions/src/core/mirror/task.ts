@@ -11,11 +11,16 @@ export const TASK_STATUSES = ["pending", "processing", "done", "failed"] as cons
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /**
- * How far ahead of the worker's clock a task's `createdAt` may be. A server timestamp is never
- * ahead; app servers' clocks drift by seconds. A task dated further ahead would order itself after
- * every task of the next hours, so it is refused instead.
+ * How far a task's `createdAt` may be ahead of the task document's `createTime` (the server's time
+ * when the doc was created; never the worker's clock, which may be wrong). A server timestamp is
+ * never ahead; app servers' clocks drift by seconds. A task dated further ahead would order itself
+ * after every task of the next hours, so it is refused instead (after the fail-safe unpublish).
  */
 export const MAX_CREATED_AT_SKEW_MS = 60_000;
+
+/** At most this many problems are listed in a `lastError`, and it is cut to MAX_ERROR_CHARS. */
+const MAX_LISTED_PROBLEMS = 5;
+export const MAX_ERROR_CHARS = 2_000;
 
 /** Firestore's rules for a document id: 1–1,500 bytes of UTF-8, no "/", not "." or "..", not `__…__`. */
 const docId = (name: string) =>
@@ -55,16 +60,38 @@ export type MirrorTask = (TaskCommon & { op: "upsert" }) | (TaskCommon & { op: "
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const invalid = (problems: string[]): { ok: false; error: string } => ({ ok: false, error: `invalid task: ${problems.join("; ")}` });
+/** Cut to MAX_ERROR_CHARS, so a `lastError` always fits the task doc. */
+export function boundedError(message: string): string {
+  return message.length <= MAX_ERROR_CHARS ? message : `${message.slice(0, MAX_ERROR_CHARS - 1)}…`;
+}
 
-/** The task's payload, validated as of `nowMs` (a `createdAt` too far ahead is refused). */
-export function parseMirrorTask(data: unknown, nowMs: number): Parsed<MirrorTask> {
+/**
+ * "invalid task: " and the first MAX_LISTED_PROBLEMS problems, each naming its field; the count of
+ * the rest. Bounded, so a payload with thousands of bad values still gets an error that names them.
+ */
+const invalid = (problems: string[]): { ok: false; error: string } => {
+  const listed = problems.slice(0, MAX_LISTED_PROBLEMS);
+  const more = problems.length - listed.length;
+  return { ok: false, error: boundedError(`invalid task: ${listed.join("; ")}${more > 0 ? `; and ${more.toLocaleString("en-US")} more problems` : ""}`) };
+};
+
+/** The task's key, when its `uid` and `historyId` are valid ids: enough to read the source and unpublish. */
+export function parseTaskKey(data: unknown): { uid: string; historyId: string } | undefined {
+  const result = z.object({ uid: docId("uid"), historyId: docId("historyId") }).safeParse(data);
+  return result.success ? result.data : undefined;
+}
+
+/**
+ * The task's payload, validated. `createdAtMs` is the server's time when the task doc was created
+ * (its `createTime`): a `createdAt` more than MAX_CREATED_AT_SKEW_MS ahead of it is refused.
+ */
+export function parseMirrorTask(data: unknown, createdAtMs: number): Parsed<MirrorTask> {
   const result = taskSchema.safeParse(data);
   if (!result.success) return invalid(result.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)));
   const { op, uid, historyId, createdAt } = result.data;
-  const aheadMs = createdAt.toMillis() - nowMs;
+  const aheadMs = createdAt.toMillis() - createdAtMs;
   if (aheadMs > MAX_CREATED_AT_SKEW_MS) {
-    return invalid([`createdAt: createdAt is ${Math.round(aheadMs / 1000).toLocaleString("en-US")} s ahead of the worker's clock (at most ${MAX_CREATED_AT_SKEW_MS / 1000} s allowed)`]);
+    return invalid([`createdAt: createdAt is ${Math.round(aheadMs / 1000).toLocaleString("en-US")} s ahead of the time Firestore created the task (at most ${MAX_CREATED_AT_SKEW_MS / 1000} s allowed)`]);
   }
   if (result.data.op !== "update") return { ok: true, value: { op, uid, historyId, createdAt } as MirrorTask };
   const updates = parsePublicUpdates(result.data.updates);

@@ -8,9 +8,10 @@ import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_BUDGET_MS, DEFAULT_WALK_RATE, largestDoc, PageSizer, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, largestDoc, PageSizer, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
+import { RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
@@ -21,7 +22,8 @@ import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type Repa
  * - `differs`: mirror docs whose fields differ from what an upsert would write (the fields named);
  * - `sourcePrivate`, `sourceDeleted`: mirror docs of items that are not public, or deleted;
  * - `sourceGone`: mirror docs whose item does not exist;
- * - `unowned`: mirror docs whose `uid` is not a usable id, and no item of that historyId was met.
+ * - `unowned`: mirror docs whose `uid` is not a usable id (no task may change them: plan.ts), reported
+ *   once, by the item of that historyId when one was met.
  *
  * and, apart (`unpublishable`: not the mirror out of line, and no task can change them; they do not
  * make `inSync` false, drift.ts's UNPUBLISHABLE):
@@ -130,7 +132,7 @@ class Walk {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
     this.sizer = new PageSizer(options.pageSize ?? pageSizeFor(rate), options.pageSize);
-    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? DEFAULT_WALK_BUDGET_MS);
+    this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   }
 
   async both(): Promise<true> {

@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
+import { isAestheticScore } from "./aestheticScore";
 
 /**
  * The entries of signupImageCache/current, and how they follow the mirror. The cache is a public
@@ -19,17 +20,30 @@ type Doc = Record<string, unknown>;
 
 export const SIGNUP_CACHE_DOC = "current";
 
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+/**
+ * Each string an entry takes from a mirror doc is at most this long; an image whose `url` is longer
+ * is not cached (and reported), a longer thumbnail/AVIF URL or image id is left out of its entry.
+ * So an entry is at most about 8 KiB plus its historyId (at most 1,500 bytes), and the cache doc
+ * (24 entries by default) stays far below Firestore's 1 MiB whatever the owners wrote.
+ */
+export const MAX_CACHED_STRING_CHARS = 2_048;
 
-/** The cacheable images of one mirror doc (up to `maxPerGeneration`); none when it is not public or not scored. */
-export function entriesOf(historyId: string, data: Doc, maxPerGeneration: number): CachedImage[] {
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" && v.length <= MAX_CACHED_STRING_CHARS ? v : undefined);
+const tooLong = (v: unknown) => typeof v === "string" && v.length > MAX_CACHED_STRING_CHARS;
+
+/**
+ * The cacheable images of one mirror doc (up to `maxPerGeneration`); none when it is not public or
+ * its score is not in AESTHETIC_SCORE_RANGE. `skipped` receives a line per image left out for its size.
+ */
+export function entriesOf(historyId: string, data: Doc, maxPerGeneration: number, skipped?: string[]): CachedImage[] {
   // The mirror holds only public items; checking again costs nothing and keeps a bad doc off the signup page.
   if (data.isPublic !== true || data.isDeleted === true) return [];
   const score = data.aestheticScore;
-  if (typeof score !== "number" || !Number.isFinite(score)) return [];
+  if (!isAestheticScore(score)) return [];
   const images = Array.isArray(data.images) ? data.images : [];
   const out: CachedImage[] = [];
   for (const [index, image] of images.entries()) {
+    if (tooLong(image?.url)) skipped?.push(`${historyId.slice(0, 100)} image ${index}: url of ${image.url.length.toLocaleString("en-US")} characters`);
     const url = str(image?.url);
     if (!url) continue;
     const entry: CachedImage = { id: `${historyId}:${str(image.id) ?? index}`, historyId, url, aestheticScore: score };

@@ -1,6 +1,7 @@
 import { Timestamp, type DocumentReference, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
+import { AESTHETIC_SCORE_RANGE } from "./aestheticScore";
 import { entriesOf, SIGNUP_CACHE_DOC, type CachedImage } from "./cacheEntries";
 
 /**
@@ -33,12 +34,18 @@ export interface SignupCacheReport {
   durationMs: number;
 }
 
+/** Mirror docs scored from `minScore` to the top of AESTHETIC_SCORE_RANGE, best first: a score above the range never ranks. */
 export function signupCacheQuery(db: FirebaseFirestore.Firestore, minScore: number, pageSize: number) {
-  return db.collection(COLLECTIONS.publicGenerations).where("aestheticScore", ">=", minScore).orderBy("aestheticScore", "desc").limit(pageSize);
+  return db
+    .collection(COLLECTIONS.publicGenerations)
+    .where("aestheticScore", ">=", minScore)
+    .where("aestheticScore", "<=", AESTHETIC_SCORE_RANGE.max)
+    .orderBy("aestheticScore", "desc")
+    .limit(pageSize);
 }
 
 /** The mirror docs whose images fill the cache, best first. */
-async function chooseDocs(deps: WorkerDeps, limit: number, minScore: number, maxPerGeneration: number): Promise<{ chosen: DocumentReference[]; scanned: number }> {
+async function chooseDocs(deps: WorkerDeps, limit: number, minScore: number, maxPerGeneration: number, skipped: string[]): Promise<{ chosen: DocumentReference[]; scanned: number }> {
   const chosen: DocumentReference[] = [];
   let images = 0;
   let scanned = 0;
@@ -50,7 +57,7 @@ async function chooseDocs(deps: WorkerDeps, limit: number, minScore: number, max
     const snap = await query.get();
     scanned += snap.size;
     for (const doc of snap.docs) {
-      const n = entriesOf(doc.id, doc.data(), maxPerGeneration).length;
+      const n = entriesOf(doc.id, doc.data(), maxPerGeneration, skipped).length;
       if (n > 0 && images < limit) chosen.push(doc.ref);
       images += n;
     }
@@ -64,7 +71,9 @@ export async function refreshSignupImageCache(deps: WorkerDeps, options: SignupC
   const { db, clock, logger } = deps;
   const { limit, minScore, maxPerGeneration } = { ...SIGNUP_CACHE_DEFAULTS, ...options };
   const started = clock.now();
-  const { chosen, scanned } = await chooseDocs(deps, limit, minScore, maxPerGeneration);
+  const skipped: string[] = [];
+  const { chosen, scanned } = await chooseDocs(deps, limit, minScore, maxPerGeneration, skipped);
+  if (skipped.length) logger.warn("signupCache.images_skipped", { reason: "too large to cache", images: skipped.slice(0, 20), count: skipped.length });
   const cacheRef = db.collection(COLLECTIONS.signupImageCache).doc(SIGNUP_CACHE_DOC);
   const count = !chosen.length ? 0 : await db.runTransaction(async (tx) => {
     const docs = await tx.getAll(...chosen);

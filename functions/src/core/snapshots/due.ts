@@ -1,5 +1,6 @@
 import { Timestamp, type DocumentData } from "firebase-admin/firestore";
 import { PermanentError } from "../errors";
+import { SNAPSHOT_RETRY_BACKOFF } from "../limits";
 
 /**
  * When a project gets a snapshot, in what order, and how a failing one is retried (pure).
@@ -7,10 +8,10 @@ import { PermanentError } from "../errors";
  */
 
 /**
- * The one project field the snapshot worker writes besides the contract's snapshot fields
- * (firestore.rules keeps clients off it): a Timestamp, the project's place in the queue. Once a
- * project has it, moving the project back changes its value, never the doc's size, so even a doc
- * at Firestore's size limit can be moved.
+ * The one project field the snapshot worker writes besides the snapshot fields the app reads
+ * (docs/DATA_MODEL.md; firestore.rules keeps clients off it): a Timestamp, the project's place in the
+ * queue. Once a project has it, moving the project back changes its value, never the doc's size, so
+ * even a doc at Firestore's size limit can be moved.
  */
 export const CHECK_AFTER = "snapshotCheckAfter";
 
@@ -87,9 +88,9 @@ export function planProject(view: ProjectView, nowMs: number, rule: DueRule, { f
   return counter === newOps ? { kind: "none" } : { kind: "repair", opsSinceSnapshot: newOps };
 }
 
-/** Backoff after `attempts` consecutive failures: 1 h, 2 h, 4 h, ... at most 7 days. */
+/** Backoff after `attempts` consecutive failures: 1 h, 2 h, 4 h, ... at most 7 days (SNAPSHOT_RETRY_BACKOFF). */
 export function retryDelayMs(attempts: number): number {
-  return Math.min(H * 2 ** Math.max(0, attempts - 1), 7 * 24 * H);
+  return Math.min(SNAPSHOT_RETRY_BACKOFF.baseMs * 2 ** Math.max(0, attempts - 1), SNAPSHOT_RETRY_BACKOFF.capMs);
 }
 
 /** Position in the queue: when the worker last handled the project (or its backoff ends); never handled: its last update. */

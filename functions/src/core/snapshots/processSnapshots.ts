@@ -5,6 +5,7 @@ import { readProjectView, type DueRule, type Plan } from "./due";
 import { failureRefOf } from "./failures";
 import { claimProject, markHandled, moveTo, postponeRetry, repairCounter, setAside } from "./projectMarks";
 import { projectRefOf, pruneSnapshots, snapshotProject } from "./snapshotProject";
+import { RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * The snapshot worker (README "When, and in what order").
@@ -40,8 +41,7 @@ export interface SnapshotReport {
   durationMs: number;
 }
 
-/** The scheduled function's timeout is 9 minutes; no new snapshot starts after 7 (but the run's first). */
-const TIME_BUDGET_MS = 7 * 60_000;
+/** No new snapshot starts after RUN_TIME_BUDGET_MS (but the run's first). */
 /** Each candidate query reads up to this many times `batchSize`, so projects that are not due do not crowd out due ones. */
 const FETCH_FACTOR = 4;
 
@@ -142,7 +142,7 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
   let places = batchSize;
   for (const { id, view, plan, scanned } of list) {
     if (plan.kind !== "snapshot") continue;
-    const budgetSpent = places < batchSize && clock.now() - started >= TIME_BUDGET_MS;
+    const budgetSpent = places < batchSize && clock.now() - started >= RUN_TIME_BUDGET_MS;
     if (places === 0 || budgetSpent) {
       report.deferred++;
       if (scanned) leftUndone.add(id);

@@ -1,6 +1,6 @@
 import { Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
-import { isRejectedByFirestore, PermanentError } from "../errors";
+import { errorMessage, isRejectedByFirestore, PermanentError } from "../errors";
 import { CHECK_AFTER, readProjectView } from "./due";
 import { failureRefOf } from "./failures";
 import type { Elements } from "./ops";
@@ -90,7 +90,7 @@ export async function snapshotProject(db: Firestore, projectId: string, nowMs: n
     return result;
   } catch (error) {
     await deleteUnusedParts(db, snapshotRef, parts.length).catch(() => undefined);
-    if (isRejectedByFirestore(error)) throw new PermanentError(`Firestore refused the snapshot: ${(error as Error).message}`, undefined, { cause: error });
+    if (isRejectedByFirestore(error)) throw new PermanentError(`Firestore refused the snapshot: ${errorMessage(error)}`, undefined, { cause: error });
     throw error;
   }
 }

@@ -1,11 +1,11 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
-import { COLLECTIONS } from "./collections";
-import { countOf } from "./count";
-import type { WorkerConfig } from "./config";
-import { getMediaGCStatus, type MediaGCStatus } from "./mediaGC/status";
-import { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
-import { countersDueByAgeQuery, countersDueByOpsQuery } from "./snapshots/candidates";
-import { readFailingProjects, type FailingProjects } from "./snapshots/failures";
+import { COLLECTIONS } from "../collections";
+import { countOf } from "../count";
+import type { WorkerConfig } from "../config";
+import { getMediaGCHealth, type MediaGCHealth } from "../mediaGC/health";
+import { getQueueStatus, type QueueStatus } from "../mirror/queueStatus";
+import { countersDueByAgeQuery, countersDueByOpsQuery } from "../snapshots/candidates";
+import { readFailingProjects, type FailingProjects } from "../snapshots/failures";
 
 /**
  * Everything an operator asks at night, in one read-mostly pass: count aggregations, plus the
@@ -13,15 +13,15 @@ import { readFailingProjects, type FailingProjects } from "./snapshots/failures"
  */
 export interface SystemHealth {
   queue: QueueStatus;
-  mediaGC: MediaGCStatus;
+  mediaGC: MediaGCHealth;
   snapshots: { dueByOps: number; dueByAge: number; failing: FailingProjects };
   signupCache: { refreshedAt: string | null; ageMs: number | null; count: number };
 }
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
   const [queue, mediaGC, dueByOps, dueByAge, failing, cache] = await Promise.all([
-    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS }),
-    getMediaGCStatus(db, nowMs, config.MEDIA_GC_TTL_DAYS),
+    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS }),
+    getMediaGCHealth(db, nowMs, config.MEDIA_GC_TTL_DAYS),
     countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
     countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),
     readFailingProjects(db),

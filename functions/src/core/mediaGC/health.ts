@@ -3,6 +3,7 @@ import { countOf } from "../count";
 import { cutoffMs, judgeMedia } from "./eligibility";
 import { mediaGCQuery } from "./runMediaGC";
 import { storageKeyProblem } from "./storageKeys";
+import { COUNT_CAP, STATUS_GC_CANDIDATE_READS, STATUS_SAMPLE_SIZE } from "../limits";
 
 /** An unreferenced, old media doc the GC will not delete until a person acts. */
 export interface MediaNeedingAttention {
@@ -14,7 +15,7 @@ export interface MediaNeedingAttention {
 }
 
 /** The media GC's part of `status`: what a run would do now, judged as the run judges. */
-export interface MediaGCStatus {
+export interface MediaGCHealth {
   ttlDays: number;
   /** Unreferenced media older than the TTL (the GC's query, a count aggregation), whatever their state. */
   unreferencedOld: number;
@@ -24,13 +25,12 @@ export interface MediaGCStatus {
   candidates: number;
   /** Of those, the ones a run would leave, by reason (eligibility.ts). */
   skipped: Record<string, number>;
-  /** The set-aside and unsafe-key items among them, at most `MAX_LISTED`. */
+  /** The set-aside and unsafe-key items among them, at most STATUS_SAMPLE_SIZE. */
   needsAttention: MediaNeedingAttention[];
   /** False when there were more than `examined` to judge: the numbers are those of the oldest ones. */
   complete: boolean;
 }
 
-const MAX_LISTED = 20;
 
 /**
  * Reads up to `maxReads` candidate docs (one read each, plus one per 1,000 for the count) and
@@ -38,10 +38,10 @@ const MAX_LISTED = 20;
  * query returns. The shared-key check is not made: a record whose key another doc names is
  * counted, as a run deletes that record (and keeps the object).
  */
-export async function getMediaGCStatus(db: Firestore, nowMs: number, ttlDays: number, { maxReads = 1000 } = {}): Promise<MediaGCStatus> {
+export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: number, { maxReads = STATUS_GC_CANDIDATE_READS } = {}): Promise<MediaGCHealth> {
   const query = mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, ttlDays)), maxReads);
-  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(1_000_000)), query.get()]);
-  const status: MediaGCStatus = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
+  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(COUNT_CAP)), query.get()]);
+  const status: MediaGCHealth = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
   for (const doc of page.docs) {
     const verdict = judgeMedia(doc.data(), nowMs, ttlDays);
     if (verdict.eligible) {
@@ -49,7 +49,7 @@ export async function getMediaGCStatus(db: Firestore, nowMs: number, ttlDays: nu
       continue;
     }
     status.skipped[verdict.reason] = (status.skipped[verdict.reason] ?? 0) + 1;
-    if ((verdict.reason === "set-aside" || verdict.reason === "unsafe-storageKey") && status.needsAttention.length < MAX_LISTED) {
+    if ((verdict.reason === "set-aside" || verdict.reason === "unsafe-storageKey") && status.needsAttention.length < STATUS_SAMPLE_SIZE) {
       const detail = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
       status.needsAttention.push({ id: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, detail });
     }

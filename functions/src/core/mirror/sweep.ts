@@ -3,8 +3,9 @@ import { errorMessage } from "../errors";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { PROGRESSED, processMirrorTask, type TaskResult, type TaskStatusAfterRun } from "./processMirrorTask";
+import { MANUAL_SWEEP_LIMIT } from "../limits";
 
-export interface MirrorRunReport {
+export interface MirrorSweepReport {
   found: number;
   /** Tasks whose state this run changed (done, failed with a retry time, dead letter, invalid). */
   progressed: number;
@@ -23,12 +24,12 @@ export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): Tas
   return { taskId, status: "skipped", reason: "error", error: errorMessage(error), durationMs: 0 };
 }
 
-export function summarize(results: TaskResult[], durationMs: number): MirrorRunReport {
+export function summarize(results: TaskResult[], durationMs: number): MirrorSweepReport {
   const byStatus: Record<TaskStatusAfterRun, number> = { done: 0, failed: 0, "dead-letter": 0, invalid: 0, skipped: 0, "lease-lost": 0 };
   const byOutcome: Record<Outcome, number> = { published: 0, updated: 0, removed: 0, unpublished: 0, stale: 0, "not-mirrored": 0 };
   for (const r of results) {
     byStatus[r.status]++;
-    if (r.status === "done" && r.outcome) byOutcome[r.outcome]++;
+    if (r.status === "done") byOutcome[r.outcome]++;
   }
   const times = results.map((r) => r.durationMs);
   const mean = times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : 0;
@@ -42,10 +43,10 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorRunR
  * the sweep goes on. `finder` keeps its place in the queue across runs (the CLI's drain); a sweep
  * without one starts at a random point and goes round.
  */
-export async function processPendingTasks(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorRunReport> {
+export async function sweepMirrorQueue(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorSweepReport> {
   const started = deps.clock.now();
-  const finder = options.finder ?? new DueTaskFinder(deps.db);
-  const due = await finder.find(started, options.limit ?? 100);
+  const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
+  const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
   const results: TaskResult[] = [];
   for (const snapshot of due) {
     results.push(await processMirrorTask(deps, snapshot.id, { snapshot, workerId: options.workerId ?? "sweep" }).catch((error) => unclaimed(snapshot.id, error, deps)));
