@@ -5,13 +5,13 @@ import { parseStorageConfig } from "../core/config";
 import { errorMessage, failureKind } from "../core/errors";
 import { getSystemHealth } from "../core/health/systemHealth";
 import { createLogger, humanLogLine, type LogOrigin, type LogSink } from "../core/logger";
+import { gcRunSucceeded } from "../core/mediaGC/report";
 import { runManual, type ManualRunHooks, type ManualRunResult } from "../core/manualRun/runManual";
 import { BACKFILL_LEASE_MS } from "../core/mirror/backfillCursor";
 import { drainQueue } from "../core/mirror/drain";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
 import { requeueDeadLetters } from "../core/mirror/requeue";
-import { S3MediaStore } from "../core/storage/mediaStore";
-import { createS3Client } from "../core/storage/s3Client";
+import { createMediaStore } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
 import { formatBackfill, formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, formatVerify, json, shown, shownLines } from "./format";
@@ -133,7 +133,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     : { onProgress: display.onProgress };
   const mediaStore = () => {
     const config = parseStorageConfig(process.env);
-    return new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
+    return createMediaStore(config);
   };
   let result: ManualRunResult;
   try {
@@ -152,7 +152,7 @@ function printResult(result: ManualRunResult, print: (report: unknown, human: ()
     case "mediaGC": {
       const gc = result.report;
       print(gc, () => formatGC(gc));
-      return !gc.dryRun && gc.failed.length ? 1 : 0;
+      return gcRunSucceeded(gc) ? 0 : 1;
     }
     case "snapshots": {
       const s = result.report;

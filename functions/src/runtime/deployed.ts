@@ -6,8 +6,8 @@ import type { WorkerDeps } from "../core/deps";
 import { withWorkerSettings } from "../core/firestoreSettings";
 import { createLogger, type LogOrigin } from "../core/logger";
 import type { MediaGCDeps } from "../core/mediaGC/runMediaGC";
-import { S3MediaStore, type MediaStore } from "../core/storage/mediaStore";
-import { createS3Client } from "../core/storage/s3Client";
+import type { MediaStore } from "../core/storage/mediaStore";
+import { createMediaStore } from "../core/storage/s3Client";
 import { functionsLogSink } from "./functionsLogSink";
 import { zataAccessKeyId, zataSecretAccessKey } from "./params";
 
@@ -48,7 +48,7 @@ let store: MediaStore | undefined;
 export function deployedMediaStore(): MediaStore {
   if (!store) {
     const config = deployedStorageConfig();
-    store = new S3MediaStore(createS3Client(config), config.ZATA_BUCKET);
+    store = createMediaStore(config);
   }
   return store;
 }

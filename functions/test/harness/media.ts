@@ -75,10 +75,10 @@ export function storageTestBed(label: string) {
   });
   return Object.assign(parts, {
     /** A store with its own client for `config` (closed after the test). */
-    storeFor(config: StorageConfig, maxAttempts?: number): S3MediaStore {
-      const client = createS3Client(config, { maxAttempts });
+    storeFor(config: StorageConfig, attempts?: number): S3MediaStore {
+      const client = createS3Client(config, { maxAttempts: 1 });
       clients.push(client);
-      return new S3MediaStore(client, config.ZATA_BUCKET);
+      return new S3MediaStore(client, config.ZATA_BUCKET, { attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
     },
     async proxy(fault: StorageFault): Promise<StorageFaultProxy> {
       const p = await startStorageFaultProxy(parts.server, fault);

@@ -7,7 +7,8 @@ import type { TestS3Server } from "../../dev/s3Server";
 /**
  * A STORAGE FAULT PROXY: a small, strict HTTP proxy in front of a real S3-compatible server
  * (s3rver), for provider behaviours s3rver does not have. It is not a mock: every request that it
- * lets through is answered by s3rver. Faults, each a behaviour of real providers:
+ * lets through is answered by s3rver (on a fresh connection each: a kept-alive one that s3rver closed
+ * would show up as a reset the proxy did not mean). Faults, each a behaviour of real providers:
  * - `require-content-md5`: refuses DeleteObjects (POST ?delete) without a Content-MD5 header,
  *   with 400 InvalidRequest "Missing required header for this request: Content-MD5" (what AWS
  *   itself answered before its 2025 checksums, and S3-compatible stores such as Dell EMC ECS
@@ -28,7 +29,16 @@ import type { TestS3Server } from "../../dev/s3Server";
  * - `name-no-key`: passes DeleteObjects through, then answers 200 with an empty DeleteResult (a
  *   store that answers with every key in another form, or a broken gateway);
  * - `name-in-both-lists`: passes DeleteObjects through, then adds an InternalError for every key
- *   the answer names Deleted (a store contradicting itself).
+ *   the answer names Deleted (a store contradicting itself);
+ * - `act-then-fail`: passes the first DeleteObjects through (s3rver deletes) and answers it 500
+ *   InternalError with `Connection: close` (a store that did the work and failed to say so);
+ *   every later DeleteObjects gets `later`: "refuse-connections" (the proxy stops listening: a
+ *   store that crashed), "429" (429 SlowDown: throttling), or "404-html" (404 text/html: a load
+ *   balancer during failover), none passed through;
+ * - `key-error`: passes DeleteObjects through, then reports each of `keys` the answer names
+ *   Deleted as an Error with `code` instead (a store that deleted and failed to acknowledge it);
+ * - `drip`: passes DeleteObjects through, sends the answer's headers at once and its body one
+ *   byte every `everyMs` (a store, or a link, that never goes silent long enough to time out idle).
  */
 export type StorageFault =
   | { kind: "require-content-md5" }
@@ -39,7 +49,10 @@ export type StorageFault =
   | { kind: "refuse-every-request"; status: number; code: string }
   | { kind: "refuse-every-key"; code: string }
   | { kind: "name-no-key" }
-  | { kind: "name-in-both-lists" };
+  | { kind: "name-in-both-lists" }
+  | { kind: "act-then-fail"; later: "refuse-connections" | "429" | "404-html" }
+  | { kind: "key-error"; keys: string[]; code: string }
+  | { kind: "drip"; everyMs: number };
 
 export interface SeenRequest {
   method: string;
@@ -86,7 +99,7 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string, headers = req.headers) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers }, (answer) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers }, (answer) => {
       const chunks: Buffer[] = [];
       answer.on("data", (c: Buffer) => chunks.push(c));
       answer.on("end", () => {
@@ -96,6 +109,52 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
         delete answerHeaders["transfer-encoding"];
         res.writeHead(answer.statusCode ?? 502, answerHeaders);
         res.end(out);
+      });
+    });
+    upstream.on("error", () => res.destroy());
+    upstream.end(body);
+  };
+
+  let deletesSeen = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const actThenFail = (later: "refuse-connections" | "429" | "404-html", req: IncomingMessage, body: Buffer, res: ServerResponse) => {
+    if (deletesSeen++ > 0) {
+      if (later === "429") return s3Error(res, 429, "SlowDown", "Please reduce your request rate.");
+      res.writeHead(404, { "content-type": "text/html", "content-length": "9" });
+      return res.end("Not Found");
+    }
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
+      answer.resume();
+      answer.on("end", () => {
+        const text = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+        if (later === "refuse-connections") {
+          server.close();
+          res.on("finish", () => setImmediate(() => sockets.forEach((socket) => socket.destroy())));
+        }
+        res.writeHead(500, { "content-type": "application/xml", "content-length": Buffer.byteLength(text), connection: "close" });
+        res.end(text);
+      });
+    });
+    upstream.on("error", () => res.destroy());
+    upstream.end(body);
+  };
+  const drip = (everyMs: number, req: IncomingMessage, body: Buffer, res: ServerResponse) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on("data", (c: Buffer) => chunks.push(c));
+      answer.on("end", () => {
+        const out = Buffer.concat(chunks);
+        res.writeHead(answer.statusCode ?? 502, { "content-type": "application/xml", "content-length": String(out.length) });
+        let i = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed || i >= out.length) {
+            clearInterval(timer);
+            timers.delete(timer);
+            return void (i >= out.length && res.end());
+          }
+          res.write(out.subarray(i, ++i));
+        }, everyMs);
+        timers.add(timer);
       });
     });
     upstream.on("error", () => res.destroy());
@@ -129,6 +188,12 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       if (fault.kind === "name-in-both-lists") {
         return forward(req, body, res, (xml) => xml.replace("</DeleteResult>", `${keysIn(xml).map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>and yet</Message></Error>`).join("")}</DeleteResult>`));
       }
+      if (fault.kind === "act-then-fail") return actThenFail(fault.later, req, body, res);
+      if (fault.kind === "drip") return drip(fault.everyMs, req, body, res);
+      if (fault.kind === "key-error") {
+        const asError = (key: string) => `<Error><Key>${key}</Key><Code>${fault.code}</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+        return forward(req, body, res, (xml) => xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) => (fault.keys.includes(unescapeXml(key)) ? asError(key) : whole)));
+      }
       if (fault.kind === "name-no-key") return forward(req, body, res, () => `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`);
       const md5 = req.headers["content-md5"];
       if (typeof md5 !== "string") return s3Error(res, 400, "InvalidRequest", "Missing required header for this request: Content-MD5");
@@ -147,6 +212,7 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
     config: { ...target.config, ZATA_ENDPOINT: endpoint },
     seen,
     close: async () => {
+      for (const timer of timers) clearInterval(timer);
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

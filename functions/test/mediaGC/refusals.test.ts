@@ -76,7 +76,7 @@ describe("store-wide problems are not charged to the keys", () => {
 
     const report = await runMediaGC(gcDeps(storeFor(empty.config)), { ttlDays: 30 });
 
-    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("named none of the 2 keys") });
+    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("confirmed none of the 2 keys") });
     for (const id of ["a", "b"]) {
       const doc = await media(id);
       // The store did act on the request (the proxy let it through): the objects may be gone, so the app keeps off them.

@@ -16,8 +16,8 @@ let store: S3MediaStore;
 beforeAll(async () => {
   fs = createTestFirestore("mediagc");
   server = await startS3Server("media");
-  s3 = createS3Client(server.config, { maxAttempts: 2 });
-  store = new S3MediaStore(s3, server.bucket);
+  s3 = createS3Client(server.config);
+  store = new S3MediaStore(createS3Client(server.config, { maxAttempts: 1 }), server.bucket, { attempts: 2 });
 });
 beforeEach(() => fs.clear());
 afterAll(async () => {

@@ -6,8 +6,8 @@ export type KeyResult =
   | { kind: "deleted" }
   /** The store kept the object: an error for this key, or a refusal of a request carrying it alone. */
   | { kind: "refused"; message: string }
-  /** The store's answer named another key, or none: the object may or may not be gone. */
-  | { kind: "unconfirmed" };
+  /** The store's answer did not confirm the delete (see DeleteAnswer): the object may or may not be gone. */
+  | { kind: "unconfirmed"; message: string };
 
 /** Why a batch's deletes stopped before every key had a result. */
 export type DeleteStop =
@@ -70,7 +70,7 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
     }
     for (const key of answer.deleted) result.results.set(key, { kind: "deleted" });
     for (const { key, message } of answer.refused) result.results.set(key, { kind: "refused", message });
-    for (const key of answer.unconfirmed) result.results.set(key, { kind: "unconfirmed" });
+    for (const { key, message } of answer.unconfirmed) result.results.set(key, { kind: "unconfirmed", message });
     return true;
   };
   const stop = (part: string[], why: DeleteStop): false => {
@@ -88,7 +88,7 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
 /** An answer that looks like the store's doing rather than the keys': what it would mean if the probe confirms it. */
 function storeWideShape(answer: Extract<DeleteAnswer, { kind: "answered" }>, part: string[]): DeleteStop | undefined {
   if (answer.unconfirmed.length === part.length) {
-    return { kind: "unavailable", message: `the store's answer named none of the ${part.length} keys it was asked to delete`, nothingDeleted: false };
+    return { kind: "unavailable", message: `the store confirmed none of the ${part.length} keys it was asked to delete (${answer.unconfirmed[0].message})`, nothingDeleted: false };
   }
   const codes = new Set(answer.refused.map((r) => r.code));
   if (answer.refused.length === part.length && codes.size === 1) {

@@ -6,7 +6,7 @@ import type { Logger } from "../logger";
 import type { MediaStore } from "../storage/mediaStore";
 import { deleteInParts, type BulkDeleteResult } from "./bulkDelete";
 import { deadlineSignal } from "./deadline";
-import { GC_MARK_LEASE_MS, hasLiveMark } from "./eligibility";
+import { GC_MARK_LEASE_MS, gcFailuresOf, hasLiveMark, mediaSize } from "./eligibility";
 import { countSkip, type MediaGCDeleteReport } from "./report";
 import { sameKeySpellings } from "./storageKeys";
 
@@ -63,7 +63,7 @@ export async function collectMediaBatch(run: BatchRun, docs: QueryDocumentSnapsh
   for (let i = 0; i < keys.length; i += QUERY_CONCURRENCY) {
     if (budgetSpent(run)) return windDown(run, [...exclusive, ...keys.slice(i)], byKey);
     const slice = keys.slice(i, i + QUERY_CONCURRENCY);
-    const verdicts = await Promise.all(slice.map((key) => sharedKeyVerdict(run, key, byKey.get(key)!)));
+    const verdicts = await Promise.all(slice.map((key) => sharedKeyVerdict(run, key, byKey)));
     await Promise.all(
       slice.map(async (key, j) => {
         const items = byKey.get(key)!;
@@ -115,7 +115,7 @@ async function applyResults(run: BatchRun, bulk: BulkDeleteResult, byKey: Map<st
       byKey.get(key)!.map((m) => {
         if (result.kind === "deleted") return deleteRecord(run, m, { objectDeleted: true, bytes });
         if (result.kind === "refused") return failAndRelease(run, m, `storage refused: ${result.message}`, { objectKept: true, keyFailure: true });
-        return failAndRelease(run, m, "storage did not confirm the delete (the key is in neither Deleted nor Errors of its answer)", { objectKept: false, keyFailure: true });
+        return failAndRelease(run, m, `storage did not confirm the delete: ${result.message}`, { objectKept: false, keyFailure: true });
       }),
     ),
   );
@@ -161,12 +161,15 @@ type SharedKeyVerdict = "exclusive" | "shared" | "busy" | "other-spelling";
  * take for it ("exclusive": the object may go), or others name it too: one of them marked by
  * another run ("busy": wait for that run), one naming the very key ("shared": the object stays,
  * the records may go), or only other spellings ("other-spelling": one object on a store that
- * normalizes Unicode, two on one that does not; neither goes). Reads at most one doc beyond the
- * batch's own, and judges by it when several exist: every verdict but "exclusive" keeps the object.
+ * normalizes Unicode, two on one that does not; neither goes). The batch's own items, whatever
+ * spelling they name, are not others: all of them are garbage marked by this run, so when
+ * several spellings of a key are all in the batch, each goes (an idempotent delete of the one
+ * object, or of each). Reads at most one doc beyond the batch's own, and judges by it when
+ * several exist: every verdict but "exclusive" keeps the object.
  */
-async function sharedKeyVerdict(run: BatchRun, key: string, items: Marked[]): Promise<SharedKeyVerdict> {
-  const ours = new Set(items.map((m) => m.doc.id));
+async function sharedKeyVerdict(run: BatchRun, key: string, byKey: Map<string, Marked[]>): Promise<SharedKeyVerdict> {
   const spellings = sameKeySpellings(key);
+  const ours = new Set(spellings.flatMap((k) => byKey.get(k) ?? []).map((m) => m.doc.id));
   const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "in", spellings).limit(ours.size + 1).get();
   const others = named.docs.filter((d) => !ours.has(d.id));
   if (others.length === 0) return "exclusive";
@@ -179,8 +182,10 @@ async function deleteRecord(run: BatchRun, m: Marked, how: { objectDeleted: bool
   try {
     await m.doc.ref.delete({ lastUpdateTime: m.version });
     run.report.deleted++;
-    const size = m.doc.get("size");
-    if (how.objectDeleted && how.bytes && typeof size === "number") how.bytes.set(m.key, Math.max(how.bytes.get(m.key) ?? 0, size));
+    const size = mediaSize(m.doc.data());
+    // Spellings of one key may name one object (a store that normalizes Unicode): counted once.
+    const object = m.key.normalize("NFC");
+    if (how.objectDeleted && how.bytes && size !== null) how.bytes.set(object, Math.max(how.bytes.get(object) ?? 0, size));
     if (!how.objectDeleted) run.report.sharedObjectsKept++;
   } catch (error) {
     // The app changed a doc marked "deleting" (the rule it must keep); its record stays for a human.
@@ -204,7 +209,8 @@ async function failAndRelease(run: BatchRun, m: Marked, reason: string, how: { o
 async function release(run: BatchRun, m: Marked, how: { reason: string; objectKept: boolean; keyFailure?: boolean }): Promise<void> {
   const update: Record<string, unknown> = { gcMarkedAt: FieldValue.delete(), gcRunId: FieldValue.delete(), gcLastError: how.reason.slice(0, 1000) };
   if (how.objectKept) update.gcState = FieldValue.delete();
-  if (how.keyFailure) update.gcFailures = FieldValue.increment(1);
+  // From the value the mark was conditioned on (judgeMedia let only a valid count through).
+  if (how.keyFailure) update.gcFailures = (gcFailuresOf(m.doc.data()) ?? 0) + 1;
   try {
     await m.doc.ref.update(update, { lastUpdateTime: m.version });
   } catch (error) {

@@ -31,8 +31,38 @@ export function judgeMedia(data: FirebaseFirestore.DocumentData, nowMs: number, 
   if (typeof data.storageKey !== "string" || data.storageKey === "") return { eligible: false, reason: "no-storageKey" };
   if (!isCanonicalStorageKey(data.storageKey)) return { eligible: false, reason: "unsafe-storageKey" };
   if (hasLiveMark(data, nowMs)) return { eligible: false, reason: "being-deleted" };
-  if (typeof data.gcFailures === "number" && data.gcFailures >= GC_MAX_KEY_FAILURES) return { eligible: false, reason: "set-aside" };
+  const failures = gcFailuresOf(data);
+  if (failures === undefined || failures >= GC_MAX_KEY_FAILURES) return { eligible: false, reason: "set-aside" };
   return { eligible: true };
+}
+
+/**
+ * The doc's `gcFailures` (written by the GC only): 0 when absent, undefined when it is not a
+ * non-negative integer. An item whose count is not valid is set aside, so no value written
+ * there can make an item immune to setting aside.
+ */
+export function gcFailuresOf(data: FirebaseFirestore.DocumentData): number | undefined {
+  const n: unknown = data.gcFailures;
+  if (n === undefined) return 0;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** Why a set-aside item is set aside, for logs and `status`. */
+export function setAsideProblem(data: FirebaseFirestore.DocumentData): string {
+  const n = gcFailuresOf(data);
+  return n === undefined ? `gcFailures is not a non-negative integer (${String(data.gcFailures).slice(0, 50)})` : `${n} storage failures`;
+}
+
+/** S3's largest object, in bytes (5 TiB): a `size` above it is not an object's size. */
+export const S3_MAX_OBJECT_BYTES = 5 * 2 ** 40;
+
+/**
+ * The doc's `size` in bytes when it is one (an integer from 0 to 5 TiB), else null: unknown,
+ * left out of `bytesFreed` (so a report never sums NaN, Infinity or a negative size).
+ */
+export function mediaSize(data: FirebaseFirestore.DocumentData): number | null {
+  const n: unknown = data.size;
+  return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= S3_MAX_OBJECT_BYTES ? n : null;
 }
 
 /** How far ahead of this run's clock a mark may be and still count: the clocks of two runs' machines may differ by this much. */

@@ -1,7 +1,7 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { countOf } from "../count";
-import { cutoffMs, judgeMedia } from "./eligibility";
-import { mediaGCQuery } from "./runMediaGC";
+import { cutoffMs, judgeMedia, setAsideProblem } from "./eligibility";
+import { mediaGCQuery, readCandidates } from "./runMediaGC";
 import { storageKeyProblem } from "./storageKeys";
 import { COUNT_CAP, STATUS_GC_CANDIDATE_READS, STATUS_SAMPLE_SIZE } from "../limits";
 
@@ -40,7 +40,7 @@ export interface MediaGCHealth {
  */
 export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: number, { maxReads = STATUS_GC_CANDIDATE_READS } = {}): Promise<MediaGCHealth> {
   const query = mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, ttlDays)), maxReads);
-  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(COUNT_CAP)), query.get()]);
+  const [unreferencedOld, page] = await Promise.all([countOf(query.limit(COUNT_CAP)), readCandidates(query)]);
   const status: MediaGCHealth = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
   for (const doc of page.docs) {
     const verdict = judgeMedia(doc.data(), nowMs, ttlDays);
@@ -50,7 +50,7 @@ export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: nu
     }
     status.skipped[verdict.reason] = (status.skipped[verdict.reason] ?? 0) + 1;
     if ((verdict.reason === "set-aside" || verdict.reason === "unsafe-storageKey") && status.needsAttention.length < STATUS_SAMPLE_SIZE) {
-      const detail = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
+      const detail = verdict.reason === "set-aside" ? `${setAsideProblem(doc.data())}; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
       status.needsAttention.push({ id: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, detail });
     }
   }

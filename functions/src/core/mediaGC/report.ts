@@ -43,3 +43,6 @@ export type MediaGCReport = MediaGCDryRunReport | MediaGCDeleteReport;
 export function countSkip(report: MediaGCReport, reason: string, n = 1): void {
   report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
 }
+
+/** Whether a run did all it had to: it reached the end of the garbage and no item failed (the CLI exits 1 otherwise). */
+export const gcRunSucceeded = (report: MediaGCReport): boolean => report.complete && (report.dryRun || report.failed.length === 0);

@@ -3,11 +3,11 @@ import { FieldPath, Timestamp, type QueryDocumentSnapshot } from "firebase-admin
 import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { countOf } from "../count";
-import { ConfigError } from "../errors";
+import { ConfigError, errorMessage, firestoreCode, GrpcStatus } from "../errors";
 import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
-import { cutoffMs, judgeMedia } from "./eligibility";
+import { cutoffMs, judgeMedia, mediaSize, setAsideProblem } from "./eligibility";
 import { countSkip, type MediaCandidate, type MediaGCDeleteReport, type MediaGCDryRunReport, type MediaGCReport } from "./report";
 import { storageKeyProblem } from "./storageKeys";
 import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
@@ -39,11 +39,9 @@ export interface MediaGCOptions {
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
 
 
-const sizeOf = (doc: QueryDocumentSnapshot): number | null => (typeof doc.get("size") === "number" ? doc.get("size") : null);
-
 function candidate(doc: QueryDocumentSnapshot, nowMs: number): MediaCandidate {
   const created = doc.get("createdAt") as Timestamp;
-  return { id: doc.id, storageKey: doc.get("storageKey"), size: sizeOf(doc), ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000) };
+  return { id: doc.id, storageKey: doc.get("storageKey"), size: mediaSize(doc.data()), ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000) };
 }
 
 export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp, batchSize: number) {
@@ -54,6 +52,22 @@ export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp,
     .orderBy("createdAt")
     .orderBy(FieldPath.documentId())
     .limit(batchSize);
+}
+
+/**
+ * Reads a page of `mediaGCQuery`. Throws ConfigError naming the index when Firestore answers
+ * FAILED_PRECONDITION for a missing index (firestore.indexes.json not deployed: its message holds
+ * the console link that creates it); rethrows anything else.
+ */
+export async function readCandidates(query: FirebaseFirestore.Query): Promise<FirebaseFirestore.QuerySnapshot> {
+  try {
+    return await query.get();
+  } catch (error) {
+    if (firestoreCode(error) === GrpcStatus.FAILED_PRECONDITION && /index/i.test(errorMessage(error))) {
+      throw new ConfigError(`the media GC's query needs the canvasMedia index (referencedByCount, createdAt) of firestore.indexes.json: ${errorMessage(error)}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /**
@@ -93,7 +107,7 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     }
     let query = mediaGCQuery(db, cutoff, batchSize);
     if (cursor) query = query.startAfter(cursor);
-    const page = await query.get();
+    const page = await readCandidates(query);
     if (page.empty) break;
     report.batches++;
     report.scanned += page.size;
@@ -101,18 +115,22 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     const now = clock.now();
     const eligible = page.docs.filter((doc) => {
       const verdict = judgeMedia(doc.data(), now, ttlDays);
-      if (verdict.eligible) return true;
+      if (verdict.eligible) {
+        if (doc.get("size") !== undefined && mediaSize(doc.data()) === null) logger.warn("mediaGC.invalid_size", { mediaId: doc.id, size: String(doc.get("size")).slice(0, 50) });
+        return true;
+      }
       countSkip(report, verdict.reason);
       if (verdict.reason === "unsafe-storageKey" || verdict.reason === "set-aside") {
-        const problem = verdict.reason === "set-aside" ? `${doc.get("gcFailures")} storage failures` : storageKeyProblem(doc.get("storageKey"));
+        const problem = verdict.reason === "set-aside" ? setAsideProblem(doc.data()) : storageKeyProblem(doc.get("storageKey"));
         logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, problem });
       }
       return false;
     });
     if (report.dryRun) {
       for (const doc of eligible) {
-        report.candidates.push(candidate(doc, now));
-        report.bytesFreed += sizeOf(doc) ?? 0;
+        const c = candidate(doc, now);
+        report.candidates.push(c);
+        report.bytesFreed += c.size ?? 0;
       }
     } else if (run) {
       const end = await collectMediaBatch(run, eligible);

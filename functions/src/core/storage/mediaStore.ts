@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { DeleteObjectsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { errorMessage } from "../errors";
 
@@ -11,35 +12,115 @@ export type DeleteAnswer =
       kind: "answered";
       /** Named in the answer's Deleted list, or in its Errors as NoSuchKey (already gone). */
       deleted: string[];
-      /** Named in the answer's Errors (and not in Deleted): the store kept these objects. */
+      /** Named in the answer's Errors with a code that says the store kept the object (KEPT_BY_CODE). */
       refused: { key: string; code: string; message: string }[];
-      /** Named in neither list, or in both: the store may or may not have deleted them. */
-      unconfirmed: string[];
+      /** Named in neither list, in both, or in Errors with a code of unknown outcome: the object may or may not be gone. */
+      unconfirmed: { key: string; message: string }[];
     }
   | { kind: "failed"; failure: StorageFailure; error: unknown };
 
 /** The one storage operation the GC needs, so it can be counted in benchmarks. */
 export interface MediaStore {
   /**
-   * Deletes up to 1,000 distinct keys in one request. Never rejects: a failed request is an
-   * answer of kind "failed" (see `describeStorageFailure`); `signal` aborts it (the caller's deadline).
+   * Deletes up to 1,000 distinct keys in one request (retried, see S3MediaStore). Never rejects:
+   * a failed request is an answer of kind "failed" (see `describeStorageFailure`); `signal` aborts
+   * it (the caller's deadline).
    */
   deleteObjects(keys: string[], options?: { signal?: AbortSignal }): Promise<DeleteAnswer>;
 }
 
 export const S3_DELETE_LIMIT = 1000;
 
+export interface S3MediaStoreOptions {
+  /** Attempts per DeleteObjects request (the first and its retries). */
+  attempts?: number;
+  /** Longest time one attempt may take, from sending to the end of the answer (ZATA_REQUEST_TIMEOUT_MS). */
+  attemptTimeoutMs?: number;
+}
+
+/** Waits the AWS SDK's standard retry backoff (full jitter over 100 ms·2^attempt, at most 20 s); false when `signal` fired first. */
+async function backoff(attempt: number, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt), undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Per-key error codes that say the store did not delete the object, with why. Every other code
+ * (InternalError, ServiceUnavailable, SlowDown, OperationAborted, a code this table does not
+ * know) leaves the outcome unknown: the key may be gone. Source: the S3 API reference's error
+ * codes (DeleteObjects' per-key Error carries the codes of DeleteObject).
+ */
+const KEPT_BY_CODE: Record<string, string> = {
+  AccessDenied: "the credentials may not delete it (permissions, a bucket policy, object lock)",
+  AllAccessDisabled: "all access to the bucket is disabled",
+  AccountProblem: "the account cannot act",
+  InvalidAccessKeyId: "the access key is unknown",
+  SignatureDoesNotMatch: "the signature was refused",
+  NoSuchBucket: "the bucket does not exist",
+  InvalidBucketName: "the bucket name is invalid",
+  InvalidArgument: "the store cannot take the key",
+  InvalidRequest: "the store refused the request for this key",
+  KeyTooLongError: "the key is too long for the store",
+  MethodNotAllowed: "the store does not allow deleting this object",
+  NotImplemented: "the store does not implement this delete",
+  InvalidObjectState: "the object's state forbids the delete",
+};
+
+/** Whether a per-key error `code` says the store kept the object (KEPT_BY_CODE). */
+export const keptByCode = (code: string): boolean => Object.hasOwn(KEPT_BY_CODE, code);
+
+/**
+ * The media store on an S3-compatible provider. DeleteObjects is retried here, not by the SDK
+ * (`client` must have `maxAttempts: 1`, as createMediaStore makes it), so that every attempt is seen:
+ * - each attempt is bounded as a whole by `attemptTimeoutMs` (an AbortSignal: a store that drips
+ *   its answer byte by byte is cut too), and the caller's `signal` bounds them all;
+ * - an outage (5xx, throttling, a timeout, a reset, a refused connection) is retried with backoff;
+ * - once an attempt may have reached the store and acted (it was sent and got no answer, a 5xx,
+ *   or an answer that is not S3 XML), the request's outcome is unknown whatever later attempts
+ *   answer: its failure is `unavailable` with `nothingDeleted: false` (never `settings` or
+ *   `refused`), and a later answer's per-key refusals count as unconfirmed.
+ */
 export class S3MediaStore implements MediaStore {
+  private readonly attempts: number;
+  private readonly attemptTimeoutMs: number;
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-  ) {}
+    options: S3MediaStoreOptions = {},
+  ) {
+    this.attempts = options.attempts ?? 4;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000;
+  }
 
   async deleteObjects(keys: string[], options: { signal?: AbortSignal } = {}): Promise<DeleteAnswer> {
     const unique = [...new Set(keys)];
     if (unique.length === 0) return { kind: "answered", deleted: [], refused: [], unconfirmed: [] };
     if (unique.length > S3_DELETE_LIMIT) throw new RangeError(`deleteObjects takes at most ${S3_DELETE_LIMIT} keys, got ${unique.length}`);
-    const command = new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: unique.map((Key) => ({ Key })), Quiet: false } });
+    let mayHaveActed: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.attempt(unique, options.signal);
+      if (outcome.kind === "answered") return mayHaveActed ? refusalsUnconfirmed(outcome, mayHaveActed) : outcome;
+      const { failure } = outcome;
+      if (failure.kind === "aborted" || (failure.kind === "unavailable" && !failure.nothingDeleted)) mayHaveActed ??= failure.message;
+      if (failure.kind === "unavailable" && attempt < this.attempts) {
+        if (await backoff(attempt, options.signal)) continue;
+        const message = `the caller's deadline passed before attempt ${attempt + 1} (last: ${failure.message})`;
+        return { kind: "failed", error: outcome.error, failure: { kind: "aborted", message } };
+      }
+      if (failure.kind === "aborted" || !mayHaveActed) return outcome;
+      const earlier = mayHaveActed === failure.message ? "" : `; an earlier attempt may have deleted keys: ${mayHaveActed}`;
+      return { kind: "failed", error: outcome.error, failure: { kind: "unavailable", message: `${failure.message}${earlier} (attempt ${attempt} of ${this.attempts})`, nothingDeleted: false } };
+    }
+  }
+
+  /** One DeleteObjects attempt, bounded by attemptTimeoutMs and `signal`. */
+  private async attempt(keys: string[], signal: AbortSignal | undefined): Promise<DeleteAnswer> {
+    const command = new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: false } });
     // Innermost middleware, just before the HTTP handler: an error raised before it means the SDK itself refused to send.
     let handedToNetwork = false;
     command.middlewareStack.add(
@@ -49,31 +130,52 @@ export class S3MediaStore implements MediaStore {
       },
       { step: "deserialize", priority: "low", name: "gcHandedToNetwork" },
     );
+    const timeout = AbortSignal.timeout(this.attemptTimeoutMs);
     let out;
     try {
-      out = await this.client.send(command, { abortSignal: options.signal });
+      out = await this.client.send(command, { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });
     } catch (error) {
-      return { kind: "failed", failure: describeStorageFailure(error, { handedToNetwork, aborted: options.signal?.aborted === true }), error };
+      const aborted = signal?.aborted === true;
+      const failure = !aborted && timeout.aborted ? timedOut(this.attemptTimeoutMs, handedToNetwork) : describeStorageFailure(error, { handedToNetwork, aborted });
+      return { kind: "failed", failure, error };
     }
-    const requested = new Set(unique);
-    const named = new Set((out.Deleted ?? []).map((d) => d.Key));
-    const refused: { key: string; code: string; message: string }[] = [];
-    for (const e of out.Errors ?? []) {
-      if (e.Key === undefined || !requested.has(e.Key)) continue;
-      // Some providers report a missing key as an error rather than as deleted; it is gone either way.
-      if (e.Code === "NoSuchKey") named.add(e.Key);
-      else refused.push({ key: e.Key, code: e.Code ?? "Error", message: `${e.Code ?? "Error"}: ${e.Message ?? "delete failed"}` });
-    }
-    // A key named in both lists is neither confirmed deleted nor certainly kept.
-    const both = new Set(refused.filter((r) => named.has(r.key)).map((r) => r.key));
-    const refusedKeys = new Set(refused.map((r) => r.key));
-    return {
-      kind: "answered",
-      deleted: unique.filter((k) => named.has(k) && !refusedKeys.has(k)),
-      refused: refused.filter((r) => !both.has(r.key)),
-      unconfirmed: unique.filter((k) => both.has(k) || (!named.has(k) && !refusedKeys.has(k))),
-    };
+    return readAnswer(keys, out);
   }
+}
+
+/** An attempt cut by its own timeout: it may have been sent, so it may have acted. */
+function timedOut(ms: number, sent: boolean): StorageFailure {
+  return { kind: "unavailable", message: `TimeoutError: no complete answer within ZATA_REQUEST_TIMEOUT_MS (${ms} ms)`, nothingDeleted: !sent };
+}
+
+/** After an attempt that may have acted, a key a later answer refuses may be gone all the same. */
+function refusalsUnconfirmed(answer: Extract<DeleteAnswer, { kind: "answered" }>, why: string): DeleteAnswer {
+  const unconfirmed = [...answer.unconfirmed, ...answer.refused.map((r) => ({ key: r.key, message: `${r.message}, after an earlier attempt that may have deleted it (${why})` }))];
+  return { ...answer, refused: [], unconfirmed };
+}
+
+function readAnswer(keys: string[], out: { Deleted?: { Key?: string }[]; Errors?: { Key?: string; Code?: string; Message?: string }[] }): DeleteAnswer {
+  const requested = new Set(keys);
+  const named = new Set((out.Deleted ?? []).map((d) => d.Key));
+  const errors = new Map<string, { code: string; message: string }>();
+  for (const e of out.Errors ?? []) {
+    if (e.Key === undefined || !requested.has(e.Key)) continue;
+    const code = e.Code ?? "Error";
+    // Some providers report a missing key as an error rather than as deleted; it is gone either way.
+    if (code === "NoSuchKey") named.add(e.Key);
+    else errors.set(e.Key, { code, message: `${code}: ${e.Message ?? "delete failed"}` });
+  }
+  const answer: Extract<DeleteAnswer, { kind: "answered" }> = { kind: "answered", deleted: [], refused: [], unconfirmed: [] };
+  for (const key of keys) {
+    const error = errors.get(key);
+    if (!error) {
+      if (named.has(key)) answer.deleted.push(key);
+      else answer.unconfirmed.push({ key, message: "the key is in neither Deleted nor Errors of the answer" });
+    } else if (named.has(key)) answer.unconfirmed.push({ key, message: `the answer names the key both Deleted and in Errors (${error.message})` });
+    else if (keptByCode(error.code)) answer.refused.push({ key, ...error });
+    else answer.unconfirmed.push({ key, message: `${error.message} (a per-key error of unknown outcome)` });
+  }
+  return answer;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config";
+import { S3MediaStore } from "./mediaStore";
 
 /**
  * An S3 client set up for S3-compatible providers such as Zata:
@@ -10,9 +11,10 @@ import type { StorageConfig } from "../config";
  *   several S3-compatible stores accept only Content-MD5 (they answer "Missing required header
  *   for this request: Content-MD5"). Source: the AWS SDK for JavaScript v3's MD5 fallback note
  *   (supplemental-docs/MD5_FALLBACK.md) and the DeleteObjects API reference;
- * - a timeout on every request (`ZATA_REQUEST_TIMEOUT_MS` to connect, and again for an answer),
- *   so a store that accepts the connection and never answers fails the request instead of
- *   hanging it; throttling, 5xx answers and timeouts are retried with the SDK's backoff.
+ * - `ZATA_REQUEST_TIMEOUT_MS` to connect, and as the longest silence of a socket (the whole
+ *   request's bound is S3MediaStore's, per attempt);
+ * - `maxAttempts` (4 by default) for the SDK's retries of throttling, 5xx answers and timeouts;
+ *   S3MediaStore's client has 1: it retries DeleteObjects itself, as it must know what every attempt did.
  */
 export function createS3Client(config: StorageConfig, options: { maxAttempts?: number } = {}): S3Client {
   const timeout = config.ZATA_REQUEST_TIMEOUT_MS;
@@ -30,6 +32,11 @@ export function createS3Client(config: StorageConfig, options: { maxAttempts?: n
   });
   addContentMd5ToDeleteObjects(client);
   return client;
+}
+
+/** The media store for `config`: DeleteObjects in up to 4 attempts, each bounded by ZATA_REQUEST_TIMEOUT_MS. */
+export function createMediaStore(config: StorageConfig, options: { attempts?: number } = {}): S3MediaStore {
+  return new S3MediaStore(createS3Client(config, { maxAttempts: 1 }), config.ZATA_BUCKET, { attempts: options.attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
 }
 
 const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm$)/i;
