@@ -53,11 +53,12 @@ const HELP: Record<string, string> = {
     "  and enqueues an upsert task for each one whose mirror doc is out of line, then applies it here.",
     `  At most N items a second (default ${DEFAULT_WALK_RATE}, at most ${MAX_WALK_RATE}). Resumable: stopped (Ctrl-C, SIGTERM),`,
     "  the next run of the same scope goes on from where it stopped. --dry-run lists what it would change.",
-    "  Exits 0 when complete, 1 when stopped, busy (another run holds it), a task failed or a conflict was met.",
+    "  Exits 0 when complete with every task done; 1 when stopped, busy (another run holds it), or a task was not done.",
     "usage: workers mirror verify [--repair] [--rate N] [--json]",
     "  Compares every history item with its mirror doc and every mirror doc with its item; prints counts",
     "  and a sample of each kind of drift. --repair enqueues an upsert for each fixable one and applies it here.",
     "  Exits 0 when in sync, 1 with drift (with --repair too: run it again to confirm) or when stopped.",
+    "  Items the mirror cannot hold (conflict, tooLarge) are listed but do not make it exit 1.",
   ].join("\n"),
 };
 
@@ -70,7 +71,8 @@ function integer(name: string, value: string | undefined): number | undefined {
 function validated(data: Record<string, unknown>): RunWorkerRequest {
   const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
   const parsed = parseRunWorkerRequest(defined);
-  if (!parsed.ok) throw new UsageError(parsed.error.replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  // "since: since must be ..." names the field twice: once is enough.
+  if (!parsed.ok) throw new UsageError(parsed.error.replace(/^(\w+): (?=\1 )/, "").replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
   return parsed.request;
 }
 
@@ -116,7 +118,7 @@ export function parseCommand(argv: string[]): Command {
     "mirror verify": ["json", "repair", "rate"],
   };
   const command = name === "mirror" ? `mirror ${positionals[0] ?? ""}` : name;
-  if (!(command in allowed)) throw new UsageError(HELP[name]);
+  if (!(command in allowed)) throw new UsageError(name === "mirror" ? `${positionals[0] === undefined ? "mirror needs a subcommand" : `unknown subcommand "mirror ${positionals[0]}"`}\n${HELP[name]}` : HELP[name]);
   const extra = Object.keys(v).filter((k) => !allowed[command].includes(k));
   if (extra.length) throw new UsageError(`${command} does not take --${extra.join(", --")}\n${HELP[name]}`);
 

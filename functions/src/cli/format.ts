@@ -153,7 +153,8 @@ const DRIFT_LABELS: Record<ReportedDrift, string> = {
   sourcePrivate: "mirror docs of private items",
   sourceDeleted: "mirror docs of deleted items",
   sourceGone: "mirror docs whose item is gone",
-  conflict: "public items whose mirror doc belongs to another user's item of the same historyId (fix by hand)",
+  conflict: "public items whose historyId another user's mirrored item holds (not drift: the mirror keeps the first)",
+  tooLarge: "public items whose mirror doc would pass Firestore's 1 MiB limit (not drift: never published)",
   unowned: "mirror docs with no usable uid, which no task may change (check, then delete by hand)",
 };
 
@@ -161,6 +162,7 @@ function driftLine(e: DriftEntry): string {
   const item = `${e.uid === null || e.uid === undefined ? "?" : shown(e.uid)}/${shown(e.historyId)}`;
   if (e.fields) return `  ${item}: ${e.fields.map(shown).join(", ")}`;
   if (e.owner !== undefined) return `  ${item}: the mirror doc belongs to ${shown(e.owner)}`;
+  if (e.bytes !== undefined) return `  ${item}: ${n(e.bytes)} bytes`;
   return `  ${item}`;
 }
 
@@ -182,6 +184,7 @@ function taskLines(t: RepairTally, dryRun = false): string[] {
     const others = Object.entries(t.applied.byStatus).filter(([k]) => k !== "done").map(([k, c]) => `${n(c)} ${k}`);
     lines.push(`applied here: ${[...outcomes, ...others].join(", ") || "nothing"}`);
   }
+  if (t.notDoneCount) lines.push(`not done here: ${n(t.notDoneCount)} tasks (left to the queue: a trigger or worker applies them when due; \`workers status\` shows them)`);
   for (const f of t.notDone) lines.push(`  task ${shown(f.taskId)} (${shown(f.uid)}/${shown(f.historyId)}): ${f.status}${f.error ? `: ${shown(f.error)}` : ""}`);
   return lines;
 }
@@ -202,6 +205,6 @@ export function formatVerify(r: VerifyReport): string {
   const scanned = `${n(r.scanned.historyItems)} history items and ${n(r.scanned.mirrorDocs)} mirror docs compared in ${duration(r.durationMs)}`;
   const lines = [r.inSync ? `in sync: ${scanned}` : `${r.complete ? "drift" : `incomplete (stopped: ${r.stoppedBy})`}: ${n(r.driftCount)} found; ${scanned}; ${n(r.matching)} in line`];
   lines.push(...driftLines(r.drift));
-  if (r.repair) lines.push(...taskLines(r.repair), ...(r.repair.unrepairable ? [`left for an operator: ${n(r.repair.unrepairable)} (conflict, unowned)`] : []));
+  if (r.repair) lines.push(...taskLines(r.repair), ...(r.repair.unrepairable ? [`not repairable: ${n(r.repair.unrepairable)} (conflict, tooLarge, unowned)`] : []));
   return lines.join("\n");
 }

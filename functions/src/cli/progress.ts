@@ -90,6 +90,8 @@ class LineDisplay implements ProgressDisplay {
   };
 
   log(line: string): void {
+    // The progress a log line follows is written before it, so the lines read in the order things happened.
+    this.flush();
     this.stream.write(`${line}\n`);
   }
 

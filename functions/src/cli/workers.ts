@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostname } from "node:os";
 import { systemClock } from "../core/clock";
 import { parseStorageConfig } from "../core/config";
 import { errorMessage, failureKind } from "../core/errors";
@@ -6,6 +7,7 @@ import { getSystemHealth } from "../core/health/systemHealth";
 import { createLogger, humanLogLine, type LogOrigin, type LogSink } from "../core/logger";
 import { gcRunSucceeded } from "../core/mediaGC/report";
 import { runManual, type ManualRunHooks, type ManualRunResult } from "../core/manualRun/runManual";
+import { BACKFILL_LEASE_MS } from "../core/mirror/backfillCursor";
 import { drainQueue } from "../core/mirror/drain";
 import { processMirrorTask } from "../core/mirror/processMirrorTask";
 import { requeueDeadLetters } from "../core/mirror/requeue";
@@ -35,28 +37,55 @@ const logSink =
   (entry) =>
     display.log(`${String(entry.time).slice(11, 19)} ${shown(humanLogLine(entry))}`);
 
+/** How long the page in hand may take after the first signal before the run is abandoned (a Firestore that stopped answering). */
+const STOP_GRACE_MS = 20_000;
+/** How long an abandoned run may take to give its lease up before the process exits anyway. */
+const RELEASE_WAIT_MS = 5_000;
+
+interface SignalStop {
+  signal: AbortSignal;
+  abandon: AbortSignal;
+  dispose: () => void;
+}
+
 /**
- * A run that stops on SIGINT/SIGTERM between pages (the backfill saves its cursor): the first
- * signal asks it to stop, a second one exits at once.
+ * A run that stops on SIGINT, SIGTERM or SIGHUP (a closed terminal) between pages (the backfill
+ * saves its cursor). A second signal, or the page in hand not ending within STOP_GRACE_MS,
+ * abandons the page: the backfill gives its lease up with the cursor of the last page done, and
+ * the process exits after at most RELEASE_WAIT_MS more, saying whether the lease is still held.
  */
-function stopOnSignals(display: ProgressDisplay): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
+function stopOnSignals(display: ProgressDisplay): SignalStop {
+  const stop = new AbortController();
+  const abandon = new AbortController();
+  const timers: NodeJS.Timeout[] = [];
+  const later = (ms: number, then: () => void) => timers.push(setTimeout(then, ms).unref());
+  const abandonNow = (why: string) => {
+    if (abandon.signal.aborted) return;
+    display.log(`workers: ${why}: stopping now, the page in hand left for the next run`);
+    abandon.abort();
+    later(RELEASE_WAIT_MS, () => {
       display.stop();
-      process.stderr.write(`workers: ${signal} again: stopped at once; the next run resumes from the last saved cursor\n`);
+      process.stderr.write(
+        `workers: Firestore did not answer within ${RELEASE_WAIT_MS / 1000} s: exiting with the backfill's lease still held; ` +
+          `the next run of this scope can start once it runs out (at most ${BACKFILL_LEASE_MS / 1000} s) and resumes from the last saved cursor\n`,
+      );
       process.exit(1);
-    }
-    display.log(`workers: ${signal}: stopping after the page in hand (send it again to stop at once)`);
-    controller.abort();
+    });
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) return abandonNow(`${signal} again`);
+    display.log(`workers: ${signal}: stopping after the page in hand (send it again to stop at once)`);
+    stop.abort();
+    later(STOP_GRACE_MS, () => abandonNow(`the page in hand did not end within ${STOP_GRACE_MS / 1000} s of the signal`));
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) process.on(s, onSignal);
   return {
-    signal: controller.signal,
+    signal: stop.signal,
+    abandon: abandon.signal,
     dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      for (const s of signals) process.off(s, onSignal);
+      for (const t of timers) clearTimeout(t);
     },
   };
 }
@@ -92,7 +121,15 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   // work). One line per task would drown the progress: only their warnings and errors are shown.
   const applyDeps = { ...deps, logger: createLogger({ sink: logSink(display), minSeverity: "WARNING", fields: { ...origin } }) };
   const hooks: ManualRunHooks = walks
-    ? { onProgress: display.onProgress, signal: signals!.signal, rate: command.rate, timeBudgetMs: Infinity, apply: (taskId) => processMirrorTask(applyDeps, taskId, { workerId: "cli" }) }
+    ? {
+        onProgress: display.onProgress,
+        signal: signals!.signal,
+        abandon: signals!.abandon,
+        workerId: `cli@${hostname()}:${process.pid}`,
+        rate: command.rate,
+        timeBudgetMs: Infinity,
+        apply: (taskId) => processMirrorTask(applyDeps, taskId, { workerId: "cli" }),
+      }
     : { onProgress: display.onProgress };
   const mediaStore = () => {
     const config = parseStorageConfig(process.env);
@@ -104,6 +141,8 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
   } finally {
     signals?.dispose();
   }
+  // An abandoned page's calls may still be waiting on Firestore: the process ends with the report.
+  if (signals?.abandon.aborted) setImmediate(() => process.exit());
   return printResult(result, print);
 }
 
@@ -123,7 +162,7 @@ function printResult(result: ManualRunResult, print: (report: unknown, human: ()
     case "mirrorBackfill": {
       const b = result.report;
       print(b, () => formatBackfill(b));
-      return b.complete && b.tasks.notDone.length === 0 && b.drift.conflict.count === 0 ? 0 : 1;
+      return b.complete && b.tasks.notDoneCount === 0 ? 0 : 1;
     }
     case "mirrorVerify": {
       const v = result.report;

@@ -1,26 +1,33 @@
 import type { Clock } from "./clock";
 
 /**
- * Pacing for long walks that must not starve production traffic: each batch of n units takes at
- * least n / rate seconds (the walk sleeps for the rest), so the rate never passes `ratePerSecond`,
- * not even in a burst after a slow stretch.
+ * Pacing for long walks that must not starve production traffic: a batch of at most n units
+ * starts only once n / rate seconds have passed since the previous batch started (the first batch
+ * too, after the pacer's creation), so the units started by any time t since then never pass
+ * rate × t, not even on a run of one batch, nor in a burst after a slow stretch (time not used is
+ * not saved up). A batch that used fewer units than it reserved gives the rest back.
  */
 export class Pacer {
-  private batchStartMs: number;
+  /** When the last reserved batch may start. */
+  private nextStartMs: number;
 
   constructor(
     private readonly ratePerSecond: number,
     private readonly clock: Clock,
   ) {
     if (!(ratePerSecond > 0)) throw new RangeError(`the rate must be > 0 units a second, got ${ratePerSecond}`);
-    this.batchStartMs = clock.now();
+    this.nextStartMs = clock.now();
   }
 
-  /** Records a batch of `units` just done; resolves when the next may start, or at once when `signal` aborts. */
-  async batchDone(units: number, signal?: AbortSignal): Promise<void> {
-    const earliestMs = this.batchStartMs + (units * 1000) / this.ratePerSecond;
-    await sleep(earliestMs - this.clock.now(), signal);
-    this.batchStartMs = this.clock.now();
+  /** Reserves a batch of at most `units`; resolves when it may start, or at once when `signal` aborts. */
+  async reserve(units: number, signal?: AbortSignal): Promise<void> {
+    this.nextStartMs = Math.max(this.nextStartMs, this.clock.now()) + (units * 1000) / this.ratePerSecond;
+    await sleep(this.nextStartMs - this.clock.now(), signal);
+  }
+
+  /** Gives back the units of the last reserved batch it did not use. */
+  unused(units: number): void {
+    if (units > 0) this.nextStartMs -= (units * 1000) / this.ratePerSecond;
   }
 }
 

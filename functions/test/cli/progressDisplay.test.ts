@@ -32,6 +32,19 @@ describe("not a terminal: plain lines", () => {
     ]);
   });
 
+  it("a log line comes after the progress it follows: the last progress line is written before it, not at stop", () => {
+    let now = 0;
+    const out = stream(false);
+    const display = createProgressDisplay(out, { now: () => now, lineIntervalMs: 1000 });
+    display.onProgress(event(100));
+    now = 200;
+    display.onProgress(event(1000));
+    display.log("mirror.verify.completed");
+    display.stop();
+    const lines = out.output.trim().split("\n");
+    expect(lines.map((l) => (l.includes("1,000/1,000") ? "last progress" : l.includes("completed") ? "log" : "other"))).toEqual(["other", "last progress", "log"]);
+  });
+
   it("a new phase writes the last line of the one before and restarts the rate; an unknown total shows a count", () => {
     let now = 0;
     const out = stream(false);

@@ -99,6 +99,7 @@ const QUERIES: Record<string, Query> = {
 /** The queries Firestore serves from its automatic single-field indexes. */
 const SINGLE_FIELD_QUERIES = new Set([
   "mirror: pending tasks",
+  "mirror: dead letters to re-check",
   "mirror: audit",
   "signup cache: best images",
   "snapshots: failing, retry due",

@@ -1,6 +1,8 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { BACKFILL_LEASE_MS, backfillCursorRef } from "../../src/core/mirror/backfillCursor";
 import { runBackfill, type BackfillOptions, type BackfillReport } from "../../src/core/mirror/backfill";
+import { FIRST_PAGE_SIZE, PAGE_BYTES } from "../../src/core/mirror/historyWalk";
+import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
 import { ManualClock, testDeps } from "../harness/deps";
@@ -167,6 +169,28 @@ async function seedPublic(db: Firestore, count: number): Promise<string[]> {
   return paths.sort();
 }
 
+describe("bounds", () => {
+  it("pages shrink to what fits PAGE_BYTES when items are large (the rules bound no field), from a first page of FIRST_PAGE_SIZE", async () => {
+    await putUser(fs.db, "big");
+    // 45 items of 600 KB: a page of 300 such items and their mirror docs would hold ~360 MB.
+    for (let i = 0; i < 45; i++) await putHistoryItem(fs.db, "big", `x${i}`, { prompt: String.fromCharCode(97 + (i % 26)).repeat(600_000) });
+    const pages: number[] = [];
+    const report = await backfill({ onProgress: (e) => pages.push(e.done - (pages.reduce((a, b) => a + b, 0))) });
+    expect(report).toMatchObject({ complete: true, walked: 45, tasks: { enqueued: 45, notDoneCount: 0 } });
+    expect(pages[0]).toBe(FIRST_PAGE_SIZE);
+    expect(Math.max(...pages.slice(1))).toBeLessThanOrEqual(Math.floor(PAGE_BYTES / 600_000));
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
+  it("holds its rate on a short run too: the first page is paced, so items walked never pass rate × time", async () => {
+    await seedPublic(fs.db, 30);
+    const rate = 40;
+    const report = await runBackfill(deps(), { dryRun: true, rate });
+    expect(report).toMatchObject({ complete: true, walked: 30 });
+    expect(report.durationMs).toBeGreaterThanOrEqual((1000 * report.walked) / rate);
+  });
+});
+
 describe("stopping and resuming", () => {
   it("stopped by its signal after two pages, it saves the cursor and gives the lease up; the next run resumes the same run and walks the rest", async () => {
     const paths = await seedPublic(fs.db, 230);
@@ -209,6 +233,81 @@ describe("stopping and resuming", () => {
     expect(second).toMatchObject({ resumed: true, walked: 50, run: { walked: 100 } });
     const third = await backfill({ pageSize: 50 }, d);
     expect(third).toMatchObject({ complete: true, walked: 20, run: { walked: 120, enqueued: 120 } });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
+  // A cursor is a position in the walk's query: a page may end on a document that is not a history item.
+  it("resumes after a page that ends on another collection's `items` doc (a --since walk), not from the start", async () => {
+    const since = Timestamp.fromMillis(1_750_000_000_000);
+    const at = (s: number) => Timestamp.fromMillis(since.toMillis() + s * 1000);
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 4; i++) await putHistoryItem(fs.db, "u1", `a${i}`, { updatedAt: at(i) });
+    await fs.db.doc("carts/c1/items/x").set({ updatedAt: at(4) });
+    for (let i = 5; i < 12; i++) await putHistoryItem(fs.db, "u1", `b${i}`, { updatedAt: at(i) });
+    const clock = new ManualClock();
+    const options: BackfillOptions = { since, pageSize: 5, timeBudgetMs: 1000, onProgress: () => clock.advance(1500) };
+    const first = await backfill(options, deps(clock));
+    expect(first).toMatchObject({ walked: 5, stoppedBy: "time budget" });
+    expect((await backfillCursorRef(fs.db, { since }).get()).get("cursor.path")).toBe("carts/c1/items/x");
+    const second = await backfill(options, deps(clock));
+    expect(second).toMatchObject({ resumed: true, walked: 5, run: { walked: 10 }, tasks: { enqueued: 5, alreadyEnqueued: 0 } });
+  });
+
+  it("resumes after a page that ends on a deeper `items` doc under an item (the default walk), not from the start", async () => {
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 4; i++) await putHistoryItem(fs.db, "u1", `a${i}`);
+    await fs.db.doc("generationHistory/u1/items/a3/items/deep").set({ x: 1 });
+    for (let i = 0; i < 6; i++) await putHistoryItem(fs.db, "u1", `b${i}`);
+    const clock = new ManualClock();
+    const options: BackfillOptions = { pageSize: 5, timeBudgetMs: 1000, onProgress: () => clock.advance(1500) };
+    const first = await backfill(options, deps(clock));
+    expect((await backfillCursorRef(fs.db, {}).get()).get("cursor.path")).toBe("generationHistory/u1/items/a3/items/deep");
+    const second = await backfill(options, deps(clock));
+    expect([first.walked, second.walked, second.run.walked, second.tasks.alreadyEnqueued]).toEqual([5, 5, 10, 0]);
+  });
+
+  it("a task another process holds is not applied here: reported not done (the CLI exits 1), a task another process finished is done", async () => {
+    await putUser(fs.db, "u1");
+    for (let i = 0; i < 3; i++) await putHistoryItem(fs.db, "u1", `s${i}`);
+    const d = deps();
+    const report = await backfill({
+      apply: async (taskId) => {
+        const snap = await fs.db.doc(`mirrorQueue/${taskId}`).get();
+        // s1: a trigger claimed it and died (its lease runs on); s2: a trigger applied it first.
+        if (snap.get("historyId") === "s1") await claimTask(snap, "trigger:dead", 1, d.clock.now(), 60_000);
+        if (snap.get("historyId") === "s2") await processMirrorTask(d, taskId, { workerId: "trigger" });
+        return processMirrorTask(d, taskId, { workerId: "test" });
+      },
+    });
+    expect(report.complete).toBe(true);
+    expect(report.tasks.notDoneCount).toBe(1);
+    expect(report.tasks.notDone).toEqual([expect.objectContaining({ historyId: "s1", status: "skipped (leased)" })]);
+    expect(await mirrorDoc(fs.db, "s1")).toBeUndefined();
+    expect(await mirrorDoc(fs.db, "s2")).toMatchObject({ uid: "u1" });
+  });
+
+  it("abandoned while a call it waits for never answers: it returns at once and gives the lease up with the cursor of the last page done", async () => {
+    await seedPublic(fs.db, 30);
+    const abandon = new AbortController();
+    let pages = 0;
+    const d = deps();
+    const report = await backfill({
+      pageSize: 10,
+      onProgress: () => pages++,
+      // The second page's first apply never ends (a Firestore that stopped answering); the run is abandoned then.
+      apply: (taskId) => {
+        if (pages < 1) return processMirrorTask(d, taskId, { workerId: "test" });
+        abandon.abort();
+        return new Promise(() => undefined);
+      },
+      abandon: abandon.signal,
+    }, d);
+    expect(report).toMatchObject({ complete: false, stoppedBy: "signal", walked: 10 });
+    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal", walked: 10 });
+    expect(saved.leaseOwner).toBeUndefined();
+    const next = await backfill({ pageSize: 10 });
+    expect(next).toMatchObject({ resumed: true, complete: true, run: { walked: 30 } });
     expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 

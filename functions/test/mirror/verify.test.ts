@@ -1,5 +1,6 @@
 import { FieldValue } from "firebase-admin/firestore";
 import { runBackfill } from "../../src/core/mirror/backfill";
+import { docSize, MAX_DOC_BYTES } from "../../src/core/mirror/docSize";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { verifyMirror, type VerifyOptions } from "../../src/core/mirror/verify";
 import { testDeps } from "../harness/deps";
@@ -44,11 +45,16 @@ async function plantRepairable(): Promise<void> {
   await fs.db.doc("carts/c1/items/x").set(historyItem("u1", "x"));
 }
 
-/** The two kinds no task can fix. */
+/** The kinds no task can fix. */
 async function plantUnrepairable(): Promise<void> {
   await fs.db.doc("generationHistory/u3/items/h1").set(historyItem("u3", "h1")); // conflict: h1's mirror is u1's
   await mirror("ghost").set({ prompt: "no owner" }); // unowned
   await mirror("h12").update({ uid: 7 }); // unowned: no task may touch a mirror doc without a usable uid, even its item's
+  // tooLarge: a public item whose mirror doc would pass 1 MiB (the rules bound no field's size).
+  // The source fits (Firestore took it), 40 bytes short of the limit; its mirror doc adds uid, createdBy and bookkeeping.
+  const path = "generationHistory/u3/items/huge";
+  const room = MAX_DOC_BYTES - docSize(path, historyItem("u3", "huge", { prompt: "" })) - 40;
+  await fs.db.doc(path).set(historyItem("u3", "huge", { prompt: "p".repeat(room) }));
 }
 
 const ids = (sample: { uid: string | null; historyId: string }[]) => sample.map((e) => `${e.uid}/${e.historyId}`).sort();
@@ -65,7 +71,7 @@ describe("verify", () => {
     await plantRepairable();
     await plantUnrepairable();
     const r = await verify();
-    expect(r).toMatchObject({ inSync: false, complete: true, driftCount: 9, notPublic: 5, scanned: { historyItems: 30, notHistoryItems: 0 } });
+    expect(r).toMatchObject({ inSync: false, complete: true, driftCount: 8, unpublishable: 2, notPublic: 5, scanned: { historyItems: 31, notHistoryItems: 0 } });
     const found = Object.fromEntries(Object.entries(r.drift).map(([kind, { count, sample }]) => [kind, { count, ids: ids(sample) }]));
     expect(found).toEqual({
       missing: { count: 1, ids: ["u2/h0"] },
@@ -74,6 +80,7 @@ describe("verify", () => {
       sourceDeleted: { count: 1, ids: ["u2/h8"] },
       sourceGone: { count: 1, ids: ["u2/h10"] },
       conflict: { count: 1, ids: ["u3/h1"] },
+      tooLarge: { count: 1, ids: ["u3/huge"] },
       unowned: { count: 2, ids: ["null/ghost", "u2/h12"] },
     });
     const fieldsOf = (id: string) => r.drift.differs.sample.find((e) => e.historyId === id)!.fields;
@@ -94,19 +101,39 @@ describe("verify", () => {
     expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
-  it("--repair leaves a conflict and an unowned mirror doc to an operator, and says so", async () => {
+  it("--repair leaves a conflict, an oversized item and unowned mirror docs to an operator, enqueues no task for them, and says so", async () => {
     await inSyncBase();
     await plantUnrepairable();
     const repaired = await verify({ repair: true, apply });
-    expect(repaired.repair).toMatchObject({ enqueued: 0, unrepairable: 3 });
-    const after = await verify();
-    expect(after).toMatchObject({ inSync: false, driftCount: 3, drift: { conflict: { count: 1 }, unowned: { count: 2 } } });
-    // fixed by hand: verify is clean once h12 is published again by its item's upsert
+    expect(repaired.repair).toMatchObject({ enqueued: 0, unrepairable: 4 });
+    const after = await verify({ repair: true, apply });
+    expect(after).toMatchObject({ inSync: false, driftCount: 2, unpublishable: 2, drift: { conflict: { count: 1 }, tooLarge: { count: 1 }, unowned: { count: 2 } } });
+    expect(after.repair).toMatchObject({ enqueued: 0, unrepairable: 4 });
+    expect((await fs.db.collection("mirrorQueue").where("historyId", "==", "huge").get()).size).toBe(0);
+    // The unowned docs fixed by hand (h12 published again by its item's upsert): in sync, the items the mirror cannot hold still listed.
     await mirror("ghost").delete();
     await mirror("h12").delete();
     await apply(await enqueue(fs.db, { op: "upsert", uid: "u2", historyId: "h12" }));
-    await fs.db.doc("generationHistory/u3/items/h1").delete();
-    expect(await verify()).toMatchObject({ inSync: true });
+    expect(await verify()).toMatchObject({ inSync: true, driftCount: 0, unpublishable: 2 });
+  });
+
+  it("a PRIVATE or deleted item whose historyId another user's public item holds is not drift: not public, in sync", async () => {
+    await inSyncBase();
+    await putHistoryItem(fs.db, "attacker", "h1", { isPublic: false });
+    await putHistoryItem(fs.db, "attacker2", "h3", { isDeleted: true });
+    const r = await verify({ repair: true, apply });
+    expect(r).toMatchObject({ inSync: true, driftCount: 0, unpublishable: 0, notPublic: 7, repair: { enqueued: 0, unrepairable: 0 } });
+    expect(r.drift.conflict.count).toBe(0);
+    expect((await fs.db.doc("publicGenerations/h1").get()).get("uid")).toBe("u1");
+  });
+
+  it("a PUBLIC item colliding with another user's mirrored item is a conflict, reported but not failing: no user can keep verify failing", async () => {
+    await inSyncBase();
+    await putHistoryItem(fs.db, "attacker", "h1");
+    const r = await verify({ repair: true, apply });
+    expect(r).toMatchObject({ inSync: true, driftCount: 0, unpublishable: 1, repair: { enqueued: 0, unrepairable: 1 } });
+    expect(r.drift.conflict.sample).toEqual([{ uid: "attacker", historyId: "h1", owner: "u1" }]);
+    expect((await fs.db.doc("publicGenerations/h1").get()).get("uid")).toBe("u1");
   });
 
   it("a repair without `apply` leaves its tasks to the queue, which makes the mirror right", async () => {

@@ -22,6 +22,10 @@ export interface ManualRunHooks {
   onProgress?: OnProgress;
   /** mirrorBackfill, mirrorVerify: stop between pages. */
   signal?: AbortSignal;
+  /** mirrorBackfill, mirrorVerify: stop at once, leaving the page in hand. */
+  abandon?: AbortSignal;
+  /** mirrorBackfill: who holds the cursor's lease (default "runWorker"). */
+  workerId?: string;
   /** mirrorBackfill, mirrorVerify: documents walked a second. */
   rate?: number;
   /** mirrorBackfill, mirrorVerify: apply each enqueued task in this process. */
@@ -67,10 +71,12 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
       return { worker: request.worker, report: await sweepMirrorQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "manual" }) };
     case "mirrorBackfill": {
       const { worker, since, ...options } = request;
-      return { worker, report: await runBackfill(deps, { ...options, ...hooks, workerId: "manual", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) }) };
+      return { worker, report: await runBackfill(deps, { ...options, ...hooks, workerId: hooks.workerId ?? "runWorker", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) }) };
     }
-    case "mirrorVerify":
-      return { worker: request.worker, report: await verifyMirror(deps, { repair: request.repair, ...hooks }) };
+    case "mirrorVerify": {
+      const { workerId: _owner, ...walkHooks } = hooks;
+      return { worker: request.worker, report: await verifyMirror(deps, { repair: request.repair, ...walkHooks }) };
+    }
     case "status":
       return { worker: request.worker, report: await getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }) };
   }

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { Timestamp } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../deps";
+import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
-import { emptyDrift } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
+import { emptyDrift, unpublishableTotal } from "./drift";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, PageSizer, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally } from "./repairTasks";
 import { RUN_TIME_BUDGET_MS } from "../limits";
@@ -36,14 +37,20 @@ export interface BackfillOptions {
   timeBudgetMs?: number;
   /** Stops the run between pages (the CLI aborts it on SIGTERM/SIGINT). */
   signal?: AbortSignal;
+  /**
+   * Stops the run at once, the page in hand left unfinished (its items are walked again next
+   * time): the lease is given up with the cursor of the last page done. The CLI aborts it on a
+   * second signal, or when the page in hand does not end soon after the first.
+   */
+  abandon?: AbortSignal;
   onProgress?: OnProgress;
   /** Applies each enqueued task at once in this process; without it the trigger or a worker does. */
   apply?: ApplyTask;
-  /** Documents a page (default: about two seconds' worth at the rate, pageSizeFor). */
+  /** Documents a page at most, and of the first (default: about a second's worth at the rate, pageSizeFor; the first FIRST_PAGE_SIZE; fewer when documents are large: PageSizer). */
   pageSize?: number;
   /** The cursor doc's lease (default BACKFILL_LEASE_MS). */
   leaseMs?: number;
-  /** Prefix of the lease owner, to tell which process holds it. */
+  /** Prefix of the lease owner, to tell which process holds it (the CLI: `cli@host:pid`; runWorker: `runWorker`). */
   workerId?: string;
 }
 
@@ -103,7 +110,8 @@ export async function runBackfill(deps: WorkerDeps, options: BackfillOptions = {
   report.resumed = run.resumed;
 
   try {
-    await walk(deps, options, scope, run, report);
+    const walked = await unlessAbandoned(walk(deps, options, scope, run, report), options.abandon, (error) => logger.warn("mirror.backfill.abandoned_page_failed", { error }));
+    if (walked === undefined && !report.complete) report.stoppedBy = "signal";
   } catch (error) {
     report.stoppedBy = "error";
     await end(run, report, deps).catch((releaseError) => logger.error("mirror.backfill.release_failed", { error: releaseError }));
@@ -142,7 +150,7 @@ function newReport(scope: WalkScope, dryRun: boolean, applies: boolean): Backfil
 }
 
 /** Page after page until the last, or a stop; the state and the report follow each page. */
-async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope, run: Invocation, report: BackfillReport): Promise<void> {
+async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope, run: Invocation, report: BackfillReport): Promise<true> {
   const { db, clock } = deps;
   const rate = options.rate ?? DEFAULT_WALK_RATE;
   const deadlineMs = clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
@@ -151,17 +159,22 @@ async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope
   const { state } = run;
   const enqueuedBefore = state.enqueued;
   let savedAt = clock.now();
+  const stopReason = () => (options.signal?.aborted ? "signal" : clock.now() >= deadlineMs ? "time budget" : undefined);
+  const sizer = new PageSizer(options.pageSize ?? pageSizeFor(rate), options.pageSize);
   for (;;) {
-    const stop = options.signal?.aborted ? "signal" : clock.now() >= deadlineMs ? "time budget" : undefined;
-    if (stop) {
-      report.stoppedBy = stop;
-      return;
-    }
-    const page = await readHistoryPage(db, scope, state.cursor, options.pageSize ?? pageSizeFor(rate));
+    const limit = sizer.next;
+    if (!stopReason()) await pacer.reserve(limit, options.signal);
+    report.stoppedBy = stopReason();
+    if (report.stoppedBy || options.abandon?.aborted) return true;
+    const page = await readHistoryPage(db, scope, state.cursor, limit);
+    const read = page.items.length + page.notItems;
+    pacer.unused(limit - read);
+    sizer.record(page.largestBytes);
     const fixes = tallyJudged(await judgeHistoryItems(db, page.items), report);
     if (report.dryRun) report.tasks.enqueued += fixes.length;
     else await enqueueRepairs(db, state.runId, fixes, report.tasks, options.apply);
-    const read = page.items.length + page.notItems;
+    // Abandoned meanwhile: the lease is being given up with the cursor before this page.
+    if (options.abandon?.aborted) return true;
     state.cursor = page.cursor ?? state.cursor;
     state.walked += read;
     state.enqueued = enqueuedBefore + (report.dryRun ? 0 : report.tasks.enqueued);
@@ -170,17 +183,16 @@ async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope
     options.onProgress?.({ run: "mirror backfill", phase: "history items", done: state.walked, total, counts: progressCounts(report) });
     if (page.last) {
       report.complete = true;
-      return;
+      return true;
     }
     if (run.lease && clock.now() - savedAt >= CURSOR_SAVE_INTERVAL_MS) {
       if (!(await saveBackfill(run.lease, state, clock.now(), options.leaseMs))) {
         run.lease = undefined;
         report.stoppedBy = "lease lost";
-        return;
+        return true;
       }
       savedAt = clock.now();
     }
-    await pacer.batchDone(read, options.signal);
   }
 }
 
@@ -193,7 +205,7 @@ function progressCounts(report: BackfillReport): Record<string, number> {
     missing: drift.missing.count,
     differs: drift.differs.count,
     unpublish: drift.sourcePrivate.count + drift.sourceDeleted.count,
-    conflicts: drift.conflict.count,
+    unpublishable: unpublishableTotal(drift),
   };
 }
 
@@ -202,8 +214,15 @@ async function end(run: Invocation, report: BackfillReport, deps: WorkerDeps): P
   const { state } = run;
   report.run = { walked: state.walked, enqueued: state.enqueued, startedAt: state.startedAt.toDate().toISOString() };
   if (!run.lease) return;
-  const released = await releaseBackfill(run.lease, state, { complete: report.complete, stoppedBy: report.stoppedBy }, deps.clock.now());
+  const { lease } = run;
   run.lease = undefined;
+  let released = false;
+  // An abandoned page's cursor save may land first and move the lease's version: give up the lease at that version.
+  for (let attempt = 0; attempt < 2 && !released; attempt++) {
+    const version = lease.version;
+    released = await releaseBackfill(lease, state, { complete: report.complete, stoppedBy: report.stoppedBy }, deps.clock.now());
+    if (!released && lease.version.isEqual(version)) break;
+  }
   if (!released) {
     // Another invocation took the run over after our last save; it goes on from there.
     if (!report.complete) report.stoppedBy ??= "lease lost";

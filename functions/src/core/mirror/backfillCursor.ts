@@ -21,7 +21,8 @@ import { parseWalkCursor, type WalkCursor, type WalkScope } from "./historyWalk"
  *   (repairTasks.ts). After `status: "complete"` the next invocation starts a new run.
  *
  * Everything read from the doc is checked: a field of another type counts as absent (a lease that
- * is not a Timestamp has run out; a cursor that does not name an item of the scope starts the walk over).
+ * is not a Timestamp has run out; a cursor that is not a position the scope's walk can reach starts the walk over: historyWalk.ts's
+ * parseWalkCursor).
  */
 export const BACKFILL_LEASE_MS = 60_000;
 export const BACKFILL_CURSOR_DOC = "mirrorBackfill";

@@ -1,4 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
+import { Timestamp } from "firebase-admin/firestore";
+import { COLLECTIONS } from "../collections";
+import { docSize, MAX_DOC_BYTES } from "./docSize";
 import { mergeMediaFields } from "./mediaMerge";
 import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
 import { STATUS_SAMPLE_SIZE } from "../limits";
@@ -21,6 +24,8 @@ export type Verdict =
   | { kind: "not-public" }
   /** The mirror doc of this historyId belongs to another user's item: no task of this item may touch it. */
   | { kind: "conflict"; owner: string }
+  /** Public, but its mirror doc would pass Firestore's 1 MiB limit: the queue would dead-letter its task. */
+  | { kind: "tooLarge"; bytes: number }
   /** The mirror doc has no usable uid: no task may touch it (plan.ts), an operator decides. */
   | { kind: "unowned" }
   | { kind: "missing" }
@@ -32,7 +37,7 @@ export type Verdict =
 export type Fixable = Extract<Verdict, { kind: DriftKind }>;
 
 export function isFixable(verdict: Verdict): verdict is Fixable {
-  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "unowned";
+  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "tooLarge" && verdict.kind !== "unowned";
 }
 
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
@@ -57,16 +62,32 @@ export function differingFields(expected: Doc, mirror: Doc): string[] {
 export function judgeItem(input: { uid: string; historyId: string; source: Doc; mirror?: Doc; user?: Doc }): Verdict {
   const { uid, historyId, source, mirror } = input;
   const owner = mirror?.uid;
-  // The queue refuses a task whose uid does not own the mirror doc, or on a mirror doc without a uid (plan.ts).
+  // The queue refuses a task on a mirror doc without a uid (plan.ts), and one whose uid does not own the mirror doc.
   if (mirror && typeof owner !== "string") return { kind: "unowned" };
-  if (typeof owner === "string" && owner !== uid) return { kind: "conflict", owner };
+  const ownedByOther = typeof owner === "string" && owner !== uid;
   if (!isPublishable(source)) {
-    if (!mirror) return { kind: "not-public" };
+    // Another user's public item holds this historyId: nothing of this item is published, nothing to do.
+    if (!mirror || ownedByOther) return { kind: "not-public" };
     return source.isDeleted === true ? { kind: "sourceDeleted" } : { kind: "sourcePrivate" };
   }
+  if (ownedByOther) return { kind: "conflict", owner };
+  const expected = expectedMirror(uid, historyId, source, mirror, input.user);
+  const bytes = upsertSize(historyId, expected);
+  if (bytes > MAX_DOC_BYTES) return { kind: "tooLarge", bytes };
   if (!mirror) return { kind: "missing" };
-  const fields = differingFields(expectedMirror(uid, historyId, source, mirror, input.user), mirror);
+  const fields = differingFields(expected, mirror);
   return fields.length ? { kind: "differs", fields } : { kind: "in-sync" };
+}
+
+/**
+ * The size of the mirror doc a repair task would write (applyTask.ts refuses one over the limit):
+ * `expected` and the bookkeeping of a task with a repair task's 32-character id. Without the
+ * user's profile (a missing mirror doc: not read), `createdBy` counts as nulls, so this is a lower
+ * bound: an item past it is certainly too large.
+ */
+function upsertSize(historyId: string, expected: Doc): number {
+  const stamp = Timestamp.fromMillis(0);
+  return docSize(`${COLLECTIONS.publicGenerations}/${historyId}`, { ...expected, mirrorTaskId: "0".repeat(32), mirrorTaskCreatedAt: stamp, mirroredAt: stamp });
 }
 
 /** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
@@ -75,8 +96,16 @@ export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefi
 }
 
 /** What the backfill and verify report: each kind of drift they met, counted, with a sample. */
-export const REPORTED_DRIFT = ["missing", "differs", "sourcePrivate", "sourceDeleted", "sourceGone", "conflict", "unowned"] as const;
+export const REPORTED_DRIFT = ["missing", "differs", "sourcePrivate", "sourceDeleted", "sourceGone", "conflict", "tooLarge", "unowned"] as const;
 export type ReportedDrift = (typeof REPORTED_DRIFT)[number];
+
+/**
+ * Kinds that are reported but are not the mirror out of line, and that no task and no operator's
+ * work on the mirror can change: items the mirror cannot hold, which any signed-in user can create
+ * at will (a public item with another user's historyId; a public item of about 1 MiB). Counting
+ * them as drift would let any user keep verify failing; they do not count in `driftTotal`.
+ */
+export const UNPUBLISHABLE: readonly ReportedDrift[] = ["conflict", "tooLarge"];
 
 export interface DriftEntry {
   /** The item's owner; null for a mirror doc whose `uid` is unusable. */
@@ -86,6 +115,8 @@ export interface DriftEntry {
   fields?: string[];
   /** `conflict`: the user the mirror doc belongs to. */
   owner?: string;
+  /** `tooLarge`: the mirror doc's size in bytes. */
+  bytes?: number;
 }
 
 export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
@@ -99,11 +130,15 @@ export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: Drif
   if (slot.sample.length < STATUS_SAMPLE_SIZE) slot.sample.push(entry);
 }
 
-export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + drift[k].count, 0);
+/** Drift that leaves the mirror out of line: every kind but the UNPUBLISHABLE ones. */
+export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + (UNPUBLISHABLE.includes(k) ? 0 : drift[k].count), 0);
+
+export const unpublishableTotal = (drift: DriftCounts): number => UNPUBLISHABLE.reduce((sum, k) => sum + drift[k].count, 0);
 
 /** The report entry of a judged item whose verdict is drift. */
 export function driftEntry(uid: string, historyId: string, verdict: Verdict): DriftEntry {
   if (verdict.kind === "differs") return { uid, historyId, fields: verdict.fields };
   if (verdict.kind === "conflict") return { uid, historyId, owner: verdict.owner };
+  if (verdict.kind === "tooLarge") return { uid, historyId, bytes: verdict.bytes };
   return { uid, historyId };
 }

@@ -3,6 +3,7 @@ import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
 import { PermanentError } from "../errors";
 import { documentIdProblem } from "../firestoreIds";
+import { docSize } from "./docSize";
 import type { Doc } from "./publicFields";
 
 /**
@@ -46,17 +47,62 @@ export interface HistoryPage {
   cursor?: WalkCursor;
   /** The walk is over: the page was not full. */
   last: boolean;
+  /** The largest document read, in bytes. */
+  largestBytes: number;
 }
 
 /** A walk's pace in documents a second unless told otherwise, and the highest it takes. */
 export const DEFAULT_WALK_RATE = 200;
 export const MAX_WALK_RATE = 5000;
 
-/** Documents a page at most: a page's mirror docs are read in one request. */
+/** Documents a page at most, when told (`pageSize`): a page's mirror docs are read in one request. */
 export const MAX_PAGE_SIZE = 300;
 
-/** About two seconds of work at the rate, from 10 to MAX_PAGE_SIZE documents. */
-export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate * 2)));
+/**
+ * Bytes of documents a page holds, about: the next page's size is what fits this at the largest
+ * document of the page before (PageSizer). A page also reads as many mirror docs, and the SDK
+ * holds a few copies of each document while it decodes: with this, a walk over ~1 MiB items (the
+ * rules bound no field of a history item) holds about 16 of them at once, within a 256 MiB function.
+ */
+export const PAGE_BYTES = 16 * 1024 * 1024;
+
+/** The first page of an invocation, whatever the rate: a run stopped on large items (out of memory) gets past them the next time. */
+export const FIRST_PAGE_SIZE = 16;
+
+/**
+ * Page sizes of a walk: the first FIRST_PAGE_SIZE documents, then each page at most twice the one
+ * before, and no more than PAGE_BYTES at the largest document of the page before, so pages shrink
+ * as soon as documents are large. A query cannot be limited by bytes (and a streamed query left
+ * early still receives the rest of its results), so the bound comes from the documents already
+ * read: a page right after small documents can meet large ones (README, "Backfill and drift").
+ */
+export class PageSizer {
+  private limit: number;
+
+  constructor(
+    private readonly max: number,
+    first = FIRST_PAGE_SIZE,
+  ) {
+    this.limit = Math.min(max, first);
+  }
+
+  /** Documents the next page may hold. */
+  get next(): number {
+    return this.limit;
+  }
+
+  /** Sizes the next page from the largest document (bytes, docSize.ts) of the page just read. */
+  record(largestBytes: number): void {
+    const fit = Math.max(1, Math.floor(PAGE_BYTES / Math.max(largestBytes, 1)));
+    this.limit = Math.min(this.max, 2 * this.limit, fit);
+  }
+}
+
+/** The largest of `docs`, in bytes. */
+export const largestDoc = (docs: QueryDocumentSnapshot[]): number => docs.reduce((max, doc) => Math.max(max, docSize(doc.ref.path, doc.data())), 0);
+
+/** About a second of work at the rate, from 10 to MAX_PAGE_SIZE documents: each page is a burst of reads. */
+export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate)));
 
 /** Throws PermanentError (the callable's invalid-argument, the CLI's exit 2) for options no run can take. */
 export function checkWalkOptions(options: { uid?: string; rate?: number; pageSize?: number }): void {
@@ -94,19 +140,31 @@ export function historyItemOf(path: string): { uid: string; historyId: string } 
 }
 
 /**
- * A stored cursor, checked: it must name a history item in the scope, and carry a Timestamp for a
- * `since` walk. Anything else is undefined (the caller starts the walk over).
+ * A stored cursor, checked. A cursor is a position in the scope's query, not an item: any document
+ * the query can return may end a page (a deeper `items` doc in the default walk, another
+ * collection's `items` doc in a `since` walk), so any such path is kept. It must be a document of
+ * an `items` collection with valid ids; under `generationHistory/` for the default walk; a history
+ * item of the user for a `uid` walk; and carry a Timestamp for a `since` walk. Anything else is
+ * undefined (the caller starts the walk over).
  */
 export function parseWalkCursor(scope: WalkScope, value: unknown): WalkCursor | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const { path, updatedAt } = value as Record<string, unknown>;
-  if (typeof path !== "string") return undefined;
-  const item = historyItemOf(path);
-  if (!item || (scope.uid !== undefined && item.uid !== scope.uid)) return undefined;
+  if (typeof path !== "string" || !inWalk(scope, path)) return undefined;
   if (!scope.since) return { path };
   return updatedAt instanceof Timestamp ? { path, updatedAt } : undefined;
 }
 
+/** Whether the scope's query can return the document at `path`. */
+function inWalk(scope: WalkScope, path: string): boolean {
+  if (scope.uid !== undefined) return historyItemOf(path)?.uid === scope.uid;
+  const segments = path.split("/");
+  if (segments.length % 2 !== 0 || segments[segments.length - 2] !== COLLECTIONS.historyItems) return false;
+  if (segments.some((segment) => documentIdProblem(segment) !== undefined)) return false;
+  return scope.since !== undefined || segments[0] === COLLECTIONS.generationHistory;
+}
+
+/** A page of the walk from `cursor`: at most `limit` documents (PageSizer sizes it). */
 export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: WalkCursor | undefined, limit: number): Promise<HistoryPage> {
   let query = historyItemsQuery(db, scope).limit(limit);
   if (cursor) query = scope.since ? query.startAfter(cursor.updatedAt, db.doc(cursor.path)) : query.startAfter(db.doc(cursor.path));
@@ -118,7 +176,7 @@ export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: W
   }
   const lastDoc: QueryDocumentSnapshot | undefined = page.docs[page.size - 1];
   const next = lastDoc && (scope.since ? { path: lastDoc.ref.path, updatedAt: lastDoc.get("updatedAt") as Timestamp } : { path: lastDoc.ref.path });
-  return { items, notItems: page.size - items.length, cursor: next, last: page.size < limit };
+  return { items, notItems: page.size - items.length, cursor: next, last: page.size < limit, largestBytes: largestDoc(page.docs) };
 }
 
 /** The public mirror in id order, a page at a time (verify's second walk). */

@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { FieldValue, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { errorMessage, firestoreCode, GrpcStatus } from "../errors";
-import { forEachConcurrently } from "../pace";
+import { forEachConcurrently, sleep } from "../pace";
 import { STATUS_SAMPLE_SIZE } from "../limits";
-import type { TaskRun } from "./processMirrorTask";
+import type { SkipReason, TaskRun } from "./processMirrorTask";
 
 /**
  * The fixes of the backfill and of verify's repair: ordinary upsert tasks, in the app's own
@@ -21,7 +21,11 @@ export interface RepairTarget {
   historyId: string;
 }
 
-/** What applying a task came to: processMirrorTask's run, or `error` when it threw (nothing recorded on the task). */
+/**
+ * What applying a task came to: processMirrorTask's run (a skipped one says why: "done", another
+ * process applied it; "leased", another process holds it; ...), or `error` when it threw (nothing
+ * recorded on the task).
+ */
 export type AppliedTask = TaskRun | { status: "error"; error: string };
 
 /** Applies a task at once in this process, as the trigger would (the CLI passes processMirrorTask). */
@@ -33,13 +37,14 @@ export interface RepairTally {
   alreadyEnqueued: number;
   /** Only when the run applies its tasks itself. */
   applied?: { byStatus: Record<string, number>; byOutcome: Record<string, number> };
-  /** Applied tasks that did not end `done`, up to STATUS_SAMPLE_SIZE. */
+  /** Tasks applied here that did not end `done` (a skipped one included, unless another process did it): their number, and the first STATUS_SAMPLE_SIZE. */
+  notDoneCount: number;
   notDone: { taskId: string; uid: string; historyId: string; status: string; error?: string }[];
 }
 
 const CONCURRENCY = 16;
 
-export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
+export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDoneCount: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
 
 /** 32 hex digits of SHA-256 over the run and the item's path: spread over the id space, never a reserved id. */
 export function repairTaskId(runId: string, target: RepairTarget): string {
@@ -77,18 +82,35 @@ export async function enqueueRepairs(db: Firestore, runId: string, targets: Repa
   if (failure !== undefined) throw failure;
 }
 
-async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
-  let result: AppliedTask;
+/** Skip reasons that another live process (the trigger, a worker) usually ends within moments. */
+const HELD: readonly SkipReason[] = ["leased", "claim-conflict"];
+/** How often, a second apart, a task another process holds is tried again before it is left to the queue. */
+export const HELD_RETRIES = 10;
+
+async function applyOnce(apply: ApplyTask, taskId: string): Promise<AppliedTask> {
   try {
-    result = await apply(taskId);
+    return await apply(taskId);
   } catch (error) {
     // Nothing was recorded on the task: it stays due, for the trigger, a worker or the next run.
-    result = { status: "error", error: errorMessage(error) };
+    return { status: "error", error: errorMessage(error) };
+  }
+}
+
+async function applyOne(apply: ApplyTask, taskId: string, target: RepairTarget, tally: RepairTally): Promise<void> {
+  let result = await applyOnce(apply, taskId);
+  // Held by another process: it usually finishes it at once (then this apply finds it done); one that died holds it until its lease runs out.
+  for (let retry = 0; retry < HELD_RETRIES && result.status === "skipped" && HELD.includes(result.reason); retry++) {
+    await sleep(1000);
+    result = await applyOnce(apply, taskId);
   }
   bump(tally.applied!.byStatus, result.status);
   if (result.status === "done") bump(tally.applied!.byOutcome, result.outcome);
-  // Skipped: another process (the trigger, a worker) holds or finished the task; not a failure.
-  if (result.status !== "done" && result.status !== "skipped" && tally.notDone.length < STATUS_SAMPLE_SIZE) {
-    tally.notDone.push({ taskId, ...target, status: result.status, ...("error" in result && result.error ? { error: result.error } : {}) });
+  // Skipped because another process finished it: done. Skipped otherwise (another process holds
+  // it, it is not due, dead-lettered, gone): not applied here, and nothing here will; not done.
+  if (result.status === "done" || (result.status === "skipped" && result.reason === "done")) return;
+  tally.notDoneCount++;
+  if (tally.notDone.length < STATUS_SAMPLE_SIZE) {
+    const status = result.status === "skipped" ? `skipped (${result.reason})` : result.status;
+    tally.notDone.push({ taskId, ...target, status, ...("error" in result && result.error ? { error: result.error } : {}) });
   }
 }

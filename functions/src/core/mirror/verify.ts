@@ -4,10 +4,11 @@ import { COLLECTIONS, historyItemPath } from "../collections";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import { documentIdProblem } from "../firestoreIds";
+import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
-import { driftTotal, emptyDrift, recordDrift } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
+import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, largestDoc, PageSizer, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
 import { RUN_TIME_BUDGET_MS } from "../limits";
@@ -21,35 +22,47 @@ import { RUN_TIME_BUDGET_MS } from "../limits";
  * - `differs`: mirror docs whose fields differ from what an upsert would write (the fields named);
  * - `sourcePrivate`, `sourceDeleted`: mirror docs of items that are not public, or deleted;
  * - `sourceGone`: mirror docs whose item does not exist;
- * - `conflict`: public items whose historyId's mirror doc belongs to another user's item (two
- *   users' items with one historyId: the queue refuses to touch another user's doc);
  * - `unowned`: mirror docs whose `uid` is not a usable id (no task may change them: plan.ts), reported
  *   once, by the item of that historyId when one was met.
  *
+ * and, apart (`unpublishable`: not the mirror out of line, and no task can change them; they do not
+ * make `inSync` false, drift.ts's UNPUBLISHABLE):
+ *
+ * - `conflict`: PUBLIC items whose historyId's mirror doc belongs to another user's item (two
+ *   users' items with one historyId: the mirror keeps the one it has, and the queue refuses to
+ *   touch another user's doc). A private or deleted item with such a historyId is not a conflict:
+ *   it is not public, and nothing of it is published;
+ * - `tooLarge`: public items whose mirror doc would pass Firestore's 1 MiB limit (the queue
+ *   dead-letters their tasks, so none is enqueued).
+ *
  * With `repair`, it enqueues an upsert for each of the first five kinds (the fix of each is what
  * an upsert does: publish, rewrite, unpublish), applied by the queue, or at once with `apply`. The
- * last two are left to an operator (`repair.unrepairable`). Reads only otherwise: no cursor, no lease.
+ * others are left to an operator (`repair.unrepairable`). Reads only otherwise: no cursor, no lease.
  */
 export interface VerifyOptions {
   repair?: boolean;
   /** Documents read a second, at most, in each walk (default DEFAULT_WALK_RATE). */
   rate?: number;
-  /** Documents a page (default: from the rate, as the backfill's). */
+  /** Documents a page at most (default: from the rate, as the backfill's). */
   pageSize?: number;
   timeBudgetMs?: number;
   signal?: AbortSignal;
+  /** Stops at once, the page in hand left unfinished (as the backfill's). */
+  abandon?: AbortSignal;
   onProgress?: OnProgress;
   apply?: ApplyTask;
 }
 
 export interface VerifyReport extends ItemTally {
-  /** Complete, and no drift of any kind. */
+  /** Complete, and no drift (the unpublishable kinds aside). */
   inSync: boolean;
   complete: boolean;
   stoppedBy?: string;
   scanned: { historyItems: number; notHistoryItems: number; mirrorDocs: number };
-  /** Drift of every kind, summed. */
+  /** Drift summed, the unpublishable kinds aside. */
   driftCount: number;
+  /** Items the mirror cannot hold (`conflict`, `tooLarge`), summed. */
+  unpublishable: number;
   /** With `repair`: the upsert tasks enqueued, and the drift no task can fix. */
   repair?: RepairTally & { unrepairable: number };
   runId: string;
@@ -74,16 +87,22 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
     matching: 0,
     notPublic: 0,
     driftCount: 0,
+    unpublishable: 0,
     drift: emptyDrift(),
     ...(options.repair ? { repair: { ...emptyTally(Boolean(options.apply)), unrepairable: 0 } } : {}),
     runId,
     durationMs: 0,
   };
   const walk = new Walk(deps, options, report);
-  if (await walk.items()) await walk.mirrors();
+  const walked = await unlessAbandoned(walk.both(), options.abandon, (error) => logger.warn("mirror.verify.abandoned_page_failed", { error }));
+  if (walked === undefined) {
+    report.complete = false;
+    report.stoppedBy = "signal";
+  }
   report.driftCount = driftTotal(report.drift);
+  report.unpublishable = unpublishableTotal(report.drift);
   report.inSync = report.complete && report.driftCount === 0;
-  if (report.repair) report.repair.unrepairable = report.drift.conflict.count + report.drift.unowned.count;
+  if (report.repair) report.repair.unrepairable = report.unpublishable + report.drift.unowned.count;
   report.durationMs = clock.now() - started;
   logger.info("mirror.verify.completed", {
     complete: report.complete,
@@ -100,7 +119,8 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
 class Walk {
   private readonly pacer: Pacer;
   private readonly deadlineMs: number;
-  private readonly pageSize: number;
+  private readonly sizer: PageSizer;
+  private limit = 0;
   /** Mirror docs with an unusable uid already reported by the item walk. */
   private readonly reported = new Set<string>();
 
@@ -111,15 +131,25 @@ class Walk {
   ) {
     const rate = options.rate ?? DEFAULT_WALK_RATE;
     this.pacer = new Pacer(rate, deps.clock);
-    this.pageSize = options.pageSize ?? pageSizeFor(rate);
+    this.sizer = new PageSizer(options.pageSize ?? pageSizeFor(rate), options.pageSize);
     this.deadlineMs = deps.clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   }
 
-  /** False (and `stoppedBy` set) when the run must stop before the next page. */
-  private mayGoOn(): boolean {
-    const stop = this.options.signal?.aborted ? "signal" : this.deps.clock.now() >= this.deadlineMs ? "time budget" : undefined;
-    this.report.stoppedBy = stop;
-    return stop === undefined;
+  async both(): Promise<true> {
+    if (await this.items()) await this.mirrors();
+    return true;
+  }
+
+  private stopReason(): string | undefined {
+    return this.options.signal?.aborted ? "signal" : this.deps.clock.now() >= this.deadlineMs ? "time budget" : undefined;
+  }
+
+  /** False (and `stoppedBy` set) when the run must stop before the next page; paces the page first. */
+  private async mayGoOn(): Promise<boolean> {
+    this.limit = this.sizer.next;
+    if (!this.stopReason()) await this.pacer.reserve(this.limit, this.options.signal);
+    this.report.stoppedBy = this.stopReason();
+    return this.report.stoppedBy === undefined && !this.options.abandon?.aborted;
   }
 
   private async repair(targets: RepairTarget[]): Promise<void> {
@@ -140,8 +170,10 @@ class Walk {
     let cursor: WalkCursor | undefined;
     const scanned = this.report.scanned;
     for (;;) {
-      if (!this.mayGoOn()) return false;
-      const page = await readHistoryPage(db, {}, cursor, this.pageSize);
+      if (!(await this.mayGoOn())) return false;
+      const page = await readHistoryPage(db, {}, cursor, this.limit);
+      this.pacer.unused(this.limit - page.items.length - page.notItems);
+      this.sizer.record(page.largestBytes);
       const judged = await judgeHistoryItems(db, page.items);
       for (const { item, mirror } of judged) if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
@@ -150,7 +182,6 @@ class Walk {
       scanned.notHistoryItems += page.notItems;
       this.progress("history items", scanned.historyItems + scanned.notHistoryItems, total);
       if (page.last) return true;
-      await this.pacer.batchDone(page.items.length + page.notItems, this.options.signal);
     }
   }
 
@@ -160,8 +191,10 @@ class Walk {
     const total = this.options.onProgress ? await countOf(db.collection(COLLECTIONS.publicGenerations)) : undefined;
     let after: string | undefined;
     for (;;) {
-      if (!this.mayGoOn()) return;
-      const page = await readMirrorPage(db, after, this.pageSize);
+      if (!(await this.mayGoOn())) return;
+      const page = await readMirrorPage(db, after, this.limit);
+      this.pacer.unused(this.limit - page.docs.length);
+      this.sizer.record(largestDoc(page.docs));
       await this.repair(await this.orphans(page.docs));
       after = page.docs[page.docs.length - 1]?.id ?? after;
       this.report.scanned.mirrorDocs += page.docs.length;
@@ -170,7 +203,6 @@ class Walk {
         this.report.complete = true;
         return;
       }
-      await this.pacer.batchDone(page.docs.length, this.options.signal);
     }
   }
 
@@ -184,7 +216,8 @@ class Walk {
       else if (!this.reported.has(doc.id)) recordDrift(this.report.drift, "unowned", { uid: null, historyId: doc.id });
     }
     if (!owned.length) return [];
-    const sources = await db.getAll(...owned.map((t) => db.doc(historyItemPath(t.uid, t.historyId))));
+    // Whether each exists, no field: a source's size is not bounded by its mirror doc's.
+    const sources = await db.getAll(...owned.map((t) => db.doc(historyItemPath(t.uid, t.historyId))), { fieldMask: [] });
     const gone = owned.filter((_, i) => !sources[i].exists);
     for (const target of gone) recordDrift(this.report.drift, "sourceGone", { ...target });
     return gone;
