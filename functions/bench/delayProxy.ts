@@ -26,7 +26,8 @@ export interface DelayProxy {
 }
 
 export async function startDelayProxy(target: { host: string; port: number }, oneWayDelayMs: number): Promise<DelayProxy> {
-  if (!Number.isFinite(oneWayDelayMs) || oneWayDelayMs < 0) throw new Error(`one-way delay must be a number of ms >= 0, got ${oneWayDelayMs}`);
+  if (!Number.isFinite(oneWayDelayMs) || oneWayDelayMs < 0)
+    throw new Error(`one-way delay must be a number of ms >= 0, got ${oneWayDelayMs}`);
   const sockets = new Set<Socket>();
   const counts = { connections: 0, maxOpen: 0 };
   const blackHoled = new WeakSet<Socket>();

@@ -23,7 +23,10 @@ export interface LatencyResult {
   pooled: { p50: number; p95: number; p99: number; max: number };
 }
 
-export async function latencyBench(emulatorHostPort: string, options: { delays: number[]; repeats: number; ratePerSecond: number; seconds: number }): Promise<LatencyResult[]> {
+export async function latencyBench(
+  emulatorHostPort: string,
+  options: { delays: number[]; repeats: number; ratePerSecond: number; seconds: number },
+): Promise<LatencyResult[]> {
   const [host, port] = emulatorHostPort.split(":");
   const results: LatencyResult[] = [];
   for (const delay of options.delays) {
@@ -50,19 +53,36 @@ async function once(proxyHostPort: string, delay: number, rate: number, seconds:
   const count = Math.round(rate * seconds);
   const docs: [string, Record<string, unknown>][] = [];
   for (let u = 0; u < USERS; u++) docs.push([`users/u${u}`, { username: `user${u}`, displayName: `User ${u}`, photoURL: null }]);
-  for (let i = 0; i < count; i++) docs.push([`generationHistory/u${i % USERS}/items/l${i}`, { uid: `u${i % USERS}`, prompt: `p${i}`, images: [], isPublic: true, isDeleted: false }]);
+  for (let i = 0; i < count; i++)
+    docs.push([
+      `generationHistory/u${i % USERS}/items/l${i}`,
+      { uid: `u${i % USERS}`, prompt: `p${i}`, images: [], isPublic: true, isDeleted: false },
+    ]);
   await writeAll(db, docs);
-  const worker = track(spawn(process.execPath, [WORKER_SCRIPT], {
-    env: { ...process.env, FIRESTORE_EMULATOR_HOST: proxyHostPort, GCLOUD_PROJECT: projectId, LOG_LEVEL: "WARNING", WORKER_HEARTBEAT_MS: "3600000" },
-    stdio: ["ignore", "ignore", "inherit"],
-  }));
+  const worker = track(
+    spawn(process.execPath, [WORKER_SCRIPT], {
+      env: {
+        ...process.env,
+        FIRESTORE_EMULATOR_HOST: proxyHostPort,
+        GCLOUD_PROJECT: projectId,
+        LOG_LEVEL: "WARNING",
+        WORKER_HEARTBEAT_MS: "3600000",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    }),
+  );
   await sleep(3000); // the worker loads and makes its first (empty) poll: the load starts against a running worker
   const started = Date.now();
   const writes: Promise<unknown>[] = [];
   for (let i = 0; i < count; i++) {
     const due = started + (i * 1000) / rate;
     if (due > Date.now()) await sleep(due - Date.now());
-    writes.push(db.collection("mirrorQueue").doc().set({ op: "upsert", uid: `u${i % USERS}`, historyId: `l${i}`, status: "pending", createdAt: Timestamp.now() }));
+    writes.push(
+      db
+        .collection("mirrorQueue")
+        .doc()
+        .set({ op: "upsert", uid: `u${i % USERS}`, historyId: `l${i}`, status: "pending", createdAt: Timestamp.now() }),
+    );
   }
   await Promise.all(writes);
   // Let the worker finish what the load left (bounded: a poll interval plus the batches in hand).
@@ -70,10 +90,16 @@ async function once(proxyHostPort: string, delay: number, rate: number, seconds:
   while (Date.now() < deadline && (await db.collection("publicGenerations").count().get()).data().count < count) await sleep(250);
   worker.kill("SIGTERM");
   await new Promise((r) => worker.once("exit", r));
-  const tasks = new Map((await db.collection("mirrorQueue").select("historyId").get()).docs.map((d) => [d.get("historyId") as string, d.createTime.toMillis()]));
-  const all = (await db.collection("publicGenerations").select().get()).docs.map((m) => m.createTime.toMillis() - tasks.get(m.id)!).sort((a, b) => a - b);
+  const tasks = new Map(
+    (await db.collection("mirrorQueue").select("historyId").get()).docs.map((d) => [d.get("historyId") as string, d.createTime.toMillis()]),
+  );
+  const all = (await db.collection("publicGenerations").select().get()).docs
+    .map((m) => m.createTime.toMillis() - tasks.get(m.id)!)
+    .sort((a, b) => a - b);
   await dispose();
   const run = { p50: percentile(all, 50), p99: percentile(all, 99), max: all[all.length - 1], tasks: count, mirrored: all.length, all };
-  log(`  latency @${delay} ms, ${rate}/s: p50 ${round(run.p50, 0)} ms, p99 ${round(run.p99, 0)} ms, max ${round(run.max, 0)} ms (${run.mirrored}/${count} mirrored)`);
+  log(
+    `  latency @${delay} ms, ${rate}/s: p50 ${round(run.p50, 0)} ms, p99 ${round(run.p99, 0)} ms, max ${round(run.max, 0)} ms (${run.mirrored}/${count} mirrored)`,
+  );
   return run;
 }

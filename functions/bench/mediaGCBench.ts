@@ -13,11 +13,19 @@ const DAY = 86_400_000;
 async function seedGarbage(db: Firestore, s3: S3Client, bucket: string, prefix: string, count: number): Promise<void> {
   const now = Date.now();
   const docs: [string, Record<string, unknown>][] = [];
-  for (let i = 0; i < count; i++) docs.push([`canvasMedia/${prefix}${i}`, { ownerUid: "o", storageKey: `bench/${prefix}${i}.png`, referencedByCount: 0, createdAt: ts(now - 40 * DAY), size: 4096 }]);
+  for (let i = 0; i < count; i++)
+    docs.push([
+      `canvasMedia/${prefix}${i}`,
+      { ownerUid: "o", storageKey: `bench/${prefix}${i}.png`, referencedByCount: 0, createdAt: ts(now - 40 * DAY), size: 4096 },
+    ]);
   await writeAll(db, docs);
   const body = Buffer.alloc(4096, 1);
   for (let i = 0; i < count; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `bench/${prefix}${i + j}.png`, Body: body }))));
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, (_, j) =>
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: `bench/${prefix}${i + j}.png`, Body: body })),
+      ),
+    );
   }
 }
 
@@ -28,7 +36,16 @@ export async function mediaGCBench(s3: S3Client, bucket: string, s3Requests: () 
   // The 45,000 that are not garbage: young and unreferenced, or old and referenced.
   for (let i = 0; i < TOTAL - GARBAGE; i++) {
     const young = i % 3 !== 0;
-    docs.push([`canvasMedia/keep${i}`, { ownerUid: "o", storageKey: `bench/keep${i}.png`, referencedByCount: young ? 0 : 1 + (i % 4), createdAt: ts(now - (young ? 5 : 90) * DAY), size: 4096 }]);
+    docs.push([
+      `canvasMedia/keep${i}`,
+      {
+        ownerUid: "o",
+        storageKey: `bench/keep${i}.png`,
+        referencedByCount: young ? 0 : 1 + (i % 4),
+        createdAt: ts(now - (young ? 5 : 90) * DAY),
+        size: 4096,
+      },
+    ]);
   }
   log(`gc: seeding ${TOTAL} media docs and ${GARBAGE} objects`);
   await writeAll(db, docs);
@@ -52,10 +69,17 @@ export async function mediaGCBench(s3: S3Client, bucket: string, s3Requests: () 
       writesPerItem: round(ops.writes / result.deleted, 2),
       deletesPerItem: round(ops.deletes / result.deleted, 2),
     };
-    log(`gc batch ${batchSize}: ${run.itemsPerSecond} items/s, ${run.s3RequestsPerItem} S3 requests, ${run.readsPerItem} reads, ${run.writesPerItem} writes, ${run.deletesPerItem} deletes per item`);
+    log(
+      `gc batch ${batchSize}: ${run.itemsPerSecond} items/s, ${run.s3RequestsPerItem} S3 requests, ${run.readsPerItem} reads, ${run.writesPerItem} writes, ${run.deletesPerItem} deletes per item`,
+    );
     runs.push(run);
   }
   const idle = await counted(() => runMediaGC({ ...benchDeps(db), store: new S3MediaStore(s3, bucket) }));
   log(`gc with nothing eligible: ${idle.ops.reads} reads among ${TOTAL - GARBAGE} media`);
-  return { total: TOTAL, garbage: GARBAGE, runs, idle: { media: TOTAL - GARBAGE, reads: idle.ops.reads, writes: idle.ops.writes + idle.ops.deletes, ms: round(idle.ms) } };
+  return {
+    total: TOTAL,
+    garbage: GARBAGE,
+    runs,
+    idle: { media: TOTAL - GARBAGE, reads: idle.ops.reads, writes: idle.ops.writes + idle.ops.deletes, ms: round(idle.ms) },
+  };
 }

@@ -20,7 +20,10 @@ export interface MirrorOptions {
   beforeLib?: string;
 }
 
-const worker = (batch: number, pool: number, script = WORKER_SCRIPT) => ({ script, env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) } });
+const worker = (batch: number, pool: number, script = WORKER_SCRIPT) => ({
+  script,
+  env: { MIRROR_BATCH_LIMIT: String(batch), MIRROR_POOL_SIZE: String(pool) },
+});
 const DEFAULTS = { batch: 12, pool: 4 };
 const MIN_TASKS = 300;
 /** Candidates for "best settings", tried once each; the fastest is then repeated. */
@@ -34,10 +37,23 @@ export const PATHS: MirrorPath[] = [
   { id: "naive", label: "naive sequential loop", processes: [{ script: CHILD_SCRIPT, args: ["naive"] }], tasks: 600 },
   { id: "defaults", label: "1 worker process, seed defaults (batch 12, pool 4)", processes: [worker(DEFAULTS.batch, DEFAULTS.pool)] },
   { id: "best", label: "1 worker process, best settings", processes: [] },
-  { id: "workers2", label: "2 worker processes, seed defaults", processes: [worker(DEFAULTS.batch, DEFAULTS.pool), worker(DEFAULTS.batch, DEFAULTS.pool)] },
-  { id: "workers4", label: "4 worker processes, seed defaults", processes: Array.from({ length: 4 }, () => worker(DEFAULTS.batch, DEFAULTS.pool)) },
+  {
+    id: "workers2",
+    label: "2 worker processes, seed defaults",
+    processes: [worker(DEFAULTS.batch, DEFAULTS.pool), worker(DEFAULTS.batch, DEFAULTS.pool)],
+  },
+  {
+    id: "workers4",
+    label: "4 worker processes, seed defaults",
+    processes: Array.from({ length: 4 }, () => worker(DEFAULTS.batch, DEFAULTS.pool)),
+  },
   { id: "trigger", label: "trigger path (80 concurrent events, one instance)", processes: [{ script: CHILD_SCRIPT, args: ["trigger"] }] },
-  { id: "floor", label: "batched floor (500 tasks: 1 query, 1 getAll, 1 commit)", processes: [{ script: CHILD_SCRIPT, args: ["floor"] }], tasks: 4000 },
+  {
+    id: "floor",
+    label: "batched floor (500 tasks: 1 query, 1 getAll, 1 commit)",
+    processes: [{ script: CHILD_SCRIPT, args: ["floor"] }],
+    tasks: 4000,
+  },
 ];
 
 export interface PathResult {
@@ -97,7 +113,13 @@ export async function mirrorBench(emulatorHostPort: string, options: MirrorOptio
     const paths: PathResult[] = [];
     const sweep: DelayResult["sweep"] = [];
     const before: MirrorPath[] = options.beforeLib
-      ? [{ id: "before", label: "1 worker process, seed defaults, the code before the change", processes: [worker(DEFAULTS.batch, DEFAULTS.pool, join(options.beforeLib, "workers/mirrorQueueWorker.js"))] }]
+      ? [
+          {
+            id: "before",
+            label: "1 worker process, seed defaults, the code before the change",
+            processes: [worker(DEFAULTS.batch, DEFAULTS.pool, join(options.beforeLib, "workers/mirrorQueueWorker.js"))],
+          },
+        ]
       : [];
     for (const path of [...before, ...PATHS]) {
       if (!wanted(path.id)) continue;
@@ -108,12 +130,21 @@ export async function mirrorBench(emulatorHostPort: string, options: MirrorOptio
       // Best settings: each candidate once, then the fastest repeated.
       const tried: { settings: (typeof CANDIDATES)[number]; run: Measurement }[] = [];
       for (const settings of CANDIDATES) {
-        const run1 = await run({ ...path, id: `best-${settings.batch}-${settings.pool}`, label: `batch ${settings.batch}, pool ${settings.pool}`, processes: [worker(settings.batch, settings.pool)] });
+        const run1 = await run({
+          ...path,
+          id: `best-${settings.batch}-${settings.pool}`,
+          label: `batch ${settings.batch}, pool ${settings.pool}`,
+          processes: [worker(settings.batch, settings.pool)],
+        });
         tried.push({ settings, run: run1 });
         sweep.push({ ...settings, tasksPerSecond: run1.tasksPerSecond });
       }
       const best = tried.reduce((a, b) => (b.run.tasksPerSecond > a.run.tasksPerSecond ? b : a));
-      const bestPath = { ...path, label: `1 worker process, best settings (batch ${best.settings.batch}, pool ${best.settings.pool})`, processes: [worker(best.settings.batch, best.settings.pool)] };
+      const bestPath = {
+        ...path,
+        label: `1 worker process, best settings (batch ${best.settings.batch}, pool ${best.settings.pool})`,
+        processes: [worker(best.settings.batch, best.settings.pool)],
+      };
       paths.push({ ...summarize(bestPath, await repeat(bestPath, [best.run])), settings: best.settings });
     }
     const stats = proxy.stats();
@@ -142,7 +173,9 @@ function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
     drainedRuns: runs.filter((r) => r.drained).length,
     rpcsByMethod: Object.fromEntries(methods.map((k) => [k, spread(exact.map((r) => r.perTask.byMethod[k] ?? 0)).median])),
     slowRpcs: runs.flatMap((r) => r.ops.slow),
-    writesByCollection: Object.fromEntries(collections.map((k) => [k, spread(exact.map((r) => (r.ops.writesByCollection[k] ?? 0) / Math.max(1, r.tasksDone))).median])),
+    writesByCollection: Object.fromEntries(
+      collections.map((k) => [k, spread(exact.map((r) => (r.ops.writesByCollection[k] ?? 0) / Math.max(1, r.tasksDone))).median]),
+    ),
     hotDoc: runs
       .flatMap((r) => Object.entries(r.ops.hotDocs).map(([name, n]) => ({ name, writesPerSecond: n / r.wallSeconds })))
       .reduce<PathResult["hotDoc"]>((a, b) => (!a || b.writesPerSecond > a.writesPerSecond ? b : a), undefined),

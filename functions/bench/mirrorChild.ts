@@ -53,7 +53,8 @@ async function floor(): Promise<void> {
     page.docs.forEach((task, i) => {
       const source = sources[i];
       const mirror = db.doc(`publicGenerations/${task.get("historyId")}`);
-      if (source.exists && source.get("isPublic") === true && source.get("isDeleted") !== true) batch.set(mirror, { ...source.data(), mirroredAt: FieldValue.serverTimestamp() });
+      if (source.exists && source.get("isPublic") === true && source.get("isDeleted") !== true)
+        batch.set(mirror, { ...source.data(), mirroredAt: FieldValue.serverTimestamp() });
       else batch.delete(mirror);
       batch.update(task.ref, { status: "done" });
     });

@@ -8,7 +8,10 @@ import type { Spread } from "./stats";
 export const row = (cells: unknown[]) => `| ${cells.join(" | ")} |`;
 const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 /** "median (min–max)" when the runs differ, else the value. */
-export const withSpread = (s: Spread, digits = 1) => (s.n > 1 && fixed(s.min, digits) !== fixed(s.max, digits) ? `${fixed(s.median, digits)} (${fixed(s.min, digits)}–${fixed(s.max, digits)})` : fixed(s.median, digits));
+export const withSpread = (s: Spread, digits = 1) =>
+  s.n > 1 && fixed(s.min, digits) !== fixed(s.max, digits)
+    ? `${fixed(s.median, digits)} (${fixed(s.min, digits)}–${fixed(s.max, digits)})`
+    : fixed(s.median, digits);
 const ratio = (a: number, b: number) => (b ? a / b : NaN);
 /** Two decimals, three below 0.1 (a batched path's per-task RPCs). */
 const small = (n: number) => fixed(n, n > 0 && n < 0.1 ? 3 : 2);
@@ -18,14 +21,36 @@ const billed = (p: PathResult) => ({ reads: p.readsPerTask.median, writes: p.wri
 
 function pathTable(d: DelayResult): string {
   const lines = [
-    row(["path", "tasks/s, median (min–max)", "RPCs/task", "reads", "writes", "deletes", "billed ops", "$/M tasks nam5", "$/M tasks us-central1", "claims lost"]),
+    row([
+      "path",
+      "tasks/s, median (min–max)",
+      "RPCs/task",
+      "reads",
+      "writes",
+      "deletes",
+      "billed ops",
+      "$/M tasks nam5",
+      "$/M tasks us-central1",
+      "claims lost",
+    ]),
     row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
   ];
   for (const p of d.paths) {
     const b = billed(p);
     const lost = p.claimsLostShare.median ? `${fixed(p.claimsLostShare.median * 100, 0)} %${perProcess(p)}` : "0";
     lines.push(
-      row([p.label, withSpread(p.tasksPerSecond), small(p.rpcsPerTask.median), fixed(b.reads, 2), fixed(b.writes, 2), fixed(b.deletes, 2), fixed(b.reads + b.writes + b.deletes, 2), fixed(pricePerMillion(b, "nam5"), 2), fixed(pricePerMillion(b, "us-central1"), 2), lost]),
+      row([
+        p.label,
+        withSpread(p.tasksPerSecond),
+        small(p.rpcsPerTask.median),
+        fixed(b.reads, 2),
+        fixed(b.writes, 2),
+        fixed(b.deletes, 2),
+        fixed(b.reads + b.writes + b.deletes, 2),
+        fixed(pricePerMillion(b, "nam5"), 2),
+        fixed(pricePerMillion(b, "us-central1"), 2),
+        lost,
+      ]),
     );
   }
   return lines.join("\n");
@@ -33,21 +58,32 @@ function pathTable(d: DelayResult): string {
 
 /** "(per process 40–70 %)" for a path of several processes: how evenly the races are lost. */
 function perProcess(p: PathResult): string {
-  const shares = p.runs.filter((r) => (r.claimsByProcess ?? []).length > 1).flatMap((r) => r.claimsByProcess.filter((c) => c.claims).map((c) => c.lost / c.claims));
+  const shares = p.runs
+    .filter((r) => (r.claimsByProcess ?? []).length > 1)
+    .flatMap((r) => r.claimsByProcess.filter((c) => c.claims).map((c) => c.lost / c.claims));
   if (shares.length < 2) return "";
   return ` (each process ${fixed(Math.min(...shares) * 100, 0)}–${fixed(Math.max(...shares) * 100, 0)} %)`;
 }
 
 function methodTable(d: DelayResult): string {
   const methods = [...new Set(d.paths.flatMap((p) => Object.keys(p.rpcsByMethod)))].sort();
-  return [row(["path", ...methods]), row(["---", ...methods.map(() => "---:")]), ...d.paths.map((p) => row([p.label, ...methods.map((m) => small(p.rpcsByMethod[m] ?? 0))]))].join("\n");
+  return [
+    row(["path", ...methods]),
+    row(["---", ...methods.map(() => "---:")]),
+    ...d.paths.map((p) => row([p.label, ...methods.map((m) => small(p.rpcsByMethod[m] ?? 0))])),
+  ].join("\n");
 }
 
 /** What the per-collection and per-document write limits see, per path: the input of docs/CAPACITY.md. */
 function writeLoadTable(d: DelayResult): string {
   const collections = [...new Set(d.paths.flatMap((p) => Object.keys(p.writesByCollection)))].sort();
   const lines = [
-    row(["path", ...collections.map((c) => `${c} writes/task`), "tasks/s at which mirrorQueue takes 500 writes/s (with the app's enqueue)", "most-written doc, writes/s"]),
+    row([
+      "path",
+      ...collections.map((c) => `${c} writes/task`),
+      "tasks/s at which mirrorQueue takes 500 writes/s (with the app's enqueue)",
+      "most-written doc, writes/s",
+    ]),
     row(["---", ...collections.map(() => "---:"), "---:", "---"]),
   ];
   for (const p of d.paths) {
@@ -79,10 +115,15 @@ function targets(d: DelayResult, baseline?: Record<string, number>): string {
     const r = ratio(tps(four), tps(defaults));
     lines.push(row(["4 worker processes ÷ 1", "≥ 3×", `${fixed(r, 2)}×`, mark(r >= 3)]));
   }
-  if (defaults) lines.push(row(["billed operations per upsert task, poller path", "≤ 6", fixed(ops(defaults), 2), mark(ops(defaults) <= 6)]));
+  if (defaults)
+    lines.push(row(["billed operations per upsert task, poller path", "≤ 6", fixed(ops(defaults), 2), mark(ops(defaults) <= 6)]));
   if (trigger) lines.push(row(["billed operations per upsert task, trigger path", "≤ 5", fixed(ops(trigger), 2), mark(ops(trigger) <= 5)]));
   if (!lines.length) return "";
-  return [row([`target (issue 15, at ${d.oneWayDelayMs} ms; ratios within this run)`, "wanted", "measured", ""]), row(["---", "---:", "---:", "---"]), ...lines].join("\n");
+  return [
+    row([`target (issue 15, at ${d.oneWayDelayMs} ms; ratios within this run)`, "wanted", "measured", ""]),
+    row(["---", "---:", "---:", "---"]),
+    ...lines,
+  ].join("\n");
 }
 
 function slowRpcs(mirror: DelayResult[]): string {
@@ -99,7 +140,10 @@ function slowRpcs(mirror: DelayResult[]): string {
 }
 
 /** The stall section: slow RPCs seen in the mirror runs, and what one black-holed connection costs. */
-export function renderStalls(mirror: DelayResult[] | undefined, stalls: { keepalive: Record<string, number>; cases: StallCase[] } | undefined): string {
+export function renderStalls(
+  mirror: DelayResult[] | undefined,
+  stalls: { keepalive: Record<string, number>; cases: StallCase[] } | undefined,
+): string {
   const seen = mirror ? slowRpcs(mirror) : "The mirror section was not run.";
   const cases = stalls
     ? `A Firestore client behind a proxy that black-holes its open connection (nothing crosses it any more, the way a dropped
@@ -123,10 +167,17 @@ ${cases}
 export function renderMirror(mirror: DelayResult[] | undefined, baseline?: { date: string; defaults: Record<string, number> }): string {
   if (!mirror) return "## 1. Mirror queue\n\nNot run in this run.\n";
   const parts = mirror.map((d) => {
-    const sweep = d.sweep.length ? `\n\nBest settings chosen from one run each: ${d.sweep.map((s) => `batch ${s.batch}, pool ${s.pool}: ${fixed(s.tasksPerSecond)} tasks/s`).join("; ")}.` : "";
+    const sweep = d.sweep.length
+      ? `\n\nBest settings chosen from one run each: ${d.sweep.map((s) => `batch ${s.batch}, pool ${s.pool}: ${fixed(s.tasksPerSecond)} tasks/s`).join("; ")}.`
+      : "";
     // The issue states its targets at 10 ms one-way, where round trips cost what they cost in production.
     const atTargetDelay = d.oneWayDelayMs === Math.max(...mirror.map((x) => x.oneWayDelayMs));
-    const t = atTargetDelay ? targets(d, baseline?.defaults[String(d.oneWayDelayMs)] !== undefined ? { defaults: baseline.defaults[String(d.oneWayDelayMs)] } : undefined) : "";
+    const t = atTargetDelay
+      ? targets(
+          d,
+          baseline?.defaults[String(d.oneWayDelayMs)] !== undefined ? { defaults: baseline.defaults[String(d.oneWayDelayMs)] } : undefined,
+        )
+      : "";
     return `### ${d.oneWayDelayMs} ms one-way delay (${2 * d.oneWayDelayMs} ms added to each round trip)
 
 ${pathTable(d)}${sweep}
@@ -140,7 +191,11 @@ Writes per task by collection (the app's enqueue not included), and the most-wri
 ${writeLoadTable(d)}
 ${t ? `\n${t}\n` : ""}`;
   });
-  const base = baseline ? `\nBaseline for the "before" ratio: the run of ${baseline.date.slice(0, 10)} (seed defaults: ${Object.entries(baseline.defaults).map(([d, t]) => `${fixed(t)} tasks/s at ${d} ms`).join(", ")}).\n` : "";
+  const base = baseline
+    ? `\nBaseline for the "before" ratio: the run of ${baseline.date.slice(0, 10)} (seed defaults: ${Object.entries(baseline.defaults)
+        .map(([d, t]) => `${fixed(t)} tasks/s at ${d} ms`)
+        .join(", ")}).\n`
+    : "";
   return `## 1. Mirror queue: upsert tasks through a delay proxy
 ${base}
 ${parts.join("\n")}`;

@@ -56,7 +56,12 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
-export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDelayMs: number, options: { tasks: number; maxSeconds: number }): Promise<Measurement & { seeded: number }> {
+export async function measure(
+  path: MirrorPath,
+  proxyHostPort: string,
+  oneWayDelayMs: number,
+  options: { tasks: number; maxSeconds: number },
+): Promise<Measurement & { seeded: number }> {
   const { db, projectId, dispose } = freshDb(path.id);
   const tasks = path.tasks ?? options.tasks;
   await seedUpserts(db, tasks);
@@ -83,7 +88,10 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
     oneWayDelayMs,
     tasksDone: times.length,
     drained: times.length >= tasks,
-    tasksPerSecond: throughput(times, each.map((c) => c.firstRpcAt)),
+    tasksPerSecond: throughput(
+      times,
+      each.map((c) => c.firstRpcAt),
+    ),
     ops,
     perTask: {
       rpcs: per(ops.rpcs),
@@ -97,8 +105,12 @@ export async function measure(path: MirrorPath, proxyHostPort: string, oneWayDel
     claimsByProcess: each.map((c) => ({ claims: c.claims, lost: c.claimsLost })),
     wallSeconds,
   };
-  const slow = ops.slow.length ? `, ${ops.slow.length} RPCs over 5 s: ${ops.slow.map((s) => `${s.method} ${s.ms} ms ${s.code}`).join("; ")}` : "";
-  log(`  ${path.label} @${oneWayDelayMs} ms: ${m.tasksPerSecond.toFixed(1)} tasks/s, ${m.perTask.rpcs.toFixed(2)} RPCs, ${m.perTask.reads.toFixed(2)} reads, ${m.perTask.writes.toFixed(2)} writes/task, ${m.claimsLost}/${m.claims} claims lost, ${m.tasksDone} done in ${wallSeconds.toFixed(1)} s${slow}`);
+  const slow = ops.slow.length
+    ? `, ${ops.slow.length} RPCs over 5 s: ${ops.slow.map((s) => `${s.method} ${s.ms} ms ${s.code}`).join("; ")}`
+    : "";
+  log(
+    `  ${path.label} @${oneWayDelayMs} ms: ${m.tasksPerSecond.toFixed(1)} tasks/s, ${m.perTask.rpcs.toFixed(2)} RPCs, ${m.perTask.reads.toFixed(2)} reads, ${m.perTask.writes.toFixed(2)} writes/task, ${m.claimsLost}/${m.claims} claims lost, ${m.tasksDone} done in ${wallSeconds.toFixed(1)} s${slow}`,
+  );
   return m;
 }
 
@@ -119,7 +131,8 @@ function start(p: MirrorPath["processes"][number], at: { projectId: string; prox
   // Warnings and errors of the paths are worth seeing; progress lines are not.
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on("line", (line) => {
-      if (!line.includes("bench.completed") && !line.includes("MetadataLookupWarning") && !line.includes("--trace-warnings")) log(`    [${child.pid}] ${line.slice(0, 400)}`);
+      if (!line.includes("bench.completed") && !line.includes("MetadataLookupWarning") && !line.includes("--trace-warnings"))
+        log(`    [${child.pid}] ${line.slice(0, 400)}`);
     });
   }
   return child;

@@ -12,15 +12,30 @@ export const USERS = 20;
 export async function seedUpserts(db: Firestore, count: number): Promise<void> {
   const t0 = Date.now() - 3_600_000;
   const docs: [string, Record<string, unknown>][] = [];
-  for (let u = 0; u < USERS; u++) docs.push([`users/u${u}`, { username: `user${u}`, displayName: `User ${u}`, photoURL: `https://cdn/u${u}.png` }]);
+  for (let u = 0; u < USERS; u++)
+    docs.push([`users/u${u}`, { username: `user${u}`, displayName: `User ${u}`, photoURL: `https://cdn/u${u}.png` }]);
   for (let i = 0; i < count; i++) {
     const uid = `u${i % USERS}`;
     docs.push([
       `generationHistory/${uid}/items/h${i}`,
-      { uid, prompt: `prompt ${i}`, model: "flux", images: [{ id: "0", url: `https://cdn/${i}.png` }], videos: [], isPublic: true, isDeleted: false, aestheticScore: i % 10, createdAt: ts(t0), updatedAt: ts(t0) },
+      {
+        uid,
+        prompt: `prompt ${i}`,
+        model: "flux",
+        images: [{ id: "0", url: `https://cdn/${i}.png` }],
+        videos: [],
+        isPublic: true,
+        isDeleted: false,
+        aestheticScore: i % 10,
+        createdAt: ts(t0),
+        updatedAt: ts(t0),
+      },
     ]);
     // Auto-ids, as the app's add() makes them: the workers' cursors assume ids spread over that space.
-    docs.push([`mirrorQueue/${db.collection("mirrorQueue").doc().id}`, { op: "upsert", uid, historyId: `h${i}`, status: "pending", createdAt: ts(t0 + i) }]);
+    docs.push([
+      `mirrorQueue/${db.collection("mirrorQueue").doc().id}`,
+      { op: "upsert", uid, historyId: `h${i}`, status: "pending", createdAt: ts(t0 + i) },
+    ]);
   }
   await writeAll(db, docs);
 }

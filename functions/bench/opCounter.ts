@@ -48,7 +48,19 @@ export interface OpCounts {
   firstRpcAt?: number;
 }
 
-export const emptyCounts = (): OpCounts => ({ reads: 0, writes: 0, deletes: 0, rpcs: 0, byMethod: {}, claims: 0, claimsLost: 0, conflicts: 0, slow: [], writesByCollection: {}, hotDocs: {} });
+export const emptyCounts = (): OpCounts => ({
+  reads: 0,
+  writes: 0,
+  deletes: 0,
+  rpcs: 0,
+  byMethod: {},
+  claims: 0,
+  claimsLost: 0,
+  conflicts: 0,
+  slow: [],
+  writesByCollection: {},
+  hotDocs: {},
+});
 
 export const counts: OpCounts = emptyCounts();
 let installed = false;
@@ -58,7 +70,8 @@ const CONFLICT_CODES = new Set([grpc.status.FAILED_PRECONDITION, grpc.status.ABO
 type ProtoWrite = { update?: { name?: string; fields?: Record<string, unknown> }; delete?: string };
 
 /** The id of the task a write claims, if it is a claim. */
-const claimedTask = (w: ProtoWrite) => (w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.claimedAt ? w.update.name.split("/").pop() : undefined);
+const claimedTask = (w: ProtoWrite) =>
+  w.update?.name?.includes("/documents/mirrorQueue/") && w.update.fields?.claimedAt ? w.update.name.split("/").pop() : undefined;
 /** Per task: whether one of its claims landed. */
 const claimed = new Map<string, boolean>();
 
@@ -94,13 +107,22 @@ const hottest = (): Record<string, number> => Object.fromEntries([...writesPerDo
  * counted even when the call's status (trailers) comes a moment later.
  */
 function countResponse(method: string, response: Record<string, unknown>): boolean {
-  const found = (method === "BatchGetDocuments" && Boolean(response.found || response.missing)) || (method === "RunQuery" && Boolean(response.document));
+  const found =
+    (method === "BatchGetDocuments" && Boolean(response.found || response.missing)) ||
+    (method === "RunQuery" && Boolean(response.document));
   if (found) counts.reads++;
   return found;
 }
 
 /** Counts one finished RPC: its request, whether any document came back, and its status. */
-function tally(method: string, request: { writes?: ProtoWrite[] } | undefined, responses: Record<string, unknown>[], anyDocument: boolean, code: number, ms: number): void {
+function tally(
+  method: string,
+  request: { writes?: ProtoWrite[] } | undefined,
+  responses: Record<string, unknown>[],
+  anyDocument: boolean,
+  code: number,
+  ms: number,
+): void {
   counts.rpcs++;
   const m = (counts.byMethod[method] ??= { calls: 0, totalMs: 0, maxMs: 0, errors: {} });
   m.calls++;
@@ -153,7 +175,9 @@ export function installOpCounter(): void {
   const original = interceptors.getInterceptingCall;
   interceptors.getInterceptingCall = function (this: unknown, ...args: unknown[]) {
     const inner = original.apply(this, args) as ConstructorParameters<typeof grpc.InterceptingCall>[0];
-    const method = String((args[1] as { path: string }).path).split("/").pop()!;
+    const method = String((args[1] as { path: string }).path)
+      .split("/")
+      .pop()!;
     const started = performance.now();
     counts.firstRpcAt ??= Date.now();
     inFlight++;
@@ -210,7 +234,11 @@ export function diffCounts(after: OpCounts, before: OpCounts): OpCounts {
 }
 
 function subtract(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v));
+  return Object.fromEntries(
+    Object.entries(a)
+      .map(([k, v]) => [k, v - (b[k] ?? 0)])
+      .filter(([, v]) => v),
+  );
 }
 
 function add(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

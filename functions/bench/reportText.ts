@@ -11,7 +11,9 @@ processes.`
 to the last task's \`done\` (Firestore's update time), which leaves out process start-up (of the first process only:
 a path of several processes is charged the time its later processes spent loading).`;
 
-export const method = (fromAllStarted: boolean) => `**How the mirror is measured.** Production Firestore is tens of milliseconds away from a function or
+export const method = (
+  fromAllStarted: boolean,
+) => `**How the mirror is measured.** Production Firestore is tens of milliseconds away from a function or
 a worker; the loopback emulator answers in about one. So every mirror path talks to the emulator through a delay
 proxy (bench/delayProxy.ts: a TCP proxy, Nagle off on both sockets, each chunk released a fixed one-way delay after it
 arrived, in order), and every path runs as its own process(es), the way it runs in production:

@@ -61,7 +61,11 @@ function options() {
       help: { type: "boolean", default: false },
     },
   });
-  const list = (s: string | undefined) => s?.split(",").map((x) => x.trim()).filter(Boolean);
+  const list = (s: string | undefined) =>
+    s
+      ?.split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
   const number = (name: string, s: string) => {
     const n = Number(s);
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number >= 0, got ${s}`);
@@ -71,7 +75,8 @@ function options() {
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section ${s}`);
   const paths = list(values.paths);
   for (const p of paths ?? []) if (p !== "before" && !PATHS.some((x) => x.id === p)) throw new Error(`--paths: unknown path ${p}`);
-  if (values.before && !existsSync(join(values.before, "workers/mirrorQueueWorker.js"))) throw new Error(`--before: ${values.before} holds no workers/mirrorQueueWorker.js`);
+  if (values.before && !existsSync(join(values.before, "workers/mirrorQueueWorker.js")))
+    throw new Error(`--before: ${values.before} holds no workers/mirrorQueueWorker.js`);
   const delays = list(values.delay)!.map((d) => number("delay", d));
   const partial = Boolean(values.only || values.paths) || values.delay !== "0,10" || values.repeat !== "3";
   return {
@@ -143,8 +148,22 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     partial: o.partial,
     note: o.note,
-    settings: { throughput: "from-all-started", delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, sections: o.only, paths: o.paths ?? [...(o.before ? ["before"] : []), ...PATHS.map((p) => p.id)] },
-    machine: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}` },
+    settings: {
+      throughput: "from-all-started",
+      delays: o.delays,
+      repeats: o.repeat,
+      tasks: o.tasks,
+      maxSeconds: o.maxSeconds,
+      sections: o.only,
+      paths: o.paths ?? [...(o.before ? ["before"] : []), ...PATHS.map((p) => p.id)],
+    },
+    machine: {
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+    },
     emulator: emulator.source,
     prices: PRICES,
     baseline: o.baseline ? baselineOf(o.baseline) : undefined,
@@ -154,19 +173,35 @@ async function main(): Promise<void> {
     log("warm-up (not reported)");
     await mirrorBench(emulator.hostPort, { delays: [0], repeats: 1, tasks: 1000, maxSeconds: 15, paths: ["defaults"] });
     const paths = o.paths ?? (o.before ? ["before", ...PATHS.map((p) => p.id)] : undefined);
-    results.mirror = await mirrorBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, tasks: o.tasks, maxSeconds: o.maxSeconds, paths, beforeLib: o.before });
+    results.mirror = await mirrorBench(emulator.hostPort, {
+      delays: o.delays,
+      repeats: o.repeat,
+      tasks: o.tasks,
+      maxSeconds: o.maxSeconds,
+      paths,
+      beforeLib: o.before,
+    });
   }
-  if (has("latency")) results.latency = await latencyBench(emulator.hostPort, { delays: o.delays, repeats: o.repeat, ratePerSecond: o.rate, seconds: o.loadSeconds });
+  if (has("latency"))
+    results.latency = await latencyBench(emulator.hostPort, {
+      delays: o.delays,
+      repeats: o.repeat,
+      ratePerSecond: o.rate,
+      seconds: o.loadSeconds,
+    });
   if (has("stalls")) results.stalls = await stallBench(emulator.hostPort);
   if (has("gc")) {
     const s3 = await startS3Server("bench-media");
     const client = createS3Client(s3.config);
     let s3Requests = 0;
     // Every HTTP attempt the SDK makes, retries included.
-    client.middlewareStack.add((next) => async (args) => {
-      s3Requests++;
-      return next(args);
-    }, { step: "finalizeRequest", name: "countRequests" });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        s3Requests++;
+        return next(args);
+      },
+      { step: "finalizeRequest", name: "countRequests" },
+    );
     results.mediaGC = await mediaGCBench(client, s3.bucket, () => s3Requests);
     client.destroy();
     await s3.dispose();

@@ -16,7 +16,18 @@ export async function snapshotBench() {
   // 950 projects not due: idle, or with a few ops since a recent snapshot.
   for (let i = 0; i < 950; i++) {
     const active = i % 2 === 0;
-    docs.push([`canvasProjects/p${i}`, { ownerUid: "o", opIndex: 200, opsSinceSnapshot: active ? 10 : 0, lastSnapshotOpIndex: active ? 190 : 200, lastSnapshotAt: ts(now - 2 * H), latestSnapshotId: null, updatedAt: ts(now - 3 * H) }]);
+    docs.push([
+      `canvasProjects/p${i}`,
+      {
+        ownerUid: "o",
+        opIndex: 200,
+        opsSinceSnapshot: active ? 10 : 0,
+        lastSnapshotOpIndex: active ? 190 : 200,
+        lastSnapshotAt: ts(now - 2 * H),
+        latestSnapshotId: null,
+        updatedAt: ts(now - 3 * H),
+      },
+    ]);
   }
   await writeAll(db, docs);
   const deps = benchDeps(db);
@@ -35,7 +46,17 @@ export async function snapshotBench() {
   const due: [string, Record<string, unknown>][] = [];
   for (let i = 0; i < 50; i++) {
     const id = `d${i}`;
-    due.push([`canvasProjects/${id}`, { ownerUid: "o", opIndex: 149, opsSinceSnapshot: 150, lastSnapshotOpIndex: -1, lastSnapshotAt: ts(now - 2 * H), updatedAt: Timestamp.now() }]);
+    due.push([
+      `canvasProjects/${id}`,
+      {
+        ownerUid: "o",
+        opIndex: 149,
+        opsSinceSnapshot: 150,
+        lastSnapshotOpIndex: -1,
+        lastSnapshotAt: ts(now - 2 * H),
+        updatedAt: Timestamp.now(),
+      },
+    ]);
     for (let e = 0; e < 20; e++) due.push([`canvasProjects/${id}/elements/e${e}`, { x: e, y: e }]);
   }
   await writeAll(db, due);
@@ -46,7 +67,14 @@ export async function snapshotBench() {
     projects: 1000,
     due: 50,
     firstRuns: first,
-    steadyRun: { created: steady.result.created.length, reads: steady.ops.reads, writes: steady.ops.writes, deletes: steady.ops.deletes, readsPerSnapshot: round(steady.ops.reads / Math.max(1, steady.result.created.length), 1), ms: round(steady.ms) },
+    steadyRun: {
+      created: steady.result.created.length,
+      reads: steady.ops.reads,
+      writes: steady.ops.writes,
+      deletes: steady.ops.deletes,
+      readsPerSnapshot: round(steady.ops.reads / Math.max(1, steady.result.created.length), 1),
+      ms: round(steady.ms),
+    },
     load: await loadBench(db),
   };
 }
@@ -56,7 +84,8 @@ async function loadBench(db: Firestore) {
   const ref = db.doc(`canvasProjects/${id}`);
   const docs: [string, Record<string, unknown>][] = [];
   const ops: Op[] = [];
-  for (let i = 0; i < 2000; i++) ops.push({ index: i, type: "create", elementId: `e${i}`, data: { x: i, y: i, w: 100, h: 50, fill: "#ff0000", text: `shape ${i}` } });
+  for (let i = 0; i < 2000; i++)
+    ops.push({ index: i, type: "create", elementId: `e${i}`, data: { x: i, y: i, w: 100, h: 50, fill: "#ff0000", text: `shape ${i}` } });
   for (const op of ops) docs.push([`canvasProjects/${id}/ops/${String(op.index).padStart(8, "0")}`, { ...op, createdAt: Timestamp.now() }]);
   for (const [elementId, element] of Object.entries(applyOps({}, ops))) docs.push([`canvasProjects/${id}/elements/${elementId}`, element]);
   docs.push([`canvasProjects/${id}`, { ownerUid: "o", opIndex: 1999, opsSinceSnapshot: 2000, updatedAt: Timestamp.now() }]);
@@ -73,12 +102,27 @@ async function loadBench(db: Firestore) {
     await batch.commit();
   }
   const fromSnapshot = await counted(() => loadProject(db, id));
-  const allElements = await counted(async () => Object.fromEntries((await ref.collection("elements").get()).docs.map((d) => [d.id, d.data()])));
-  const replay = await counted(async () => applyOps({}, (await ref.collection("ops").orderBy("index").get()).docs.map((d) => d.data() as Op)));
+  const allElements = await counted(async () =>
+    Object.fromEntries((await ref.collection("elements").get()).docs.map((d) => [d.id, d.data()])),
+  );
+  const replay = await counted(async () =>
+    applyOps(
+      {},
+      (await ref.collection("ops").orderBy("index").get()).docs.map((d) => d.data() as Op),
+    ),
+  );
   const same = isDeepStrictEqual(fromSnapshot.result.elements, allElements.result) && isDeepStrictEqual(replay.result, allElements.result);
   if (!same) throw new Error("the three ways of loading the project disagree");
   const row = (r: { ops: { reads: number }; ms: number }) => ({ reads: r.ops.reads, ms: round(r.ms) });
-  const result = { elements: 2000, opsSinceSnapshot: 40, loadProject: row(fromSnapshot), allElements: row(allElements), replayAllOps: row(replay) };
-  log(`load: snapshot ${result.loadProject.reads} reads ${result.loadProject.ms} ms; elements ${result.allElements.reads} reads ${result.allElements.ms} ms; replay ${result.replayAllOps.reads} reads ${result.replayAllOps.ms} ms`);
+  const result = {
+    elements: 2000,
+    opsSinceSnapshot: 40,
+    loadProject: row(fromSnapshot),
+    allElements: row(allElements),
+    replayAllOps: row(replay),
+  };
+  log(
+    `load: snapshot ${result.loadProject.reads} reads ${result.loadProject.ms} ms; elements ${result.allElements.reads} reads ${result.allElements.ms} ms; replay ${result.replayAllOps.reads} reads ${result.replayAllOps.ms} ms`,
+  );
   return result;
 }

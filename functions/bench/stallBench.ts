@@ -29,7 +29,12 @@ export async function stallBench(emulatorHostPort: string): Promise<{ keepalive:
   return { keepalive: WORKER_CALL_BOUNDS, cases };
 }
 
-async function once(target: { host: string; port: number }, label: StallCase["settings"], settings: Settings, call: StallCase["call"]): Promise<StallCase> {
+async function once(
+  target: { host: string; port: number },
+  label: StallCase["settings"],
+  settings: Settings,
+  call: StallCase["call"],
+): Promise<StallCase> {
   const proxy = await startDelayProxy(target, 0);
   const { projectId, dispose } = freshDb("stall");
   const app = initializeApp({ projectId }, `${projectId}-proxied`);

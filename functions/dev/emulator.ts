@@ -25,9 +25,13 @@ export interface EmulatorSearch {
 }
 
 const defaultSdkDirs = (env: NodeJS.ProcessEnv) =>
-  [env.CLOUDSDK_ROOT_DIR, "/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk", "/opt/google-cloud-sdk", join(homedir(), "google-cloud-sdk")].filter(
-    (d): d is string => Boolean(d),
-  );
+  [
+    env.CLOUDSDK_ROOT_DIR,
+    "/usr/lib/google-cloud-sdk",
+    "/usr/share/google-cloud-sdk",
+    "/opt/google-cloud-sdk",
+    join(homedir(), "google-cloud-sdk"),
+  ].filter((d): d is string => Boolean(d));
 
 const versionOf = (jar: string) => (jar.match(/v([\d.]+)\.jar$/)?.[1] ?? "0").split(".").map(Number);
 const newerFirst = (a: string, b: string) => {
@@ -79,7 +83,7 @@ export const INSTALL_HINT =
   "  - the Google Cloud SDK component: `gcloud components install cloud-firestore-emulator`\n" +
   "    (Debian/Ubuntu: `apt-get install google-cloud-cli-firestore-emulator`), Java 17+;\n" +
   "  - firebase-tools (`npx firebase-tools setup:emulators:firestore`), which caches the jar under ~/.cache/firebase/emulators;\n" +
-  "or point FIRESTORE_EMULATOR_JAR at the jar, or run the tests under `firebase emulators:exec --only firestore \"npm test\"`.";
+  'or point FIRESTORE_EMULATOR_JAR at the jar, or run the tests under `firebase emulators:exec --only firestore "npm test"`.';
 
 export async function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -147,7 +151,10 @@ child.on("exit", (code) => process.exit(code ?? 1));
  * for its starter to handle, and `stopProcessGroup` takes the whole group down).
  */
 export function spawnTethered(command: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, ["-e", TETHER, "--", command, ...args], { stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+  const child = spawn(process.execPath, ["-e", TETHER, "--", command, ...args], {
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    detached: true,
+  });
   // The channel only tells the tether this process is alive; it must not keep this process alive.
   child.channel?.unref();
   return child;

@@ -61,7 +61,9 @@ function startWorker(script: string, env: NodeJS.ProcessEnv): { child: ChildProc
 const settled = (d: QueryDocumentSnapshot) => d.get("status") === "done" || d.get("status") === "failed";
 
 /** What this run started, for `shutdown` to stop, whatever step it is at. */
-const running: { workers: ChildProcess[]; s3?: TestS3Server; emulator?: { stop(): Promise<void> }; closeClient?: () => void } = { workers: [] };
+const running: { workers: ChildProcess[]; s3?: TestS3Server; emulator?: { stop(): Promise<void> }; closeClient?: () => void } = {
+  workers: [],
+};
 let stopping = false;
 
 async function shutdown(code: number): Promise<never> {
@@ -87,7 +89,9 @@ async function main(): Promise<void> {
   say(`  FIRESTORE_EMULATOR_HOST=${emulator.hostPort} GCLOUD_PROJECT=${projectId}`);
   const s3 = (running.s3 = await startS3Server("canvas-media"));
   say(`local S3 server (media storage):`);
-  say(`  ZATA_ENDPOINT=${s3.endpoint} ZATA_BUCKET=${s3.bucket} ZATA_ACCESS_KEY_ID=${s3.config.ZATA_ACCESS_KEY_ID} ZATA_SECRET_ACCESS_KEY=${s3.config.ZATA_SECRET_ACCESS_KEY}`);
+  say(
+    `  ZATA_ENDPOINT=${s3.endpoint} ZATA_BUCKET=${s3.bucket} ZATA_ACCESS_KEY_ID=${s3.config.ZATA_ACCESS_KEY_ID} ZATA_SECRET_ACCESS_KEY=${s3.config.ZATA_SECRET_ACCESS_KEY}`,
+  );
   const env = { ...process.env, GCLOUD_PROJECT: projectId, ...s3.env, WORKER_HEARTBEAT_MS: "15000" };
   const db = getFirestore(initializeApp({ projectId }));
   const client = createS3Client(s3.config);
@@ -97,7 +101,9 @@ async function main(): Promise<void> {
   const seededFrom = Timestamp.fromMillis(Date.now());
   const thisRunsTasks = async () => (await db.collection("mirrorQueue").where("createdAt", ">=", seededFrom).get()).docs;
   const seeded = await seedDemoData(db, client, s3.bucket);
-  say(`seeded ${seeded.users} users, ${seeded.historyItems} history items (${seeded.publicItems} public), ${seeded.tasks} mirror tasks (1 malformed), ${seeded.projects} canvas projects, ${seeded.media} media (${seeded.garbage} garbage)`);
+  say(
+    `seeded ${seeded.users} users, ${seeded.historyItems} history items (${seeded.publicItems} public), ${seeded.tasks} mirror tasks (1 malformed), ${seeded.projects} canvas projects, ${seeded.media} media (${seeded.garbage} garbage)`,
+  );
 
   const start = (script: string) => {
     const { child, started } = startWorker(script, env);
@@ -118,7 +124,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ sink: () => undefined });
   const deps = { db, clock: systemClock, logger, config };
   const snapshots = await processSnapshots(deps);
-  say(`canvasSnapshots: ${snapshots.created.length} snapshots made (${snapshots.created.map((c) => `${c.projectId}@${c.opIndex}`).join(", ")})`);
+  say(
+    `canvasSnapshots: ${snapshots.created.length} snapshots made (${snapshots.created.map((c) => `${c.projectId}@${c.opIndex}`).join(", ")})`,
+  );
   const gc = await runMediaGC({ ...deps, store: new S3MediaStore(client, s3.bucket) });
   say(`canvasMediaGC: ${gc.deleted} media deleted, ${gc.bytesFreed} bytes freed, ${gc.failed.length} failed`);
   const cache = await refreshSignupImageCache(deps);

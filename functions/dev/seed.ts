@@ -7,7 +7,10 @@ const DAY = 86_400_000;
 export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) {
   const now = Date.now();
   const users = ["ana", "ben", "chloe"];
-  for (const uid of users) await db.doc(`users/${uid}`).set({ username: uid, displayName: uid[0].toUpperCase() + uid.slice(1), photoURL: `https://example.com/${uid}.png` });
+  for (const uid of users)
+    await db
+      .doc(`users/${uid}`)
+      .set({ username: uid, displayName: uid[0].toUpperCase() + uid.slice(1), photoURL: `https://example.com/${uid}.png` });
 
   let publicItems = 0;
   const tasks: Record<string, unknown>[] = [];
@@ -40,7 +43,8 @@ export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) 
   tasks.push({ op: "remove", uid: "chloe", historyId: "demo-2" });
   tasks.push({ op: "teleport", uid: "ana", historyId: "demo-3" }); // malformed: fails alone, never retried
   // As the app enqueues: status "pending" and a createdAt (the demo spaces them 1 ms apart to fix their order).
-  for (const [i, task] of tasks.entries()) await db.collection("mirrorQueue").add({ ...task, status: "pending", createdAt: Timestamp.fromMillis(now + i) });
+  for (const [i, task] of tasks.entries())
+    await db.collection("mirrorQueue").add({ ...task, status: "pending", createdAt: Timestamp.fromMillis(now + i) });
 
   // Canvas projects: one past the op threshold, one never snapshotted, one idle.
   const projects: [string, number][] = [
@@ -55,10 +59,20 @@ export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) 
       const b = db.batch();
       for (let index = start; index < Math.min(ops, start + 100); index++) {
         const elementId = `shape-${index % 40}`;
-        b.set(ref.collection("ops").doc(String(index)), { index, type: "create", elementId, data: { x: index, y: index * 2 }, createdAt: Timestamp.now() });
+        b.set(ref.collection("ops").doc(String(index)), {
+          index,
+          type: "create",
+          elementId,
+          data: { x: index, y: index * 2 },
+          createdAt: Timestamp.now(),
+        });
         b.set(ref.collection("elements").doc(elementId), { x: index, y: index * 2 });
       }
-      b.update(ref, { opIndex: Math.min(ops, start + 100) - 1, opsSinceSnapshot: FieldValue.increment(Math.min(ops, start + 100) - start), updatedAt: Timestamp.now() });
+      b.update(ref, {
+        opIndex: Math.min(ops, start + 100) - 1,
+        opsSinceSnapshot: FieldValue.increment(Math.min(ops, start + 100) - start),
+        updatedAt: Timestamp.now(),
+      });
       await b.commit();
     }
   }
@@ -75,7 +89,22 @@ export async function seedDemoData(db: Firestore, s3: S3Client, bucket: string) 
     const storageKey = `canvas/ana/${id}.png`;
     const body = Buffer.alloc(50_000 + ageDays * 100, 7);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: storageKey, Body: body, ContentType: "image/png" }));
-    await db.doc(`canvasMedia/${id}`).set({ ownerUid: "ana", storageKey, referencedByCount: refs, createdAt: Timestamp.fromMillis(now - ageDays * DAY), size: body.length, contentType: "image/png" });
+    await db.doc(`canvasMedia/${id}`).set({
+      ownerUid: "ana",
+      storageKey,
+      referencedByCount: refs,
+      createdAt: Timestamp.fromMillis(now - ageDays * DAY),
+      size: body.length,
+      contentType: "image/png",
+    });
   }
-  return { users: users.length, historyItems: 30, publicItems, tasks: tasks.length, projects: projects.length, media: media.length, garbage: 3 };
+  return {
+    users: users.length,
+    historyItems: 30,
+    publicItems,
+    tasks: tasks.length,
+    projects: projects.length,
+    media: media.length,
+    garbage: 3,
+  };
 }

@@ -66,5 +66,9 @@ function answer(error: unknown, logger: Logger, uid: string, request: RunWorkerR
   }
   const correlationId = randomUUID();
   logger.error("runWorker.failed", { uid, request, correlationId, error });
-  return new HttpsError("internal", `the run failed unexpectedly; the function's logs have the details under correlationId ${correlationId}`, { correlationId });
+  return new HttpsError(
+    "internal",
+    `the run failed unexpectedly; the function's logs have the details under correlationId ${correlationId}`,
+    { correlationId },
+  );
 }

@@ -39,10 +39,13 @@ environment: FIRESTORE_EMULATOR_HOST for the emulator, else GCLOUD_PROJECT and A
 the ZATA_* settings for gc (not for gc --dry-run).`;
 
 const HELP: Record<string, string> = {
-  status: "usage: workers status [--json]\n  Queue depth by status, dead letters with their last errors, oldest pending age, expired leases,\n  tasks with many attempts, GC candidates, projects due a snapshot, signup cache age.",
-  requeue: "usage: workers requeue (--all | TASK_ID...) [--json]\n  Puts dead-letter mirror tasks back to pending with attempts reset to 0 (lastError is kept).",
+  status:
+    "usage: workers status [--json]\n  Queue depth by status, dead letters with their last errors, oldest pending age, expired leases,\n  tasks with many attempts, GC candidates, projects due a snapshot, signup cache age.",
+  requeue:
+    "usage: workers requeue (--all | TASK_ID...) [--json]\n  Puts dead-letter mirror tasks back to pending with attempts reset to 0 (lastError is kept).",
   gc: "usage: workers gc [--dry-run] [--ttl-days N] [--batch-size N] [--json]\n  Runs the canvas media GC. --dry-run deletes nothing and prints the candidates (id, key, size, age) and total bytes.\n  Defaults: MEDIA_GC_TTL_DAYS, MEDIA_GC_BATCH_SIZE. A real run needs ZATA_ENDPOINT, ZATA_BUCKET, ZATA_ACCESS_KEY_ID,\n  ZATA_SECRET_ACCESS_KEY (a dry run reads Firestore only). Exits 1 when an item failed, 2 when a setting is missing or wrong.",
-  snapshot: "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
+  snapshot:
+    "usage: workers snapshot [PROJECT_ID] [--force] [--batch-size N] [--json]\n  Snapshots the canvas projects that are due, or PROJECT_ID (if due, or always with --force).",
   "signup-cache": "usage: workers signup-cache refresh [--json]\n  Refreshes the signup page's image cache.",
   mirror: [
     "usage: workers mirror drain [--limit N] [--json]",
@@ -72,7 +75,14 @@ function validated(data: Record<string, unknown>): RunWorkerRequest {
   const defined = Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined));
   const parsed = parseRunWorkerRequest(defined);
   // "since: since must be ..." names the field twice: once is enough.
-  if (!parsed.ok) throw new UsageError(parsed.error.replace(/^(\w+): (?=\1 )/, "").replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) => (m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)));
+  if (!parsed.ok)
+    throw new UsageError(
+      parsed.error
+        .replace(/^(\w+): (?=\1 )/, "")
+        .replace(/\b(ttlDays|batchSize|limit|projectId|force|uid|since)\b/g, (m) =>
+          m === "projectId" ? "PROJECT_ID" : `--${m.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+        ),
+    );
   return parsed.request;
 }
 
@@ -118,7 +128,12 @@ export function parseCommand(argv: string[]): Command {
     "mirror verify": ["json", "repair", "rate"],
   };
   const command = name === "mirror" ? `mirror ${positionals[0] ?? ""}` : name;
-  if (!(command in allowed)) throw new UsageError(name === "mirror" ? `${positionals[0] === undefined ? "mirror needs a subcommand" : `unknown subcommand "mirror ${positionals[0]}"`}\n${HELP[name]}` : HELP[name]);
+  if (!(command in allowed))
+    throw new UsageError(
+      name === "mirror"
+        ? `${positionals[0] === undefined ? "mirror needs a subcommand" : `unknown subcommand "mirror ${positionals[0]}"`}\n${HELP[name]}`
+        : HELP[name],
+    );
   const extra = Object.keys(v).filter((k) => !allowed[command].includes(k));
   if (extra.length) throw new UsageError(`${command} does not take --${extra.join(", --")}\n${HELP[name]}`);
 
@@ -136,10 +151,28 @@ export function parseCommand(argv: string[]): Command {
       return { kind: "requeue", json, all: v.all === true, taskIds: positionals };
     case "gc":
       if (positionals.length) throw new UsageError(`gc takes no arguments\n${HELP.gc}`);
-      return { kind: "run", json, request: validated({ worker: "mediaGC", dryRun: v["dry-run"] === true, ttlDays: integer("ttl-days", v["ttl-days"]), batchSize: integer("batch-size", v["batch-size"]) }) };
+      return {
+        kind: "run",
+        json,
+        request: validated({
+          worker: "mediaGC",
+          dryRun: v["dry-run"] === true,
+          ttlDays: integer("ttl-days", v["ttl-days"]),
+          batchSize: integer("batch-size", v["batch-size"]),
+        }),
+      };
     case "snapshot":
       if (positionals.length > 1) throw new UsageError(`snapshot takes at most one project id\n${HELP.snapshot}`);
-      return { kind: "run", json, request: validated({ worker: "snapshots", projectId: positionals[0], force: v.force, batchSize: integer("batch-size", v["batch-size"]) }) };
+      return {
+        kind: "run",
+        json,
+        request: validated({
+          worker: "snapshots",
+          projectId: positionals[0],
+          force: v.force,
+          batchSize: integer("batch-size", v["batch-size"]),
+        }),
+      };
     case "signup-cache":
       if (positionals.join(" ") !== "refresh") throw new UsageError(HELP["signup-cache"]);
       return { kind: "run", json, request: { worker: "signupImageCache" } };
@@ -150,7 +183,8 @@ export function parseCommand(argv: string[]): Command {
 
 function walkRate(value: string | undefined): number | undefined {
   const rate = integer("rate", value);
-  if (rate !== undefined && (rate < 1 || rate > MAX_WALK_RATE)) throw new UsageError(`--rate must be from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`);
+  if (rate !== undefined && (rate < 1 || rate > MAX_WALK_RATE))
+    throw new UsageError(`--rate must be from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`);
   return rate;
 }
 
@@ -162,7 +196,12 @@ function parseMirror(positionals: string[], v: Record<string, string | boolean |
     case "drain":
       return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", text("limit")) }) };
     case "backfill":
-      return { kind: "run", json, rate: walkRate(text("rate")), request: validated({ worker: "mirrorBackfill", dryRun: v["dry-run"], uid: text("uid"), since: text("since") }) };
+      return {
+        kind: "run",
+        json,
+        rate: walkRate(text("rate")),
+        request: validated({ worker: "mirrorBackfill", dryRun: v["dry-run"], uid: text("uid"), since: text("since") }),
+      };
     default:
       return { kind: "run", json, rate: walkRate(text("rate")), request: validated({ worker: "mirrorVerify", repair: v.repair }) };
   }

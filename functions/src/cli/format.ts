@@ -33,13 +33,23 @@ export function shownLines(text: string): string {
 
 /** JSON output with the characters JSON.stringify leaves raw (DEL, C1, separators, bidi controls) escaped too: the same JSON value. */
 export function json(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 export function table(rows: (string | number)[][]): string {
   const cells = rows.map((r) => r.map(shown));
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export function duration(ms: number | null): string {
@@ -63,16 +73,47 @@ export function formatHealth(h: SystemHealth): string {
   const lines = [
     "mirror queue",
     table([
-      ["pending", "processing", "done", "failed", "retrying", "dead letters", "oldest pending", "expired leases", `attempts >= ${q.manyAttempts.threshold}`],
-      [q.depth.pending, q.depth.processing, q.depth.done, q.depth.failed, q.retrying, q.deadLetters.count, duration(q.oldestPendingAgeMs), q.expiredLeases.count, q.manyAttempts.count],
+      [
+        "pending",
+        "processing",
+        "done",
+        "failed",
+        "retrying",
+        "dead letters",
+        "oldest pending",
+        "expired leases",
+        `attempts >= ${q.manyAttempts.threshold}`,
+      ],
+      [
+        q.depth.pending,
+        q.depth.processing,
+        q.depth.done,
+        q.depth.failed,
+        q.retrying,
+        q.deadLetters.count,
+        duration(q.oldestPendingAgeMs),
+        q.expiredLeases.count,
+        q.manyAttempts.count,
+      ],
     ]),
   ];
   if (q.deadLetters.recent.length) {
-    lines.push("", "dead letters (newest first)", table([["task", "op", "historyId", "attempts", "last error"], ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"])]));
+    lines.push(
+      "",
+      "dead letters (newest first)",
+      table([
+        ["task", "op", "historyId", "attempts", "last error"],
+        ...q.deadLetters.recent.map((d) => [d.taskId, d.op ?? "-", d.historyId ?? "-", d.attempts, d.lastError ?? "-"]),
+      ]),
+    );
   }
   if (q.expiredLeases.taskIds.length) lines.push("", `expired leases: ${q.expiredLeases.taskIds.map(shown).join(", ")}`);
   const far = q.implausibleTimes;
-  if (far.taskIds.length) lines.push("", `leases (${far.leases}) or retry times (${far.retries}) further ahead than a worker writes, taken at once: ${far.taskIds.map(shown).join(", ")}`);
+  if (far.taskIds.length)
+    lines.push(
+      "",
+      `leases (${far.leases}) or retry times (${far.retries}) further ahead than a worker writes, taken at once: ${far.taskIds.map(shown).join(", ")}`,
+    );
   lines.push(
     "",
     formatMediaGCHealth(h.mediaGC),
@@ -88,7 +129,14 @@ export function formatHealth(h: SystemHealth): string {
   }
   const failing = h.snapshots.failing.recent;
   if (failing.length) {
-    lines.push("", "projects failing to snapshot (most recent first)", table([["project", "attempts", "permanent", "next retry", "reason"], ...failing.map((f) => [f.projectId, f.attempts, f.permanent ? "yes" : "no", f.retryAt ?? "-", f.error])]));
+    lines.push(
+      "",
+      "projects failing to snapshot (most recent first)",
+      table([
+        ["project", "attempts", "permanent", "next retry", "reason"],
+        ...failing.map((f) => [f.projectId, f.attempts, f.permanent ? "yes" : "no", f.retryAt ?? "-", f.error]),
+      ]),
+    );
   }
   return lines.join("\n");
 }
@@ -104,9 +152,17 @@ export function formatGC(r: MediaGCReport): string {
   const lines: string[] = [];
   if (r.dryRun) {
     lines.push(`dry run: ${r.candidates.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
-    if (r.candidates.length) lines.push(table([["id", "key", "size", "age (days)"], ...r.candidates.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays])]));
+    if (r.candidates.length)
+      lines.push(
+        table([
+          ["id", "key", "size", "age (days)"],
+          ...r.candidates.map((c) => [c.id, c.storageKey, c.size === null ? "-" : bytes(c.size), c.ageDays]),
+        ]),
+      );
   } else {
-    lines.push(`deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`);
+    lines.push(
+      `deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`,
+    );
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
     for (const f of r.failed) lines.push(`  failed ${shown(f.id)} (${shown(f.storageKey)}): ${shown(f.reason)}`);
   }
@@ -116,7 +172,9 @@ export function formatGC(r: MediaGCReport): string {
 }
 
 export function formatRequeue(r: RequeueReport): string {
-  const lines = [`requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.map(shown).join(", ")}` : ""}`];
+  const lines = [
+    `requeued ${r.requeued.length} task${r.requeued.length === 1 ? "" : "s"}${r.requeued.length ? `: ${r.requeued.map(shown).join(", ")}` : ""}`,
+  ];
   if (r.notDeadLetters.length) lines.push(`not dead letters (left alone): ${r.notDeadLetters.map(shown).join(", ")}`);
   return lines.join("\n");
 }
@@ -125,10 +183,19 @@ export function formatSnapshots(s: SnapshotReport): string {
   const left = s.deferred ? `; ${s.deferred} due projects left for the next run` : "";
   return [
     `snapshots: ${s.created.length} created, ${s.skipped.length} skipped, ${s.repaired.length} counters repaired, ${s.failed.length} failed (${s.candidates} candidates)${left}`,
-    ...s.created.map((c) => `  ${shown(c.projectId)}: ${shown(c.snapshotId)} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`),
+    ...s.created.map(
+      (c) =>
+        `  ${shown(c.projectId)}: ${shown(c.snapshotId)} (opIndex ${c.opIndex}, ${c.elementCount} elements, ${c.partCount} parts, ${c.pruned} pruned)`,
+    ),
     ...s.skipped.map((c) => `  ${shown(c.projectId)}: skipped, ${shown(c.reason)}`),
-    ...s.repaired.map((c) => `  ${shown(c.projectId)}: opsSinceSnapshot ${shown(c.opsSinceSnapshot.from ?? "-")} -> ${c.opsSinceSnapshot.to} (nothing new to snapshot)`),
-    ...s.failed.map((c) => `  ${shown(c.projectId)}: FAILED${c.permanent ? " (permanent)" : ""}, attempt ${c.attempts}, retry ${shown(c.retryAt ?? "not scheduled")}: ${shown(c.error)}`),
+    ...s.repaired.map(
+      (c) =>
+        `  ${shown(c.projectId)}: opsSinceSnapshot ${shown(c.opsSinceSnapshot.from ?? "-")} -> ${c.opsSinceSnapshot.to} (nothing new to snapshot)`,
+    ),
+    ...s.failed.map(
+      (c) =>
+        `  ${shown(c.projectId)}: FAILED${c.permanent ? " (permanent)" : ""}, attempt ${c.attempts}, retry ${shown(c.retryAt ?? "not scheduled")}: ${shown(c.error)}`,
+    ),
   ].join("\n");
 }
 
@@ -137,7 +204,9 @@ export function formatSignupCache(c: SignupCacheReport): string {
 }
 
 export function formatDrain(d: DrainReport): string {
-  const lines = [`drained: ${d.done} done, ${d.failed} failed (will retry), ${d.deadLetter} dead letters, ${d.invalid} invalid, in ${d.batches} batches`];
+  const lines = [
+    `drained: ${d.done} done, ${d.failed} failed (will retry), ${d.deadLetter} dead letters, ${d.invalid} invalid, in ${d.batches} batches`,
+  ];
   if (d.stuck.length) {
     lines.push(`stopped: the last batch moved none of its ${d.stuck.length} tasks on`);
     for (const s of d.stuck) lines.push(`  stuck ${shown(s.taskId)}: ${shown(s.reason)}${s.error ? ` (${shown(s.error)})` : ""}`);
@@ -171,27 +240,42 @@ function driftLines(drift: DriftCounts): string[] {
   const lines: string[] = [];
   for (const [kind, { count, sample }] of Object.entries(drift) as [ReportedDrift, DriftCounts[ReportedDrift]][]) {
     if (!count) continue;
-    lines.push(`${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`, ...sample.map(driftLine));
+    lines.push(
+      `${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`,
+      ...sample.map(driftLine),
+    );
   }
   return lines;
 }
 
 function taskLines(t: RepairTally, dryRun = false): string[] {
   if (dryRun) return [`would enqueue ${n(t.enqueued)} upsert tasks`];
-  const lines = [`enqueued ${n(t.enqueued)} upsert tasks${t.alreadyEnqueued ? ` (${n(t.alreadyEnqueued)} more were already enqueued by this run)` : ""}`];
+  const lines = [
+    `enqueued ${n(t.enqueued)} upsert tasks${t.alreadyEnqueued ? ` (${n(t.alreadyEnqueued)} more were already enqueued by this run)` : ""}`,
+  ];
   if (t.applied) {
     const outcomes = Object.entries(t.applied.byOutcome).map(([k, c]) => `${n(c)} ${k}`);
-    const others = Object.entries(t.applied.byStatus).filter(([k]) => k !== "done").map(([k, c]) => `${n(c)} ${k}`);
+    const others = Object.entries(t.applied.byStatus)
+      .filter(([k]) => k !== "done")
+      .map(([k, c]) => `${n(c)} ${k}`);
     lines.push(`applied here: ${[...outcomes, ...others].join(", ") || "nothing"}`);
   }
-  if (t.notDoneCount) lines.push(`not done here: ${n(t.notDoneCount)} tasks (left to the queue: a trigger or worker applies them when due; \`workers status\` shows them)`);
-  for (const f of t.notDone) lines.push(`  task ${shown(f.taskId)} (${shown(f.uid)}/${shown(f.historyId)}): ${f.status}${f.error ? `: ${shown(f.error)}` : ""}`);
+  if (t.notDoneCount)
+    lines.push(
+      `not done here: ${n(t.notDoneCount)} tasks (left to the queue: a trigger or worker applies them when due; \`workers status\` shows them)`,
+    );
+  for (const f of t.notDone)
+    lines.push(`  task ${shown(f.taskId)} (${shown(f.uid)}/${shown(f.historyId)}): ${f.status}${f.error ? `: ${shown(f.error)}` : ""}`);
   return lines;
 }
 
 export function formatBackfill(r: BackfillReport): string {
-  const scope = [r.scope.uid !== null ? `uid ${shown(r.scope.uid)}` : "", r.scope.since !== null ? `updated since ${r.scope.since}` : ""].filter(Boolean).join(", ") || "every item";
-  if (r.busy) return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
+  const scope =
+    [r.scope.uid !== null ? `uid ${shown(r.scope.uid)}` : "", r.scope.since !== null ? `updated since ${r.scope.since}` : ""]
+      .filter(Boolean)
+      .join(", ") || "every item";
+  if (r.busy)
+    return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
   const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): run it again to go on from where it stopped`;
   return [
     `backfill${r.dryRun ? " dry run" : ""} (${scope}) ${r.runId}${r.resumed ? ", resumed" : ""}: ${state}`,
@@ -203,8 +287,16 @@ export function formatBackfill(r: BackfillReport): string {
 
 export function formatVerify(r: VerifyReport): string {
   const scanned = `${n(r.scanned.historyItems)} history items and ${n(r.scanned.mirrorDocs)} mirror docs compared in ${duration(r.durationMs)}`;
-  const lines = [r.inSync ? `in sync: ${scanned}` : `${r.complete ? "drift" : `incomplete (stopped: ${r.stoppedBy})`}: ${n(r.driftCount)} found; ${scanned}; ${n(r.matching)} in line`];
+  const lines = [
+    r.inSync
+      ? `in sync: ${scanned}`
+      : `${r.complete ? "drift" : `incomplete (stopped: ${r.stoppedBy})`}: ${n(r.driftCount)} found; ${scanned}; ${n(r.matching)} in line`,
+  ];
   lines.push(...driftLines(r.drift));
-  if (r.repair) lines.push(...taskLines(r.repair), ...(r.repair.unrepairable ? [`not repairable: ${n(r.repair.unrepairable)} (conflict, tooLarge, unowned)`] : []));
+  if (r.repair)
+    lines.push(
+      ...taskLines(r.repair),
+      ...(r.repair.unrepairable ? [`not repairable: ${n(r.repair.unrepairable)} (conflict, tooLarge, unowned)`] : []),
+    );
   return lines.join("\n");
 }

@@ -110,7 +110,8 @@ class LineDisplay implements ProgressDisplay {
   private line(phase: Phase, e: ProgressEvent, nowMs: number): string {
     const rate = rateOf(phase, e, nowMs);
     const total = totalOf(e);
-    const of = total === undefined ? number(e.done) : `${number(e.done)}/${number(total)} (${total ? Math.floor((e.done / total) * 100) : 100}%)`;
+    const of =
+      total === undefined ? number(e.done) : `${number(e.done)}/${number(total)} (${total ? Math.floor((e.done / total) * 100) : 100}%)`;
     const eta = total !== undefined ? ` ETA ${etaText(e, rate)}` : "";
     const counts = countsText(e.counts);
     return `${phaseKey(e)} ${of} ${rateText(rate)}/s${eta}${counts ? ` | ${counts}` : ""}`;
@@ -138,7 +139,12 @@ class BarDisplay implements ProgressDisplay {
     );
     if (this.current?.phase.key !== phaseKey(e)) {
       this.current?.bar.stop();
-      const bar = this.bars.create(e.total ?? 0, e.done, this.payload(e, undefined), e.total === undefined ? { format: COUNTER_FORMAT } : {});
+      const bar = this.bars.create(
+        e.total ?? 0,
+        e.done,
+        this.payload(e, undefined),
+        e.total === undefined ? { format: COUNTER_FORMAT } : {},
+      );
       this.current = { phase: { key: phaseKey(e), startMs: nowMs, startDone: e.done }, bar };
     }
     const { bar, phase } = this.current;

@@ -14,7 +14,19 @@ import { requeueDeadLetters } from "../core/mirror/requeue";
 import { createMediaStore } from "../core/storage/s3Client";
 import { createStandaloneDeps } from "../runtime/standalone";
 import { UsageError, parseCommand, type Command } from "./args";
-import { formatBackfill, formatDrain, formatGC, formatHealth, formatRequeue, formatSignupCache, formatSnapshots, formatVerify, json, shown, shownLines } from "./format";
+import {
+  formatBackfill,
+  formatDrain,
+  formatGC,
+  formatHealth,
+  formatRequeue,
+  formatSignupCache,
+  formatSnapshots,
+  formatVerify,
+  json,
+  shown,
+  shownLines,
+} from "./format";
 import { createProgressDisplay, type ProgressDisplay } from "./progress";
 import { MANUAL_SWEEP_LIMIT } from "../core/limits";
 
@@ -91,8 +103,14 @@ function stopOnSignals(display: ProgressDisplay): SignalStop {
 }
 
 async function run(command: Exclude<Command, { kind: "help" }>, display: ProgressDisplay): Promise<number> {
-  const origin: LogOrigin = { entryPoint: "cli", worker: command.kind === "run" ? command.request.worker : command.kind === "status" ? "status" : "mirrorQueue" };
-  const deps = { ...(await createStandaloneDeps(origin, process.env, { quiet: true })), logger: createLogger({ sink: logSink(display), fields: { ...origin } }) };
+  const origin: LogOrigin = {
+    entryPoint: "cli",
+    worker: command.kind === "run" ? command.request.worker : command.kind === "status" ? "status" : "mirrorQueue",
+  };
+  const deps = {
+    ...(await createStandaloneDeps(origin, process.env, { quiet: true })),
+    logger: createLogger({ sink: logSink(display), fields: { ...origin } }),
+  };
   const print = (report: unknown, human: () => string) => {
     display.stop();
     out(command.json ? json(report) : human());
@@ -104,13 +122,20 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     return 0;
   }
   if (command.kind === "requeue") {
-    const report = await requeueDeadLetters(deps.db, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, taskIds: command.all ? undefined : command.taskIds });
+    const report = await requeueDeadLetters(deps.db, {
+      maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS,
+      taskIds: command.all ? undefined : command.taskIds,
+    });
     print(report, () => formatRequeue(report));
     return report.notDeadLetters.length && !command.all ? 1 : 0;
   }
   const request = command.request;
   if (command.drain && request.worker === "mirrorQueue") {
-    const report = await drainQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "cli", onProgress: display.onProgress });
+    const report = await drainQueue(deps, {
+      limit: request.limit ?? MANUAL_SWEEP_LIMIT.default,
+      workerId: "cli",
+      onProgress: display.onProgress,
+    });
     print(report, () => formatDrain(report));
     return report.failed + report.deadLetter + report.invalid + report.stuck.length > 0 ? 1 : 0;
   }

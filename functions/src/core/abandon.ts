@@ -4,7 +4,11 @@
  * handed to `onLateError`, never left unhandled. For a run that must end in bounded time even
  * when a call it waits for does not answer.
  */
-export async function unlessAbandoned<T>(work: Promise<T>, signal: AbortSignal | undefined, onLateError: (error: unknown) => void): Promise<T | undefined> {
+export async function unlessAbandoned<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  onLateError: (error: unknown) => void,
+): Promise<T | undefined> {
   if (!signal) return work;
   if (signal.aborted) {
     work.catch(onLateError);

@@ -35,7 +35,10 @@ const positiveInt = (name: string, fallback: number, max: number, description: s
   const error = `${name} must be a number from 1 to ${max} (digits only)`;
   return {
     schema: z
-      .preprocess((v) => (typeof v === "string" && /^[0-9]+$/.test(v) ? Number(v) : v), z.int({ error }).min(1, { error }).max(max, { error }))
+      .preprocess(
+        (v) => (typeof v === "string" && /^[0-9]+$/.test(v) ? Number(v) : v),
+        z.int({ error }).min(1, { error }).max(max, { error }),
+      )
       .default(fallback),
     kind: "int",
     default: String(fallback),
@@ -46,7 +49,8 @@ const positiveInt = (name: string, fallback: number, max: number, description: s
 };
 
 /** `true` or `false`, nothing else: firebase-tools reads any other spelling as false at deploy (`TRUE`, `0`) or true (`yes`). */
-const booleanString = (name: string) => z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: `${name} must be true or false` }));
+const booleanString = (name: string) =>
+  z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: `${name} must be true or false` }));
 
 const LOG_LEVEL_ERROR = `LOG_LEVEL must be one of ${severities.join(", ")} (any case; WARN for WARNING)`;
 const logLevel = {
@@ -62,22 +66,64 @@ const logLevel = {
 } satisfies Setting;
 
 export const workerSettings = {
-  MIRROR_POLL_INTERVAL_MS: positiveInt("MIRROR_POLL_INTERVAL_MS", 2500, 3_600_000, "standalone mirror worker: poll interval while work flows, ms", false),
-  MIRROR_MAX_BACKOFF_MS: positiveInt("MIRROR_MAX_BACKOFF_MS", 15000, 3_600_000, "standalone mirror worker: longest wait between polls of an empty queue, ms", false),
+  MIRROR_POLL_INTERVAL_MS: positiveInt(
+    "MIRROR_POLL_INTERVAL_MS",
+    2500,
+    3_600_000,
+    "standalone mirror worker: poll interval while work flows, ms",
+    false,
+  ),
+  MIRROR_MAX_BACKOFF_MS: positiveInt(
+    "MIRROR_MAX_BACKOFF_MS",
+    15000,
+    3_600_000,
+    "standalone mirror worker: longest wait between polls of an empty queue, ms",
+    false,
+  ),
   MIRROR_BATCH_LIMIT: positiveInt("MIRROR_BATCH_LIMIT", 12, 500, "standalone mirror worker: tasks fetched per poll", false),
-  MIRROR_POOL_SIZE: positiveInt("MIRROR_POOL_SIZE", 4, 100, "standalone mirror worker: transactions at once (each applies up to 25 new tasks, or one leased task)", false),
+  MIRROR_POOL_SIZE: positiveInt(
+    "MIRROR_POOL_SIZE",
+    4,
+    100,
+    "standalone mirror worker: transactions at once (each applies up to 25 new tasks, or one leased task)",
+    false,
+  ),
   MIRROR_MAX_ATTEMPTS: positiveInt("MIRROR_MAX_ATTEMPTS", 5, 100, "mirror tasks: attempts before a task becomes a dead letter", true),
-  MIRROR_LEASE_MS: positiveInt("MIRROR_LEASE_MS", 60_000, 3_600_000, "mirror tasks: how long a claim lasts before another worker may take the task over, ms", true),
+  MIRROR_LEASE_MS: positiveInt(
+    "MIRROR_LEASE_MS",
+    60_000,
+    3_600_000,
+    "mirror tasks: how long a claim lasts before another worker may take the task over, ms",
+    true,
+  ),
   WORKER_HEARTBEAT_MS: positiveInt("WORKER_HEARTBEAT_MS", 60_000, 3_600_000, "standalone workers: heartbeat log interval, ms", false),
-  MIRROR_SHUTDOWN_GRACE_MS: positiveInt("MIRROR_SHUTDOWN_GRACE_MS", 10_000, 600_000, "standalone mirror worker: how long shutdown waits for the batch in hand, ms", false),
+  MIRROR_SHUTDOWN_GRACE_MS: positiveInt(
+    "MIRROR_SHUTDOWN_GRACE_MS",
+    10_000,
+    600_000,
+    "standalone mirror worker: how long shutdown waits for the batch in hand, ms",
+    false,
+  ),
   MEDIA_GC_TTL_DAYS: positiveInt("MEDIA_GC_TTL_DAYS", 30, 36500, "media GC: minimum age of unreferenced media, days", true),
   MEDIA_GC_BATCH_SIZE: positiveInt("MEDIA_GC_BATCH_SIZE", 100, 1000, "media GC: media per batch", true),
   SNAPSHOT_MAX_OPS: positiveInt("SNAPSHOT_MAX_OPS", 100, 1_000_000, "canvas snapshots: snapshot a project after this many ops", true),
-  SNAPSHOT_MAX_HOURS: positiveInt("SNAPSHOT_MAX_HOURS", 24, 24 * 365, "canvas snapshots: or after this many hours since the last snapshot", true),
+  SNAPSHOT_MAX_HOURS: positiveInt(
+    "SNAPSHOT_MAX_HOURS",
+    24,
+    24 * 365,
+    "canvas snapshots: or after this many hours since the last snapshot",
+    true,
+  ),
   SNAPSHOT_BATCH_SIZE: positiveInt("SNAPSHOT_BATCH_SIZE", 50, 500, "canvas snapshots: projects per run", true),
   SNAPSHOT_KEEP: positiveInt("SNAPSHOT_KEEP", 10, 1000, "canvas snapshots: snapshots kept per project", true),
   // Below 2^31 ms, the longest timer Node can set.
-  SIGNUP_CACHE_REFRESH_MS: positiveInt("SIGNUP_CACHE_REFRESH_MS", 86_400_000, 7 * 86_400_000, "standalone signup-cache worker: refresh interval, ms", false),
+  SIGNUP_CACHE_REFRESH_MS: positiveInt(
+    "SIGNUP_CACHE_REFRESH_MS",
+    86_400_000,
+    7 * 86_400_000,
+    "standalone signup-cache worker: refresh interval, ms",
+    false,
+  ),
   LOG_LEVEL: logLevel,
 };
 
@@ -106,7 +152,10 @@ export const storageSettings = {
     schema: z
       .url({
         protocol: /^https?$/,
-        error: (issue) => (issue.input === undefined ? "ZATA_ENDPOINT is required" : "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com"),
+        error: (issue) =>
+          issue.input === undefined
+            ? "ZATA_ENDPOINT is required"
+            : "ZATA_ENDPOINT must be a URL with http or https, e.g. https://s3.example.com",
       })
       .refine(isBaseUrl, { error: "ZATA_ENDPOINT must be the store's base URL, without credentials, query or fragment" }),
     kind: "string",
@@ -118,7 +167,9 @@ export const storageSettings = {
     // The AWS SDK signs with the region and puts it in host names: it takes a host label only.
     schema: z
       .string()
-      .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/, { error: "ZATA_REGION must be a region name: letters, digits and inner hyphens, e.g. us-east-1" })
+      .regex(/^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/, {
+        error: "ZATA_REGION must be a region name: letters, digits and inner hyphens, e.g. us-east-1",
+      })
       .default("us-east-1"),
     kind: "string",
     default: "us-east-1",
@@ -128,7 +179,8 @@ export const storageSettings = {
   ZATA_BUCKET: {
     // S3's bucket rules, plus the capitals and underscores of older buckets some providers still serve.
     schema: requiredString("ZATA_BUCKET").regex(/^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/, {
-      error: "ZATA_BUCKET must be a bucket name: 3-63 letters, digits, dots, hyphens or underscores, starting and ending with a letter or digit",
+      error:
+        "ZATA_BUCKET must be a bucket name: 3-63 letters, digits, dots, hyphens or underscores, starting and ending with a letter or digit",
     }),
     kind: "string",
     default: "",
@@ -228,7 +280,11 @@ export function parseStorageConfig(source: Source): StorageConfig {
 
 /** The values a deploy uses, checked as the functions will check them (ZATA_ENDPOINT and ZATA_BUCKET required). */
 export function parseDeployConfig(source: Source): Record<string, unknown> {
-  return parseWith(deployConfigSchema, pick(source, Object.keys(deployConfigSchema.shape)), "deploy (functions/.env, functions/.env.<projectId>)");
+  return parseWith(
+    deployConfigSchema,
+    pick(source, Object.keys(deployConfigSchema.shape)),
+    "deploy (functions/.env, functions/.env.<projectId>)",
+  );
 }
 
 type DeployOption = keyof typeof deploySettings;

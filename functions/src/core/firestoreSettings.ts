@@ -47,7 +47,9 @@ export function workerFirestoreSettings(bounds: WorkerCallBounds = WORKER_CALL_B
   for (const [name, value] of Object.entries(bounds)) {
     if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer of ms, got ${value}`);
   }
-  const methods = Object.fromEntries(STREAMING_READS.map((m) => [m, { timeout_millis: bounds.streamMs, retry_codes_name: "reads", retry_params_name: "reads" }]));
+  const methods = Object.fromEntries(
+    STREAMING_READS.map((m) => [m, { timeout_millis: bounds.streamMs, retry_codes_name: "reads", retry_params_name: "reads" }]),
+  );
   return {
     // Passed through to the SDK's generated client (gax): per-method call settings.
     clientConfig: {

@@ -1,7 +1,12 @@
 /** The core API: what the app's backend and the entry points call. */
 export { processMirrorTask, type TaskResult, type ProcessTaskOptions } from "./mirror/processMirrorTask";
 /** The sweep; also under the names the app's API already calls, `processPendingTasks` and `MirrorRunReport`. */
-export { sweepMirrorQueue, sweepMirrorQueue as processPendingTasks, type MirrorSweepReport, type MirrorSweepReport as MirrorRunReport } from "./mirror/sweep";
+export {
+  sweepMirrorQueue,
+  sweepMirrorQueue as processPendingTasks,
+  type MirrorSweepReport,
+  type MirrorSweepReport as MirrorRunReport,
+} from "./mirror/sweep";
 export { getQueueStatus, type QueueStatus } from "./mirror/queueStatus";
 export { MirrorQueueWorker } from "./mirror/queueWorker";
 export { parseWorkerConfig, parseStorageConfig, type WorkerConfig, type StorageConfig } from "./config";

@@ -39,7 +39,11 @@ export function deployedDeps(origin: LogOrigin): WorkerDeps {
 
 /** Only inside a handler whose function declares `secrets: zataSecrets`. */
 export function deployedStorageConfig(): StorageConfig {
-  return parseStorageConfig({ ...process.env, ZATA_ACCESS_KEY_ID: zataAccessKeyId.value(), ZATA_SECRET_ACCESS_KEY: zataSecretAccessKey.value() });
+  return parseStorageConfig({
+    ...process.env,
+    ZATA_ACCESS_KEY_ID: zataAccessKeyId.value(),
+    ZATA_SECRET_ACCESS_KEY: zataSecretAccessKey.value(),
+  });
 }
 
 let store: MediaStore | undefined;

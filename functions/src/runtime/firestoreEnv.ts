@@ -22,9 +22,13 @@ function isHostPort(value: string): boolean {
   return port !== undefined && Number(port) >= 1 && Number(port) <= 65535;
 }
 
-const hostPort = z.string().refine(isHostPort, { error: "FIRESTORE_EMULATOR_HOST must be host:port, e.g. 127.0.0.1:8080 (no http://, no path)" });
+const hostPort = z
+  .string()
+  .refine(isHostPort, { error: "FIRESTORE_EMULATOR_HOST must be host:port, e.g. 127.0.0.1:8080 (no http://, no path)" });
 const projectId = (name: string) =>
-  z.string().regex(PROJECT_ID, { error: `${name} must be a project id: lowercase letters, digits and hyphens, starting with a letter, at most 30 characters` });
+  z.string().regex(PROJECT_ID, {
+    error: `${name} must be a project id: lowercase letters, digits and hyphens, starting with a letter, at most 30 characters`,
+  });
 
 const firestoreEnvSchema = z.object({
   FIRESTORE_EMULATOR_HOST: hostPort.optional(),
@@ -62,12 +66,16 @@ export function readFirestoreEnv(env: NodeJS.ProcessEnv): FirestoreEnv {
 /** How long the emulator has to answer the probe. */
 export const EMULATOR_PROBE_MS = 5000;
 
-const EMULATOR_HINT = "start it (`firebase emulators:start --only firestore`, or `npm run local` in functions/), or unset FIRESTORE_EMULATOR_HOST to use a real project";
+const EMULATOR_HINT =
+  "start it (`firebase emulators:start --only firestore`, or `npm run local` in functions/), or unset FIRESTORE_EMULATOR_HOST to use a real project";
 const NOT_FIRESTORE_HINT =
   "set FIRESTORE_EMULATOR_HOST to the Firestore emulator's host:port (not the functions emulator's, the S3 server's or the emulator UI's), or unset it to use a real project";
 
 /** The emulator's answer to a document read: the document, or a Google API error. */
-const firestoreAnswer = z.union([z.object({ name: z.string() }), z.object({ error: z.object({ code: z.number(), status: z.string(), message: z.string().optional() }) })]);
+const firestoreAnswer = z.union([
+  z.object({ name: z.string() }),
+  z.object({ error: z.object({ code: z.number(), status: z.string(), message: z.string().optional() }) }),
+]);
 
 /** The longest answer the probe reads: a document that does not exist, or an error, is far smaller. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -89,15 +97,21 @@ export async function probeEmulator(emulatorHost: string, projectId: string): Pr
       throw new ConfigError(`the Firestore emulator at ${where} did not answer within ${EMULATOR_PROBE_MS / 1000} s: ${EMULATOR_HINT}`);
     }
     const code = (error as { code?: unknown }).code;
-    throw new ConfigError(`cannot connect to the Firestore emulator at ${where} (${typeof code === "string" ? code : errorMessage(error)}): ${EMULATOR_HINT}`);
+    throw new ConfigError(
+      `cannot connect to the Firestore emulator at ${where} (${typeof code === "string" ? code : errorMessage(error)}): ${EMULATOR_HINT}`,
+    );
   }
   const parsed = firestoreAnswer.safeParse(parseJson(answer.body));
   if (!parsed.success) {
-    throw new ConfigError(`${where} answers HTTP ${answer.status} (${answer.contentType}), not as a Firestore emulator does: ${NOT_FIRESTORE_HINT}`);
+    throw new ConfigError(
+      `${where} answers HTTP ${answer.status} (${answer.contentType}), not as a Firestore emulator does: ${NOT_FIRESTORE_HINT}`,
+    );
   }
   if ("error" in parsed.data && parsed.data.error.status !== "NOT_FOUND") {
     const { code, status, message } = parsed.data.error;
-    throw new ConfigError(`the Firestore emulator at ${where} refused a read in project ${projectId}: ${code} ${status}${message ? ` ${message}` : ""}`);
+    throw new ConfigError(
+      `the Firestore emulator at ${where} refused a read in project ${projectId}: ${code} ${status}${message ? ` ${message}` : ""}`,
+    );
   }
 }
 

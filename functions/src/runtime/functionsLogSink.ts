@@ -4,7 +4,11 @@ import type { LogEntry, LogSink } from "../core/logger";
 type SerializedError = { name: string; message: string; stack?: string; cause?: unknown };
 
 const isSerializedError = (v: unknown): v is SerializedError =>
-  typeof v === "object" && v !== null && typeof (v as SerializedError).name === "string" && typeof (v as SerializedError).message === "string" && "stack" in v;
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as SerializedError).name === "string" &&
+  typeof (v as SerializedError).message === "string" &&
+  "stack" in v;
 
 function stackWithCauses(error: SerializedError): string {
   const own = error.stack ?? `${error.name}: ${error.message}`;

@@ -58,6 +58,8 @@ export const functionsRegion = functionParams.FUNCTIONS_REGION as ReturnType<typ
 export const runWorkerEnforcesAppCheck = parseDeployOption("RUNWORKER_ENFORCE_APP_CHECK", process.env);
 
 export const zataAccessKeyId = defineSecret("ZATA_ACCESS_KEY_ID", { description: secretSettings.ZATA_ACCESS_KEY_ID.description });
-export const zataSecretAccessKey = defineSecret("ZATA_SECRET_ACCESS_KEY", { description: secretSettings.ZATA_SECRET_ACCESS_KEY.description });
+export const zataSecretAccessKey = defineSecret("ZATA_SECRET_ACCESS_KEY", {
+  description: secretSettings.ZATA_SECRET_ACCESS_KEY.description,
+});
 /** Attach to every function that touches media storage: `secrets: zataSecrets`. */
 export const zataSecrets = [zataAccessKeyId, zataSecretAccessKey];

@@ -39,7 +39,11 @@ async function within<T>(ms: number, work: Promise<T>, message: string): Promise
 async function checkFirestore(db: Firestore, found: FirestoreEnv): Promise<void> {
   if (found.emulatorHost) return probeEmulator(found.emulatorHost, found.projectId ?? DEMO_PROJECT);
   try {
-    await within(PROJECT_PROBE_MS, db.doc("workerState/startupProbe").get(), `Firestore did not answer within ${PROJECT_PROBE_MS / 1000} s`);
+    await within(
+      PROJECT_PROBE_MS,
+      db.doc("workerState/startupProbe").get(),
+      `Firestore did not answer within ${PROJECT_PROBE_MS / 1000} s`,
+    );
   } catch (error) {
     throw new ConfigError(`cannot reach Firestore (${errorMessage(error).split("\n")[0]}): ${PROJECT_HINT}`);
   }
@@ -49,7 +53,11 @@ async function checkFirestore(db: Firestore, found: FirestoreEnv): Promise<void>
  * Parses the configuration, connects to Firestore and checks it answers. Throws ConfigError (a bad
  * setting, no project, no credentials, no emulator), which entry points turn into exit 2.
  */
-export async function createStandaloneDeps(origin: LogOrigin, env: NodeJS.ProcessEnv = process.env, options: { quiet?: boolean } = {}): Promise<WorkerDeps> {
+export async function createStandaloneDeps(
+  origin: LogOrigin,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { quiet?: boolean } = {},
+): Promise<WorkerDeps> {
   const config = parseWorkerConfig(env);
   const found = readFirestoreEnv(env);
   const logger = createLogger({ minSeverity: options.quiet ? "ERROR" : config.LOG_LEVEL, fields: { ...origin } });

@@ -10,6 +10,10 @@ import { functionsRegion } from "../runtime/params";
 export const onCanvasProjectDeleted = onDocumentDeleted(
   { document: "canvasProjects/{projectId}", region: functionsRegion, retry: true, maxInstances: 10 },
   async (event) => {
-    await deleteProjectData(deployedDeps({ entryPoint: "onCanvasProjectDeleted", worker: "canvasProjectDeleted" }), event.params.projectId, { ownerUid: event.data?.get("ownerUid") });
+    await deleteProjectData(
+      deployedDeps({ entryPoint: "onCanvasProjectDeleted", worker: "canvasProjectDeleted" }),
+      event.params.projectId,
+      { ownerUid: event.data?.get("ownerUid") },
+    );
   },
 );

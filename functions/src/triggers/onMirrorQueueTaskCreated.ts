@@ -14,6 +14,9 @@ import { functionsRegion } from "../runtime/params";
 export const onMirrorQueueTaskCreated = onDocumentCreated(
   { document: "mirrorQueue/{taskId}", region: functionsRegion, retry: false, maxInstances: 20 },
   async (event) => {
-    await processMirrorTask(deployedDeps({ entryPoint: "onMirrorQueueTaskCreated", worker: "mirrorQueue" }), event.params.taskId, { workerId: "trigger", snapshot: event.data });
+    await processMirrorTask(deployedDeps({ entryPoint: "onMirrorQueueTaskCreated", worker: "mirrorQueue" }), event.params.taskId, {
+      workerId: "trigger",
+      snapshot: event.data,
+    });
   },
 );

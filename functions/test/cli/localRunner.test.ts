@@ -14,7 +14,10 @@ afterAll(() => clearProject(projectId));
 
 it("seeds, runs every worker, prints the summary and exits 0 with --once", async () => {
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build:dev\` first (npm test does)`);
-  const child = spawn(process.execPath, [script, "--once"], { env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "INFO" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [script, "--once"], {
+    env: { ...process.env, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "INFO" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c));
@@ -22,7 +25,9 @@ it("seeds, runs every worker, prints the summary and exits 0 with --once", async
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
 
   expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
-  expect(stdout).toMatch(/summary: 32 tasks mirrored, 1 failed \(invalid task: op: op must be "upsert", "update" or "remove"\); 23 public generations; 2 snapshots made; 3 media deleted, 169500 bytes freed; 15 images cached/);
+  expect(stdout).toMatch(
+    /summary: 32 tasks mirrored, 1 failed \(invalid task: op: op must be "upsert", "update" or "remove"\); 23 public generations; 2 snapshots made; 3 media deleted, 169500 bytes freed; 15 images cached/,
+  );
   expect(stdout).toContain("mirrorQueueWorker: worker.stopped");
   expect(stdout).toContain("signupImageCacheWorker: worker.stopped");
 });
@@ -30,7 +35,12 @@ it("seeds, runs every worker, prints the summary and exits 0 with --once", async
 it("prints the emulator, project and S3 settings and an enqueue line that works, runs the README's Try-it commands as it says, with no warnings, and stops on Ctrl-C", async () => {
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build:dev\` first (npm test does)`);
   // As a user runs it: without the test setup's switches for the AWS SDK's Node notice and the metadata lookup.
-  const { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: _aws, METADATA_SERVER_DETECTION: _metadata, LOG_LEVEL: _level, ...userEnv } = process.env;
+  const {
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: _aws,
+    METADATA_SERVER_DETECTION: _metadata,
+    LOG_LEVEL: _level,
+    ...userEnv
+  } = process.env;
   const env = { ...userEnv, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: `${projectId}-run` };
   /** The README's "Try it" block, its `export` line pointed at this run's emulator and project. */
   const readmeTryIt = () => {
@@ -48,25 +58,44 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
   try {
     const enqueueLine = /\n\[local\] {3}FIRESTORE_EMULATOR_HOST=.* node -e .*\n/;
     // Its stderr and exit code in the failure message, should it end or complain instead.
-    await eventually(async () => ({ stdout, stderr, exitCode: child.exitCode }), (now) => now.exitCode !== null || enqueueLine.test(now.stdout), 120_000, "the enqueue line");
+    await eventually(
+      async () => ({ stdout, stderr, exitCode: child.exitCode }),
+      (now) => now.exitCode !== null || enqueueLine.test(now.stdout),
+      120_000,
+      "the enqueue line",
+    );
     expect(stdout).toMatch(enqueueLine);
     expect(stdout).toContain(`FIRESTORE_EMULATOR_HOST=${emulatorHost()} GCLOUD_PROJECT=${projectId}-run`);
-    expect(stdout).toMatch(/ZATA_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ ZATA_BUCKET=canvas-media ZATA_ACCESS_KEY_ID=S3RVER ZATA_SECRET_ACCESS_KEY=S3RVER/);
+    expect(stdout).toMatch(
+      /ZATA_ENDPOINT=http:\/\/127\.0\.0\.1:\d+ ZATA_BUCKET=canvas-media ZATA_ACCESS_KEY_ID=S3RVER ZATA_SECRET_ACCESS_KEY=S3RVER/,
+    );
 
     const line = stdout.match(/\n\[local\] {3}(FIRESTORE_EMULATOR_HOST=.* node -e .*)\n/)![1];
     const enqueued = await new Promise<string>((resolve, reject) =>
       execFile("sh", ["-c", line], { cwd: join(__dirname, "../.."), env: userEnv }, (error, out) => (error ? reject(error) : resolve(out))),
     );
     const taskId = enqueued.match(/enqueued (\w+)/)![1];
-    await eventually(async () => stdout, (out) => out.includes(`task.completed taskId=${taskId}`), 60_000, "the worker to complete the enqueued task");
+    await eventually(
+      async () => stdout,
+      (out) => out.includes(`task.completed taskId=${taskId}`),
+      60_000,
+      "the worker to complete the enqueued task",
+    );
 
     // The README's "Try it" commands, as written there, with this run's host and project for its `export` line.
     const tryIt = readmeTryIt();
     const created = await new Promise<string>((resolve, reject) =>
-      execFile("sh", ["-c", tryIt], { cwd: join(__dirname, "../.."), env: userEnv }, (error, out) => (error ? reject(error) : resolve(out))),
+      execFile("sh", ["-c", tryIt], { cwd: join(__dirname, "../.."), env: userEnv }, (error, out) =>
+        error ? reject(error) : resolve(out),
+      ),
     );
     const tryTaskId = created.match(/task (\w+)/)![1];
-    await eventually(async () => stdout, (out) => out.includes(`task.completed taskId=${tryTaskId} op=upsert historyId=my-first outcome=published attempt=1`), 60_000, "the README's task to complete");
+    await eventually(
+      async () => stdout,
+      (out) => out.includes(`task.completed taskId=${tryTaskId} op=upsert historyId=my-first outcome=published attempt=1`),
+      60_000,
+      "the README's task to complete",
+    );
     const app = initializeApp({ projectId: `${projectId}-run` }, `${projectId}-run`);
     try {
       const db = getFirestore(app);
@@ -134,18 +163,35 @@ describe("nothing npm run local starts outlives it, however it ends", () => {
     let output = "";
     child.stdout!.on("data", (c: Buffer) => (output += c));
     child.stderr!.on("data", (c: Buffer) => (output += c));
-    await eventually(async () => output, (out) => out.includes("workers running") || child.exitCode !== null, 180_000, "local.js to start its workers");
+    await eventually(
+      async () => output,
+      (out) => out.includes("workers running") || child.exitCode !== null,
+      180_000,
+      "local.js to start its workers",
+    );
     expect(output).toContain("workers running");
     return { child, tag, output: () => output };
   }
 
   const commands = (tag: string) => tagged(tag).map((p) => p.command);
-  const allGone = (tag: string) => eventually(async () => tagged(tag), (left) => left.length === 0, 60_000, "every process of the run to end");
+  const allGone = (tag: string) =>
+    eventually(
+      async () => tagged(tag),
+      (left) => left.length === 0,
+      60_000,
+      "every process of the run to end",
+    );
 
   it("stops its emulator and workers when killed with SIGKILL", async () => {
     const { child, tag } = await startLocal({ GCLOUD_PROJECT: "demo-local-sigkill" });
     const before = commands(tag);
-    expect(before).toEqual(expect.arrayContaining([expect.stringMatching(/^java /), expect.stringContaining("mirrorQueueWorker.js"), expect.stringContaining("signupImageCacheWorker.js")]));
+    expect(before).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^java /),
+        expect.stringContaining("mirrorQueueWorker.js"),
+        expect.stringContaining("signupImageCacheWorker.js"),
+      ]),
+    );
     child.kill("SIGKILL");
     await allGone(tag);
   });
@@ -154,7 +200,9 @@ describe("nothing npm run local starts outlives it, however it ends", () => {
     const projectId = uniqueProjectId("local-hup");
     // The workers log no `worker.started` at this level: local.js must know they run all the same.
     const { child, tag } = await startLocal({ FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOG_LEVEL: "WARNING" });
-    expect(commands(tag)).toEqual(expect.arrayContaining([expect.stringContaining("mirrorQueueWorker.js"), expect.stringContaining("signupImageCacheWorker.js")]));
+    expect(commands(tag)).toEqual(
+      expect.arrayContaining([expect.stringContaining("mirrorQueueWorker.js"), expect.stringContaining("signupImageCacheWorker.js")]),
+    );
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     child.kill("SIGHUP");
     expect(await exited).toBe(0);
@@ -169,7 +217,10 @@ describe("nothing npm run local starts outlives it, however it ends", () => {
     // The default log level: the workers' heartbeats (every 15 s) are the lines that meet the closed pipe.
     const { LOG_LEVEL: _level, ...userEnv } = process.env;
     const env = { ...userEnv, FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: projectId, LOCAL_RUN_TAG: tag };
-    const shell = spawn("sh", ["-c", `"${process.execPath}" "${script}" | sed "/workers running/q"`], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const shell = spawn("sh", ["-c", `"${process.execPath}" "${script}" | sed "/workers running/q"`], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     shell.stdout.on("data", (c: Buffer) => (output += c));
     expect(await new Promise<number | null>((resolve) => shell.on("close", resolve))).toBe(0);
@@ -207,6 +258,10 @@ describe("npm run local checks its settings before it starts anything", () => {
   it("exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when nothing listens there", async () => {
     const host = `127.0.0.1:${await freePort()}`;
     const r = await runLocal({ FIRESTORE_EMULATOR_HOST: host });
-    expect(r).toEqual({ code: 2, stdout: "", stderr: expect.stringContaining(`[local] cannot connect to the Firestore emulator at FIRESTORE_EMULATOR_HOST=${host} (ECONNREFUSED)`) });
+    expect(r).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: expect.stringContaining(`[local] cannot connect to the Firestore emulator at FIRESTORE_EMULATOR_HOST=${host} (ECONNREFUSED)`),
+    });
   });
 });

@@ -62,7 +62,14 @@ describe("mirror backfill", () => {
     const r = await cli(["mirror", "backfill", "--dry-run", "--json", "--uid", "u1"]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ dryRun: true, complete: true, scope: { uid: "u1", since: null }, walked: 2, tasks: { enqueued: 1 }, drift: { missing: { count: 1, sample: [{ uid: "u1", historyId: "h00004" }] } } });
+    expect(report).toMatchObject({
+      dryRun: true,
+      complete: true,
+      scope: { uid: "u1", since: null },
+      walked: 2,
+      tasks: { enqueued: 1 },
+      drift: { missing: { count: 1, sample: [{ uid: "u1", historyId: "h00004" }] } },
+    });
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
   });
 
@@ -88,7 +95,10 @@ describe("mirror backfill", () => {
     first.child.kill("SIGTERM");
     const exit = await first.exited;
     const out = first.lines.stdout.join("\n");
-    expect({ exit, out }).toEqual({ exit: { code: 1, signal: null }, out: expect.stringContaining("stopped (signal): run it again to go on from where it stopped") });
+    expect({ exit, out }).toEqual({
+      exit: { code: 1, signal: null },
+      out: expect.stringContaining("stopped (signal): run it again to go on from where it stopped"),
+    });
     expect(first.lines.stderr.join("\n")).toContain("SIGTERM: stopping after the page in hand");
     const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
     expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
@@ -131,10 +141,18 @@ describe("mirror backfill", () => {
   it("exits 1 saying who holds the lease when another run holds it", async () => {
     await seed(fs.db, 3);
     const until = Timestamp.fromMillis(Date.now() + 60_000);
-    await backfillCursorRef(fs.db, {}).set({ runId: "r", status: "running", scope: { uid: null, since: null }, leaseOwner: "other-host:1", leaseExpiresAt: until });
+    await backfillCursorRef(fs.db, {}).set({
+      runId: "r",
+      status: "running",
+      scope: { uid: null, since: null },
+      leaseOwner: "other-host:1",
+      leaseExpiresAt: until,
+    });
     const r = await cli(["mirror", "backfill"]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe(`backfill (every item) not started: another run holds its cursor until ${until.toDate().toISOString()} (other-host:1); run it again after that\n`);
+    expect(r.stdout).toBe(
+      `backfill (every item) not started: another run holds its cursor until ${until.toDate().toISOString()} (other-host:1); run it again after that\n`,
+    );
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
   });
 });
@@ -144,7 +162,10 @@ describe("mirror verify", () => {
     await seed(fs.db, 12, 2);
     expect((await cli(["mirror", "backfill", "--rate", "5000"])).code).toBe(0);
     const clean = await cli(["mirror", "verify"]);
-    expect({ code: clean.code, out: clean.stdout }).toEqual({ code: 0, out: expect.stringMatching(/^in sync: 12 history items and 6 mirror docs compared in/) });
+    expect({ code: clean.code, out: clean.stdout }).toEqual({
+      code: 0,
+      out: expect.stringMatching(/^in sync: 12 history items and 6 mirror docs compared in/),
+    });
 
     await fs.db.doc("publicGenerations/h00000").update({ prompt: "edited" });
     await fs.db.doc("publicGenerations/h00002").delete();

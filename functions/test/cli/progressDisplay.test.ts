@@ -7,7 +7,14 @@ function stream(isTTY: boolean): ProgressStream & { output: string } {
   return s;
 }
 
-const event = (done: number, over: Partial<ProgressEvent> = {}): ProgressEvent => ({ run: "mirror backfill", phase: "history items", done, total: 1000, counts: { enqueued: done / 10, matching: 0 }, ...over });
+const event = (done: number, over: Partial<ProgressEvent> = {}): ProgressEvent => ({
+  run: "mirror backfill",
+  phase: "history items",
+  done,
+  total: 1000,
+  counts: { enqueued: done / 10, matching: 0 },
+  ...over,
+});
 
 describe("not a terminal: plain lines", () => {
   it("one line per phase a second at most, with counts, percentage, rate and ETA, and the last one at stop; no escape codes", () => {
@@ -42,7 +49,11 @@ describe("not a terminal: plain lines", () => {
     display.log("mirror.verify.completed");
     display.stop();
     const lines = out.output.trim().split("\n");
-    expect(lines.map((l) => (l.includes("1,000/1,000") ? "last progress" : l.includes("completed") ? "log" : "other"))).toEqual(["other", "last progress", "log"]);
+    expect(lines.map((l) => (l.includes("1,000/1,000") ? "last progress" : l.includes("completed") ? "log" : "other"))).toEqual([
+      "other",
+      "last progress",
+      "log",
+    ]);
   });
 
   it("a new phase writes the last line of the one before and restarts the rate; an unknown total shows a count", () => {
@@ -56,7 +67,10 @@ describe("not a terminal: plain lines", () => {
     display.onProgress(event(60, { run: "mirror drain", phase: "tasks", total: undefined, counts: { done: 60 } }));
     display.stop();
     display.stop();
-    const lines = out.output.trim().split("\n").map((l) => l.slice(9));
+    const lines = out.output
+      .trim()
+      .split("\n")
+      .map((l) => l.slice(9));
     expect(lines).toEqual([
       "mirror backfill: history items 10/10 (100%) -/s ETA 0 s | enqueued=1",
       "mirror drain: tasks 20 -/s | done=20",
@@ -84,8 +98,12 @@ describe("a terminal: a bar", () => {
     display.stop();
     expect(out.output).toContain("\x1b[?25l");
     expect(out.output).toContain("\x1b[?25h");
-    expect(out.output).toMatch(/mirror backfill: history items \|[\u2588]{15}[\u2591]{15}\| {2}50% 500\/1000 \| 250\/s \| ETA 2 s \| enqueued=50/);
-    expect(out.output).toMatch(/mirror backfill: history items \|[\u2588]{30}\| 100% 1000\/1000 \| 333\/s \| ETA 0 s \| enqueued=100 conflicts=2/);
+    expect(out.output).toMatch(
+      /mirror backfill: history items \|[\u2588]{15}[\u2591]{15}\| {2}50% 500\/1000 \| 250\/s \| ETA 2 s \| enqueued=50/,
+    );
+    expect(out.output).toMatch(
+      /mirror backfill: history items \|[\u2588]{30}\| 100% 1000\/1000 \| 333\/s \| ETA 0 s \| enqueued=100 conflicts=2/,
+    );
     expect(out.output).toContain("12:00:02 WARNING task.failed taskId=t1\n");
     expect(out.output).toContain("12:00:03 the last line before the end\n");
   });

@@ -48,10 +48,18 @@ afterAll(async () => {
 
 /** Malformed values that the Firestore clients would only reject later, with a stack. */
 const malformed: [string, Record<string, string>, string][] = [
-  ["a URL for the emulator host", { FIRESTORE_EMULATOR_HOST: "http://127.0.0.1:18080" }, "FIRESTORE_EMULATOR_HOST must be host:port, e.g. 127.0.0.1:8080 (no http://, no path)"],
+  [
+    "a URL for the emulator host",
+    { FIRESTORE_EMULATOR_HOST: "http://127.0.0.1:18080" },
+    "FIRESTORE_EMULATOR_HOST must be host:port, e.g. 127.0.0.1:8080 (no http://, no path)",
+  ],
   ["a blank emulator host", { FIRESTORE_EMULATOR_HOST: " " }, "FIRESTORE_EMULATOR_HOST must be host:port"],
   ["an emulator host without a port", { FIRESTORE_EMULATOR_HOST: "127.0.0.1" }, "FIRESTORE_EMULATOR_HOST must be host:port"],
-  ["a project id with spaces", { GCLOUD_PROJECT: "Bad Project!" }, "GCLOUD_PROJECT must be a project id: lowercase letters, digits and hyphens"],
+  [
+    "a project id with spaces",
+    { GCLOUD_PROJECT: "Bad Project!" },
+    "GCLOUD_PROJECT must be a project id: lowercase letters, digits and hyphens",
+  ],
   ["a project id with a non-ASCII letter", { GCLOUD_PROJECT: "\u00fc-proj" }, "GCLOUD_PROJECT must be a project id"],
 ];
 
@@ -59,7 +67,14 @@ const malformed: [string, Record<string, string>, string][] = [
 const oneLine = (text: string) => text.split("\n").filter((l) => l.trim());
 
 /** No emulator, no project, no Application Default Credentials (an empty HOME), no metadata server. */
-const noProject = () => ({ FIRESTORE_EMULATOR_HOST: "", GCLOUD_PROJECT: "", GOOGLE_CLOUD_PROJECT: "", GOOGLE_APPLICATION_CREDENTIALS: "", HOME: home, METADATA_SERVER_DETECTION: "none" });
+const noProject = () => ({
+  FIRESTORE_EMULATOR_HOST: "",
+  GCLOUD_PROJECT: "",
+  GOOGLE_CLOUD_PROJECT: "",
+  GOOGLE_APPLICATION_CREDENTIALS: "",
+  HOME: home,
+  METADATA_SERVER_DETECTION: "none",
+});
 
 describe.each(["mirrorQueueWorker.js", "signupImageCacheWorker.js"])("%s", (script) => {
   it("exits 2 with a hint when the emulator at FIRESTORE_EMULATOR_HOST does not answer", async () => {
@@ -73,18 +88,27 @@ describe.each(["mirrorQueueWorker.js", "signupImageCacheWorker.js"])("%s", (scri
     const w = startWorkerProcess(script, "demo-startup", { FIRESTORE_EMULATOR_HOST: closedHost });
     started.push(w);
     expect((await w.exited).code).toBe(2);
-    expect(w.text).toEqual([expect.stringContaining(`cannot connect to the Firestore emulator at FIRESTORE_EMULATOR_HOST=${closedHost} (ECONNREFUSED): start it`)]);
-  });
-
-  it.each(["an HTTP server answering 404", "the local S3 server"])("exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when it points at %s", async (server) => {
-    const host = otherServers[server];
-    const w = startWorkerProcess(script, "demo-startup", { FIRESTORE_EMULATOR_HOST: host });
-    started.push(w);
-    expect((await w.exited).code).toBe(2);
     expect(w.text).toEqual([
-      expect.stringMatching(new RegExp(`^${script.replace(".js", "")}: FIRESTORE_EMULATOR_HOST=${host} answers HTTP \\d+ \\(.+\\), not as a Firestore emulator does: set FIRESTORE_EMULATOR_HOST to the Firestore emulator's host:port`)),
+      expect.stringContaining(`cannot connect to the Firestore emulator at FIRESTORE_EMULATOR_HOST=${closedHost} (ECONNREFUSED): start it`),
     ]);
   });
+
+  it.each(["an HTTP server answering 404", "the local S3 server"])(
+    "exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when it points at %s",
+    async (server) => {
+      const host = otherServers[server];
+      const w = startWorkerProcess(script, "demo-startup", { FIRESTORE_EMULATOR_HOST: host });
+      started.push(w);
+      expect((await w.exited).code).toBe(2);
+      expect(w.text).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^${script.replace(".js", "")}: FIRESTORE_EMULATOR_HOST=${host} answers HTTP \\d+ \\(.+\\), not as a Firestore emulator does: set FIRESTORE_EMULATOR_HOST to the Firestore emulator's host:port`,
+          ),
+        ),
+      ]);
+    },
+  );
 
   it.each(malformed)("exits 2 with one line, no stack, for %s", async (_, env, message) => {
     const w = startWorkerProcess(script, "demo-startup", env);
@@ -97,7 +121,9 @@ describe.each(["mirrorQueueWorker.js", "signupImageCacheWorker.js"])("%s", (scri
     const w = startWorkerProcess(script, "", noProject());
     started.push(w);
     expect((await w.exited).code).toBe(2);
-    expect(w.text.join("\n")).toMatch(/cannot reach Firestore \(.+\): set FIRESTORE_EMULATOR_HOST=host:port for the emulator, or GCLOUD_PROJECT=/);
+    expect(w.text.join("\n")).toMatch(
+      /cannot reach Firestore \(.+\): set FIRESTORE_EMULATOR_HOST=host:port for the emulator, or GCLOUD_PROJECT=/,
+    );
   });
 
   it("refuses an unknown LOG_LEVEL like any other bad setting", async () => {
@@ -122,11 +148,14 @@ describe("the CLI", () => {
     expect(r.stderr).toContain("did not answer within 5 s");
   });
 
-  it.each(["an HTTP server answering 404", "the local S3 server"])("exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when it points at %s", async (server) => {
-    const r = await runCli(["status"], "demo-startup", { FIRESTORE_EMULATOR_HOST: otherServers[server] });
-    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: "" });
-    expect(oneLine(r.stderr)).toEqual([expect.stringContaining(`FIRESTORE_EMULATOR_HOST=${otherServers[server]} answers HTTP`)]);
-  });
+  it.each(["an HTTP server answering 404", "the local S3 server"])(
+    "exits 2 with a hint naming FIRESTORE_EMULATOR_HOST when it points at %s",
+    async (server) => {
+      const r = await runCli(["status"], "demo-startup", { FIRESTORE_EMULATOR_HOST: otherServers[server] });
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: "" });
+      expect(oneLine(r.stderr)).toEqual([expect.stringContaining(`FIRESTORE_EMULATOR_HOST=${otherServers[server]} answers HTTP`)]);
+    },
+  );
 
   it.each(malformed)("exits 2 with one line, no stack, for %s", async (_, env, message) => {
     const r = await runCli(["status"], "demo-startup", env);

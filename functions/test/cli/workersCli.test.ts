@@ -67,7 +67,9 @@ describe("help and refusals", () => {
     await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
     const r = await cli(["gc"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^workers: invalid storage configuration: ZATA_ENDPOINT is required; ZATA_BUCKET is required; ZATA_ACCESS_KEY_ID is required; ZATA_SECRET_ACCESS_KEY is required$/m);
+    expect(r.stderr).toMatch(
+      /^workers: invalid storage configuration: ZATA_ENDPOINT is required; ZATA_BUCKET is required; ZATA_ACCESS_KEY_ID is required; ZATA_SECRET_ACCESS_KEY is required$/m,
+    );
     expect(await mediaExists(fs.db, "old")).toBe(true);
   });
 
@@ -80,9 +82,21 @@ describe("help and refusals", () => {
   });
 
   it.each([
-    ["a region the SDK cannot sign with", { ZATA_REGION: "us east 1!" }, /^workers: invalid storage configuration: ZATA_REGION must be a region name/m],
-    ["an endpoint that is not http(s)", { ZATA_ENDPOINT: "ftp://127.0.0.1:1" }, /^workers: invalid storage configuration: ZATA_ENDPOINT must be a URL with http or https/m],
-    ["https to a store that speaks http", { ZATA_ENDPOINT: "https-to-http" }, /^workers: media storage refused the request \(EPROTO: .*\): check ZATA_ENDPOINT/m],
+    [
+      "a region the SDK cannot sign with",
+      { ZATA_REGION: "us east 1!" },
+      /^workers: invalid storage configuration: ZATA_REGION must be a region name/m,
+    ],
+    [
+      "an endpoint that is not http(s)",
+      { ZATA_ENDPOINT: "ftp://127.0.0.1:1" },
+      /^workers: invalid storage configuration: ZATA_ENDPOINT must be a URL with http or https/m,
+    ],
+    [
+      "https to a store that speaks http",
+      { ZATA_ENDPOINT: "https-to-http" },
+      /^workers: media storage refused the request \(EPROTO: .*\): check ZATA_ENDPOINT/m,
+    ],
   ])("refuses gc with exit 2 for %s, naming the setting, and leaves the item free", async (_label, env, message) => {
     await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
     const given: Record<string, string> = env;
@@ -97,7 +111,16 @@ describe("status", () => {
   it("shows queue depth, dead letters with their errors, GC candidates, snapshots due and cache age", async () => {
     const now = Date.now();
     await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 120_000);
-    const dead = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: "boom: the source exploded", failedAt: Timestamp.now() });
+    const dead = await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u",
+      historyId: "b",
+      status: "failed",
+      deadLetter: true,
+      attempts: 5,
+      lastError: "boom: the source exploded",
+      failedAt: Timestamp.now(),
+    });
     await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
     await fs.db.doc("canvasProjects/p").set({ ownerUid: "o", opIndex: 150, opsSinceSnapshot: 150, updatedAt: Timestamp.now() });
 
@@ -132,9 +155,15 @@ describe("status: the media GC", () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toContain("media GC candidates (unreferenced, older than 30 days): 1; left alone: ");
     expect(human.stdout).toMatch(/left alone: .*1 being-deleted/);
-    expect(human.stdout).toMatch(/^aside\s+canvas\/owner\/aside\.png\s+set-aside\s+5 storage failures; last: storage refused: AccessDenied: locked$/m);
+    expect(human.stdout).toMatch(
+      /^aside\s+canvas\/owner\/aside\.png\s+set-aside\s+5 storage failures; last: storage refused: AccessDenied: locked$/m,
+    );
     expect(human.stdout).toMatch(/^spaced\s+spaced\.png\s+unsafe-storageKey\s+the key has whitespace at either end$/m);
-    expect(JSON.parse((await cli(["status", "--json"])).stdout).mediaGC).toMatchObject({ candidates: 1, unreferencedOld: 4, complete: true });
+    expect(JSON.parse((await cli(["status", "--json"])).stdout).mediaGC).toMatchObject({
+      candidates: 1,
+      unreferencedOld: 4,
+      complete: true,
+    });
   });
 });
 
@@ -148,14 +177,27 @@ describe("data cannot drive the operator's terminal: control characters are prin
     const dry = await cli(["gc", "--dry-run"]);
     const real = await cli(["gc"], zata);
     for (const r of [dry, real]) {
-      expect({ code: r.code, stdout: r.stdout.includes(ESC), stderr: r.stderr.includes(ESC) }).toEqual({ code: 0, stdout: false, stderr: false });
+      expect({ code: r.code, stdout: r.stdout.includes(ESC), stderr: r.stderr.includes(ESC) }).toEqual({
+        code: 0,
+        stdout: false,
+        stderr: false,
+      });
     }
     expect(dry.stdout).toContain("evil\\u001b[2J\\u001b[31m");
     expect(real.stderr).toContain("storageKey=canvas/\\u001b]0;owned\\u0007.png");
   });
 
   it("status: dead letters' errors, and the media waiting for a person; --json escapes C1 controls too", async () => {
-    await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: `boom${clear}\nforged line`, failedAt: Timestamp.now() });
+    await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u",
+      historyId: "b",
+      status: "failed",
+      deadLetter: true,
+      attempts: 5,
+      lastError: `boom${clear}\nforged line`,
+      failedAt: Timestamp.now(),
+    });
     await putMedia(fs.db, s3, server.bucket, `m\u009b2J`, { ageDays: 45, storageKey: ` ${ESC}[2J `, withObject: false });
     const human = await cli(["status"]);
     expect(human.code).toBe(0);
@@ -178,7 +220,16 @@ describe("data cannot drive the operator's terminal: control characters are prin
 
 describe("requeue", () => {
   it("puts dead letters back to pending with attempts reset, and refuses tasks that are not dead letters", async () => {
-    const dead = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "b", status: "failed", deadLetter: true, attempts: 5, lastError: "boom", failedAt: Timestamp.now() });
+    const dead = await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u",
+      historyId: "b",
+      status: "failed",
+      deadLetter: true,
+      attempts: 5,
+      lastError: "boom",
+      failedAt: Timestamp.now(),
+    });
     const live = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "c", status: "pending" });
     const r = await cli(["requeue", dead, live]);
     expect(r.code).toBe(1);
@@ -233,7 +284,9 @@ describe("snapshot, signup-cache refresh, mirror drain", () => {
   });
 
   it("signup-cache refresh writes the cache", async () => {
-    await fs.db.doc("publicGenerations/g").set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
+    await fs.db
+      .doc("publicGenerations/g")
+      .set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
     const r = await cli(["signup-cache", "refresh"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("signup cache refreshed: 1 images");

@@ -9,7 +9,12 @@ import { join } from "node:path";
 import { marked, type Tokens } from "marked";
 
 const REPO = join(__dirname, "../../..");
-const pages = ["README.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => join("docs", f))];
+const pages = [
+  "README.md",
+  ...readdirSync(join(REPO, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => join("docs", f)),
+];
 
 /** The fenced code blocks of a page that are not closed, or hold a fence opening another block, by their first line. */
 export function unbalancedFences(markdown: string): string[] {

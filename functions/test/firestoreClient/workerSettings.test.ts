@@ -67,13 +67,19 @@ it("applies the settings once per client, and only before its first call", async
 });
 
 it("refuses a bound that is not a positive integer of ms", () => {
-  expect(() => workerFirestoreSettings({ streamMs: 0, keepaliveTimeMs: 1, keepaliveTimeoutMs: 1 })).toThrow("streamMs must be a positive integer");
+  expect(() => workerFirestoreSettings({ streamMs: 0, keepaliveTimeMs: 1, keepaliveTimeoutMs: 1 })).toThrow(
+    "streamMs must be a positive integer",
+  );
   expect(() => workerFirestoreSettings({ streamMs: 1, keepaliveTimeMs: 1.5, keepaliveTimeoutMs: 1 })).toThrow("keepaliveTimeMs");
 });
 
 it("is what a standalone worker's Firestore runs with", async () => {
   // The SDK keeps its settings in `_settings` (pinned by the lockfile); the runtime must have applied ours.
-  const deps = await createStandaloneDeps({ entryPoint: "settings-test" }, { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: uniqueProjectId("settings") }, { quiet: true });
+  const deps = await createStandaloneDeps(
+    { entryPoint: "settings-test" },
+    { FIRESTORE_EMULATOR_HOST: emulatorHost(), GCLOUD_PROJECT: uniqueProjectId("settings") },
+    { quiet: true },
+  );
   const applied = (deps.db as unknown as { _settings: Record<string, unknown> })._settings;
   expect(applied["grpc.keepalive_time_ms"]).toBe(WORKER_CALL_BOUNDS.keepaliveTimeMs);
   expect(applied["grpc.keepalive_timeout_ms"]).toBe(WORKER_CALL_BOUNDS.keepaliveTimeoutMs);

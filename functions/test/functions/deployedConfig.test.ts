@@ -26,5 +26,12 @@ it.each([
   process.env[name] = value;
   const run = functions.mirrorQueueSweep.run({ scheduleTime: new Date().toISOString(), jobName: "test" });
   await expect(run).rejects.toMatchObject({ name: "ConfigError", message: expect.stringContaining(message) });
-  expect(logged).toEqual([expect.objectContaining({ severity: "ERROR", entryPoint: "mirrorQueueSweep", worker: "mirrorQueue", message: expect.stringMatching(new RegExp(`^config\\.invalid ConfigError: .*${message}.*\\n {4}at `)) })]);
+  expect(logged).toEqual([
+    expect.objectContaining({
+      severity: "ERROR",
+      entryPoint: "mirrorQueueSweep",
+      worker: "mirrorQueue",
+      message: expect.stringMatching(new RegExp(`^config\\.invalid ConfigError: .*${message}.*\\n {4}at `)),
+    }),
+  ]);
 });

@@ -21,14 +21,24 @@ const ZATA_SECRETS = ["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"];
 
 /** One line per exported function: what its trigger is, what it needs. Adding a function = adding its line. */
 const EXPECTED: Record<string, Record<string, unknown>> = {
-  onMirrorQueueTaskCreated: { firestore: "google.cloud.firestore.document.v1.created", document: "mirrorQueue/{taskId}", retry: false, secrets: [] },
+  onMirrorQueueTaskCreated: {
+    firestore: "google.cloud.firestore.document.v1.created",
+    document: "mirrorQueue/{taskId}",
+    retry: false,
+    secrets: [],
+  },
   mirrorQueueSweep: { schedule: "every 5 minutes", timeZone: "Etc/UTC", retryCount: 0, secrets: [] },
   canvasSnapshots: { schedule: "every 6 hours", timeZone: "Etc/UTC", retryCount: 2, secrets: [] },
   canvasMediaGC: { schedule: "every 24 hours", timeZone: "Etc/UTC", retryCount: 2, secrets: ZATA_SECRETS },
   signupImageCacheRefresh: { schedule: "every 24 hours", timeZone: "Etc/UTC", retryCount: 2, secrets: [] },
   runWorker: { callable: true, secrets: ZATA_SECRETS },
   // Redelivered until the subcollections are gone; deleting them again is harmless.
-  onCanvasProjectDeleted: { firestore: "google.cloud.firestore.document.v1.deleted", document: "canvasProjects/{projectId}", retry: true, secrets: [] },
+  onCanvasProjectDeleted: {
+    firestore: "google.cloud.firestore.document.v1.deleted",
+    document: "canvasProjects/{projectId}",
+    retry: true,
+    secrets: [],
+  },
 };
 
 type WireEndpoint = {
@@ -39,22 +49,43 @@ type WireEndpoint = {
   scheduleTrigger?: { schedule: string; timeZone?: string; retryConfig?: { retryCount?: number } };
   callableTrigger?: object;
 };
-type Manifest = { specVersion: string; endpoints: Record<string, WireEndpoint>; params?: { name: string; type: string; description?: string }[]; requiredAPIs?: unknown };
+type Manifest = {
+  specVersion: string;
+  endpoints: Record<string, WireEndpoint>;
+  params?: { name: string; type: string; description?: string }[];
+  requiredAPIs?: unknown;
+};
 
 function describeEndpoint(e: WireEndpoint): Record<string, unknown> {
   const secrets = (e.secretEnvironmentVariables ?? []).map((s) => s.key).sort();
   if (e.eventTrigger) {
-    return { firestore: e.eventTrigger.eventType, document: e.eventTrigger.eventFilterPathPatterns?.document, retry: e.eventTrigger.retry, secrets };
+    return {
+      firestore: e.eventTrigger.eventType,
+      document: e.eventTrigger.eventFilterPathPatterns?.document,
+      retry: e.eventTrigger.retry,
+      secrets,
+    };
   }
   if (e.scheduleTrigger) {
-    return { schedule: e.scheduleTrigger.schedule, timeZone: e.scheduleTrigger.timeZone, retryCount: e.scheduleTrigger.retryConfig?.retryCount, secrets };
+    return {
+      schedule: e.scheduleTrigger.schedule,
+      timeZone: e.scheduleTrigger.timeZone,
+      retryCount: e.scheduleTrigger.retryConfig?.retryCount,
+      secrets,
+    };
   }
   return { callable: e.callableTrigger !== undefined, secrets };
 }
 
 /** The environment firebase-tools gives discovery for a project: the values of its .env files. */
 const envFor = (projectId: string, alias?: string): Record<string, string> =>
-  loadUserEnvs({ functionsSource: FUNCTIONS_DIR, projectDir: join(FUNCTIONS_DIR, ".."), projectId, projectAlias: alias, isEmulator: false });
+  loadUserEnvs({
+    functionsSource: FUNCTIONS_DIR,
+    projectDir: join(FUNCTIONS_DIR, ".."),
+    projectId,
+    projectAlias: alias,
+    isEmulator: false,
+  });
 
 /**
  * Runs the firebase-functions bin on lib/ as firebase-tools does and fetches its manifest: status, body,
@@ -64,7 +95,14 @@ async function discover(env: Record<string, string>): Promise<{ status: number; 
   const port = await freePort();
   const child: ChildProcess = spawn(join(FUNCTIONS_DIR, "node_modules/.bin/firebase-functions"), [FUNCTIONS_DIR], {
     cwd: FUNCTIONS_DIR,
-    env: { ...env, FUNCTIONS_CONTROL_API: "true", PORT: String(port), GCLOUD_PROJECT: env.GCLOUD_PROJECT ?? PROJECT, HOME: process.env.HOME, PATH: process.env.PATH },
+    env: {
+      ...env,
+      FUNCTIONS_CONTROL_API: "true",
+      PORT: String(port),
+      GCLOUD_PROJECT: env.GCLOUD_PROJECT ?? PROJECT,
+      HOME: process.env.HOME,
+      PATH: process.env.PATH,
+    },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -117,10 +155,19 @@ describe("discovery of the build, as firebase deploy runs it", () => {
   it("resolves every param from the committed .env files without a prompt, as a non-interactive deploy does", async () => {
     const build = yamlToBuild(manifest, PROJECT, "us-central1", "nodejs22");
     // isEmulator only skips looking the secrets up in Secret Manager (network); the params are resolved as for a deploy.
-    const { backend, envs } = await resolveBackend({ build, firebaseConfig: { projectId: PROJECT }, userEnvs, codebase: "default", nonInteractive: true, isEmulator: true });
+    const { backend, envs } = await resolveBackend({
+      build,
+      firebaseConfig: { projectId: PROJECT },
+      userEnvs,
+      codebase: "default",
+      nonInteractive: true,
+      isEmulator: true,
+    });
     const nonSecret = (manifest.params ?? []).filter((p) => p.type !== "secret").map((p) => p.name);
     for (const name of nonSecret) expect({ name, resolved: envs[name] !== undefined }).toEqual({ name, resolved: true });
-    const regions = Object.values(backend.endpoints).flatMap((byId) => Object.values(byId as Record<string, { region: string }>).map((e) => e.region));
+    const regions = Object.values(backend.endpoints).flatMap((byId) =>
+      Object.values(byId as Record<string, { region: string }>).map((e) => e.region),
+    );
     expect(new Set(regions)).toEqual(new Set([userEnvs.FUNCTIONS_REGION]));
   });
 });
@@ -147,7 +194,11 @@ describe("discovery refuses invalid deploy values before any function runs", () 
   });
 
   it("prints one line naming every bad value and what it may be, with no stack or zod dump", async () => {
-    const { status, body, output } = await discover({ ...envFor(PROJECT, "default"), RUNWORKER_ENFORCE_APP_CHECK: "maybe", LOG_LEVEL: "bogus" });
+    const { status, body, output } = await discover({
+      ...envFor(PROJECT, "default"),
+      RUNWORKER_ENFORCE_APP_CHECK: "maybe",
+      LOG_LEVEL: "bogus",
+    });
     const line =
       "invalid deploy (functions/.env, functions/.env.<projectId>) configuration: RUNWORKER_ENFORCE_APP_CHECK must be true or false; " +
       "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR (any case; WARN for WARNING)";

@@ -16,11 +16,16 @@ ${code}`;
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
     execFile(process.execPath, ["-e", script], (error, stdout, stderr) => (error ? reject(error) : resolve({ stdout, stderr }))),
   );
-  return (stdout + stderr).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return (stdout + stderr)
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 it("writes an error with its stack and cause in the message, and the fields beside it", async () => {
-  const [entry] = await logLines(`logger.error("gc.item_failed", { mediaId: "m1", error: new Error("delete failed", { cause: new Error("socket hang up") }) });`);
+  const [entry] = await logLines(
+    `logger.error("gc.item_failed", { mediaId: "m1", error: new Error("delete failed", { cause: new Error("socket hang up") }) });`,
+  );
   expect(entry).toMatchObject({ severity: "ERROR", worker: "mediaGC", mediaId: "m1", error: { name: "Error", message: "delete failed" } });
   expect(entry.message).toMatch(/^gc\.item_failed Error: delete failed\n {4}at /);
   expect(entry.message).toContain("[cause]: Error: socket hang up\n    at ");

@@ -5,7 +5,14 @@ import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
 import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
 import { dueTaskQueries } from "../../src/core/mirror/drain";
 import { deadLetterPageQuery } from "../../src/core/mirror/deadLetterCheck";
-import { implausibleLeaseQuery, implausibleRetryQuery, leaseExpiredQuery, oldestPendingQuery, pendingQuery, retryDueQuery } from "../../src/core/mirror/dueTasks";
+import {
+  implausibleLeaseQuery,
+  implausibleRetryQuery,
+  leaseExpiredQuery,
+  oldestPendingQuery,
+  pendingQuery,
+  retryDueQuery,
+} from "../../src/core/mirror/dueTasks";
 import { historyItemsQuery } from "../../src/core/mirror/historyWalk";
 import { auditQuery } from "../../src/core/mirror/queueAudit";
 import { deadLetterQueries } from "../../src/core/mirror/queueStatus";
@@ -43,12 +50,14 @@ interface Needed {
 
 function requiredIndex(query: Query): Needed | undefined {
   const proto = (query as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery;
-  const filters = proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
+  const filters =
+    proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
   const equality = [...new Set(filters.filter((f) => f.op === "EQUAL").map((f) => f.field.fieldPath))];
   const ranges = [...new Set(filters.filter((f) => f.op !== "EQUAL").map((f) => f.field.fieldPath))];
   const orders: IndexField[] = (proto.orderBy ?? []).map((o) => ({ fieldPath: o.field.fieldPath, order: o.direction }));
   // Inequality fields not ordered explicitly are ordered implicitly, ascending, by field path.
-  for (const field of [...ranges].sort()) if (!orders.some((o) => o.fieldPath === field)) orders.push({ fieldPath: field, order: "ASCENDING" });
+  for (const field of [...ranges].sort())
+    if (!orders.some((o) => o.fieldPath === field)) orders.push({ fieldPath: field, order: "ASCENDING" });
   const tail = orders.filter((o) => o.fieldPath !== "__name__" && !equality.includes(o.fieldPath));
   // One field, or equalities only: Firestore serves these from its automatic single-field indexes.
   if (equality.length + tail.length <= 1 || tail.length === 0) return undefined;
@@ -57,7 +66,8 @@ function requiredIndex(query: Query): Needed | undefined {
 
 function isDeclared(needed: Needed): boolean {
   return declared.some((index) => {
-    if (index.collectionGroup !== needed.collectionGroup || index.fields.length !== needed.equality.length + needed.tail.length) return false;
+    if (index.collectionGroup !== needed.collectionGroup || index.fields.length !== needed.equality.length + needed.tail.length)
+      return false;
     const head = index.fields.slice(0, needed.equality.length);
     const tail = index.fields.slice(needed.equality.length);
     return (
@@ -92,7 +102,9 @@ const QUERIES: Record<string, Query> = {
   "mirror backfill/verify: every history item": historyItemsQuery(db, {}).startAfter(db.doc("generationHistory/u/items/h")).limit(300),
   "mirror backfill: one user's items": historyItemsQuery(db, { uid: "u" }).limit(300),
   "mirror backfill: one user's items updated since": historyItemsQuery(db, { uid: "u", since: now }).limit(300),
-  "mirror backfill: items updated since": historyItemsQuery(db, { since: now }).startAfter(now, db.doc("generationHistory/u/items/h")).limit(300),
+  "mirror backfill: items updated since": historyItemsQuery(db, { since: now })
+    .startAfter(now, db.doc("generationHistory/u/items/h"))
+    .limit(300),
   ...Object.fromEntries(dueTaskQueries(db, now.toMillis()).map((q, i) => [`mirror drain: due tasks, count ${i + 1}`, q])),
 };
 
@@ -123,9 +135,11 @@ const SINGLE_FIELD_QUERIES = new Set([
 function collectionGroupFieldsNeeded(query: Query): IndexField[] {
   const proto = (query as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery;
   if (!proto.from[0].allDescendants) return [];
-  const filters = proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
+  const filters =
+    proto.where?.compositeFilter?.filters.map((f) => f.fieldFilter) ?? (proto.where?.fieldFilter ? [proto.where.fieldFilter] : []);
   const fields: IndexField[] = (proto.orderBy ?? []).map((o) => ({ fieldPath: o.field.fieldPath, order: o.direction }));
-  for (const f of filters) if (!fields.some((o) => o.fieldPath === f.field.fieldPath)) fields.push({ fieldPath: f.field.fieldPath, order: "ASCENDING" });
+  for (const f of filters)
+    if (!fields.some((o) => o.fieldPath === f.field.fieldPath)) fields.push({ fieldPath: f.field.fieldPath, order: "ASCENDING" });
   return fields.filter((f) => f.fieldPath !== "__name__");
 }
 
@@ -142,18 +156,31 @@ describe("firestore.indexes.json", () => {
   it.each(Object.keys(QUERIES))("declares the collection-group field indexes of %s", (name) => {
     const group = (QUERIES[name] as unknown as { toProto(): { structuredQuery: Proto } }).toProto().structuredQuery.from[0].collectionId;
     for (const field of collectionGroupFieldsNeeded(QUERIES[name])) {
-      const declared = overrides.some((o) => o.collectionGroup === group && o.fieldPath === field.fieldPath && o.indexes.some((i) => i.queryScope === "COLLECTION_GROUP" && i.order === field.order));
+      const declared = overrides.some(
+        (o) =>
+          o.collectionGroup === group &&
+          o.fieldPath === field.fieldPath &&
+          o.indexes.some((i) => i.queryScope === "COLLECTION_GROUP" && i.order === field.order),
+      );
       expect({ name, field, declared }).toEqual({ name, field, declared: true });
     }
   });
 
   it("keeps the collection-scope indexes of a field whose override adds a collection-group one (an override replaces the defaults)", () => {
     const items = overrides.find((o) => o.collectionGroup === "items" && o.fieldPath === "updatedAt")!;
-    expect(items.indexes).toEqual(expect.arrayContaining([{ order: "ASCENDING", queryScope: "COLLECTION" }, { order: "DESCENDING", queryScope: "COLLECTION" }, { arrayConfig: "CONTAINS", queryScope: "COLLECTION" }]));
+    expect(items.indexes).toEqual(
+      expect.arrayContaining([
+        { order: "ASCENDING", queryScope: "COLLECTION" },
+        { order: "DESCENDING", queryScope: "COLLECTION" },
+        { arrayConfig: "CONTAINS", queryScope: "COLLECTION" },
+      ]),
+    );
   });
 
   it("knows a query that needs a collection-group field index when it sees one", () => {
-    expect(collectionGroupFieldsNeeded(db.collectionGroup("items").where("nowhere", ">", 1))).toEqual([{ fieldPath: "nowhere", order: "ASCENDING" }]);
+    expect(collectionGroupFieldsNeeded(db.collectionGroup("items").where("nowhere", ">", 1))).toEqual([
+      { fieldPath: "nowhere", order: "ASCENDING" },
+    ]);
   });
 
   it("knows a query that needs a composite index when it sees one", () => {
@@ -164,11 +191,18 @@ describe("firestore.indexes.json", () => {
 
   it("exempts the elements inside snapshots and their parts from indexing (nothing queries them; a snapshot could pass the index-entry limit)", () => {
     const overrides = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).fieldOverrides;
-    expect(overrides).toEqual(expect.arrayContaining(["snapshots", "parts"].map((collectionGroup) => ({ collectionGroup, fieldPath: "elements", indexes: [] }))));
+    expect(overrides).toEqual(
+      expect.arrayContaining(["snapshots", "parts"].map((collectionGroup) => ({ collectionGroup, fieldPath: "elements", indexes: [] }))),
+    );
   });
 
   it("declares TTL policies for the done tasks and the removed mirror state", () => {
     const overrides = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).fieldOverrides;
-    expect(overrides).toEqual(expect.arrayContaining([expect.objectContaining({ collectionGroup: "mirrorQueue", fieldPath: "expireAt", ttl: true }), expect.objectContaining({ collectionGroup: "mirrorState", fieldPath: "expireAt", ttl: true })]));
+    expect(overrides).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ collectionGroup: "mirrorQueue", fieldPath: "expireAt", ttl: true }),
+        expect.objectContaining({ collectionGroup: "mirrorState", fieldPath: "expireAt", ttl: true }),
+      ]),
+    );
   });
 });

@@ -68,7 +68,10 @@ describe("validation", () => {
     [{ worker: "snapshots", projectId: ".." }, 'projectId: projectId must not be "." or ".."'],
     [{ worker: "snapshots", projectId: "é".repeat(751) }, "projectId: projectId must be at most 1500 bytes"],
     [{ worker: "snapshots", force: true }, "force: force needs a projectId"],
-    [{ worker: "mirrorBackfill", since: "yesterday" }, "since: since must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)"],
+    [
+      { worker: "mirrorBackfill", since: "yesterday" },
+      "since: since must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)",
+    ],
     [{ worker: "mirrorBackfill", since: "2024-05-01T12:00:00" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: "2024-13-01" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: 1714521600000 }, "since: since must be a string"],
@@ -111,12 +114,19 @@ describe("runs", () => {
     await createProject(fs.db, "p1");
     await appendOp(fs.db, "p1", { type: "create", elementId: "a", data: { x: 1 } });
     await fs.db.doc("canvasProjects/p1").update({ lastSnapshotAt: Timestamp.now(), lastSnapshotOpIndex: -1 });
-    expect(await call({ worker: "snapshots", projectId: "p1" }, admin)).toMatchObject({ created: [], skipped: [{ projectId: "p1", reason: "not-due" }] });
-    expect(await call({ worker: "snapshots", projectId: "p1", force: true }, admin)).toMatchObject({ created: [{ projectId: "p1", opIndex: 0 }] });
+    expect(await call({ worker: "snapshots", projectId: "p1" }, admin)).toMatchObject({
+      created: [],
+      skipped: [{ projectId: "p1", reason: "not-due" }],
+    });
+    expect(await call({ worker: "snapshots", projectId: "p1", force: true }, admin)).toMatchObject({
+      created: [{ projectId: "p1", opIndex: 0 }],
+    });
   });
 
   it("signupImageCache refreshes the cache", async () => {
-    await fs.db.doc("publicGenerations/g").set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
+    await fs.db
+      .doc("publicGenerations/g")
+      .set({ isPublic: true, isDeleted: false, aestheticScore: 9, images: [{ id: "0", url: "https://cdn/g.png" }] });
     expect(await call({ worker: "signupImageCache" }, admin)).toMatchObject({ refreshed: true, count: 1 });
     expect((await fs.db.doc("signupImageCache/current").get()).get("count")).toBe(1);
   });
@@ -138,10 +148,17 @@ describe("runs", () => {
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
 
     const run = await call({ worker: "mirrorBackfill", uid: "u1", since: "2024-05-01T00:00:00+00:00" }, admin);
-    expect(run).toMatchObject({ complete: true, scope: { uid: "u1", since: "2024-05-01T00:00:00.000Z" }, walked: 1, tasks: { enqueued: 1 } });
+    expect(run).toMatchObject({
+      complete: true,
+      scope: { uid: "u1", since: "2024-05-01T00:00:00.000Z" },
+      walked: 1,
+      tasks: { enqueued: 1 },
+    });
     expect((run as { tasks: Record<string, unknown> }).tasks.applied).toBeUndefined();
     const tasks = await fs.db.collection("mirrorQueue").get();
-    expect(tasks.docs.map((d) => d.data())).toEqual([expect.objectContaining({ op: "upsert", uid: "u1", historyId: "new", status: "pending" })]);
+    expect(tasks.docs.map((d) => d.data())).toEqual([
+      expect.objectContaining({ op: "upsert", uid: "u1", historyId: "new", status: "pending" }),
+    ]);
     await call({ worker: "mirrorQueue" }, admin);
     expect(await mirrorDoc(fs.db, "new")).toMatchObject({ uid: "u1", historyId: "new" });
     expect(await mirrorDoc(fs.db, "old")).toBeUndefined();
@@ -151,7 +168,11 @@ describe("runs", () => {
     await putHistoryItem(fs.db, "u1", "h1");
     await fs.db.doc("publicGenerations/gone").set({ uid: "u1", historyId: "gone", prompt: "orphan" });
     const report = await call({ worker: "mirrorVerify" }, admin);
-    expect(report).toMatchObject({ inSync: false, driftCount: 2, drift: { missing: { count: 1 }, sourceGone: { count: 1, sample: [{ uid: "u1", historyId: "gone" }] } } });
+    expect(report).toMatchObject({
+      inSync: false,
+      driftCount: 2,
+      drift: { missing: { count: 1 }, sourceGone: { count: 1, sample: [{ uid: "u1", historyId: "gone" }] } },
+    });
     const repaired = await call({ worker: "mirrorVerify", repair: true }, admin);
     expect(repaired).toMatchObject({ repair: { enqueued: 2, unrepairable: 0 } });
     await call({ worker: "mirrorQueue" }, admin);
@@ -176,7 +197,13 @@ describe("runs", () => {
       process.env.LOG_LEVEL = previous;
     }
     const entry = lines.map((l) => JSON.parse(l)).find((e) => e.message === "runWorker.called");
-    expect(entry).toMatchObject({ severity: "INFO", uid: "ops-1", request: { worker: "mediaGC", dryRun: true, ttlDays: 45 }, entryPoint: "runWorker", worker: "mediaGC" });
+    expect(entry).toMatchObject({
+      severity: "INFO",
+      uid: "ops-1",
+      request: { worker: "mediaGC", dryRun: true, ttlDays: 45 },
+      entryPoint: "runWorker",
+      worker: "mediaGC",
+    });
     expect(lines.map((l) => JSON.parse(l).message)).toContain("mediaGC.completed");
     expect(lines.filter((l) => l.includes(server.config.ZATA_SECRET_ACCESS_KEY))).toEqual([]);
   });
@@ -185,8 +212,25 @@ describe("runs", () => {
     const now = Date.now();
     await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 60_000);
     await enqueue(fs.db, { op: "remove", uid: "u", historyId: "b", status: "pending" }, now - 1000);
-    const dead = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "c", status: "failed", deadLetter: true, attempts: 5, lastError: "boom", failedAt: Timestamp.now() });
-    const stuck = await enqueue(fs.db, { op: "remove", uid: "u", historyId: "d", status: "processing", attempts: 1, leaseOwner: "w", leaseExpiresAt: Timestamp.fromMillis(now - 1000) });
+    const dead = await enqueue(fs.db, {
+      op: "remove",
+      uid: "u",
+      historyId: "c",
+      status: "failed",
+      deadLetter: true,
+      attempts: 5,
+      lastError: "boom",
+      failedAt: Timestamp.now(),
+    });
+    const stuck = await enqueue(fs.db, {
+      op: "remove",
+      uid: "u",
+      historyId: "d",
+      status: "processing",
+      attempts: 1,
+      leaseOwner: "w",
+      leaseExpiresAt: Timestamp.fromMillis(now - 1000),
+    });
     const status = (await call({ worker: "status" }, admin)) as { oldestPendingAgeMs: number };
     expect(status).toMatchObject({
       depth: { pending: 2, processing: 1, done: 0, failed: 1 },
@@ -202,8 +246,9 @@ describe("errors a caller can act on", () => {
   /** A fresh copy of the deployed callable (its storage client is built once per instance) under `env`. */
   async function withRunWorker(env: Record<string, string | undefined>, body: (run: (data: unknown) => Promise<unknown>) => Promise<void>) {
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-    for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(env))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     try {
       await jest.isolateModulesAsync(async () => {
         const { runWorker: fresh } = await import("../../src/callable/runWorker");
@@ -216,11 +261,16 @@ describe("errors a caller can act on", () => {
         }
       });
     } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
   }
-  const rejection = (p: Promise<unknown>) => p.then(() => undefined, (e) => e);
+  const rejection = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e) => e,
+    );
   const noZata = { ZATA_ENDPOINT: undefined, ZATA_BUCKET: undefined, ZATA_ACCESS_KEY_ID: undefined, ZATA_SECRET_ACCESS_KEY: undefined };
 
   it("a GC without ZATA_* settings is failed-precondition naming them, and deletes nothing; a dry run needs none", async () => {
@@ -228,8 +278,12 @@ describe("errors a caller can act on", () => {
     await withRunWorker(noZata, async (run) => {
       const error = await rejection(run({ worker: "mediaGC" }));
       expect(error).toMatchObject({ code: "failed-precondition" });
-      for (const name of ["ZATA_ENDPOINT", "ZATA_BUCKET", "ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"]) expect(error.message).toContain(name);
-      expect(await run({ worker: "mediaGC", dryRun: true })).toMatchObject({ dryRun: true, candidates: [{ id: "old", storageKey: key, size: 7 }] });
+      for (const name of ["ZATA_ENDPOINT", "ZATA_BUCKET", "ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"])
+        expect(error.message).toContain(name);
+      expect(await run({ worker: "mediaGC", dryRun: true })).toMatchObject({
+        dryRun: true,
+        candidates: [{ id: "old", storageKey: key, size: 7 }],
+      });
     });
     expect(await mediaExists(fs.db, "old")).toBe(true);
     expect(await objectExists(s3, server.bucket, key)).toBe(true);
@@ -264,8 +318,10 @@ describe("errors a caller can act on", () => {
   it("any other failure is internal, with a correlation id that the log line holding the stack carries too", async () => {
     // Deployed functions log through firebase-functions/logger (runtime/functionsLogSink.ts).
     const entries: Record<string, unknown>[] = [];
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const written = jest.spyOn(require("firebase-functions/logger"), "write").mockImplementation((entry) => void entries.push(entry as Record<string, unknown>));
+    const written = jest
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      .spyOn(require("firebase-functions/logger"), "write")
+      .mockImplementation((entry) => void entries.push(entry as Record<string, unknown>));
     const failing = jest.spyOn(queueStatus, "getQueueStatus").mockRejectedValueOnce(new TypeError("status exploded"));
     let error;
     try {
@@ -279,7 +335,13 @@ describe("errors a caller can act on", () => {
     expect(error.message).toContain(correlationId);
     expect(error.message).not.toContain("status exploded");
     const entry = entries.find((e) => String(e.message).startsWith("runWorker.failed")) as { error: { stack: string }; message: string };
-    expect(entry).toMatchObject({ severity: "ERROR", correlationId, uid: admin.uid, request: { worker: "status" }, error: { name: "TypeError", message: "status exploded" } });
+    expect(entry).toMatchObject({
+      severity: "ERROR",
+      correlationId,
+      uid: admin.uid,
+      request: { worker: "status" },
+      error: { name: "TypeError", message: "status exploded" },
+    });
     // Error Reporting reads the stack from the message.
     expect(entry.message).toContain("TypeError: status exploded");
     expect(entry.error.stack).toContain("status exploded");

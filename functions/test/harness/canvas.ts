@@ -11,7 +11,9 @@ export type OpInput = { type: "create" | "update" | "delete"; elementId: string;
 export const opId = (index: number) => String(index);
 
 export async function createProject(db: Firestore, projectId: string, over: Record<string, unknown> = {}) {
-  await db.doc(`canvasProjects/${projectId}`).set({ ownerUid: "owner", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.now(), ...over });
+  await db
+    .doc(`canvasProjects/${projectId}`)
+    .set({ ownerUid: "owner", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.now(), ...over });
 }
 
 export async function appendOp(db: Firestore, projectId: string, op: OpInput): Promise<number> {
@@ -30,7 +32,12 @@ export async function appendOp(db: Firestore, projectId: string, op: OpInput): P
 }
 
 /** An op doc written as given (any type, any data) with an element change and the counters, in one batch: a writer that does not follow the definition. */
-export async function appendRawOp(db: Firestore, projectId: string, op: Record<string, unknown>, change: (batch: FirebaseFirestore.WriteBatch, elements: FirebaseFirestore.CollectionReference) => void) {
+export async function appendRawOp(
+  db: Firestore,
+  projectId: string,
+  op: Record<string, unknown>,
+  change: (batch: FirebaseFirestore.WriteBatch, elements: FirebaseFirestore.CollectionReference) => void,
+) {
   const projectRef = db.doc(`canvasProjects/${projectId}`);
   const index = (((await projectRef.get()).get("opIndex") as number | undefined) ?? -1) + 1;
   const batch = db.batch();
@@ -45,13 +52,31 @@ export async function appendRawOp(db: Firestore, projectId: string, op: Record<s
  * A project as the app leaves it after one create op per element (element `e{n}`, op `n`), with
  * `over` written on the project doc: counters that lie, fields of other types, worker fields.
  */
-export async function projectAt(db: Firestore, projectId: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) {
+export async function projectAt(
+  db: Firestore,
+  projectId: string,
+  updatedAtMs: number,
+  elements: Record<string, unknown>[],
+  over: Record<string, unknown> = {},
+) {
   const writer = db.bulkWriter();
   const ref = db.doc(`canvasProjects/${projectId}`);
-  writer.set(ref, { ownerUid: "owner", opIndex: elements.length - 1, opsSinceSnapshot: elements.length, updatedAt: Timestamp.fromMillis(updatedAtMs), ...over });
+  writer.set(ref, {
+    ownerUid: "owner",
+    opIndex: elements.length - 1,
+    opsSinceSnapshot: elements.length,
+    updatedAt: Timestamp.fromMillis(updatedAtMs),
+    ...over,
+  });
   elements.forEach((data, index) => {
     writer.set(ref.collection("elements").doc(`e${index}`), data);
-    writer.set(ref.collection("ops").doc(opId(index)), { index, type: "create", elementId: `e${index}`, data, createdAt: Timestamp.fromMillis(updatedAtMs) });
+    writer.set(ref.collection("ops").doc(opId(index)), {
+      index,
+      type: "create",
+      elementId: `e${index}`,
+      data,
+      createdAt: Timestamp.fromMillis(updatedAtMs),
+    });
   });
   await writer.close();
 }
@@ -79,7 +104,11 @@ export async function docsUnder(db: Firestore, projectId: string): Promise<strin
  */
 export async function padToLimit(db: Firestore, projectId: string, slack: number): Promise<void> {
   const ref = db.doc(`canvasProjects/${projectId}`);
-  const fits = (bytes: number) => ref.update({ pad: "p".repeat(bytes) }).then(() => true, () => false);
+  const fits = (bytes: number) =>
+    ref.update({ pad: "p".repeat(bytes) }).then(
+      () => true,
+      () => false,
+    );
   let lo = 0;
   let hi = 1_048_576;
   while (hi - lo > 1) {

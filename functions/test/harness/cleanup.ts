@@ -7,5 +7,9 @@ import { deleteApp, getApps } from "firebase-admin/app";
  * the jest worker from exiting. Apps a test created (createTestFirestore) are its own to close.
  */
 afterAll(async () => {
-  await Promise.all(getApps().filter((app) => app.name === "[DEFAULT]").map((app) => deleteApp(app)));
+  await Promise.all(
+    getApps()
+      .filter((app) => app.name === "[DEFAULT]")
+      .map((app) => deleteApp(app)),
+  );
 });

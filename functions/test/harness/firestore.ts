@@ -20,7 +20,10 @@ export function emulatorHost(): string {
 }
 
 export function uniqueProjectId(label = "test"): string {
-  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 12);
+  const slug = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, 12);
   return `demo-${slug}-${randomUUID().slice(0, 8)}`;
 }
 
@@ -48,7 +51,12 @@ export function createTestFirestore(label?: string): TestFirestore {
 }
 
 /** Polls `read` until `accept` holds, failing with the last value after `timeoutMs`. */
-export async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000, label = "condition"): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  timeoutMs = 20_000,
+  label = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T = await read();
   while (!accept(last)) {
@@ -64,12 +72,18 @@ export async function eventually<T>(read: () => Promise<T>, accept: (value: T) =
  * the value has not changed for `stallMs` (nothing moved on), not after a fixed total, so a busy
  * machine that works slowly still passes and a stuck one still fails.
  */
-export async function eventuallyWhileProgressing<T>(read: () => Promise<T>, accept: (value: T) => boolean, stallMs: number, label = "condition"): Promise<T> {
+export async function eventuallyWhileProgressing<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  stallMs: number,
+  label = "condition",
+): Promise<T> {
   let last: T = await read();
   let lastSeen = JSON.stringify(last);
   let deadline = Date.now() + stallMs;
   while (!accept(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}: nothing changed for ${stallMs} ms; last value: ${lastSeen}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${label}: nothing changed for ${stallMs} ms; last value: ${lastSeen}`);
     await new Promise((r) => setTimeout(r, 200));
     last = await read();
     const seen = JSON.stringify(last);

@@ -40,7 +40,10 @@ export function afterFirstPartsWrite(db: Firestore, after: () => Promise<void>):
     };
     return spyOnWrites(real, () => (wrotePart = true), { commit });
   };
-  const runTransaction = async <T>(fn: (tx: Transaction) => Promise<T>, options?: Parameters<Firestore["runTransaction"]>[1]): Promise<T> => {
+  const runTransaction = async <T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options?: Parameters<Firestore["runTransaction"]>[1],
+  ): Promise<T> => {
     let wrotePart = false;
     const result = await db.runTransaction((tx) => {
       wrotePart = false; // a retried attempt starts over

@@ -23,7 +23,8 @@ export async function putMedia(
     storageKey = `canvas/owner/${id}.png`,
   }: { ageDays: number; refs?: number; size?: number; withObject?: boolean; storageKey?: string },
 ): Promise<string> {
-  if (withObject) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: storageKey, Body: Buffer.alloc(size, 1), ContentType: "image/png" }));
+  if (withObject)
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: storageKey, Body: Buffer.alloc(size, 1), ContentType: "image/png" }));
   await db.doc(`canvasMedia/${id}`).set({
     ownerUid: "owner",
     storageKey,

@@ -15,14 +15,29 @@ const STRINGS = ["prompt", "model", "generationType"];
 const MEDIA = ["images", "videos"];
 const TIMES = ["createdAt", "updatedAt"];
 const MEDIA_KEYS = ["id", "url", "storagePath", "thumbnailUrl", "avifUrl"];
-const ALLOWED = new Set([...STRINGS, ...MEDIA, ...TIMES, "aestheticScore", "isPublic", "isDeleted", "uid", "historyId", "createdBy", "mirrorTaskId", "mirrorTaskCreatedAt", "mirroredAt"]);
+const ALLOWED = new Set([
+  ...STRINGS,
+  ...MEDIA,
+  ...TIMES,
+  "aestheticScore",
+  "isPublic",
+  "isDeleted",
+  "uid",
+  "historyId",
+  "createdBy",
+  "mirrorTaskId",
+  "mirrorTaskCreatedAt",
+  "mirroredAt",
+]);
 
 const isPublic = (item: Doc) => item.isPublic === true && (item.isDeleted === false || item.isDeleted === undefined);
 const isMap = (v: unknown): v is Doc => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Timestamp);
 
 function expectedMedia(value: unknown): unknown {
   if (!Array.isArray(value)) return undefined;
-  return value.filter(isMap).map((item) => Object.fromEntries(MEDIA_KEYS.filter((k) => typeof item[k] === "string").map((k) => [k, item[k]])));
+  return value
+    .filter(isMap)
+    .map((item) => Object.fromEntries(MEDIA_KEYS.filter((k) => typeof item[k] === "string").map((k) => [k, item[k]])));
 }
 
 /** The fields the item's mirror doc must hold (images/videos compared apart). */
@@ -42,12 +57,20 @@ function mediaMatches(expected: unknown, actual: unknown): boolean {
   if (!Array.isArray(expected) || !Array.isArray(actual) || expected.length !== actual.length) return false;
   return expected.every((want: Doc, i) => {
     const got = actual[i] as Doc;
-    return isMap(got) && Object.entries(want).every(([k, v]) => got[k] === v) && Object.keys(got).every((k) => k in want || k === "thumbnailUrl" || k === "avifUrl");
+    return (
+      isMap(got) &&
+      Object.entries(want).every(([k, v]) => got[k] === v) &&
+      Object.keys(got).every((k) => k in want || k === "thumbnailUrl" || k === "avifUrl")
+    );
   });
 }
 
 export async function mirrorMismatches(db: Firestore): Promise<string[]> {
-  const [items, mirrors, users] = await Promise.all([db.collectionGroup("items").get(), db.collection("publicGenerations").get(), db.collection("users").get()]);
+  const [items, mirrors, users] = await Promise.all([
+    db.collectionGroup("items").get(),
+    db.collection("publicGenerations").get(),
+    db.collection("users").get(),
+  ]);
   const profiles = new Map(users.docs.map((d) => [d.id, d.data()]));
   const mirrorById = new Map(mirrors.docs.map((d) => [d.id, d.data()]));
   const problems: string[] = [];
@@ -64,11 +87,16 @@ export async function mirrorMismatches(db: Firestore): Promise<string[]> {
       continue;
     }
     const want = expectedFields(uid, historyId, item, profiles.get(uid));
-    for (const [k, v] of Object.entries(want)) if (!isDeepStrictEqual(mirror[k], v)) problems.push(`${uid}/${historyId}: ${k} is ${JSON.stringify(mirror[k])}, want ${JSON.stringify(v)}`);
-    for (const k of MEDIA) if (!mediaMatches(expectedMedia(item[k]), mirror[k])) problems.push(`${uid}/${historyId}: ${k} is ${JSON.stringify(mirror[k])}, want ${JSON.stringify(expectedMedia(item[k]))}`);
+    for (const [k, v] of Object.entries(want))
+      if (!isDeepStrictEqual(mirror[k], v))
+        problems.push(`${uid}/${historyId}: ${k} is ${JSON.stringify(mirror[k])}, want ${JSON.stringify(v)}`);
+    for (const k of MEDIA)
+      if (!mediaMatches(expectedMedia(item[k]), mirror[k]))
+        problems.push(`${uid}/${historyId}: ${k} is ${JSON.stringify(mirror[k])}, want ${JSON.stringify(expectedMedia(item[k]))}`);
     for (const k of Object.keys(mirror)) {
       if (!ALLOWED.has(k)) problems.push(`${uid}/${historyId}: field ${k} is not a mirror field`);
-      else if (!(k in want) && !MEDIA.includes(k) && !k.startsWith("mirror")) problems.push(`${uid}/${historyId}: ${k} should be absent (the item's is missing or of another type)`);
+      else if (!(k in want) && !MEDIA.includes(k) && !k.startsWith("mirror"))
+        problems.push(`${uid}/${historyId}: ${k} should be absent (the item's is missing or of another type)`);
     }
   }
   for (const id of mirrorById.keys()) if (!expectedIds.has(id)) problems.push(`publicGenerations/${id}: no public item of that id`);

@@ -69,7 +69,14 @@ export async function enqueueNearLimit(db: Firestore, uid: string, historyId: st
   const ref = db.collection("mirrorQueue").doc();
   for (let pad = 60; pad < 1000; pad += 20) {
     try {
-      await ref.set({ op: "upsert", uid, historyId, status: "pending", createdAt: Timestamp.now(), snapshot: { blob: "x".repeat(1_048_576 - pad) } });
+      await ref.set({
+        op: "upsert",
+        uid,
+        historyId,
+        status: "pending",
+        createdAt: Timestamp.now(),
+        snapshot: { blob: "x".repeat(1_048_576 - pad) },
+      });
       return ref.id;
     } catch (error) {
       if ((error as { code?: number }).code !== 3) throw error;

@@ -50,7 +50,9 @@ function startBuilt(script: string, args: string[], projectId: string, env: Reco
   createInterface({ input: child.stdout! }).on("line", collect("stdout"));
   createInterface({ input: child.stderr! }).on("line", collect("stderr"));
   // "close": the streams are read to their end too, so every line is in by then.
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })),
+  );
   return { child, pid: child.pid!, logs, text, lines, exited };
 }
 
@@ -67,7 +69,11 @@ export async function killAll(workers: WorkerProcess[]): Promise<void> {
 }
 
 /** Runs the operator CLI (`lib/cli/workers.js`) to completion. */
-export async function runCli(args: string[], projectId: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  projectId: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const path = join(LIB, "cli", "workers.js");
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`);
   const child = spawn(process.execPath, [path, ...args], {

@@ -83,7 +83,13 @@ function xmlAnswer(res: ServerResponse, xml: string): void {
   res.end(body);
 }
 
-const unescapeXml = (s: string) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, "&");
+const unescapeXml = (s: string) =>
+  s
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, "&");
 
 const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -91,7 +97,9 @@ const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").
 const keysIn = (xml: string) => [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1]);
 
 function withoutDeleted(xml: string, keys: string[]): string {
-  return xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) => (keys.includes(unescapeXml(key)) ? "" : whole));
+  return xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) =>
+    keys.includes(unescapeXml(key)) ? "" : whole,
+  );
 }
 
 export async function startStorageFaultProxy(target: TestS3Server, fault: StorageFault): Promise<StorageFaultProxy> {
@@ -99,18 +107,21 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
   const sockets = new Set<Socket>();
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, rewrite?: (xml: string) => string, headers = req.headers) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on("data", (c: Buffer) => chunks.push(c));
-      answer.on("end", () => {
-        const text = Buffer.concat(chunks);
-        const out = rewrite && answer.statusCode === 200 ? Buffer.from(rewrite(text.toString("utf8"))) : text;
-        const answerHeaders = { ...answer.headers, "content-length": String(out.length) };
-        delete answerHeaders["transfer-encoding"];
-        res.writeHead(answer.statusCode ?? 502, answerHeaders);
-        res.end(out);
-      });
-    });
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on("data", (c: Buffer) => chunks.push(c));
+        answer.on("end", () => {
+          const text = Buffer.concat(chunks);
+          const out = rewrite && answer.statusCode === 200 ? Buffer.from(rewrite(text.toString("utf8"))) : text;
+          const answerHeaders = { ...answer.headers, "content-length": String(out.length) };
+          delete answerHeaders["transfer-encoding"];
+          res.writeHead(answer.statusCode ?? 502, answerHeaders);
+          res.end(out);
+        });
+      },
+    );
     upstream.on("error", () => res.destroy());
     upstream.end(body);
   };
@@ -123,40 +134,46 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       res.writeHead(404, { "content-type": "text/html", "content-length": "9" });
       return res.end("Not Found");
     }
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
-      answer.resume();
-      answer.on("end", () => {
-        const text = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
-        if (later === "refuse-connections") {
-          server.close();
-          res.on("finish", () => setImmediate(() => sockets.forEach((socket) => socket.destroy())));
-        }
-        res.writeHead(500, { "content-type": "application/xml", "content-length": Buffer.byteLength(text), connection: "close" });
-        res.end(text);
-      });
-    });
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers },
+      (answer) => {
+        answer.resume();
+        answer.on("end", () => {
+          const text = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+          if (later === "refuse-connections") {
+            server.close();
+            res.on("finish", () => setImmediate(() => sockets.forEach((socket) => socket.destroy())));
+          }
+          res.writeHead(500, { "content-type": "application/xml", "content-length": Buffer.byteLength(text), connection: "close" });
+          res.end(text);
+        });
+      },
+    );
     upstream.on("error", () => res.destroy());
     upstream.end(body);
   };
   const drip = (everyMs: number, req: IncomingMessage, body: Buffer, res: ServerResponse) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on("data", (c: Buffer) => chunks.push(c));
-      answer.on("end", () => {
-        const out = Buffer.concat(chunks);
-        res.writeHead(answer.statusCode ?? 502, { "content-type": "application/xml", "content-length": String(out.length) });
-        let i = 0;
-        const timer = setInterval(() => {
-          if (res.destroyed || i >= out.length) {
-            clearInterval(timer);
-            timers.delete(timer);
-            return void (i >= out.length && res.end());
-          }
-          res.write(out.subarray(i, ++i));
-        }, everyMs);
-        timers.add(timer);
-      });
-    });
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, agent: false, headers: req.headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on("data", (c: Buffer) => chunks.push(c));
+        answer.on("end", () => {
+          const out = Buffer.concat(chunks);
+          res.writeHead(answer.statusCode ?? 502, { "content-type": "application/xml", "content-length": String(out.length) });
+          let i = 0;
+          const timer = setInterval(() => {
+            if (res.destroyed || i >= out.length) {
+              clearInterval(timer);
+              timers.delete(timer);
+              return void (i >= out.length && res.end());
+            }
+            res.write(out.subarray(i, ++i));
+          }, everyMs);
+          timers.add(timer);
+        });
+      },
+    );
     upstream.on("error", () => res.destroy());
     upstream.end(body);
   };
@@ -172,32 +189,71 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
       if (fault.kind === "unconfirm") return forward(req, body, res, (xml) => withoutDeleted(xml, fault.keys));
       if (fault.kind === "normalize-unicode") {
         const sent = new Map(keysIn(body.toString("utf8")).map((k) => [k.normalize("NFC"), k]));
-        const normalized = Buffer.from(body.toString("utf8").replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${k.normalize("NFC")}</Key>`));
-        const headers = { ...req.headers, "content-md5": createHash("md5").update(normalized).digest("base64"), "content-length": String(normalized.length) };
-        return forward(req, normalized, res, (xml) => xml.replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${sent.get(k) ?? k}</Key>`), headers);
+        const normalized = Buffer.from(
+          body.toString("utf8").replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${k.normalize("NFC")}</Key>`),
+        );
+        const headers = {
+          ...req.headers,
+          "content-md5": createHash("md5").update(normalized).digest("base64"),
+          "content-length": String(normalized.length),
+        };
+        return forward(
+          req,
+          normalized,
+          res,
+          (xml) => xml.replace(/<Key>([^<]*)<\/Key>/g, (_m, k: string) => `<Key>${sent.get(k) ?? k}</Key>`),
+          headers,
+        );
       }
       if (fault.kind === "refuse-request-with") {
-        if (body.toString("utf8").includes(escapeXml(fault.marker))) return s3Error(res, 400, "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema");
+        if (body.toString("utf8").includes(escapeXml(fault.marker)))
+          return s3Error(
+            res,
+            400,
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema",
+          );
         return forward(req, body, res);
       }
       if (fault.kind === "refuse-every-request") return s3Error(res, fault.status, fault.code, "refused by the storage fault proxy");
       if (fault.kind === "refuse-every-key") {
-        const errors = keysIn(body.toString("utf8")).map((k) => `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>refused by the storage fault proxy</Message></Error>`);
+        const errors = keysIn(body.toString("utf8")).map(
+          (k) => `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>refused by the storage fault proxy</Message></Error>`,
+        );
         return xmlAnswer(res, `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${errors.join("")}</DeleteResult>`);
       }
       if (fault.kind === "name-in-both-lists") {
-        return forward(req, body, res, (xml) => xml.replace("</DeleteResult>", `${keysIn(xml).map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>and yet</Message></Error>`).join("")}</DeleteResult>`));
+        return forward(req, body, res, (xml) =>
+          xml.replace(
+            "</DeleteResult>",
+            `${keysIn(xml)
+              .map((k) => `<Error><Key>${k}</Key><Code>InternalError</Code><Message>and yet</Message></Error>`)
+              .join("")}</DeleteResult>`,
+          ),
+        );
       }
       if (fault.kind === "act-then-fail") return actThenFail(fault.later, req, body, res);
       if (fault.kind === "drip") return drip(fault.everyMs, req, body, res);
       if (fault.kind === "key-error") {
-        const asError = (key: string) => `<Error><Key>${key}</Key><Code>${fault.code}</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
-        return forward(req, body, res, (xml) => xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) => (fault.keys.includes(unescapeXml(key)) ? asError(key) : whole)));
+        const asError = (key: string) =>
+          `<Error><Key>${key}</Key><Code>${fault.code}</Code><Message>We encountered an internal error. Please try again.</Message></Error>`;
+        return forward(req, body, res, (xml) =>
+          xml.replace(/<Deleted>\s*<Key>([^<]*)<\/Key>\s*<\/Deleted>/g, (whole, key: string) =>
+            fault.keys.includes(unescapeXml(key)) ? asError(key) : whole,
+          ),
+        );
       }
-      if (fault.kind === "name-no-key") return forward(req, body, res, () => `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`);
+      if (fault.kind === "name-no-key")
+        return forward(
+          req,
+          body,
+          res,
+          () => `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>`,
+        );
       const md5 = req.headers["content-md5"];
       if (typeof md5 !== "string") return s3Error(res, 400, "InvalidRequest", "Missing required header for this request: Content-MD5");
-      if (md5 !== createHash("md5").update(body).digest("base64")) return s3Error(res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+      if (md5 !== createHash("md5").update(body).digest("base64"))
+        return s3Error(res, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
       forward(req, body, res);
     });
   });

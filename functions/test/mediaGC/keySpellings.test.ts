@@ -39,7 +39,11 @@ afterAll(async () => {
   await fs.close();
 });
 
-const deps = (store = new S3MediaStore(s3, bucket)): MediaGCDeps & { logger: ReturnType<typeof memoryLogger> } => ({ ...testDeps(fs.db), store, logger: memoryLogger() });
+const deps = (store = new S3MediaStore(s3, bucket)): MediaGCDeps & { logger: ReturnType<typeof memoryLogger> } => ({
+  ...testDeps(fs.db),
+  store,
+  logger: memoryLogger(),
+});
 const put = (id: string, opts: Parameters<typeof putMedia>[4]) => putMedia(fs.db, s3, bucket, id, opts);
 
 describe("a garbage doc whose key is another path to a referenced doc's object (s3rver)", () => {
@@ -60,7 +64,11 @@ describe("a garbage doc whose key is another path to a referenced doc's object (
     expect(await mediaExists(fs.db, "victim")).toBe(true);
     expect(await mediaExists(fs.db, "garbage")).toBe(true);
     expect(report).toMatchObject({ deleted: 0, failed: [], skipped: { "unsafe-storageKey": 1 } });
-    expect(gc.logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({ mediaId: "garbage", reason: "unsafe-storageKey", problem: expect.stringContaining("segment") });
+    expect(gc.logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({
+      mediaId: "garbage",
+      reason: "unsafe-storageKey",
+      problem: expect.stringContaining("segment"),
+    });
   });
 
   it("a key leaving the bucket (../other-bucket/secret.png) deletes nothing in the other bucket", async () => {
@@ -109,7 +117,10 @@ describe("Unicode spellings on a store that normalizes them (fault proxy: normal
       const report = await runMediaGC(deps(new S3MediaStore(client, bucket)), { ttlDays: 30 });
 
       expect(await objectExists(s3, bucket, nfc)).toBe(true);
-      expect(report).toMatchObject({ deleted: 0, failed: [{ id: "garbage", reason: expect.stringContaining("another Unicode spelling") }] });
+      expect(report).toMatchObject({
+        deleted: 0,
+        failed: [{ id: "garbage", reason: expect.stringContaining("another Unicode spelling") }],
+      });
       expect(await mediaExists(fs.db, "victim")).toBe(true);
       expect(await mediaExists(fs.db, "garbage")).toBe(true);
     } finally {

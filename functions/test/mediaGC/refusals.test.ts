@@ -58,7 +58,12 @@ describe("store-wide problems are not charged to the keys", () => {
 
     for (let run = 0; run <= GC_MAX_KEY_FAILURES; run++) {
       const report = await runMediaGC(gcDeps(store), { ttlDays: 30 });
-      expect(report).toMatchObject({ deleted: 0, complete: false, skipped: {}, stoppedBy: expect.stringMatching(/^storage failed: InvalidRequest.*probe failed too/) });
+      expect(report).toMatchObject({
+        deleted: 0,
+        complete: false,
+        skipped: {},
+        stoppedBy: expect.stringMatching(/^storage failed: InvalidRequest.*probe failed too/),
+      });
     }
     // Per run: the batch's request and one probe.
     expect(deleteRequests(refusing)).toBe(2 * (GC_MAX_KEY_FAILURES + 1));
@@ -114,14 +119,20 @@ describe("settings the store or the SDK refuse: a ConfigError naming the setting
   it("https to a store that speaks http: the TLS handshake fails, ZATA_ENDPOINT", async () => {
     await put("old", { ageDays: 40 });
     const store = storeFor({ ...bed.server.config, ZATA_ENDPOINT: bed.server.endpoint.replace("http:", "https:") });
-    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/EPROTO.*check ZATA_ENDPOINT/) });
+    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({
+      name: "ConfigError",
+      message: expect.stringMatching(/EPROTO.*check ZATA_ENDPOINT/),
+    });
     expect(await gcState("old")).toBeNull();
   });
 
   it("a region the SDK will not sign with (it sends nothing): ZATA_REGION", async () => {
     await put("old", { ageDays: 40 });
     const store = storeFor({ ...bed.server.config, ZATA_REGION: "us east 1!" });
-    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/not sent.*Region.*check ZATA_REGION/) });
+    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({
+      name: "ConfigError",
+      message: expect.stringMatching(/not sent.*Region.*check ZATA_REGION/),
+    });
     expect(await gcState("old")).toBeNull();
   });
 
@@ -134,7 +145,10 @@ describe("settings the store or the SDK refuse: a ConfigError naming the setting
     servers.push(html);
     await new Promise<void>((r) => html.listen(0, "127.0.0.1", r));
     const store = storeFor({ ...bed.server.config, ZATA_ENDPOINT: `http://127.0.0.1:${(html.address() as AddressInfo).port}` });
-    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/check ZATA_ENDPOINT \(is it the store's S3 endpoint\?\)/) });
+    await expect(runMediaGC(gcDeps(store), { ttlDays: 30 })).rejects.toMatchObject({
+      name: "ConfigError",
+      message: expect.stringMatching(/check ZATA_ENDPOINT \(is it the store's S3 endpoint\?\)/),
+    });
     expect(await gcState("old")).toBeNull();
     expect(await mediaExists(bed.fs.db, "old")).toBe(true);
   });
@@ -142,7 +156,10 @@ describe("settings the store or the SDK refuse: a ConfigError naming the setting
   it("a closed port is an outage (the store may be down), with a hint at ZATA_ENDPOINT; the items are free again", async () => {
     await put("old", { ageDays: 40 });
     const logger = memoryLogger();
-    const report = await runMediaGC({ ...gcDeps(storeFor({ ...bed.server.config, ZATA_ENDPOINT: "http://127.0.0.1:9" })), logger }, { ttlDays: 30 });
+    const report = await runMediaGC(
+      { ...gcDeps(storeFor({ ...bed.server.config, ZATA_ENDPOINT: "http://127.0.0.1:9" })), logger },
+      { ttlDays: 30 },
+    );
     expect(report).toMatchObject({ complete: false, stoppedBy: expect.stringMatching(/ECONNREFUSED.*is the store at ZATA_ENDPOINT up\?/) });
     expect(await gcState("old")).toBeNull();
   });

@@ -28,7 +28,10 @@ afterAll(async () => {
 
 const gcDeps = (over: Partial<MediaGCDeps> = {}): MediaGCDeps => ({ ...testDeps(fs.db), store, ...over });
 const put = (id: string, opts: Parameters<typeof putMedia>[4]) => putMedia(fs.db, s3, server.bucket, id, opts);
-const exists = async (id: string, key: string) => ({ record: await mediaExists(fs.db, id), object: await objectExists(s3, server.bucket, key) });
+const exists = async (id: string, key: string) => ({
+  record: await mediaExists(fs.db, id),
+  object: await objectExists(s3, server.bucket, key),
+});
 
 it("deletes eligible media from both stores and keeps referenced or young media", async () => {
   const old = await put("old", { ageDays: 45, size: 2048 });
@@ -98,12 +101,21 @@ it("storage stops mid-run: the run stops, keeps every record whose object exists
   expect(report.failed).toHaveLength(2);
   expect(report.failed[0].reason).toMatch(/^storage request failed: .*ECONNREFUSED/);
   expect(logger.entries.filter((e) => e.message === "mediaGC.item_failed")).toHaveLength(2);
-  expect(logger.entries.find((e) => e.message === "mediaGC.storage_failed")).toMatchObject({ severity: "ERROR", nothingDeleted: true, error: { stack: expect.any(String) } });
+  expect(logger.entries.find((e) => e.message === "mediaGC.storage_failed")).toMatchObject({
+    severity: "ERROR",
+    nothingDeleted: true,
+    error: { stack: expect.any(String) },
+  });
   const failedIds = report.failed.map((f) => f.id);
   // The refused request deleted nothing: the run released its marks entirely (the app may reference them again).
   for (const id of failedIds) {
     const data = (await fs.db.doc(`canvasMedia/${id}`).get()).data()!;
-    expect({ id, gcState: data.gcState, gcMarkedAt: data.gcMarkedAt, gcRunId: data.gcRunId }).toEqual({ id, gcState: undefined, gcMarkedAt: undefined, gcRunId: undefined });
+    expect({ id, gcState: data.gcState, gcMarkedAt: data.gcMarkedAt, gcRunId: data.gcRunId }).toEqual({
+      id,
+      gcState: undefined,
+      gcMarkedAt: undefined,
+      gcRunId: undefined,
+    });
     expect(data.gcLastError).toMatch(/ECONNREFUSED/);
   }
   // Every record that went had its object deleted first; every record that stayed (failed or not reached) still has its object.
@@ -148,7 +160,20 @@ it("keeps, with its object, an item whose referencedByCount rises between the qu
   // The app adds a reference after the GC read its candidates.
   await fs.db.doc("canvasMedia/raced").update({ referencedByCount: FieldValue.increment(1) });
 
-  const report: MediaGCReport = { runId: "r", dryRun: false, ttlDays: 30, scanned: 2, deleted: 0, failed: [], skipped: {}, sharedObjectsKept: 0, bytesFreed: 0, batches: 1, complete: true, durationMs: 0 };
+  const report: MediaGCReport = {
+    runId: "r",
+    dryRun: false,
+    ttlDays: 30,
+    scanned: 2,
+    deleted: 0,
+    failed: [],
+    skipped: {},
+    sharedObjectsKept: 0,
+    bytesFreed: 0,
+    batches: 1,
+    complete: true,
+    durationMs: 0,
+  };
   await collectMediaBatch({ ...gcDeps(), runId: "r", report, logger: memoryLogger(), deadlineMs: Date.now() + 60_000 }, page.docs);
 
   expect(report).toMatchObject({ deleted: 1, skipped: { "changed-since-read": 1 } });
@@ -160,7 +185,10 @@ it("keeps, with its object, an item whose referencedByCount rises between the qu
 it("two runs at once: no item deleted twice, neither fails, everything eligible goes", async () => {
   const ids = Array.from({ length: 40 }, (_, i) => `c${i}`);
   for (const id of ids) await put(id, { ageDays: 35 });
-  const [a, b] = await Promise.all([runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 10 }), runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 10 })]);
+  const [a, b] = await Promise.all([
+    runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 10 }),
+    runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 10 }),
+  ]);
   expect(a.failed).toEqual([]);
   expect(b.failed).toEqual([]);
   expect(a.deleted + b.deleted).toBe(40);
@@ -171,9 +199,21 @@ it("clears a backlog of 1,200 eligible items in one run, batch after batch", asy
   const writer = fs.db.bulkWriter();
   const created = Timestamp.fromMillis(Date.now() - 40 * DAY);
   for (let i = 0; i < 1200; i++) {
-    writer.set(fs.db.doc(`canvasMedia/b${i}`), { ownerUid: "o", storageKey: `backlog/b${i}`, referencedByCount: 0, createdAt: created, size: 1 });
+    writer.set(fs.db.doc(`canvasMedia/b${i}`), {
+      ownerUid: "o",
+      storageKey: `backlog/b${i}`,
+      referencedByCount: 0,
+      createdAt: created,
+      size: 1,
+    });
   }
-  for (let i = 0; i < 5; i++) writer.set(fs.db.doc(`canvasMedia/keep${i}`), { ownerUid: "o", storageKey: `backlog/keep${i}`, referencedByCount: 1, createdAt: created });
+  for (let i = 0; i < 5; i++)
+    writer.set(fs.db.doc(`canvasMedia/keep${i}`), {
+      ownerUid: "o",
+      storageKey: `backlog/keep${i}`,
+      referencedByCount: 1,
+      createdAt: created,
+    });
   await writer.close();
 
   const report = await runMediaGC(gcDeps(), { ttlDays: 30, batchSize: 500 });

@@ -17,7 +17,14 @@ beforeEach(() => fs.clear());
 afterAll(() => fs.close());
 
 async function media(id: string, fields: Record<string, unknown> = {}) {
-  await fs.db.doc(`canvasMedia/${id}`).set({ ownerUid: "o", storageKey: `canvas/o/${id}.png`, referencedByCount: 0, createdAt: Timestamp.fromMillis(Date.now() - 40 * DAY), size: 1, ...fields });
+  await fs.db.doc(`canvasMedia/${id}`).set({
+    ownerUid: "o",
+    storageKey: `canvas/o/${id}.png`,
+    referencedByCount: 0,
+    createdAt: Timestamp.fromMillis(Date.now() - 40 * DAY),
+    size: 1,
+    ...fields,
+  });
 }
 
 it("counts what a run would delete (as the dry run does), and lists the set-aside and unsafe-key items apart", async () => {
@@ -35,9 +42,21 @@ it("counts what a run would delete (as the dry run does), and lists the set-asid
   const dry = await runMediaGC(testDeps(fs.db), { ttlDays: 30, dryRun: true });
 
   expect(status.candidates).toBe(dry.candidates!.length);
-  expect(status).toMatchObject({ ttlDays: 30, unreferencedOld: 6, examined: 6, candidates: 2, complete: true, skipped: { "unsafe-storageKey": 2, "set-aside": 1, "being-deleted": 1 } });
+  expect(status).toMatchObject({
+    ttlDays: 30,
+    unreferencedOld: 6,
+    examined: 6,
+    candidates: 2,
+    complete: true,
+    skipped: { "unsafe-storageKey": 2, "set-aside": 1, "being-deleted": 1 },
+  });
   expect([...status.needsAttention].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
-    { id: "aside", storageKey: "canvas/o/aside.png", reason: "set-aside", detail: `${GC_MAX_KEY_FAILURES} storage failures; last: storage refused: InvalidObjectState: archived` },
+    {
+      id: "aside",
+      storageKey: "canvas/o/aside.png",
+      reason: "set-aside",
+      detail: `${GC_MAX_KEY_FAILURES} storage failures; last: storage refused: InvalidObjectState: archived`,
+    },
     { id: "dotdot", storageKey: "u/x/../v.png", reason: "unsafe-storageKey", detail: expect.stringContaining(". or .. segment") },
     { id: "spaced", storageKey: " spaced.png ", reason: "unsafe-storageKey", detail: "the key has whitespace at either end" },
   ]);

@@ -38,7 +38,10 @@ describe("Content-MD5 on DeleteObjects", () => {
 
   it("the strict proxy does refuse what it should: a DeleteObjects without Content-MD5, answered as the providers do", async () => {
     const strict = await proxy({ kind: "require-content-md5" });
-    const res = await fetch(`${strict.endpoint}/${bed.server.bucket}?delete`, { method: "POST", body: "<Delete><Object><Key>k</Key></Object></Delete>" });
+    const res = await fetch(`${strict.endpoint}/${bed.server.bucket}?delete`, {
+      method: "POST",
+      body: "<Delete><Object><Key>k</Key></Object></Delete>",
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain("Missing required header for this request: Content-MD5");
   });
@@ -47,13 +50,26 @@ describe("Content-MD5 on DeleteObjects", () => {
 describe("a key counts as deleted only when the answer names it", () => {
   it("S3MediaStore reports keys s3rver answered in another form (trimmed, \\r as \\n) as unconfirmed, not deleted", async () => {
     const result = await storeFor(bed.server.config).deleteObjects([" spaced.png ", "line\rbreak.png", "plain.png"]);
-    expect(result).toEqual({ kind: "answered", deleted: ["plain.png"], refused: [], unconfirmed: [" spaced.png ", "line\rbreak.png"].map((key) => ({ key, message: expect.stringContaining("neither Deleted nor Errors") })) });
+    expect(result).toEqual({
+      kind: "answered",
+      deleted: ["plain.png"],
+      refused: [],
+      unconfirmed: [" spaced.png ", "line\rbreak.png"].map((key) => ({
+        key,
+        message: expect.stringContaining("neither Deleted nor Errors"),
+      })),
+    });
   });
 
   it("S3MediaStore reports a key the answer names both Deleted and in Errors as unconfirmed (fault proxy), not as kept", async () => {
     const key = await put("both", { ageDays: 40 });
     const contradicting = await proxy({ kind: "name-in-both-lists" });
-    expect(await storeFor(contradicting.config).deleteObjects([key])).toEqual({ kind: "answered", deleted: [], refused: [], unconfirmed: [{ key, message: expect.stringContaining("both Deleted and in Errors") }] });
+    expect(await storeFor(contradicting.config).deleteObjects([key])).toEqual({
+      kind: "answered",
+      deleted: [],
+      refused: [],
+      unconfirmed: [{ key, message: expect.stringContaining("both Deleted and in Errors") }],
+    });
   });
 
   it("keeps and reports the record of a key the store's answer leaves out (fault proxy), and sets it aside after repeated failures", async () => {
@@ -90,7 +106,11 @@ describe("a key counts as deleted only when the answer names it", () => {
     expect(await objectExists(bed.s3, bed.server.bucket, hostile)).toBe(true);
     expect(await mediaExists(bed.fs.db, "hostile")).toBe(true);
     expect(report).toMatchObject({ deleted: 0, failed: [], skipped: { "unsafe-storageKey": 1 } });
-    expect(logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({ severity: "WARNING", mediaId: "hostile", reason: "unsafe-storageKey" });
+    expect(logger.entries.find((e) => e.message === "mediaGC.item_skipped")).toMatchObject({
+      severity: "WARNING",
+      mediaId: "hostile",
+      reason: "unsafe-storageKey",
+    });
   });
 });
 
@@ -122,7 +142,13 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     const frozen = Date.now();
     const report = await runMediaGC(gcDeps(store, { clock: { now: () => frozen } }), { ttlDays: 30, timeBudgetMs: 2_000 });
 
-    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: "time budget spent", failed: [], skipped: { "time-budget": 1 } });
+    expect(report).toMatchObject({
+      deleted: 0,
+      complete: false,
+      stoppedBy: "time budget spent",
+      failed: [],
+      skipped: { "time-budget": 1 },
+    });
     expect(await mediaExists(bed.fs.db, "slow")).toBe(true);
     expect(await objectExists(bed.s3, bed.server.bucket, "canvas/owner/slow.png")).toBe(true);
     // The request was sent: the object may be gone, so the app keeps off it; no lease holds the next run off, no failure is charged to the key.
@@ -140,15 +166,25 @@ describe("time: the budget and the marks' lease bound every step", () => {
     const clock = new ManualClock();
     const markedAt = clock.now();
 
-    const run = runMediaGC(gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 }), { clock }), { ttlDays: 30, timeBudgetMs: 3_600_000 });
-    await eventually(async () => hanging.seen.filter((r) => r.method === "POST").length, (n) => n === 1, 20_000, "the delete request");
+    const run = runMediaGC(gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 }), { clock }), {
+      ttlDays: 30,
+      timeBudgetMs: 3_600_000,
+    });
+    await eventually(
+      async () => hanging.seen.filter((r) => r.method === "POST").length,
+      (n) => n === 1,
+      20_000,
+      "the delete request",
+    );
     // The store still holds the request when the run's clock reaches the lease's margin.
     clock.advance(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS);
     const report = await run;
 
     expect(clock.now()).toBeLessThan(markedAt + GC_MARK_LEASE_MS);
     expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("no answer within the marks' lease") });
-    expect(report.failed).toEqual([{ id: "held", storageKey: "canvas/owner/held.png", reason: expect.stringContaining("no answer within the marks' lease") }]);
+    expect(report.failed).toEqual([
+      { id: "held", storageKey: "canvas/owner/held.png", reason: expect.stringContaining("no answer within the marks' lease") },
+    ]);
     // Released by its own run, before any other run could take it over; the object may be gone, so the app keeps off it.
     const doc = await media("held");
     expect(doc).toMatchObject({ gcState: "deleting" });
@@ -174,7 +210,13 @@ describe("time: the budget and the marks' lease bound every step", () => {
       stopWatching();
     }
 
-    expect(report).toMatchObject({ deleted: 0, failed: [], complete: false, stoppedBy: "time budget spent", skipped: { "time-budget": 2 } });
+    expect(report).toMatchObject({
+      deleted: 0,
+      failed: [],
+      complete: false,
+      stoppedBy: "time budget spent",
+      skipped: { "time-budget": 2 },
+    });
     expect(watching.seen.filter((r) => r.method === "POST")).toEqual([]);
     for (const id of ["shared", "solo"]) {
       expect(await mediaExists(bed.fs.db, id)).toBe(true);
@@ -188,7 +230,9 @@ describe("hand-written marks", () => {
   it("a mark dated in the future holds nothing: garbage sharing that doc's key is collected (its object kept), not kept waiting", async () => {
     const key = await put("garbage", { ageDays: 40 });
     await put("blocker", { ageDays: 2, storageKey: key, withObject: false });
-    await bed.fs.db.doc("canvasMedia/blocker").update({ gcState: "deleting", gcRunId: "by-hand", gcMarkedAt: new Date(Date.now() + 3650 * 86_400_000) });
+    await bed.fs.db
+      .doc("canvasMedia/blocker")
+      .update({ gcState: "deleting", gcRunId: "by-hand", gcMarkedAt: new Date(Date.now() + 3650 * 86_400_000) });
 
     const report = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });
 
@@ -202,7 +246,10 @@ describe("a store that refuses for a configuration reason", () => {
   it("throws a ConfigError naming the setting, and leaves no mark behind", async () => {
     await put("kept", { ageDays: 40 });
     const wrongBucket = storeFor({ ...bed.server.config, ZATA_BUCKET: "no-such-bucket" });
-    await expect(runMediaGC(gcDeps(wrongBucket), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError", message: expect.stringMatching(/NoSuchBucket.*check ZATA_BUCKET/) });
+    await expect(runMediaGC(gcDeps(wrongBucket), { ttlDays: 30 })).rejects.toMatchObject({
+      name: "ConfigError",
+      message: expect.stringMatching(/NoSuchBucket.*check ZATA_BUCKET/),
+    });
     expect(await media("kept")).not.toHaveProperty("gcState");
   });
 });

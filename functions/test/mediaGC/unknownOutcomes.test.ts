@@ -29,7 +29,11 @@ describe("a request whose first attempt deleted and answered 500 (fault proxy: a
     const report = await runMediaGC(gcDeps(storeFor(failing.config)), { ttlDays: 30 });
 
     expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
-    expect(report).toMatchObject({ deleted: 0, complete: false, stoppedBy: expect.stringContaining("an earlier attempt may have deleted keys") });
+    expect(report).toMatchObject({
+      deleted: 0,
+      complete: false,
+      stoppedBy: expect.stringContaining("an earlier attempt may have deleted keys"),
+    });
     expect(report.failed).toEqual([{ id: "m1", storageKey: key, reason: expect.stringContaining("InternalError") }]);
     // Throttling is retried to the last attempt; a 404 is not retried; a refused connection is not counted by the proxy that closed.
     if (later === "429") expect(deleteRequests(failing)).toBe(4);
@@ -47,19 +51,26 @@ describe("a request whose first attempt deleted and answered 500 (fault proxy: a
 });
 
 describe("per-key errors (fault proxy: key-error, after s3rver deleted the key)", () => {
-  it.each(["InternalError", "ServiceUnavailable", "SlowDown", "SomeCodeNoTableKnows"])("%s for one key of two: unknown outcome, gcState stays, the failure is charged to the key", async (code) => {
-    const victim = await put("v", { ageDays: 41 });
-    const other = await put("ok", { ageDays: 40 });
-    const lying = await proxy({ kind: "key-error", keys: [victim], code });
+  it.each(["InternalError", "ServiceUnavailable", "SlowDown", "SomeCodeNoTableKnows"])(
+    "%s for one key of two: unknown outcome, gcState stays, the failure is charged to the key",
+    async (code) => {
+      const victim = await put("v", { ageDays: 41 });
+      const other = await put("ok", { ageDays: 40 });
+      const lying = await proxy({ kind: "key-error", keys: [victim], code });
 
-    const report = await runMediaGC(gcDeps(storeFor(lying.config)), { ttlDays: 30 });
+      const report = await runMediaGC(gcDeps(storeFor(lying.config)), { ttlDays: 30 });
 
-    expect(await objectExists(bed.s3, bed.server.bucket, victim)).toBe(false);
-    expect(await objectExists(bed.s3, bed.server.bucket, other)).toBe(false);
-    expect(report).toMatchObject({ deleted: 1, complete: true });
-    expect(report.failed).toEqual([{ id: "v", storageKey: victim, reason: expect.stringContaining(`${code}: `) }]);
-    expect(await media("v")).toMatchObject({ gcState: "deleting", gcFailures: 1, gcLastError: expect.stringContaining("unknown outcome") });
-  });
+      expect(await objectExists(bed.s3, bed.server.bucket, victim)).toBe(false);
+      expect(await objectExists(bed.s3, bed.server.bucket, other)).toBe(false);
+      expect(report).toMatchObject({ deleted: 1, complete: true });
+      expect(report.failed).toEqual([{ id: "v", storageKey: victim, reason: expect.stringContaining(`${code}: `) }]);
+      expect(await media("v")).toMatchObject({
+        gcState: "deleting",
+        gcFailures: 1,
+        gcLastError: expect.stringContaining("unknown outcome"),
+      });
+    },
+  );
 
   it("InternalError for the only key: the record keeps gcState (the store-wide path does not release it as kept)", async () => {
     const victim = await put("alone", { ageDays: 40 });
@@ -82,7 +93,10 @@ describe("a store that drips its answer (fault proxy: drip)", () => {
 
     const answer = await store.deleteObjects([key]);
 
-    expect(answer).toMatchObject({ kind: "failed", failure: { kind: "unavailable", nothingDeleted: false, message: expect.stringContaining("ZATA_REQUEST_TIMEOUT_MS (1000 ms)") } });
+    expect(answer).toMatchObject({
+      kind: "failed",
+      failure: { kind: "unavailable", nothingDeleted: false, message: expect.stringContaining("ZATA_REQUEST_TIMEOUT_MS (1000 ms)") },
+    });
     expect(deleteRequests(dripping)).toBe(1);
   });
 });
@@ -93,7 +107,10 @@ describe("a run the time budget stopped", () => {
     const hanging = await proxy({ kind: "hang" });
     const frozen = Date.now();
 
-    const report = await runMediaGC({ ...gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 })), clock: { now: () => frozen } }, { ttlDays: 30, timeBudgetMs: 500 });
+    const report = await runMediaGC(
+      { ...gcDeps(storeFor({ ...hanging.config, ZATA_REQUEST_TIMEOUT_MS: 600_000 })), clock: { now: () => frozen } },
+      { ttlDays: 30, timeBudgetMs: 500 },
+    );
 
     expect(report).toMatchObject({ complete: false, stoppedBy: "time budget spent", failed: [] });
     expect(gcRunSucceeded(report)).toBe(false);

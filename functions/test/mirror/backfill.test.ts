@@ -27,7 +27,18 @@ const applyWith = (d: ReturnType<typeof deps>) => (taskId: string) => processMir
 const backfill = (options: BackfillOptions = {}, d = deps()) => runBackfill(d, { rate: 5000, apply: applyWith(d), ...options });
 
 type Kind = "public" | "private" | "deleted" | "flagOfWrongType" | "fieldsOfWrongType" | "noProfile";
-const KINDS: Kind[] = ["public", "private", "deleted", "flagOfWrongType", "fieldsOfWrongType", "public", "noProfile", "public", "public", "public"];
+const KINDS: Kind[] = [
+  "public",
+  "private",
+  "deleted",
+  "flagOfWrongType",
+  "fieldsOfWrongType",
+  "public",
+  "noProfile",
+  "public",
+  "public",
+  "public",
+];
 
 /**
  * `n` history items of every kind, over 17 users (every 5th without a profile), and a wrong
@@ -37,7 +48,8 @@ const KINDS: Kind[] = ["public", "private", "deleted", "flagOfWrongType", "field
  */
 async function seedMix(db: Firestore, n: number): Promise<{ publicCount: number; fixes: number; notPublic: number }> {
   const writer = db.bulkWriter();
-  for (let u = 0; u < 17; u++) if (u % 5) writer.set(db.doc(`users/u${u}`), { username: `u${u}`, displayName: `User ${u}`, photoURL: `https://p/u${u}.png` });
+  for (let u = 0; u < 17; u++)
+    if (u % 5) writer.set(db.doc(`users/u${u}`), { username: `u${u}`, displayName: `User ${u}`, photoURL: `https://p/u${u}.png` });
   let publicCount = 0;
   let fixes = 0;
   let notPublic = 0;
@@ -57,8 +69,17 @@ async function seedMix(db: Firestore, n: number): Promise<{ publicCount: number;
     const isPublic = !["private", "deleted", "flagOfWrongType"].includes(kind);
     if (isPublic) publicCount++;
     const stale = i % 7 === 0;
-    const optimized = i % 11 === 0 ? { images: [{ id: `h${i}-img0`, url: "https://old/0.png", thumbnailUrl: `https://cdn/h${i}-thumb.png` }] } : {};
-    if (stale) writer.set(db.doc(`publicGenerations/h${i}`), { uid, historyId: `h${i}`, prompt: "stale", isPublic: true, isDeleted: false, ...optimized });
+    const optimized =
+      i % 11 === 0 ? { images: [{ id: `h${i}-img0`, url: "https://old/0.png", thumbnailUrl: `https://cdn/h${i}-thumb.png` }] } : {};
+    if (stale)
+      writer.set(db.doc(`publicGenerations/h${i}`), {
+        uid,
+        historyId: `h${i}`,
+        prompt: "stale",
+        isPublic: true,
+        isDeleted: false,
+        ...optimized,
+      });
     if (stale || isPublic) fixes++;
     if (!stale && !isPublic) notPublic++;
   }
@@ -90,7 +111,10 @@ describe("a backfill of a few thousand items", () => {
     expect(await mirrorMismatches(fs.db)).toEqual([]);
     expect(noDuplicates(await tasksByHistoryId(fs.db))).toEqual([]);
     // the smart merge kept the optimization field the mirror had (h77: public, stale, optimized)
-    expect(await mirrorDoc(fs.db, "h77")).toMatchObject({ prompt: "prompt h77", images: [{ id: "h77-img0", url: "https://cdn.example/h77/0.png", thumbnailUrl: "https://cdn/h77-thumb.png" }] });
+    expect(await mirrorDoc(fs.db, "h77")).toMatchObject({
+      prompt: "prompt h77",
+      images: [{ id: "h77-img0", url: "https://cdn.example/h77/0.png", thumbnailUrl: "https://cdn/h77-thumb.png" }],
+    });
 
     const second = await backfill();
     expect(second).toMatchObject({ complete: true, resumed: false, matching: publicCount, tasks: { enqueued: 0 } });
@@ -112,7 +136,11 @@ describe("options", () => {
     expect(dry).toMatchObject({ dryRun: true, complete: true, walked: 3, tasks: { enqueued: 3 } });
     expect(dry.drift.missing.sample).toEqual([{ uid: "u1", historyId: "new" }]);
     expect(dry.drift.sourcePrivate.sample).toEqual([{ uid: "u1", historyId: "hidden" }]);
-    expect(dry.drift.differs.sample[0]).toMatchObject({ uid: "u1", historyId: "edited", fields: expect.arrayContaining(["prompt", "createdBy"]) });
+    expect(dry.drift.differs.sample[0]).toMatchObject({
+      uid: "u1",
+      historyId: "edited",
+      fields: expect.arrayContaining(["prompt", "createdBy"]),
+    });
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
     expect((await fs.db.collection("publicGenerations").get()).docs.map((d) => [d.id, d.updateTime.toMillis()])).toEqual(before);
     expect((await fs.db.collection("workerState").get()).size).toBe(0);
@@ -137,7 +165,13 @@ describe("options", () => {
     // an `items` collection elsewhere, updated since: read by the collection-group query, skipped
     await fs.db.doc("carts/c1/items/x").set({ updatedAt: since });
     const report = await backfill({ since });
-    expect(report).toMatchObject({ complete: true, walked: 3, notHistoryItems: 1, tasks: { enqueued: 2 }, scope: { since: since.toDate().toISOString() } });
+    expect(report).toMatchObject({
+      complete: true,
+      walked: 3,
+      notHistoryItems: 1,
+      tasks: { enqueued: 2 },
+      scope: { since: since.toDate().toISOString() },
+    });
     expect([...(await tasksByHistoryId(fs.db)).keys()].sort()).toEqual(["exact", "newer"]);
   });
 
@@ -173,9 +207,10 @@ describe("bounds", () => {
   it("pages shrink to what fits PAGE_BYTES when items are large (the rules bound no field), from a first page of FIRST_PAGE_SIZE", async () => {
     await putUser(fs.db, "big");
     // 45 items of 600 KB: a page of 300 such items and their mirror docs would hold ~360 MB.
-    for (let i = 0; i < 45; i++) await putHistoryItem(fs.db, "big", `x${i}`, { prompt: String.fromCharCode(97 + (i % 26)).repeat(600_000) });
+    for (let i = 0; i < 45; i++)
+      await putHistoryItem(fs.db, "big", `x${i}`, { prompt: String.fromCharCode(97 + (i % 26)).repeat(600_000) });
     const pages: number[] = [];
-    const report = await backfill({ onProgress: (e) => pages.push(e.done - (pages.reduce((a, b) => a + b, 0))) });
+    const report = await backfill({ onProgress: (e) => pages.push(e.done - pages.reduce((a, b) => a + b, 0)) });
     expect(report).toMatchObject({ complete: true, walked: 45, tasks: { enqueued: 45, notDoneCount: 0 } });
     expect(pages[0]).toBe(FIRST_PAGE_SIZE);
     expect(Math.max(...pages.slice(1))).toBeLessThanOrEqual(Math.floor(PAGE_BYTES / 600_000));
@@ -210,12 +245,26 @@ describe("stopping and resuming", () => {
       [100, 230],
     ]);
     const cursor = (await backfillCursorRef(fs.db, {}).get()).data()!;
-    expect(cursor).toMatchObject({ status: "stopped", stoppedBy: "signal", runId: first.runId, walked: 100, enqueued: 100, cursor: { path: paths[99] } });
+    expect(cursor).toMatchObject({
+      status: "stopped",
+      stoppedBy: "signal",
+      runId: first.runId,
+      walked: 100,
+      enqueued: 100,
+      cursor: { path: paths[99] },
+    });
     expect(cursor.leaseOwner).toBeUndefined();
 
     const resumed: ProgressEvent[] = [];
     const second = await backfill({ pageSize: 50, onProgress: (e) => resumed.push(e) });
-    expect(second).toMatchObject({ complete: true, resumed: true, runId: first.runId, walked: 130, tasks: { enqueued: 130, alreadyEnqueued: 0 }, run: { walked: 230, enqueued: 230 } });
+    expect(second).toMatchObject({
+      complete: true,
+      resumed: true,
+      runId: first.runId,
+      walked: 130,
+      tasks: { enqueued: 130, alreadyEnqueued: 0 },
+      run: { walked: 230, enqueued: 230 },
+    });
     expect(resumed[0].done).toBe(150);
     expect(await mirrorMismatches(fs.db)).toEqual([]);
     const tasks = await tasksByHistoryId(fs.db);
@@ -291,17 +340,20 @@ describe("stopping and resuming", () => {
     const abandon = new AbortController();
     let pages = 0;
     const d = deps();
-    const report = await backfill({
-      pageSize: 10,
-      onProgress: () => pages++,
-      // The second page's first apply never ends (a Firestore that stopped answering); the run is abandoned then.
-      apply: (taskId) => {
-        if (pages < 1) return processMirrorTask(d, taskId, { workerId: "test" });
-        abandon.abort();
-        return new Promise(() => undefined);
+    const report = await backfill(
+      {
+        pageSize: 10,
+        onProgress: () => pages++,
+        // The second page's first apply never ends (a Firestore that stopped answering); the run is abandoned then.
+        apply: (taskId) => {
+          if (pages < 1) return processMirrorTask(d, taskId, { workerId: "test" });
+          abandon.abort();
+          return new Promise(() => undefined);
+        },
+        abandon: abandon.signal,
       },
-      abandon: abandon.signal,
-    }, d);
+      d,
+    );
     expect(report).toMatchObject({ complete: false, stoppedBy: "signal", walked: 10 });
     const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
     expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal", walked: 10 });
@@ -371,7 +423,15 @@ describe("stopping and resuming", () => {
 
   it("a cursor doc written wrong (a lease that is not a Timestamp, a cursor outside the scope) is read as absent, not trusted", async () => {
     await seedPublic(fs.db, 30);
-    await backfillCursorRef(fs.db, {}).set({ runId: "r1", status: "running", scope: { uid: null, since: null }, leaseOwner: "ghost", leaseExpiresAt: "tomorrow", cursor: { path: "carts/c1/items/x" }, walked: -5 });
+    await backfillCursorRef(fs.db, {}).set({
+      runId: "r1",
+      status: "running",
+      scope: { uid: null, since: null },
+      leaseOwner: "ghost",
+      leaseExpiresAt: "tomorrow",
+      cursor: { path: "carts/c1/items/x" },
+      walked: -5,
+    });
     const report = await backfill();
     expect(report).toMatchObject({ complete: true, resumed: true, runId: "r1", walked: 30, run: { walked: 30 } });
   });

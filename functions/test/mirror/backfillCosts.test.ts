@@ -32,7 +32,8 @@ const PROFILE_READS = 2 + 2 + 1;
 async function seed(db: Firestore): Promise<void> {
   for (let u = 0; u < 3; u++) await putUser(db, `u${u}`);
   const writer = db.bulkWriter();
-  for (let i = 0; i < N; i++) writer.set(db.doc(`generationHistory/u${i % 3}/items/h${String(i).padStart(3, "0")}`), historyItem(`u${i % 3}`, `h${i}`));
+  for (let i = 0; i < N; i++)
+    writer.set(db.doc(`generationHistory/u${i % 3}/items/h${String(i).padStart(3, "0")}`), historyItem(`u${i % 3}`, `h${i}`));
   await writer.close();
 }
 
@@ -76,7 +77,9 @@ describe("a verify", () => {
   it("of a mirror in sync: the backfill's reads for the items, then 2 reads a mirror doc (the doc, its item), no write", async () => {
     await seed(fs.db);
     await backfill({ apply });
-    const { ops, result } = await counted(() => verifyMirror(testDeps(fs.db, { clock: new ManualClock() }), { rate: 5000, pageSize: PAGE }));
+    const { ops, result } = await counted(() =>
+      verifyMirror(testDeps(fs.db, { clock: new ManualClock() }), { rate: 5000, pageSize: PAGE }),
+    );
     expect(result.inSync).toBe(true);
     expect({ reads: ops.reads, writes: ops.writes }).toEqual({ reads: QUERY_READS + N + PROFILE_READS + QUERY_READS + N, writes: 0 });
   });

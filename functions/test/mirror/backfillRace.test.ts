@@ -68,11 +68,16 @@ async function appChange(db: Firestore, i: number, round: number): Promise<void>
       await ref.set({ ...historyItem(uid, historyId), prompt: `recreated ${round}` });
       task = { op: "upsert" };
   }
-  const created = await db.collection("mirrorQueue").add({ ...task, uid, historyId, status: "pending", createdAt: FieldValue.serverTimestamp() });
+  const created = await db
+    .collection("mirrorQueue")
+    .add({ ...task, uid, historyId, status: "pending", createdAt: FieldValue.serverTimestamp() });
   await fire(created.id);
 }
 
-const unsettled = async (db: Firestore) => (await db.collection("mirrorQueue").get()).docs.filter((d) => d.get("status") !== "done").map((d) => `${d.id} ${d.get("status")} ${d.get("lastError") ?? ""}`);
+const unsettled = async (db: Firestore) =>
+  (await db.collection("mirrorQueue").get()).docs
+    .filter((d) => d.get("status") !== "done")
+    .map((d) => `${d.id} ${d.get("status")} ${d.get("lastError") ?? ""}`);
 
 it("backfill, two workers, the trigger and the app's own changes on the same items end in the newest state", async () => {
   const writer = fs.db.bulkWriter();
@@ -80,8 +85,16 @@ it("backfill, two workers, the trigger and the app's own changes on the same ite
   for (let i = 0; i < N; i++) writer.set(fs.db.doc(path(i)), historyItem(`u${i % 5}`, `h${i}`, { isPublic: i % 4 !== 0 }));
   await writer.close();
   const fast = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400" };
-  started = [startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast), startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast)];
-  await eventually(async () => started.every((w) => w.logs.some((l) => l.message === "worker.started")), Boolean, 30_000, "workers started");
+  started = [
+    startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast),
+    startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast),
+  ];
+  await eventually(
+    async () => started.every((w) => w.logs.some((l) => l.message === "worker.started")),
+    Boolean,
+    30_000,
+    "workers started",
+  );
 
   const deps = testDeps(fs.db);
   let appDone = false;
@@ -101,6 +114,11 @@ it("backfill, two workers, the trigger and the app's own changes on the same ite
   expect(report).toMatchObject({ complete: true, tasks: { notDone: [] } });
   expect(report.tasks.enqueued).toBeGreaterThan(100);
 
-  await eventuallyWhileProgressing(() => unsettled(fs.db), (left) => left.length === 0, 30_000, "every task done");
+  await eventuallyWhileProgressing(
+    () => unsettled(fs.db),
+    (left) => left.length === 0,
+    30_000,
+    "every task done",
+  );
   expect(await mirrorMismatches(fs.db)).toEqual([]);
 });

@@ -32,13 +32,20 @@ it("two workers whose batches overlap: each task is applied once; the overlap go
   const snaps = await seed(18);
   const a = snaps.slice(0, 12);
   const b = snaps.slice(6, 18); // 6 tasks in common with a
-  const { ops, result } = await counted(() => Promise.all([processTaskBatch(testDeps(fs.db), a, { workerId: "A" }), processTaskBatch(testDeps(fs.db), b, { workerId: "B" })]));
+  const { ops, result } = await counted(() =>
+    Promise.all([processTaskBatch(testDeps(fs.db), a, { workerId: "A" }), processTaskBatch(testDeps(fs.db), b, { workerId: "B" })]),
+  );
   const done = result.flat().filter((r) => r.status === "done");
   expect(done.map((r) => r.taskId).sort()).toEqual(snaps.map((s) => s.id).sort());
   // The common tasks went to one worker; the other reports them lost, never done.
   const lost = result.flat().filter((r) => r.status !== "done");
   for (const r of lost) expect(r).toMatchObject({ lostRace: true });
-  expect(lost.map((r) => r.taskId).sort()).toEqual(snaps.slice(6, 12).map((s) => s.id).sort());
+  expect(lost.map((r) => r.taskId).sort()).toEqual(
+    snaps
+      .slice(6, 12)
+      .map((s) => s.id)
+      .sort(),
+  );
   // One mirror write per task: no effect landed twice.
   expect(ops.writesByCollection.publicGenerations).toBe(18);
   expect(ops.writesByCollection.mirrorQueue).toBe(18);
@@ -52,7 +59,9 @@ it("two workers whose batches overlap: each task is applied once; the overlap go
 
 it("two workers with the very same batch: one applies it, the other applies nothing", async () => {
   const snaps = await seed(12);
-  const { ops, result } = await counted(() => Promise.all([processTaskBatch(testDeps(fs.db), snaps, { workerId: "A" }), processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" })]));
+  const { ops, result } = await counted(() =>
+    Promise.all([processTaskBatch(testDeps(fs.db), snaps, { workerId: "A" }), processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" })]),
+  );
   const doneBy = result.map((r) => r.filter((x) => x.status === "done").length).sort();
   expect(doneBy).toEqual([0, 12]);
   expect(ops.writesByCollection.publicGenerations).toBe(12);
@@ -65,7 +74,11 @@ it("one batch transaction applies the source-decides rules per task: a removal a
   await putHistoryItem(fs.db, "u1", "priv");
   await putHistoryItem(fs.db, "u1", "theirs");
   // Published first, each alone, so the batch below finds mirror docs to remove.
-  for (const [uid, historyId] of [["u0", "gone"], ["u1", "priv"], ["u1", "theirs"]]) {
+  for (const [uid, historyId] of [
+    ["u0", "gone"],
+    ["u1", "priv"],
+    ["u1", "theirs"],
+  ]) {
     const id = await enqueue(fs.db, { op: "upsert", uid, historyId });
     await processTaskBatch(testDeps(fs.db), [await fs.db.doc(`mirrorQueue/${id}`).get()]);
   }

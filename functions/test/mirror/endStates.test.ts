@@ -36,14 +36,21 @@ describe("ordering", () => {
   // (every write mirrors the source as it is now, and a private source is always unpublished).
   it("uses the full Timestamp: a removal 0.3 ms older than the applied update is stale when it arrives last", async () => {
     await item("h1");
-    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000));
+    await processMirrorTask(
+      deps(),
+      await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000),
+    );
     const seconds = Math.floor(Date.now() / 1000);
     const older = new Timestamp(seconds, 100_000);
     const newer = new Timestamp(seconds, 400_000);
     expect(newer.toMillis()).toBe(older.toMillis());
     // Ids that sort the other way, so only the nanoseconds can order the two.
     const olderTask = await enqueueRaw(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending", createdAt: older }, "z-older");
-    const newerTask = await enqueueRaw(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: newer, updates: { prompt: "newer" } }, "a-newer");
+    const newerTask = await enqueueRaw(
+      fs.db,
+      { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: newer, updates: { prompt: "newer" } },
+      "a-newer",
+    );
 
     expect(await processMirrorTask(deps(), newerTask)).toMatchObject({ outcome: "updated" });
     expect(await processMirrorTask(deps(), olderTask)).toMatchObject({ status: "done", outcome: "stale" });
@@ -55,7 +62,10 @@ describe("ordering", () => {
     ["b then a", ["tie-b", "tie-a"]],
   ])("breaks a tie of equal createdAt by task id, whatever the arrival order (%s)", async (_label, order) => {
     await item("h1");
-    await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000));
+    await processMirrorTask(
+      deps(),
+      await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }, Date.now() - 10_000),
+    );
     const at = Timestamp.now();
     await enqueueRaw(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending", createdAt: at }, "tie-a");
     await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending", createdAt: at }, "tie-b");
@@ -71,27 +81,37 @@ const BAD_CREATED_AT: [string, unknown, RegExp][] = [
   ["a number", 1_714_557_600_000, /createdAt must be a Firestore Timestamp, got 1714557600000/],
   ["a day ahead", "tomorrow", /createdAt: createdAt is [\d,]+ s ahead of the time Firestore created the task \(at most 60 s allowed\)/],
 ];
-const createdAtField = (value: unknown) => (value === undefined ? {} : { createdAt: value === "tomorrow" ? Timestamp.fromMillis(Date.now() + DAY) : value });
+const createdAtField = (value: unknown) =>
+  value === undefined ? {} : { createdAt: value === "tomorrow" ? Timestamp.fromMillis(Date.now() + DAY) : value };
 
 describe.each(POLLING_PATHS)("found by the %s", (path) => {
   describe.each([
     ["pending", { status: "pending" }],
     ["written without status", {}],
   ])("a task %s", (_label, status) => {
-    it.each(BAD_CREATED_AT)("whose createdAt is %s is dead-lettered at once, naming createdAt, and not found again", async (_l, createdAt, error) => {
-      await item("h1");
-      const taskId = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", ...status, ...createdAtField(createdAt) });
-      await paths.run(path, taskId, deps());
-      const task = await taskDoc(fs.db, taskId);
-      expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
-      expect(task.lastError).toMatch(error);
-      expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-      expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
-    });
+    it.each(BAD_CREATED_AT)(
+      "whose createdAt is %s is dead-lettered at once, naming createdAt, and not found again",
+      async (_l, createdAt, error) => {
+        await item("h1");
+        const taskId = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", ...status, ...createdAtField(createdAt) });
+        await paths.run(path, taskId, deps());
+        const task = await taskDoc(fs.db, taskId);
+        expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
+        expect(task.lastError).toMatch(error);
+        expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
+        expect(await foundBy(sweepMirrorQueue(deps()))).not.toContain(taskId);
+      },
+    );
 
     it("back-dated by a year is processed", async () => {
       await item("h1");
-      const taskId = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", ...status, createdAt: Timestamp.fromMillis(Date.now() - 365 * DAY) });
+      const taskId = await enqueueRaw(fs.db, {
+        op: "upsert",
+        uid: "u1",
+        historyId: "h1",
+        ...status,
+        createdAt: Timestamp.fromMillis(Date.now() - 365 * DAY),
+      });
       await paths.run(path, taskId, deps());
       expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", outcome: "published" });
     });
@@ -112,7 +132,12 @@ describe.each(POLLING_PATHS)("found by the %s", (path) => {
   it("a task without status dated tomorrow is refused, and hides none of the tasks written after it", async () => {
     await item("h1");
     await item("h2");
-    const tomorrow = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", createdAt: Timestamp.fromMillis(Date.now() + DAY) });
+    const tomorrow = await enqueueRaw(fs.db, {
+      op: "upsert",
+      uid: "u1",
+      historyId: "h1",
+      createdAt: Timestamp.fromMillis(Date.now() + DAY),
+    });
     await paths.run(path, tomorrow, deps());
     expect(await taskDoc(fs.db, tomorrow)).toMatchObject({ status: "failed", deadLetter: true });
     const today = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h2", createdAt: Timestamp.now() });
@@ -123,7 +148,14 @@ describe.each(POLLING_PATHS)("found by the %s", (path) => {
 
 it("an idle worker's poll reads a handful of docs, however many done tasks the queue keeps and whatever their createdAt holds", async () => {
   const writer = fs.db.bulkWriter();
-  for (let i = 0; i < 150; i++) void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u1", historyId: `h${i}`, status: "done", createdAt: Timestamp.fromMillis(Date.now() - i) });
+  for (let i = 0; i < 150; i++)
+    void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), {
+      op: "remove",
+      uid: "u1",
+      historyId: `h${i}`,
+      status: "done",
+      createdAt: Timestamp.fromMillis(Date.now() - i),
+    });
   await writer.close();
   const odd = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "odd", createdAt: "yesterday" });
   const worker = new MirrorQueueWorker(deps());
@@ -148,7 +180,9 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
 
     const task = await taskDoc(fs.db, big);
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1, op: "upsert", uid: "u1", historyId: "h0" });
-    expect(task.lastError).toMatch(/^the task document is too large for the workers to record anything on it \([\d,]+ bytes of Firestore's 1,048,576; largest fields: snapshot/);
+    expect(task.lastError).toMatch(
+      /^the task document is too large for the workers to record anything on it \([\d,]+ bytes of Firestore's 1,048,576; largest fields: snapshot/,
+    );
     expect(task.removedFields.snapshot).toBeGreaterThan(1_000_000);
     for (const id of others) expect(await taskDoc(fs.db, id)).toMatchObject({ status: "done" });
     expect(await foundBy(sweepMirrorQueue(deps()))).toEqual([]);
@@ -160,11 +194,21 @@ describe("ids and sizes Firestore refuses", () => {
     ["historyId", "a reserved id", "__x__", 'historyId: historyId must not look like "__name__": Firestore reserves those ids'],
     ["uid", "a reserved id", "__u__", 'uid: uid must not look like "__name__": Firestore reserves those ids'],
     ["historyId", "over 1,500 bytes", "a".repeat(1501), "historyId: historyId is longer than Firestore's 1,500-byte id limit"],
-    ["historyId", "800 two-byte characters (1,600 bytes)", "é".repeat(800), "historyId: historyId is longer than Firestore's 1,500-byte id limit"],
+    [
+      "historyId",
+      "800 two-byte characters (1,600 bytes)",
+      "é".repeat(800),
+      "historyId: historyId is longer than Firestore's 1,500-byte id limit",
+    ],
   ])("a %s that is %s fails once, at once, with a clear error", async (field, _label, value, error) => {
     const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending", [field]: value });
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "invalid", attempt: 1 });
-    expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", deadLetter: true, attempts: 1, lastError: `invalid task: ${error}` });
+    expect(await taskDoc(fs.db, taskId)).toMatchObject({
+      status: "failed",
+      deadLetter: true,
+      attempts: 1,
+      lastError: `invalid task: ${error}`,
+    });
   });
 
   it("an item whose public copy would exceed 1 MiB fails at once, naming the size and the largest fields", async () => {
@@ -175,9 +219,14 @@ describe("ids and sizes Firestore refuses", () => {
     expect(await processMirrorTask(deps({ logger }), taskId)).toMatchObject({ status: "dead-letter", attempt: 1 });
     const task = await taskDoc(fs.db, taskId);
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1 });
-    expect(task.lastError).toMatch(/^the mirror doc publicGenerations\/h1 would be [\d,]+ bytes, over Firestore's 1 MiB limit \(largest fields: prompt \(1,040,\d+ bytes\), createdBy/);
+    expect(task.lastError).toMatch(
+      /^the mirror doc publicGenerations\/h1 would be [\d,]+ bytes, over Firestore's 1 MiB limit \(largest fields: prompt \(1,040,\d+ bytes\), createdBy/,
+    );
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-    expect(logger.entries.find((e) => e.message === "task.failed")).toMatchObject({ permanent: true, error: { name: "PermanentError", message: task.lastError } });
+    expect(logger.entries.find((e) => e.message === "task.failed")).toMatchObject({
+      permanent: true,
+      error: { name: "PermanentError", message: task.lastError },
+    });
   });
 });
 
@@ -201,12 +250,24 @@ describe("worker fields of the wrong type", () => {
   it("a status no worker knows is dead-lettered, naming status", async () => {
     const taskId = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "queued" });
     await sweepMirrorQueue(deps());
-    expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "failed", deadLetter: true, lastError: expect.stringMatching(/^invalid task: status: status must be one of/) });
+    expect(await taskDoc(fs.db, taskId)).toMatchObject({
+      status: "failed",
+      deadLetter: true,
+      lastError: expect.stringMatching(/^invalid task: status: status must be one of/),
+    });
   });
 
   it("a failed task whose retry time is not a Timestamp is retried, not stranded", async () => {
     await item("h1");
-    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: "soon" });
+    const taskId = await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u1",
+      historyId: "h1",
+      status: "failed",
+      attempts: 1,
+      deadLetter: false,
+      nextAttemptAt: "soon",
+    });
     await sweepMirrorQueue(deps());
     expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 2 });
   });
@@ -215,7 +276,17 @@ describe("worker fields of the wrong type", () => {
 it("lowering MIRROR_MAX_ATTEMPTS turns failed tasks at the new limit into dead letters that status shows and requeue takes back", async () => {
   const now = Date.now();
   const failedTask = (nextAttemptAtMs: number) =>
-    enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "failed", attempts: 3, deadLetter: false, lastError: "boom", failedAt: Timestamp.fromMillis(now - 60_000), nextAttemptAt: Timestamp.fromMillis(nextAttemptAtMs) });
+    enqueue(fs.db, {
+      op: "remove",
+      uid: "u1",
+      historyId: "h1",
+      status: "failed",
+      attempts: 3,
+      deadLetter: false,
+      lastError: "boom",
+      failedAt: Timestamp.fromMillis(now - 60_000),
+      nextAttemptAt: Timestamp.fromMillis(nextAttemptAtMs),
+    });
   const due = await failedTask(now - 1000);
   const later = await failedTask(now + 600_000);
   const lowered = deps({ config: { MIRROR_MAX_ATTEMPTS: 2 } });
@@ -227,7 +298,12 @@ it("lowering MIRROR_MAX_ATTEMPTS turns failed tasks at the new limit into dead l
 
   const report = await sweepMirrorQueue(lowered);
   expect(report.results).toEqual([expect.objectContaining({ taskId: due, status: "dead-letter" })]);
-  expect(await taskDoc(fs.db, due)).toMatchObject({ status: "failed", deadLetter: true, attempts: 3, lastError: "gave up after 3 attempts (MIRROR_MAX_ATTEMPTS is 2); last error: boom" });
+  expect(await taskDoc(fs.db, due)).toMatchObject({
+    status: "failed",
+    deadLetter: true,
+    attempts: 3,
+    lastError: "gave up after 3 attempts (MIRROR_MAX_ATTEMPTS is 2); last error: boom",
+  });
   expect(await foundBy(sweepMirrorQueue(lowered))).toEqual([]);
 
   const requeued = await requeueDeadLetters(fs.db, { maxAttempts: 2 });
@@ -243,7 +319,12 @@ describe("progress", () => {
     const worker = new MirrorQueueWorker(deps({ config: slow }));
     void worker.start();
     try {
-      await eventually(() => getQueueStatus(fs.db, Date.now(), { maxAttempts: 5 }), (s) => s.deadLetters.count === 12, 30_000, "twelve dead letters");
+      await eventually(
+        () => getQueueStatus(fs.db, Date.now(), { maxAttempts: 5 }),
+        (s) => s.deadLetters.count === 12,
+        30_000,
+        "twelve dead letters",
+      );
       await new Promise((r) => setTimeout(r, 500));
       // The batch that set them aside, and one that found nothing; then the 60 s interval.
       expect(worker.snapshotStats().polls).toBeLessThanOrEqual(2);
@@ -259,10 +340,17 @@ describe("progress", () => {
     const worker = new MirrorQueueWorker(deps({ config: { ...slow, MIRROR_BATCH_LIMIT: 12 }, logger }));
     void worker.start();
     try {
-      await eventually(async () => logger.entries.filter((e) => e.message === "task.claim_error").length, (n) => n >= 12, 30_000, "twelve failed claims");
+      await eventually(
+        async () => logger.entries.filter((e) => e.message === "task.claim_error").length,
+        (n) => n >= 12,
+        30_000,
+        "twelve failed claims",
+      );
       await new Promise((r) => setTimeout(r, 500));
       expect(worker.snapshotStats().polls).toBe(1);
-      expect(logger.entries.find((e) => e.message === "task.claim_error")).toMatchObject({ error: { message: expect.stringContaining("UNAVAILABLE"), stack: expect.any(String) } });
+      expect(logger.entries.find((e) => e.message === "task.claim_error")).toMatchObject({
+        error: { message: expect.stringContaining("UNAVAILABLE"), stack: expect.any(String) },
+      });
     } finally {
       undo();
       await worker.stop();
@@ -303,7 +391,11 @@ it("an apply that outlasts half the lease (a document locked by another transact
   const abandoned = new Set<Promise<unknown>>();
   try {
     const result = await processMirrorTask(leased(clock), taskId, { abandoned });
-    expect(result).toMatchObject({ status: "failed", attempt: 1, error: expect.stringMatching(/^the task did not apply within 1000 ms \(half of MIRROR_LEASE_MS\)/) });
+    expect(result).toMatchObject({
+      status: "failed",
+      attempt: 1,
+      error: expect.stringMatching(/^the task did not apply within 1000 ms \(half of MIRROR_LEASE_MS\)/),
+    });
     expect(abandoned.size).toBe(1);
   } finally {
     release();
@@ -324,7 +416,11 @@ describe("retries", () => {
     await item("h1");
     await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", status: "pending" }));
     const taskId = await enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { prompt: "edited" } });
-    const undo = injectCommitFaults(fs.db, (written) => (written.includes("publicGenerations/h1") ? new Error("injected: connection reset", { cause: new Error("read ECONNRESET") }) : undefined));
+    const undo = injectCommitFaults(fs.db, (written) =>
+      written.includes("publicGenerations/h1")
+        ? new Error("injected: connection reset", { cause: new Error("read ECONNRESET") })
+        : undefined,
+    );
     const clock = new ManualClock();
     const logger = memoryLogger();
     const delays: number[] = [];
@@ -350,6 +446,14 @@ describe("retries", () => {
     expect((await mirrorDoc(fs.db, "h1"))!.prompt).toBe("prompt h1");
     const failures = logger.entries.filter((e) => e.message === "task.failed");
     expect(failures).toHaveLength(5);
-    expect(failures[4]).toMatchObject({ severity: "ERROR", permanent: false, error: { message: "injected: connection reset", stack: expect.stringContaining("Error: injected"), cause: { message: "read ECONNRESET" } } });
+    expect(failures[4]).toMatchObject({
+      severity: "ERROR",
+      permanent: false,
+      error: {
+        message: "injected: connection reset",
+        stack: expect.stringContaining("Error: injected"),
+        cause: { message: "read ECONNRESET" },
+      },
+    });
   });
 });

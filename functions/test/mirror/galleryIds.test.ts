@@ -26,9 +26,24 @@ const owner = async (historyId: string) => (await fs.db.doc(`publicGenerationOwn
 
 describe.each(MIRROR_PATHS)("through the %s", (path) => {
   it.each([
-    ["made private, then upserted", async () => (await putHistoryItem(fs.db, "alice", "alice-photo-1", { isPublic: false }), enqueue(fs.db, { op: "upsert", uid: "alice", historyId: "alice-photo-1" }))],
-    ["deleted, then removed", async () => (await fs.db.doc("generationHistory/alice/items/alice-photo-1").delete(), enqueue(fs.db, { op: "remove", uid: "alice", historyId: "alice-photo-1" }))],
-    ["unpublished by an update", async () => enqueue(fs.db, { op: "update", uid: "alice", historyId: "alice-photo-1", updates: { isPublic: false } })],
+    [
+      "made private, then upserted",
+      async () => (
+        await putHistoryItem(fs.db, "alice", "alice-photo-1", { isPublic: false }),
+        enqueue(fs.db, { op: "upsert", uid: "alice", historyId: "alice-photo-1" })
+      ),
+    ],
+    [
+      "deleted, then removed",
+      async () => (
+        await fs.db.doc("generationHistory/alice/items/alice-photo-1").delete(),
+        enqueue(fs.db, { op: "remove", uid: "alice", historyId: "alice-photo-1" })
+      ),
+    ],
+    [
+      "unpublished by an update",
+      async () => enqueue(fs.db, { op: "update", uid: "alice", historyId: "alice-photo-1", updates: { isPublic: false } }),
+    ],
   ])("an item %s leaves a tombstone naming its owner where its mirror doc was", async (_label, unpublish) => {
     await putUser(fs.db, "alice");
     await putHistoryItem(fs.db, "alice", "alice-photo-1");

@@ -54,7 +54,12 @@ describe("upsert", () => {
     expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
 
     await putHistoryItem(fs.db, "u1", "h1", change);
-    const stale = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1", snapshot: { prompt: "stale", isPublic: true, isDeleted: false } });
+    const stale = await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u1",
+      historyId: "h1",
+      snapshot: { prompt: "stale", isPublic: true, isDeleted: false },
+    });
     expect(await processMirrorTask(deps(), stale)).toMatchObject({ status: "done", outcome: "unpublished" });
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
   });
@@ -72,14 +77,24 @@ describe("update", () => {
     await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
     // An optimizer adds its fields to the mirror later.
     await fs.db.doc("publicGenerations/h1").update({
-      images: [{ id: "h1-img0", url: "https://cdn.example/h1/0.png", thumbnailUrl: "https://cdn.example/h1/0.thumb.webp", avifUrl: "https://cdn.example/h1/0.avif" }],
+      images: [
+        {
+          id: "h1-img0",
+          url: "https://cdn.example/h1/0.png",
+          thumbnailUrl: "https://cdn.example/h1/0.thumb.webp",
+          avifUrl: "https://cdn.example/h1/0.avif",
+        },
+      ],
       videos: [{ id: "v0", url: "https://cdn.example/h1/v.mp4", thumbnailUrl: "https://cdn.example/h1/v.jpg" }],
     });
 
     // Source first, as the app does; the update mirrors the source as it is now.
     const updates = {
       prompt: "edited",
-      images: [{ id: "h1-img0", url: "https://cdn.example/h1/0-v2.png" }, { id: "h1-img1", url: "https://cdn.example/h1/1.png" }],
+      images: [
+        { id: "h1-img0", url: "https://cdn.example/h1/0-v2.png" },
+        { id: "h1-img1", url: "https://cdn.example/h1/1.png" },
+      ],
       videos: [{ url: "https://cdn.example/h1/v.mp4" }],
     };
     await fs.db.doc("generationHistory/u1/items/h1").update(updates);
@@ -89,7 +104,12 @@ describe("update", () => {
     const mirror = await mirrorDoc(fs.db, "h1");
     expect(mirror!.prompt).toBe("edited");
     expect(mirror!.images).toEqual([
-      { id: "h1-img0", url: "https://cdn.example/h1/0-v2.png", thumbnailUrl: "https://cdn.example/h1/0.thumb.webp", avifUrl: "https://cdn.example/h1/0.avif" },
+      {
+        id: "h1-img0",
+        url: "https://cdn.example/h1/0-v2.png",
+        thumbnailUrl: "https://cdn.example/h1/0.thumb.webp",
+        avifUrl: "https://cdn.example/h1/0.avif",
+      },
       { id: "h1-img1", url: "https://cdn.example/h1/1.png" },
     ]);
     expect(mirror!.videos).toEqual([{ url: "https://cdn.example/h1/v.mp4", thumbnailUrl: "https://cdn.example/h1/v.jpg" }]);
@@ -115,9 +135,15 @@ describe("remove", () => {
   it("deletes the mirror doc, and succeeds when it is already gone", async () => {
     await putHistoryItem(fs.db, "u1", "h1");
     await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }));
-    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({ status: "done", outcome: "removed" });
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({
+      status: "done",
+      outcome: "removed",
+    });
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
-    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({ status: "done", outcome: "removed" });
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }))).toMatchObject({
+      status: "done",
+      outcome: "removed",
+    });
   });
 });
 
@@ -158,14 +184,18 @@ describe("ordering and duplicates", () => {
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
     // Made public again, the next upsert publishes it.
     await putHistoryItem(fs.db, "u1", "h1");
-    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0 + 20))).toMatchObject({ outcome: "published" });
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0 + 20))).toMatchObject({
+      outcome: "published",
+    });
   });
 
   it("skips a remove older than the upsert applied last while the source says public", async () => {
     await putHistoryItem(fs.db, "u1", "h1");
     const t0 = Date.now();
     const remove = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" }, t0);
-    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0 + 10))).toMatchObject({ outcome: "published" });
+    expect(await processMirrorTask(deps(), await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h1" }, t0 + 10))).toMatchObject({
+      outcome: "published",
+    });
     expect(await processMirrorTask(deps(), remove)).toMatchObject({ status: "done", outcome: "stale" });
     expect(await mirrorDoc(fs.db, "h1")).toBeDefined();
   });
@@ -190,7 +220,6 @@ describe("invalid tasks, retries and the dead letter", () => {
     expect(await processMirrorTask(deps(clock), bad)).toMatchObject({ status: "skipped", reason: "dead-letter" });
     expect((await sweepMirrorQueue(deps(clock))).results.map((r) => r.taskId)).not.toContain(bad);
   });
-
 });
 
 describe("leases and fencing", () => {
@@ -230,7 +259,9 @@ describe("leases and fencing", () => {
 
   it("does not take a task whose lease is still live", async () => {
     const taskId = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1" });
-    await fs.db.doc(`mirrorQueue/${taskId}`).update({ status: "processing", attempts: 1, leaseOwner: "B:live", leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000) });
+    await fs.db
+      .doc(`mirrorQueue/${taskId}`)
+      .update({ status: "processing", attempts: 1, leaseOwner: "B:live", leaseExpiresAt: Timestamp.fromMillis(Date.now() + 60_000) });
     expect(await processMirrorTask(deps(), taskId)).toMatchObject({ status: "skipped", reason: "leased" });
   });
 });
@@ -241,10 +272,42 @@ describe("sweepMirrorQueue", () => {
     for (const id of ["a", "b", "c", "d"]) await putHistoryItem(fs.db, "u1", id);
     const statusless = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "a", createdAt: Timestamp.fromMillis(now - 4000) });
     const pending = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "b", status: "pending", attempts: 0 }, now - 3000);
-    const retryDue = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "c", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: Timestamp.fromMillis(now - 1) }, now - 2000);
-    const expired = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "d", status: "processing", attempts: 1, leaseOwner: "x", leaseExpiresAt: Timestamp.fromMillis(now - 1) }, now - 1000);
+    const retryDue = await enqueue(
+      fs.db,
+      {
+        op: "upsert",
+        uid: "u1",
+        historyId: "c",
+        status: "failed",
+        attempts: 1,
+        deadLetter: false,
+        nextAttemptAt: Timestamp.fromMillis(now - 1),
+      },
+      now - 2000,
+    );
+    const expired = await enqueue(
+      fs.db,
+      {
+        op: "upsert",
+        uid: "u1",
+        historyId: "d",
+        status: "processing",
+        attempts: 1,
+        leaseOwner: "x",
+        leaseExpiresAt: Timestamp.fromMillis(now - 1),
+      },
+      now - 1000,
+    );
     const invalid = await enqueue(fs.db, { op: "nonsense", uid: "u1", historyId: "e", status: "pending" }, now - 500);
-    const notDue = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "a", status: "failed", attempts: 1, deadLetter: false, nextAttemptAt: Timestamp.fromMillis(now + 60_000) });
+    const notDue = await enqueue(fs.db, {
+      op: "upsert",
+      uid: "u1",
+      historyId: "a",
+      status: "failed",
+      attempts: 1,
+      deadLetter: false,
+      nextAttemptAt: Timestamp.fromMillis(now + 60_000),
+    });
 
     const report = await sweepMirrorQueue(deps(), { limit: 50 });
 

@@ -37,7 +37,10 @@ describe("a task dated ahead of the time Firestore created it", () => {
 
   it("cannot keep an item public once the source says deleted and private: a later remove and upsert both unpublish it", async () => {
     await item("h1");
-    expect(await processMirrorTask(deps(), await upsert("h1", Date.now() + 50_000))).toMatchObject({ status: "done", outcome: "published" });
+    expect(await processMirrorTask(deps(), await upsert("h1", Date.now() + 50_000))).toMatchObject({
+      status: "done",
+      outcome: "published",
+    });
     await item("h1", { isDeleted: true, isPublic: false });
 
     const remove = await enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending" });
@@ -80,9 +83,18 @@ describe("the signup image cache follows every unpublish", () => {
   it.each([
     ["a remove", async () => enqueue(fs.db, { op: "remove", uid: "u1", historyId: "h1", status: "pending" })],
     ["an item deleted, then upserted", async () => (await item("h1", { aestheticScore: 9, isDeleted: true }), upsert("h1"))],
-    ["an update that sets isDeleted", async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { isDeleted: true } })],
+    [
+      "an update that sets isDeleted",
+      async () => enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { isDeleted: true } }),
+    ],
     // Source first, as the app does: the update mirrors the source as it is now.
-    ["an update that lowers the score below the cache's minimum", async () => (await fs.db.doc("generationHistory/u1/items/h1").update({ aestheticScore: 2 }), enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { aestheticScore: 2 } }))],
+    [
+      "an update that lowers the score below the cache's minimum",
+      async () => (
+        await fs.db.doc("generationHistory/u1/items/h1").update({ aestheticScore: 2 }),
+        enqueue(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", updates: { aestheticScore: 2 } })
+      ),
+    ],
   ])("%s takes the item out of the cache at once", async (_label, task) => {
     await item("h1", { aestheticScore: 9 });
     await item("h2", { aestheticScore: 8 });
@@ -96,7 +108,11 @@ describe("the signup image cache follows every unpublish", () => {
 
 describe("the mirror is the source's public projection", () => {
   it("publishes only the public fields: a field the app added to the item stays private", async () => {
-    await item("h1", { privateNote: "for my eyes only", seed: 12345, images: [{ id: "i0", url: "https://cdn.example/0.png", storagePath: "u/u1/0.png", exif: { gps: "51.5,-0.1" } }] });
+    await item("h1", {
+      privateNote: "for my eyes only",
+      seed: 12345,
+      images: [{ id: "i0", url: "https://cdn.example/0.png", storagePath: "u/u1/0.png", exif: { gps: "51.5,-0.1" } }],
+    });
     await processMirrorTask(deps(), await upsert("h1"));
     const mirror = (await mirrorDoc(fs.db, "h1"))!;
     expect(mirror.privateNote).toBeUndefined();
@@ -125,13 +141,20 @@ describe("the mirror is the source's public projection", () => {
     const forged = { uid: "u2", username: "u2", displayName: "Famous Person", photoURL: "https://p.example/u2.png" };
     await item("h1", { createdBy: forged });
     await processMirrorTask(deps(), await upsert("h1", undefined, { snapshot: { isPublic: true, createdBy: forged } }));
-    expect((await mirrorDoc(fs.db, "h1"))!.createdBy).toEqual({ uid: "u1", username: "u1", displayName: "Ana", photoURL: "https://p.example/u1.png" });
+    expect((await mirrorDoc(fs.db, "h1"))!.createdBy).toEqual({
+      uid: "u1",
+      username: "u1",
+      displayName: "Ana",
+      photoURL: "https://p.example/u1.png",
+    });
   });
 
   it("keeps Firestore types: a snapshot that went through JSON cannot put a map where the source has a Timestamp", async () => {
     const createdAt = Timestamp.fromMillis(1_700_000_000_123);
     await item("h1", { createdAt, prompt: "from the source" });
-    const json = JSON.parse(JSON.stringify({ ...(await fs.db.doc("generationHistory/u1/items/h1").get()).data(), prompt: "from the snapshot" }));
+    const json = JSON.parse(
+      JSON.stringify({ ...(await fs.db.doc("generationHistory/u1/items/h1").get()).data(), prompt: "from the snapshot" }),
+    );
     expect(json.createdAt).toEqual({ _seconds: 1_700_000_000, _nanoseconds: 123_000_000 });
     await processMirrorTask(deps(), await upsert("h1", undefined, { snapshot: json }));
 
@@ -165,7 +188,7 @@ describe("the mirror is the source's public projection", () => {
     expect(mirror.images).toEqual([{ id: "i0" }]);
     expect(mirror.prompt).toBe("prompt h1");
     expect(logger.entries.find((e) => e.message === "task.source_fields_dropped")).toMatchObject({
-      dropped: ["images[0].url must be a string, got 42", "aestheticScore must be a number from 0 to 10, got \"9\""],
+      dropped: ["images[0].url must be a string, got 42", 'aestheticScore must be a number from 0 to 10, got "9"'],
     });
   });
 });

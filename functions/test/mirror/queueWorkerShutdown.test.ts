@@ -30,9 +30,16 @@ it("releases a task still unfinished after the grace period, and its late commit
   await isLocked;
 
   const logger = memoryLogger();
-  const worker = new MirrorQueueWorker(testDeps(fs.db, { logger, config: { MIRROR_POLL_INTERVAL_MS: 100, MIRROR_SHUTDOWN_GRACE_MS: 500 } }));
+  const worker = new MirrorQueueWorker(
+    testDeps(fs.db, { logger, config: { MIRROR_POLL_INTERVAL_MS: 100, MIRROR_SHUTDOWN_GRACE_MS: 500 } }),
+  );
   void worker.start();
-  await eventually(async () => logger.entries.some((e) => e.message === "task.claimed" && e.taskId === taskId), Boolean, 10_000, "the worker's claim");
+  await eventually(
+    async () => logger.entries.some((e) => e.message === "task.claimed" && e.taskId === taskId),
+    Boolean,
+    10_000,
+    "the worker's claim",
+  );
 
   expect(await worker.stop()).toEqual({ released: 1 });
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "pending", attempts: 0 });
@@ -40,7 +47,12 @@ it("releases a task still unfinished after the grace period, and its late commit
   endTransaction();
   await holder;
   // The blocked commit goes ahead now and fails its fence: the task changed since the claim.
-  await eventually(async () => logger.entries.some((e) => e.message === "task.lease_lost" && e.taskId === taskId), Boolean, 10_000, "the fenced commit");
+  await eventually(
+    async () => logger.entries.some((e) => e.message === "task.lease_lost" && e.taskId === taskId),
+    Boolean,
+    10_000,
+    "the fenced commit",
+  );
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "pending", attempts: 0 });
   expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
   expect(logger.entries.find((e) => e.message === "worker.stopped")).toMatchObject({ released: 1 });

@@ -46,12 +46,42 @@ const jsonNow = () => {
 
 describe.each(MIRROR_PATHS)("through the %s, an unpublish task with an invalid field", (path) => {
   it.each([
-    ["an upsert whose createdAt went through JSON", "private", () => ({ op: "upsert", createdAt: jsonNow() }), /createdAt: createdAt must be a Firestore Timestamp, got a map/],
-    ["a remove whose createdAt is an ISO string", "deleted", () => ({ op: "remove", createdAt: new Date().toISOString() }), /createdAt: createdAt must be a Firestore Timestamp, got "/],
-    ["a remove whose createdAt is epoch ms", "deleted", () => ({ op: "remove", createdAt: Date.now() }), /createdAt: createdAt must be a Firestore Timestamp, got \d+/],
-    ['an update with isPublic: "false"', "private", () => ({ op: "update", createdAt: Timestamp.now(), updates: { isPublic: "false" } }), /updates\.isPublic: must be a boolean, got "false"/],
-    ["an update with isDeleted: 1", "private", () => ({ op: "update", createdAt: Timestamp.now(), updates: { isDeleted: 1 } }), /updates\.isDeleted: must be a boolean, got 1/],
-    ["an upsert dated a day ahead", "private", () => ({ op: "upsert", createdAt: Timestamp.fromMillis(Date.now() + 86_400_000) }), /createdAt: createdAt is [\d,]+ s ahead/],
+    [
+      "an upsert whose createdAt went through JSON",
+      "private",
+      () => ({ op: "upsert", createdAt: jsonNow() }),
+      /createdAt: createdAt must be a Firestore Timestamp, got a map/,
+    ],
+    [
+      "a remove whose createdAt is an ISO string",
+      "deleted",
+      () => ({ op: "remove", createdAt: new Date().toISOString() }),
+      /createdAt: createdAt must be a Firestore Timestamp, got "/,
+    ],
+    [
+      "a remove whose createdAt is epoch ms",
+      "deleted",
+      () => ({ op: "remove", createdAt: Date.now() }),
+      /createdAt: createdAt must be a Firestore Timestamp, got \d+/,
+    ],
+    [
+      'an update with isPublic: "false"',
+      "private",
+      () => ({ op: "update", createdAt: Timestamp.now(), updates: { isPublic: "false" } }),
+      /updates\.isPublic: must be a boolean, got "false"/,
+    ],
+    [
+      "an update with isDeleted: 1",
+      "private",
+      () => ({ op: "update", createdAt: Timestamp.now(), updates: { isDeleted: 1 } }),
+      /updates\.isDeleted: must be a boolean, got 1/,
+    ],
+    [
+      "an upsert dated a day ahead",
+      "private",
+      () => ({ op: "upsert", createdAt: Timestamp.fromMillis(Date.now() + 86_400_000) }),
+      /createdAt: createdAt is [\d,]+ s ahead/,
+    ],
   ])("%s still unpublishes an item whose source is %s, then is a dead letter naming the field", async (_label, how, task, error) => {
     await published();
     if (how === "deleted") await source().delete();
@@ -104,7 +134,13 @@ describe.each(POLLING_PATHS)("through the %s, an unpublish that meets only trans
     const clock = new ManualClock();
     // Two attempts (each Firestore client retries its commit a few times first): what five would show, sooner.
     const config = { MIRROR_MAX_ATTEMPTS: 2 };
-    const run = path === "worker" ? ((w) => () => w.pollOnce())(new MirrorQueueWorker(deps({ clock, config }))) : () => sweepMirrorQueue(deps({ clock, config }), { limit: 10 });
+    const run =
+      path === "worker"
+        ? (
+            (w) => () =>
+              w.pollOnce()
+          )(new MirrorQueueWorker(deps({ clock, config })))
+        : () => sweepMirrorQueue(deps({ clock, config }), { limit: 10 });
     const undo = injectCommitFaults(fs.db, (written) => (written.includes("publicGenerations/h1") ? unavailable() : undefined));
     try {
       // Each run 16 min apart, past any backoff: the task runs out of attempts while Firestore fails.
@@ -134,11 +170,25 @@ it("an update mirrors the source as it is now: an image the owner removed goes, 
   await published({ images: two });
   // Server A, 5 s fast, mirrors a prompt change.
   await source().update({ prompt: "new prompt" });
-  const a = await enqueueRaw(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: Timestamp.fromMillis(Date.now() + 5_000), updates: { prompt: "new prompt" } });
+  const a = await enqueueRaw(fs.db, {
+    op: "update",
+    uid: "u1",
+    historyId: "h1",
+    status: "pending",
+    createdAt: Timestamp.fromMillis(Date.now() + 5_000),
+    updates: { prompt: "new prompt" },
+  });
   expect(await processMirrorTask(deps(), a)).toMatchObject({ outcome: "updated" });
   // Then the owner removes an image, and server B (on time, so dated before A) sends the update.
   await source().update({ images: [two[0]] });
-  const b = await enqueueRaw(fs.db, { op: "update", uid: "u1", historyId: "h1", status: "pending", createdAt: Timestamp.fromMillis(Date.now() - 1_000), updates: { images: [two[0]] } });
+  const b = await enqueueRaw(fs.db, {
+    op: "update",
+    uid: "u1",
+    historyId: "h1",
+    status: "pending",
+    createdAt: Timestamp.fromMillis(Date.now() - 1_000),
+    updates: { images: [two[0]] },
+  });
   expect(await processMirrorTask(deps(), b)).toMatchObject({ status: "done", outcome: "updated" });
   expect(await mirrorDoc(fs.db, "h1")).toMatchObject({ prompt: "new prompt", images: [two[0]] });
 });

@@ -51,7 +51,9 @@ describe("an update's payload", () => {
     const before = await publishAsU1();
     const result = await run({ op: "update", uid: "u1", historyId: "h1", updates: { prompt: "edited", ...updates } });
     expect(result).toMatchObject({ status: "invalid" });
-    expect((await taskDoc(fs.db, result.taskId)).lastError).toBe(`invalid task: updates.${field}: is set by the workers; an update may not change it`);
+    expect((await taskDoc(fs.db, result.taskId)).lastError).toBe(
+      `invalid task: updates.${field}: is set by the workers; an update may not change it`,
+    );
     expect(await mirrorDoc(fs.db, "h1")).toEqual(before);
   });
 
@@ -83,8 +85,17 @@ describe("an update's payload", () => {
   it("mirrors the source's public fields as they are now, whatever the payload says, and never the others", async () => {
     await publishAsU1();
     // Source first, as the app does; the payload is validated, never published.
-    await fs.db.doc("generationHistory/u1/items/h1").update({ prompt: "edited", privateNote: "secret", aestheticScore: FieldValue.delete() });
-    expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { prompt: "payload only", privateNote: "secret", aestheticScore: null } })).toMatchObject({ outcome: "updated" });
+    await fs.db
+      .doc("generationHistory/u1/items/h1")
+      .update({ prompt: "edited", privateNote: "secret", aestheticScore: FieldValue.delete() });
+    expect(
+      await run({
+        op: "update",
+        uid: "u1",
+        historyId: "h1",
+        updates: { prompt: "payload only", privateNote: "secret", aestheticScore: null },
+      }),
+    ).toMatchObject({ outcome: "updated" });
     const mirror = (await mirrorDoc(fs.db, "h1"))!;
     expect(mirror.prompt).toBe("edited");
     expect(mirror.privateNote).toBeUndefined();
@@ -103,7 +114,9 @@ describe("an update's payload", () => {
   it("cannot publish what the source says is private, even with isPublic: true", async () => {
     await publishAsU1();
     await putHistoryItem(fs.db, "u1", "h1", { isPublic: false });
-    expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { isPublic: true, prompt: "look at me" } })).toMatchObject({ outcome: "unpublished" });
+    expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { isPublic: true, prompt: "look at me" } })).toMatchObject({
+      outcome: "unpublished",
+    });
     expect(await mirrorDoc(fs.db, "h1")).toBeUndefined();
   });
 });
@@ -113,16 +126,29 @@ describe("smart merge", () => {
     const storagePath = "u/u1/h1/0.png";
     await putHistoryItem(fs.db, "u1", "h1", { images: [{ url: "https://cdn.example/0.png?token=1", storagePath }] });
     await run({ op: "upsert", uid: "u1", historyId: "h1" });
-    await fs.db.doc("publicGenerations/h1").update({ images: [{ url: "https://cdn.example/0.png?token=1", storagePath, thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" }] });
+    await fs.db.doc("publicGenerations/h1").update({
+      images: [
+        {
+          url: "https://cdn.example/0.png?token=1",
+          storagePath,
+          thumbnailUrl: "https://cdn.example/0.webp",
+          avifUrl: "https://cdn.example/0.avif",
+        },
+      ],
+    });
 
     const images = [{ url: "https://cdn.example/0.png?token=2", storagePath }];
     await putHistoryItem(fs.db, "u1", "h1", { images });
     expect(await run({ op: "upsert", uid: "u1", historyId: "h1" })).toMatchObject({ outcome: "published" });
-    expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([{ ...images[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" }]);
+    expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([
+      { ...images[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" },
+    ]);
 
     const updated = [{ url: "https://cdn.example/0.png?token=3", storagePath }];
     await putHistoryItem(fs.db, "u1", "h1", { images: updated });
     expect(await run({ op: "update", uid: "u1", historyId: "h1", updates: { images: updated } })).toMatchObject({ outcome: "updated" });
-    expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([{ ...updated[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" }]);
+    expect((await mirrorDoc(fs.db, "h1"))!.images).toEqual([
+      { ...updated[0], thumbnailUrl: "https://cdn.example/0.webp", avifUrl: "https://cdn.example/0.avif" },
+    ]);
   });
 });

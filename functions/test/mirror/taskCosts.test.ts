@@ -128,7 +128,8 @@ describe("through a poller (standalone worker or sweep)", () => {
 
   it("a poll with nothing to do reads 4 docs (3 queries and the pending query's wrap); the audit step adds its cursors, a page of the queue, and 3 small queries", async () => {
     const writer = fs.db.bulkWriter();
-    for (let i = 0; i < 30; i++) void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
+    for (let i = 0; i < 30; i++)
+      void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
     await writer.close();
     // Audit: cursor + page of 30; dead-letter check: cursor + empty query; implausible leases and retry times: 2 empty queries.
     expect(billed((await counted(() => sweepMirrorQueue(deps()))).ops)).toEqual({ reads: 4 + 1 + 30 + 2 + 2, writes: 2 });

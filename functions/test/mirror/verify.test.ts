@@ -41,7 +41,9 @@ async function plantRepairable(): Promise<void> {
   await item("generationHistory/u2/items/h8").update({ isDeleted: true }); // sourceDeleted
   await item("generationHistory/u2/items/h10").delete(); // sourceGone
   // Not drift: an optimization field on the mirror only (kept by the smart merge), an item in another `items` collection.
-  await mirror("h14").update({ images: [{ id: "h14-img0", url: "https://cdn.example/h14/0.png", storagePath: "u/u2/h14/0.png", thumbnailUrl: "https://cdn/t.png" }] });
+  await mirror("h14").update({
+    images: [{ id: "h14-img0", url: "https://cdn.example/h14/0.png", storagePath: "u/u2/h14/0.png", thumbnailUrl: "https://cdn/t.png" }],
+  });
   await fs.db.doc("carts/c1/items/x").set(historyItem("u1", "x"));
 }
 
@@ -63,7 +65,14 @@ describe("verify", () => {
   it("reports in sync when the mirror is the projection of the sources", async () => {
     await inSyncBase();
     const report = await verify();
-    expect(report).toMatchObject({ inSync: true, complete: true, driftCount: 0, matching: 25, notPublic: 5, scanned: { historyItems: 30, mirrorDocs: 25 } });
+    expect(report).toMatchObject({
+      inSync: true,
+      complete: true,
+      driftCount: 0,
+      matching: 25,
+      notPublic: 5,
+      scanned: { historyItems: 30, mirrorDocs: 25 },
+    });
   });
 
   it("finds each planted kind of drift, with a sample naming the item, and nothing else", async () => {
@@ -71,7 +80,14 @@ describe("verify", () => {
     await plantRepairable();
     await plantUnrepairable();
     const r = await verify();
-    expect(r).toMatchObject({ inSync: false, complete: true, driftCount: 8, unpublishable: 2, notPublic: 5, scanned: { historyItems: 31, notHistoryItems: 0 } });
+    expect(r).toMatchObject({
+      inSync: false,
+      complete: true,
+      driftCount: 8,
+      unpublishable: 2,
+      notPublic: 5,
+      scanned: { historyItems: 31, notHistoryItems: 0 },
+    });
     const found = Object.fromEntries(Object.entries(r.drift).map(([kind, { count, sample }]) => [kind, { count, ids: ids(sample) }]));
     expect(found).toEqual({
       missing: { count: 1, ids: ["u2/h0"] },
@@ -107,7 +123,12 @@ describe("verify", () => {
     const repaired = await verify({ repair: true, apply });
     expect(repaired.repair).toMatchObject({ enqueued: 0, unrepairable: 4 });
     const after = await verify({ repair: true, apply });
-    expect(after).toMatchObject({ inSync: false, driftCount: 2, unpublishable: 2, drift: { conflict: { count: 1 }, tooLarge: { count: 1 }, unowned: { count: 2 } } });
+    expect(after).toMatchObject({
+      inSync: false,
+      driftCount: 2,
+      unpublishable: 2,
+      drift: { conflict: { count: 1 }, tooLarge: { count: 1 }, unowned: { count: 2 } },
+    });
     expect(after.repair).toMatchObject({ enqueued: 0, unrepairable: 4 });
     expect((await fs.db.collection("mirrorQueue").where("historyId", "==", "huge").get()).size).toBe(0);
     // The unowned docs fixed by hand (h12 published again by its item's upsert): in sync, the items the mirror cannot hold still listed.
@@ -153,6 +174,12 @@ describe("verify", () => {
     await inSyncBase();
     const controller = new AbortController();
     const r = await verify({ signal: controller.signal, onProgress: () => controller.abort() });
-    expect(r).toMatchObject({ inSync: false, complete: false, stoppedBy: "signal", driftCount: 0, scanned: { historyItems: 7, mirrorDocs: 0 } });
+    expect(r).toMatchObject({
+      inSync: false,
+      complete: false,
+      stoppedBy: "signal",
+      driftCount: 0,
+      scanned: { historyItems: 7, mirrorDocs: 0 },
+    });
   });
 });

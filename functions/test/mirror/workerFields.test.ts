@@ -125,8 +125,16 @@ describe.each(POLLING_PATHS)("through the %s, a lease or retry time no worker co
   });
 
   it.each([
-    ["a year-9999 lease", { status: "processing", attempts: 1, leaseExpiresAt: Timestamp.fromDate(new Date("9999-01-01T00:00:00Z")) }, "leases"],
-    ["a year-9999 retry time", { status: "failed", deadLetter: false, attempts: 1, nextAttemptAt: Timestamp.fromDate(new Date("9999-01-01T00:00:00Z")) }, "retries"],
+    [
+      "a year-9999 lease",
+      { status: "processing", attempts: 1, leaseExpiresAt: Timestamp.fromDate(new Date("9999-01-01T00:00:00Z")) },
+      "leases",
+    ],
+    [
+      "a year-9999 retry time",
+      { status: "failed", deadLetter: false, attempts: 1, nextAttemptAt: Timestamp.fromDate(new Date("9999-01-01T00:00:00Z")) },
+      "retries",
+    ],
   ])("%s is shown by status, and the task is taken at once", async (_label, fields, kind) => {
     await putHistoryItem(fs.db, "u1", "h1");
     const id = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "h1", createdAt: Timestamp.now(), ...fields });
@@ -148,9 +156,20 @@ it("a lease a correct worker wrote is respected: its task is not taken over befo
 
 it("a task only the audit finds is handed out even when pending tasks fill the batch, and the audit cursor does not pass it", async () => {
   const writer = fs.db.bulkWriter();
-  for (let i = 0; i < 300; i++) void writer.set(fs.db.doc(`mirrorQueue/done${String(i).padStart(4, "0")}`), { op: "upsert", uid: "u1", historyId: "x", status: "done", createdAt: Timestamp.now() });
+  for (let i = 0; i < 300; i++)
+    void writer.set(fs.db.doc(`mirrorQueue/done${String(i).padStart(4, "0")}`), {
+      op: "upsert",
+      uid: "u1",
+      historyId: "x",
+      status: "done",
+      createdAt: Timestamp.now(),
+    });
   await writer.close();
-  const weird = await enqueueRaw(fs.db, { op: "upsert", uid: "u1", historyId: "hq", status: "queued", createdAt: Timestamp.now() }, "a-weird");
+  const weird = await enqueueRaw(
+    fs.db,
+    { op: "upsert", uid: "u1", historyId: "hq", status: "queued", createdAt: Timestamp.now() },
+    "a-weird",
+  );
   await goodTasks(30);
   const worker = new MirrorQueueWorker(deps({ config: { MIRROR_BATCH_LIMIT: 12 } }));
   await worker.pollOnce();
@@ -162,7 +181,14 @@ it("a task only the audit finds is handed out even when pending tasks fill the b
 it("the audit hands out no more than a batch, and its cursor stops at the last one handed out", async () => {
   const writer = fs.db.bulkWriter();
   const weird = Array.from({ length: 20 }, (_, i) => `w${String(i).padStart(2, "0")}`);
-  for (const id of weird) void writer.set(fs.db.doc(`mirrorQueue/${id}`), { op: "upsert", uid: "u1", historyId: "hq", status: "queued", createdAt: Timestamp.now() });
+  for (const id of weird)
+    void writer.set(fs.db.doc(`mirrorQueue/${id}`), {
+      op: "upsert",
+      uid: "u1",
+      historyId: "hq",
+      status: "queued",
+      createdAt: Timestamp.now(),
+    });
   await writer.close();
   const clock = new ManualClock();
   const worker = new MirrorQueueWorker(deps({ clock, config: { MIRROR_BATCH_LIMIT: 12 } }));

@@ -32,12 +32,24 @@ async function seedTasks(db: Firestore, count: number, prefix: string, fields: R
   const writer = db.bulkWriter();
   const t0 = Date.now();
   for (let i = 0; i < count; i++) {
-    writer.set(db.doc(`generationHistory/u${i % 7}/items/${prefix}${i}`), { uid: `u${i % 7}`, prompt: `p${i}`, isPublic: true, isDeleted: false, images: [] });
+    writer.set(db.doc(`generationHistory/u${i % 7}/items/${prefix}${i}`), {
+      uid: `u${i % 7}`,
+      prompt: `p${i}`,
+      isPublic: true,
+      isDeleted: false,
+      images: [],
+    });
   }
   await writer.close();
   const ids: string[] = [];
   for (let i = 0; i < count; i += 50) {
-    ids.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, j) => enqueue(db, { op: "upsert", uid: `u${(i + j) % 7}`, historyId: `${prefix}${i + j}`, ...fields }, t0 + i + j)))));
+    ids.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(50, count - i) }, (_, j) =>
+          enqueue(db, { op: "upsert", uid: `u${(i + j) % 7}`, historyId: `${prefix}${i + j}`, ...fields }, t0 + i + j),
+        ),
+      )),
+    );
   }
   return ids;
 }
@@ -55,7 +67,12 @@ const completedIds = (w: WorkerProcess) => w.logs.filter((l) => l.message === "t
 
 it("three worker processes and the trigger path race over 300 tasks: each done once, none lost", async () => {
   const workers = [worker(), worker(), worker()];
-  await eventually(async () => workers.every((w) => w.logs.some((l) => l.message === "worker.started")), Boolean, 20_000, "workers started");
+  await eventually(
+    async () => workers.every((w) => w.logs.some((l) => l.message === "worker.started")),
+    Boolean,
+    20_000,
+    "workers started",
+  );
 
   process.env.GCLOUD_PROJECT = fs.projectId;
   const fft = firebaseFunctionsTest({ projectId: fs.projectId });
@@ -76,7 +93,9 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
     // The trigger fires for every task, as Firestore would, while the pollers compete for the same tasks. An
     // invocation may fail on a starved machine (a read past its deadline): the task stays due for the pollers, as
     // a deployed trigger's failure leaves it for the sweep; only Firestore's transient codes may end one.
-    const ends = await Promise.allSettled(ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })));
+    const ends = await Promise.allSettled(
+      ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })),
+    );
     const failures = ends.flatMap((end) => (end.status === "rejected" ? [firestoreCode(end.reason)] : []));
     expect(failures.filter((code) => !TRANSIENT.includes(code))).toEqual([]);
   } finally {
@@ -85,7 +104,12 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
     fft.cleanup();
   }
 
-  await eventuallyWhileProgressing(() => tasksByStatus(fs.db), (by) => by.done === 300, 30_000, "all tasks done");
+  await eventuallyWhileProgressing(
+    () => tasksByStatus(fs.db),
+    (by) => by.done === 300,
+    30_000,
+    "all tasks done",
+  );
   const tasks = await fs.db.collection("mirrorQueue").get();
   expect(tasks.docs.every((d) => d.get("attempts") === 1)).toBe(true);
   const mirrors = await fs.db.collection("publicGenerations").get();
@@ -107,7 +131,10 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
  */
 async function unlocked(db: Firestore, path: string): Promise<boolean> {
   const data = (await db.doc(path).get()).data()!;
-  const write = db.doc(path).set(data).then(() => true);
+  const write = db
+    .doc(path)
+    .set(data)
+    .then(() => true);
   return Promise.race([write, new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
 }
 
@@ -117,12 +144,20 @@ async function unlocked(db: Firestore, path: string): Promise<boolean> {
 // later (the README says what that costs); the test kills it holding a claim, between transactions, to show the
 // takeover itself.
 it("a worker killed with SIGKILL mid-batch: another worker completes its leased tasks after the lease runs out", async () => {
-  const retry = { status: "failed", attempts: 1, deadLetter: false, lastError: "earlier failure", nextAttemptAt: Timestamp.fromMillis(Date.now() - 1000) };
+  const retry = {
+    status: "failed",
+    attempts: 1,
+    deadLetter: false,
+    lastError: "earlier failure",
+    nextAttemptAt: Timestamp.fromMillis(Date.now() - 1000),
+  };
   const ids = await seedTasks(fs.db, 60, "kill", retry);
   const victim = worker({ MIRROR_POOL_SIZE: "1", MIRROR_BATCH_LIMIT: "60", MIRROR_LEASE_MS: "3000" });
   const owner = `mirror-${victim.pid}-`;
   const held = async () =>
-    (await fs.db.collection("mirrorQueue").where("status", "==", "processing").get()).docs.filter((d) => String(d.get("leaseOwner")).startsWith(owner));
+    (await fs.db.collection("mirrorQueue").where("status", "==", "processing").get()).docs.filter((d) =>
+      String(d.get("leaseOwner")).startsWith(owner),
+    );
 
   // Freeze the worker, and look at what it holds: a task claimed and not finished, its item not locked.
   let holding: string[] = [];
@@ -144,7 +179,12 @@ it("a worker killed with SIGKILL mid-batch: another worker completes its leased 
   expect((await victim.exited).signal).toBe("SIGKILL");
 
   const rescuer = worker({ MIRROR_LEASE_MS: "3000" });
-  await eventuallyWhileProgressing(() => tasksByStatus(fs.db), (by) => by.done === ids.length, 30_000, "all tasks done");
+  await eventuallyWhileProgressing(
+    () => tasksByStatus(fs.db),
+    (by) => by.done === ids.length,
+    30_000,
+    "all tasks done",
+  );
   for (const taskId of holding) {
     const task = (await fs.db.doc(`mirrorQueue/${taskId}`).get()).data()!;
     expect(task.attempts).toBe(3);
@@ -158,7 +198,12 @@ it("a worker killed with SIGKILL mid-batch: another worker completes its leased 
 it("SIGTERM mid-batch: exits 0 and leaves no task half-done", async () => {
   const ids = await seedTasks(fs.db, 80, "term");
   const w = worker({ MIRROR_POOL_SIZE: "2", MIRROR_BATCH_LIMIT: "40" });
-  await eventually(() => tasksByStatus(fs.db), (by) => (by.done ?? 0) > 0, 30_000, "work started");
+  await eventually(
+    () => tasksByStatus(fs.db),
+    (by) => (by.done ?? 0) > 0,
+    30_000,
+    "work started",
+  );
   w.child.kill("SIGTERM");
   expect(await w.exited).toEqual({ code: 0, signal: null });
   expect(w.logs.map((l) => l.message)).toContain("worker.stopped");
@@ -175,7 +220,12 @@ it("SIGTERM mid-batch: exits 0 and leaves no task half-done", async () => {
 
 it("logs a startup line with its configuration and heartbeats with counts and memory", async () => {
   const w = worker();
-  await eventually(async () => w.logs.filter((l) => l.message === "worker.heartbeat").length, (n) => n >= 1, 20_000, "a heartbeat");
+  await eventually(
+    async () => w.logs.filter((l) => l.message === "worker.heartbeat").length,
+    (n) => n >= 1,
+    20_000,
+    "a heartbeat",
+  );
   const start = w.logs.find((l) => l.message === "worker.started")!;
   expect(start).toMatchObject({ severity: "INFO", worker: "mirrorQueue", batchLimit: 12, poolSize: 4, pollIntervalMs: 100 });
   const beat = w.logs.find((l) => l.message === "worker.heartbeat")!;

@@ -25,7 +25,10 @@ let db: Firestore;
 beforeAll(async () => {
   const [host, port] = emulatorHost().split(":");
   const projectId = uniqueProjectId("canvasops");
-  env = await initializeTestEnvironment({ projectId, firestore: { host, port: Number(port), rules: readFileSync(join(__dirname, "../../../firestore.rules"), "utf8") } });
+  env = await initializeTestEnvironment({
+    projectId,
+    firestore: { host, port: Number(port), rules: readFileSync(join(__dirname, "../../../firestore.rules"), "utf8") },
+  });
   admin = initializeApp({ projectId }, projectId);
   db = getFirestore(admin);
 });
@@ -44,7 +47,9 @@ let a: Client;
 beforeEach(async () => {
   await env.clearFirestore();
   a = env.authenticatedContext("alice").firestore();
-  await assertSucceeds(a.doc("canvasProjects/p1").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 0, updatedAt: serverTimestamp() }));
+  await assertSucceeds(
+    a.doc("canvasProjects/p1").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 0, updatedAt: serverTimestamp() }),
+  );
 });
 
 const project = () => a.doc("canvasProjects/p1");
@@ -101,14 +106,44 @@ describe("an op batch the app writes as the README prescribes", () => {
 describe("an op the definition does not allow is refused", () => {
   it.each<[string, number, Op, ((b: Batch) => void) | undefined]>([
     ["an unknown type", 1, { type: "remove", elementId: "e1" }, (b) => b.delete(element("e1"))],
-    ["a create whose element is not its data", 1, { type: "create", elementId: "e2", data: { y: 2 } }, (b) => b.set(element("e2"), { y: 3 })],
+    [
+      "a create whose element is not its data",
+      1,
+      { type: "create", elementId: "e2", data: { y: 2 } },
+      (b) => b.set(element("e2"), { y: 3 }),
+    ],
     ["a create without data", 1, { type: "create", elementId: "e2" }, (b) => b.set(element("e2"), {})],
-    ["an update of an element that does not exist", 1, { type: "update", elementId: "e9", data: { y: 1 } }, (b) => b.set(element("e9"), { y: 1 })],
+    [
+      "an update of an element that does not exist",
+      1,
+      { type: "update", elementId: "e9", data: { y: 1 } },
+      (b) => b.set(element("e9"), { y: 1 }),
+    ],
     ["an update without data", 1, { type: "update", elementId: "e1", data: {} }, (b) => b.update(element("e1"), { x: 2 })],
-    ["an update whose element change is not its data", 1, { type: "update", elementId: "e1", data: { x: 2 } }, (b) => b.set(element("e1"), { totally: "different" })],
-    ["an update that also changes another field", 1, { type: "update", elementId: "e1", data: { x: 2 } }, (b) => b.update(element("e1"), { x: 2, sneaky: 1 })],
-    ["an update that merges into a map instead of replacing it", 1, { type: "update", elementId: "e1", data: { style: { d: 3 } } }, (b) => b.set(element("e1"), { style: { d: 3 } }, { merge: true })],
-    ["an update with a dotted key (a client sends the whole top-level value)", 1, { type: "update", elementId: "e1", data: { "style.c": 2 } }, undefined],
+    [
+      "an update whose element change is not its data",
+      1,
+      { type: "update", elementId: "e1", data: { x: 2 } },
+      (b) => b.set(element("e1"), { totally: "different" }),
+    ],
+    [
+      "an update that also changes another field",
+      1,
+      { type: "update", elementId: "e1", data: { x: 2 } },
+      (b) => b.update(element("e1"), { x: 2, sneaky: 1 }),
+    ],
+    [
+      "an update that merges into a map instead of replacing it",
+      1,
+      { type: "update", elementId: "e1", data: { style: { d: 3 } } },
+      (b) => b.set(element("e1"), { style: { d: 3 } }, { merge: true }),
+    ],
+    [
+      "an update with a dotted key (a client sends the whole top-level value)",
+      1,
+      { type: "update", elementId: "e1", data: { "style.c": 2 } },
+      undefined,
+    ],
     ["an update recorded with an increment sentinel", 1, { type: "update", elementId: "e1", data: { x: increment(1) } }, undefined],
     ["a delete that leaves the element", 1, { type: "delete", elementId: "e1" }, () => undefined],
     ["a delete with data", 1, { type: "delete", elementId: "e1", data: { x: 1 } }, (b) => b.delete(element("e1"))],
@@ -143,7 +178,9 @@ describe("an op the definition does not allow is refused", () => {
 describe("a batch carries one op and changes only that op's element", () => {
   it("refuses a batch that also rewrites another element", async () => {
     await withSnapshot();
-    await assertFails(append(1, { type: "create", elementId: "e2", data: { y: 2 } }, undefined, (b) => b.set(element("e1"), { hijacked: true })));
+    await assertFails(
+      append(1, { type: "create", elementId: "e2", data: { y: 2 } }, undefined, (b) => b.set(element("e1"), { hijacked: true })),
+    );
     await expectLoadsAsElements();
   });
 
@@ -233,7 +270,8 @@ describe("updatedAt is the server time of the owner's write", () => {
     ["removed", firebase.firestore.FieldValue.delete()],
   ])("refuses updatedAt %s", async (name, updatedAt) => {
     await assertFails(project().update({ updatedAt }));
-    if (name !== "removed") await assertFails(a.doc("canvasProjects/p2").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 0, updatedAt }));
+    if (name !== "removed")
+      await assertFails(a.doc("canvasProjects/p2").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 0, updatedAt }));
   });
 
   it("an op batch must set it", async () => {
@@ -246,7 +284,9 @@ describe("updatedAt is the server time of the owner's write", () => {
 
   it("a project is created with no ops and a server-time updatedAt (or none)", async () => {
     await assertFails(a.doc("canvasProjects/p3").set({ ownerUid: "alice", opIndex: 4, opsSinceSnapshot: 0, updatedAt: serverTimestamp() }));
-    await assertFails(a.doc("canvasProjects/p3").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 7, updatedAt: serverTimestamp() }));
+    await assertFails(
+      a.doc("canvasProjects/p3").set({ ownerUid: "alice", opIndex: -1, opsSinceSnapshot: 7, updatedAt: serverTimestamp() }),
+    );
     await assertSucceeds(a.doc("canvasProjects/p3").set({ ownerUid: "alice" }));
   });
 });
@@ -279,7 +319,12 @@ describe("property: random op sequences written by a client under the rules load
       const elementId = ids[Math.floor(rand() * ids.length)];
       const r = rand();
       // A create may carry a literal "a.b" field; an update's keys are top-level names (no dot), as the rules require.
-      const op: Op = !live.has(elementId) || r < 0.2 ? { type: "create", elementId, data: fields(rand) } : r < 0.85 ? { type: "update", elementId, data: fields(rand, 1, ["x", "y", "style", "meta", "é"]) } : { type: "delete", elementId };
+      const op: Op =
+        !live.has(elementId) || r < 0.2
+          ? { type: "create", elementId, data: fields(rand) }
+          : r < 0.85
+            ? { type: "update", elementId, data: fields(rand, 1, ["x", "y", "style", "meta", "é"]) }
+            : { type: "delete", elementId };
       await assertSucceeds(append(index, op));
       if (op.type === "delete") live.delete(elementId);
       else live.add(elementId);
@@ -287,7 +332,12 @@ describe("property: random op sequences written by a client under the rules load
         await snapshotNow();
         snapshots++;
       }
-      if (snapshots > 0 && rand() < 0.3) expect({ seed, index, loaded: await expectLoadsAsElements() }).toMatchObject({ seed, index, loaded: { source: "snapshot", opIndex: index } });
+      if (snapshots > 0 && rand() < 0.3)
+        expect({ seed, index, loaded: await expectLoadsAsElements() }).toMatchObject({
+          seed,
+          index,
+          loaded: { source: "snapshot", opIndex: index },
+        });
     }
     expect(snapshots).toBeGreaterThan(0);
     await expectLoadsAsElements();

@@ -30,7 +30,9 @@ beforeEach(async () => {
     await db.doc("workerState/mirrorQueueScan").set({ taskId: "t1" });
     await db.doc("users/alice").set({ username: "alice" });
     await db.doc("generationHistory/alice/items/h1").set({ uid: "alice", prompt: "p", isPublic: true });
-    await db.doc("canvasProjects/p1").set({ ownerUid: "alice", opIndex: 0, opsSinceSnapshot: 1, lastSnapshotOpIndex: -1, updatedAt: new Date() });
+    await db
+      .doc("canvasProjects/p1")
+      .set({ ownerUid: "alice", opIndex: 0, opsSinceSnapshot: 1, lastSnapshotOpIndex: -1, updatedAt: new Date() });
     await db.doc("canvasSnapshotFailures/p1").set({ error: "x", attempts: 1 });
     await db.doc("canvasProjects/p1/elements/e1").set({ x: 1 });
     await db.doc("canvasProjects/p1/ops/0").set({ index: 0, type: "create", elementId: "e1", data: { x: 1 }, createdAt: new Date() });
@@ -54,7 +56,11 @@ describe("public collections: anyone reads, no client writes", () => {
     await assertFails(alice().doc(path).set({ forged: true }));
     await assertFails(anon().doc(path).set({ forged: true }));
     await assertFails(alice().doc(path).delete());
-    await assertFails(alice().doc(path.replace(/\/[^/]+$/, "/new")).set({ uid: "alice" }));
+    await assertFails(
+      alice()
+        .doc(path.replace(/\/[^/]+$/, "/new"))
+        .set({ uid: "alice" }),
+    );
   });
 });
 
@@ -99,7 +105,9 @@ describe("generationHistory/{uid}/items", () => {
       await assertFails(bob().doc(`generationHistory/bob/items/${id}`).set({ uid: "bob", prompt: "squat", isPublic: true }));
     }
     await assertSucceeds(alice().doc("generationHistory/alice/items/g1").set({ uid: "alice", prompt: "mine" }));
-    await assertSucceeds(alice().doc("generationHistory/alice/items/unpublished1").set({ uid: "alice", prompt: "mine again", isPublic: true }));
+    await assertSucceeds(
+      alice().doc("generationHistory/alice/items/unpublished1").set({ uid: "alice", prompt: "mine again", isPublic: true }),
+    );
     await assertSucceeds(bob().doc("generationHistory/bob/items/fresh1").set({ uid: "bob", prompt: "free id" }));
     await assertFails(bob().doc("publicGenerationOwners/unpublished1").get());
     await assertFails(bob().doc("publicGenerationOwners/fresh1").set({ uid: "bob" }));
@@ -128,8 +136,16 @@ describe("canvasProjects", () => {
   it("let the owner update their project but never the worker's fields or the owner (the counters: test/rules/canvasOps)", async () => {
     await assertSucceeds(alice().doc("canvasProjects/p1").update({ title: "mine" }));
     for (const field of ["lastSnapshotOpIndex", "latestSnapshotId", "lastSnapshotAt", "snapshotCheckAfter"]) {
-      await assertFails(alice().doc("canvasProjects/p1").update({ [field]: field === "lastSnapshotOpIndex" ? 99 : "forged" }));
-      await assertFails(alice().doc(`canvasProjects/new-${field}`).set({ ownerUid: "alice", [field]: "forged" }));
+      await assertFails(
+        alice()
+          .doc("canvasProjects/p1")
+          .update({ [field]: field === "lastSnapshotOpIndex" ? 99 : "forged" }),
+      );
+      await assertFails(
+        alice()
+          .doc(`canvasProjects/new-${field}`)
+          .set({ ownerUid: "alice", [field]: "forged" }),
+      );
     }
     await assertFails(alice().doc("canvasProjects/p1").update({ ownerUid: "bob" }));
   });
@@ -168,7 +184,9 @@ describe("deleting a canvas project", () => {
       await assertFails(bob().doc(`canvasProjects/p1/${path}`).get());
       await assertFails(alice().doc(`canvasProjects/p1/${path}`).get());
     }
-    await assertFails(bob().doc("canvasProjects/p1/ops/1").set({ index: 1, type: "delete", elementId: "e1", createdAt: serverTimestamp() }));
+    await assertFails(
+      bob().doc("canvasProjects/p1/ops/1").set({ index: 1, type: "delete", elementId: "e1", createdAt: serverTimestamp() }),
+    );
   });
 });
 

@@ -30,12 +30,26 @@ it("caches the highest-scored images first, with their optimized urls, up to the
   const doc = await cache();
   expect(doc!.count).toBe(3);
   expect(doc!.images.map((i: { historyId: string }) => i.historyId)).toEqual(["b", "c", "a"]);
-  expect(doc!.images[0]).toEqual({ id: "b:0", historyId: "b", url: "https://cdn/b/0.png", thumbnailUrl: "https://cdn/b/0.webp", avifUrl: "https://cdn/b/0.avif", aestheticScore: 9.5 });
+  expect(doc!.images[0]).toEqual({
+    id: "b:0",
+    historyId: "b",
+    url: "https://cdn/b/0.png",
+    thumbnailUrl: "https://cdn/b/0.webp",
+    avifUrl: "https://cdn/b/0.avif",
+    aestheticScore: 9.5,
+  });
   expect(doc!.refreshedAt).toBeInstanceOf(Timestamp);
 });
 
 it("takes several images per generation, and images without optimization fields as they are", async () => {
-  await mirror("multi", 9, { images: [{ id: "x", url: "https://cdn/multi/x.png" }, { id: "y", url: "https://cdn/multi/y.png", thumbnailUrl: "https://cdn/multi/y.webp" }, { id: "z", url: "https://cdn/multi/z.png" }, { id: "nourl" }] });
+  await mirror("multi", 9, {
+    images: [
+      { id: "x", url: "https://cdn/multi/x.png" },
+      { id: "y", url: "https://cdn/multi/y.png", thumbnailUrl: "https://cdn/multi/y.webp" },
+      { id: "z", url: "https://cdn/multi/z.png" },
+      { id: "nourl" },
+    ],
+  });
   await refreshSignupImageCache(testDeps(fs.db), { limit: 10, maxPerGeneration: 2 });
   expect((await cache())!.images).toEqual([
     { id: "multi:x", historyId: "multi", url: "https://cdn/multi/x.png", aestheticScore: 9 },
@@ -89,7 +103,13 @@ it("the standalone worker refreshes at start and exits 0 on SIGTERM", async () =
 
 it("skips, and logs, images whose URLs are too long to cache, so huge URLs never make a refresh fail", async () => {
   // What the mirror publishes for owners who wrote ~300 KB URLs (each doc stays under 1 MiB).
-  const huge = (id: string, c: string, score: number) => mirror(id, score, { images: [{ id: "a", url: `https://x/${c.repeat(300_000)}` }, { id: "b", url: "https://x/ok.png", thumbnailUrl: `https://x/${c.repeat(300_000)}` }] });
+  const huge = (id: string, c: string, score: number) =>
+    mirror(id, score, {
+      images: [
+        { id: "a", url: `https://x/${c.repeat(300_000)}` },
+        { id: "b", url: "https://x/ok.png", thumbnailUrl: `https://x/${c.repeat(300_000)}` },
+      ],
+    });
   await Promise.all([huge("big1", "a", 10), huge("big2", "b", 9.8), mirror("fresh", 9.5)]);
   const logger = memoryLogger();
   const report = await refreshSignupImageCache(testDeps(fs.db, { logger }));
@@ -98,7 +118,10 @@ it("skips, and logs, images whose URLs are too long to cache, so huge URLs never
   // The oversized url leaves its image out; an oversized thumbnail leaves the entry without it.
   expect(doc!.images.map((i: { id: string }) => i.id)).toEqual(["big1:b", "big2:b", "fresh:0"]);
   expect(doc!.images[0]).toEqual({ id: "big1:b", historyId: "big1", url: "https://x/ok.png", aestheticScore: 10 });
-  expect(logger.entries.find((e) => e.message === "signupCache.images_skipped")).toMatchObject({ count: 2, images: ["big1 image 0: url of 300,010 characters", "big2 image 0: url of 300,010 characters"] });
+  expect(logger.entries.find((e) => e.message === "signupCache.images_skipped")).toMatchObject({
+    count: 2,
+    images: ["big1 image 0: url of 300,010 characters", "big2 image 0: url of 300,010 characters"],
+  });
 });
 
 it("ranks only scores from 0 to 10: a score out of range never reaches the signup page", async () => {

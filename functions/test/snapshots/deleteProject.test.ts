@@ -44,7 +44,10 @@ async function deleteAsTheApp(id: string) {
   await batch.commit();
 }
 
-const deletedEvent = (id: string) => ({ params: { projectId: id }, data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`) });
+const deletedEvent = (id: string) => ({
+  params: { projectId: id },
+  data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`),
+});
 
 it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts, any other subcollection, and its snapshot failure record", async () => {
   await fullProject("p");
@@ -80,7 +83,11 @@ it("writes the tombstone when the delete came without one (Admin SDK), and leave
 
   await fullProject("back-again");
   const logger = memoryLogger();
-  expect(await deleteProjectData(testDeps(fs.db, { logger }), "back-again")).toEqual({ projectId: "back-again", deleted: 0, recreated: true });
+  expect(await deleteProjectData(testDeps(fs.db, { logger }), "back-again")).toEqual({
+    projectId: "back-again",
+    deleted: 0,
+    recreated: true,
+  });
   expect((await docsUnder(fs.db, "back-again")).length).toBeGreaterThan(5);
   expect(logger.entries).toContainEqual(expect.objectContaining({ severity: "WARNING", message: "project.recreated" }));
 });

@@ -21,7 +21,8 @@ const ids = (r: SnapshotReport, key: "created" | "failed" | "repaired") => r[key
 const project = async (id: string) => (await fs.db.doc(`canvasProjects/${id}`).get()).data()!;
 const failureOf = async (id: string) => (await fs.db.doc(`canvasSnapshotFailures/${id}`).get()).data();
 
-const projectAt = (id: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) => writeProjectAt(fs.db, id, updatedAtMs, elements, over);
+const projectAt = (id: string, updatedAtMs: number, elements: Record<string, unknown>[], over: Record<string, unknown> = {}) =>
+  writeProjectAt(fs.db, id, updatedAtMs, elements, over);
 
 /** An element that fits its own doc but not a snapshot. */
 const BAD_ELEMENTS: [string, () => Record<string, unknown>, string][] = [
@@ -44,19 +45,36 @@ describe.each(BAD_ELEMENTS)("a project with an element %s", (_kind, badElement, 
     const base = clock.now() - 10 * MIN;
     await projectAt("broken", base, [{ ok: 1 }, badElement()]);
     const writer = fs.db.bulkWriter();
-    for (let i = 0; i < 500; i++) writer.set(fs.db.doc(`canvasProjects/idle${String(i).padStart(3, "0")}`), { ownerUid: "o", opIndex: -1, opsSinceSnapshot: 0, updatedAt: Timestamp.fromMillis(base + 1 + i) });
+    for (let i = 0; i < 500; i++)
+      writer.set(fs.db.doc(`canvasProjects/idle${String(i).padStart(3, "0")}`), {
+        ownerUid: "o",
+        opIndex: -1,
+        opsSinceSnapshot: 0,
+        updatedAt: Timestamp.fromMillis(base + 1 + i),
+      });
     await writer.close();
     await projectAt("fresh", base + 1000, [{ x: 1 }]);
 
     const first = await processSnapshots(deps);
     expect(ids(first, "created")).toEqual(["fresh"]);
-    expect(first.failed).toEqual([{ projectId: "broken", error: expect.stringContaining(reason), permanent: true, attempts: 1, retryAt: new Date(clock.now() + H).toISOString() }]);
-    expect((await failureOf("broken"))).toMatchObject({ error: expect.stringContaining(reason), permanent: true, attempts: 1, opIndex: 1 });
+    expect(first.failed).toEqual([
+      {
+        projectId: "broken",
+        error: expect.stringContaining(reason),
+        permanent: true,
+        attempts: 1,
+        retryAt: new Date(clock.now() + H).toISOString(),
+      },
+    ]);
+    expect(await failureOf("broken")).toMatchObject({ error: expect.stringContaining(reason), permanent: true, attempts: 1, opIndex: 1 });
     expect((await project("broken")).latestSnapshotId).toBeUndefined();
     expect(formatSnapshots(first)).toMatch(/broken: FAILED \(permanent\), attempt 1, retry \S+: element e1/);
 
     const health = await getSystemHealth(fs.db, deps.config, clock.now());
-    expect(health.snapshots.failing).toEqual({ count: 1, recent: [expect.objectContaining({ projectId: "broken", error: expect.stringContaining(reason), permanent: true, attempts: 1 })] });
+    expect(health.snapshots.failing).toEqual({
+      count: 1,
+      recent: [expect.objectContaining({ projectId: "broken", error: expect.stringContaining(reason), permanent: true, attempts: 1 })],
+    });
     expect(formatHealth(health)).toContain("1 failing");
     expect(formatHealth(health)).toMatch(/broken\s+1\s+yes\s+\S+\s+element e1/);
 
@@ -65,13 +83,15 @@ describe.each(BAD_ELEMENTS)("a project with an element %s", (_kind, badElement, 
     expect((await processSnapshots(deps)).failed).toEqual([]);
     clock.advance(31 * MIN);
     const retried = await processSnapshots(deps);
-    expect(retried.failed).toEqual([expect.objectContaining({ projectId: "broken", attempts: 2, retryAt: new Date(clock.now() + 2 * H).toISOString() })]);
+    expect(retried.failed).toEqual([
+      expect.objectContaining({ projectId: "broken", attempts: 2, retryAt: new Date(clock.now() + 2 * H).toISOString() }),
+    ]);
 
     // Once the owner removes the element, the next run snapshots it, backoff or not.
     await appendOp(fs.db, "broken", { type: "delete", elementId: "e1" });
     clock.advance(MIN);
     expect(ids(await processSnapshots(deps), "created")).toEqual(["broken"]);
-    expect((await failureOf("broken"))).toBeUndefined();
+    expect(await failureOf("broken")).toBeUndefined();
     expect((await getSystemHealth(fs.db, deps.config, clock.now())).snapshots.failing.count).toBe(0);
   });
 });
@@ -157,8 +177,10 @@ it("a project whose opIndex is not an integer is recorded as failing without a r
   await projectAt("fine", clock.now() - MIN, [{ x: 1 }]);
   const report = await processSnapshots(deps);
   expect(ids(report, "created")).toEqual(["fine"]);
-  expect(report.failed).toEqual([expect.objectContaining({ projectId: "garbled", error: "opIndex must be an integer >= -1", permanent: true })]);
-  expect((await failureOf("garbled"))).toMatchObject({ opIndex: null, permanent: true });
+  expect(report.failed).toEqual([
+    expect.objectContaining({ projectId: "garbled", error: "opIndex must be an integer >= -1", permanent: true }),
+  ]);
+  expect(await failureOf("garbled")).toMatchObject({ opIndex: null, permanent: true });
 });
 
 it("a run that dies after claiming a project leaves it recorded as not finished; it waits its backoff behind the others, then gets its snapshot", async () => {
@@ -167,16 +189,21 @@ it("a run that dies after claiming a project leaves it recorded as not finished;
   await projectAt("claimed", clock.now() - 2 * MIN, [{ x: 1 }]);
   await projectAt("other", clock.now() - MIN, [{ x: 1 }]);
   // A run that claims, then dies before its snapshot commits: the claim is what stays.
-  expect(await claimProject(fs.db, "claimed", clock.now(), { maxOps: 100, maxHours: 24 }, false)).toMatchObject({ claimed: true, attempts: 1 });
+  expect(await claimProject(fs.db, "claimed", clock.now(), { maxOps: 100, maxHours: 24 }, false)).toMatchObject({
+    claimed: true,
+    attempts: 1,
+  });
   const health = await getSystemHealth(fs.db, deps.config, clock.now());
-  expect(health.snapshots.failing.recent).toEqual([expect.objectContaining({ projectId: "claimed", error: expect.stringContaining("did not finish") })]);
+  expect(health.snapshots.failing.recent).toEqual([
+    expect.objectContaining({ projectId: "claimed", error: expect.stringContaining("did not finish") }),
+  ]);
 
   clock.advance(MIN);
   const during = await processSnapshots(deps);
   expect(ids(during, "created")).toEqual(["other"]);
   clock.advance(H);
   expect(ids(await processSnapshots(deps), "created")).toEqual(["claimed"]);
-  expect((await failureOf("claimed"))).toBeUndefined();
+  expect(await failureOf("claimed")).toBeUndefined();
 });
 
 it("owners cannot push their project ahead: every run stamps what it handled, so the queue moves on", async () => {

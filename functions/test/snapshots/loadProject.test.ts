@@ -31,12 +31,22 @@ it("an op of an unknown type (remove for delete) makes loadProject read the elem
   const loaded = await loadProject(fs.db, "p", { logger });
   expect(loaded).toEqual({ opIndex: 2, elements: await elementsOf(fs.db, "p") });
   expect(loaded.elements).not.toHaveProperty("e1");
-  expect(fallbacks(logger)).toEqual([expect.objectContaining({ severity: "WARNING", projectId: "p", reason: expect.stringContaining('type must be "create", "update" or "delete", not "remove"') })]);
+  expect(fallbacks(logger)).toEqual([
+    expect.objectContaining({
+      severity: "WARNING",
+      projectId: "p",
+      reason: expect.stringContaining('type must be "create", "update" or "delete", not "remove"'),
+    }),
+  ]);
 });
 
-it("an update {\"style.color\": \"red\"} applied with update() loads as the nested change the collection holds, from the snapshot", async () => {
+it('an update {"style.color": "red"} applied with update() loads as the nested change the collection holds, from the snapshot', async () => {
   await createProject(fs.db, "p");
-  await appendOp(fs.db, "p", { type: "create", elementId: "e1", data: { style: { color: "blue", width: 2 }, "style.color": "a literal field" } });
+  await appendOp(fs.db, "p", {
+    type: "create",
+    elementId: "e1",
+    data: { style: { color: "blue", width: 2 }, "style.color": "a literal field" },
+  });
   expect((await snapshot("p")).created).toHaveLength(1);
   await appendOp(fs.db, "p", { type: "update", elementId: "e1", data: { "style.color": "red" } });
   const logger = memoryLogger();
@@ -50,16 +60,51 @@ it("an update {\"style.color\": \"red\"} applied with update() loads as the nest
 type Raw = [string, Record<string, unknown>, (b: FirebaseFirestore.WriteBatch, els: FirebaseFirestore.CollectionReference) => void, string];
 const OUTSIDE_THE_DEFINITION: Raw[] = [
   ["no type", { elementId: "e1", data: { x: 5 } }, (b, els) => b.set(els.doc("e1"), { x: 5 }), "type must be"],
-  ["update data that is not a map", { type: "update", elementId: "e1", data: "x=5" }, (b, els) => b.update(els.doc("e1"), { x: 5 }), "data must be a map"],
-  ["an update of an element that does not exist (the writer used set)", { type: "update", elementId: "ghost", data: { x: 1 } }, (b, els) => b.set(els.doc("ghost"), { x: 1 }), "which does not exist"],
-  ["an update that sets a field and a field inside it", { type: "update", elementId: "e1", data: { style: 1, "style.color": "red" } }, (b, els) => b.update(els.doc("e1"), { style: 1 }), "a field inside it"],
-  ["an update with no fields", { type: "update", elementId: "e1", data: {} }, (b, els) => b.update(els.doc("e1"), { touched: true }), "at least one field"],
-  ["an update path Firestore refuses", { type: "update", elementId: "e1", data: { "a..b": 1 } }, (b, els) => b.update(els.doc("e1"), { a: { b: 1 } }), "empty segment"],
+  [
+    "update data that is not a map",
+    { type: "update", elementId: "e1", data: "x=5" },
+    (b, els) => b.update(els.doc("e1"), { x: 5 }),
+    "data must be a map",
+  ],
+  [
+    "an update of an element that does not exist (the writer used set)",
+    { type: "update", elementId: "ghost", data: { x: 1 } },
+    (b, els) => b.set(els.doc("ghost"), { x: 1 }),
+    "which does not exist",
+  ],
+  [
+    "an update that sets a field and a field inside it",
+    { type: "update", elementId: "e1", data: { style: 1, "style.color": "red" } },
+    (b, els) => b.update(els.doc("e1"), { style: 1 }),
+    "a field inside it",
+  ],
+  [
+    "an update with no fields",
+    { type: "update", elementId: "e1", data: {} },
+    (b, els) => b.update(els.doc("e1"), { touched: true }),
+    "at least one field",
+  ],
+  [
+    "an update path Firestore refuses",
+    { type: "update", elementId: "e1", data: { "a..b": 1 } },
+    (b, els) => b.update(els.doc("e1"), { a: { b: 1 } }),
+    "empty segment",
+  ],
   ["a create without data", { type: "create", elementId: "e3" }, (b, els) => b.set(els.doc("e3"), { made: true }), "data must be a map"],
   ["a delete with data", { type: "delete", elementId: "e1", data: { x: 1 } }, (b, els) => b.delete(els.doc("e1")), "data must be absent"],
   ["an elementId that is not a string", { type: "delete", elementId: 2 }, (b, els) => b.delete(els.doc("e2")), "elementId"],
-  ["an index that skips one", { index: 3, type: "delete", elementId: "e2" }, (b, els) => b.delete(els.doc("e2")), "expected 2 (a gap in the ops)"],
-  ["an index that is a string (invisible to the ops query)", { index: "2", type: "delete", elementId: "e2" }, (b, els) => b.delete(els.doc("e2")), "the ops end at index 1"],
+  [
+    "an index that skips one",
+    { index: 3, type: "delete", elementId: "e2" },
+    (b, els) => b.delete(els.doc("e2")),
+    "expected 2 (a gap in the ops)",
+  ],
+  [
+    "an index that is a string (invisible to the ops query)",
+    { index: "2", type: "delete", elementId: "e2" },
+    (b, els) => b.delete(els.doc("e2")),
+    "the ops end at index 1",
+  ],
 ];
 
 it.each(OUTSIDE_THE_DEFINITION)("%s makes loadProject read the elements instead", async (_name, op, change, reason) => {
@@ -121,7 +166,12 @@ describe("property: loadProject equals the elements after random ops through the
       const elementId = ids[Math.floor(rand() * ids.length)];
       const r = rand();
       // Creates re-create existing elements too; update() needs an element that exists.
-      const op: OpInput = !live.has(elementId) || r < 0.2 ? { type: "create", elementId, data: element(rand) } : r < 0.85 ? { type: "update", elementId, data: update(rand) } : { type: "delete", elementId };
+      const op: OpInput =
+        !live.has(elementId) || r < 0.2
+          ? { type: "create", elementId, data: element(rand) }
+          : r < 0.85
+            ? { type: "update", elementId, data: update(rand) }
+            : { type: "delete", elementId };
       await appendOp(fs.db, id, op);
       if (op.type === "delete") live.delete(elementId);
       else live.add(elementId);

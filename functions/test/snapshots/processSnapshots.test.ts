@@ -23,13 +23,29 @@ async function projectWith(id: string, ops: number, lastSnapshotAgoMs?: number) 
   await createProject(fs.db, id);
   for (let i = 0; i < ops; i++) await appendOp(fs.db, id, { type: "create", elementId: `e${i}`, data: { i } });
   if (lastSnapshotAgoMs !== undefined) {
-    await fs.db.doc(`canvasProjects/${id}`).update({ lastSnapshotAt: Timestamp.fromMillis(Date.now() - lastSnapshotAgoMs), lastSnapshotOpIndex: -1 });
+    await fs.db
+      .doc(`canvasProjects/${id}`)
+      .update({ lastSnapshotAt: Timestamp.fromMillis(Date.now() - lastSnapshotAgoMs), lastSnapshotOpIndex: -1 });
   }
 }
 
 it("snapshots exactly the projects that meet the criteria, at their edges", async () => {
-  await fs.db.doc("canvasProjects/ops99").set({ ownerUid: "o", opIndex: 98, opsSinceSnapshot: 99, lastSnapshotAt: Timestamp.fromMillis(Date.now() - H), lastSnapshotOpIndex: -1, updatedAt: Timestamp.now() });
-  await fs.db.doc("canvasProjects/ops100").set({ ownerUid: "o", opIndex: 99, opsSinceSnapshot: 100, lastSnapshotAt: Timestamp.fromMillis(Date.now() - H), lastSnapshotOpIndex: -1, updatedAt: Timestamp.now() });
+  await fs.db.doc("canvasProjects/ops99").set({
+    ownerUid: "o",
+    opIndex: 98,
+    opsSinceSnapshot: 99,
+    lastSnapshotAt: Timestamp.fromMillis(Date.now() - H),
+    lastSnapshotOpIndex: -1,
+    updatedAt: Timestamp.now(),
+  });
+  await fs.db.doc("canvasProjects/ops100").set({
+    ownerUid: "o",
+    opIndex: 99,
+    opsSinceSnapshot: 100,
+    lastSnapshotAt: Timestamp.fromMillis(Date.now() - H),
+    lastSnapshotOpIndex: -1,
+    updatedAt: Timestamp.now(),
+  });
   await projectWith("under24h", 1, 24 * H - 60_000);
   await projectWith("over24h", 1, 24 * H + 60_000);
   await projectWith("noOpsOld", 0, 100 * H);
@@ -59,7 +75,10 @@ it("a snapshot is exactly the state after its opIndex while a writer keeps appen
       const id = `e${Math.floor(rand() * 25)}`;
       const r = rand();
       // update() needs an element that exists.
-      const op: OpInput = r < 0.2 ? { type: "delete", elementId: id } : { type: r < 0.6 || !live.has(id) ? "create" : "update", elementId: id, data: { v: n } };
+      const op: OpInput =
+        r < 0.2
+          ? { type: "delete", elementId: id }
+          : { type: r < 0.6 || !live.has(id) ? "create" : "update", elementId: id, data: { v: n } };
       await appendOp(fs.db, "busy", op);
       if (op.type === "delete") live.delete(id);
       else live.add(id);
@@ -77,7 +96,12 @@ it("a snapshot is exactly the state after its opIndex while a writer keeps appen
   const ops = (await fs.db.collection("canvasProjects/busy/ops").orderBy("index").get()).docs.map((d) => d.data() as Op);
   for (const c of created) {
     const snap = (await fs.db.doc(`canvasProjects/busy/snapshots/${c.snapshotId}`).get()).data()!;
-    expect(snap.elements).toEqual(applyOps({}, ops.filter((op) => op.index <= c.opIndex)));
+    expect(snap.elements).toEqual(
+      applyOps(
+        {},
+        ops.filter((op) => op.index <= c.opIndex),
+      ),
+    );
   }
   // The counter went down by exactly the ops the snapshots covered.
   const p = await project("busy");
@@ -106,7 +130,9 @@ it("a project over 1 MiB gets a complete snapshot in parts, and loads from it", 
   await appendOp(fs.db, "big", { type: "delete", elementId: "e0" });
   await processSnapshots(deps({ SNAPSHOT_KEEP: 1 }), { projectId: "big", force: true });
   expect((await snapshotsOf("big")).map((d) => d.get("opIndex"))).toEqual([1500]);
-  expect((await fs.db.collectionGroup("parts").get()).docs.map((d) => d.ref.parent.parent!.id)).toEqual(Array(report.created[0].partCount).fill("op-000000001501"));
+  expect((await fs.db.collectionGroup("parts").get()).docs.map((d) => d.ref.parent.parent!.id)).toEqual(
+    Array(report.created[0].partCount).fill("op-000000001501"),
+  );
 });
 
 it("keeps the newest SNAPSHOT_KEEP snapshots and deletes older ones with their parts", async () => {
@@ -127,7 +153,9 @@ it("loadProject does not trust a snapshot that does not add up: a gap in the ops
   await fs.db.doc("canvasProjects/gappy/ops/4").delete();
   const logger = memoryLogger();
   expect(await loadProject(fs.db, "gappy", { logger })).toEqual({ opIndex: 5, elements: await elementsOf(fs.db, "gappy") });
-  expect(logger.entries).toContainEqual(expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("a gap in the ops") }));
+  expect(logger.entries).toContainEqual(
+    expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("a gap in the ops") }),
+  );
 
   await createProject(fs.db, "partless");
   const writer = fs.db.bulkWriter();
@@ -140,7 +168,9 @@ it("loadProject does not trust a snapshot that does not add up: a gap in the ops
   const loaded = await loadProject(fs.db, "partless", { logger });
   expect(Object.keys(loaded.elements)).toHaveLength(1200);
   expect(loaded.elements).toEqual(await elementsOf(fs.db, "partless"));
-  expect(logger.entries).toContainEqual(expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("has 1 of its 2 parts") }));
+  expect(logger.entries).toContainEqual(
+    expect.objectContaining({ message: "loadProject.fallback", reason: expect.stringContaining("has 1 of its 2 parts") }),
+  );
 });
 
 it("takes at most batchSize projects a run", async () => {
@@ -158,7 +188,9 @@ it("a failing project does not stop the run", async () => {
   await projectWith("good2", 1);
   const report = await processSnapshots(deps());
   expect(report.created.map((c) => c.projectId).sort()).toEqual(["good1", "good2"]);
-  expect(report.failed).toEqual([expect.objectContaining({ projectId: "broken", error: expect.stringContaining("element huge alone is"), permanent: true })]);
+  expect(report.failed).toEqual([
+    expect.objectContaining({ projectId: "broken", error: expect.stringContaining("element huge alone is"), permanent: true }),
+  ]);
 });
 
 it("two runs at once make one snapshot per state and decrement each counter once", async () => {

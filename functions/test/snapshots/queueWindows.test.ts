@@ -61,7 +61,9 @@ it("a counter of Infinity is a lie like any other: repaired, and the project due
   const { clock, deps } = await dueByAgeBehindHostile((id) => fs.db.doc(`canvasProjects/${id}`).update({ opsSinceSnapshot: Infinity }));
   const reports = await runs(deps, clock, 2);
   expect(created(reports)).toEqual(["victim"]);
-  expect(reports.flatMap((r) => r.repaired).sort((a, b) => a.projectId.localeCompare(b.projectId))).toEqual(HOSTILE.map((projectId) => ({ projectId, opsSinceSnapshot: { from: null, to: 0 } })));
+  expect(reports.flatMap((r) => r.repaired).sort((a, b) => a.projectId.localeCompare(b.projectId))).toEqual(
+    HOSTILE.map((projectId) => ({ projectId, opsSinceSnapshot: { from: null, to: 0 } })),
+  );
   for (const id of HOSTILE) expect((await project(id)).opsSinceSnapshot).toBe(0);
 });
 
@@ -82,7 +84,9 @@ it("a project doc that takes no new field (its counter removed, then filled to 1
   expect(created(await runs(deps, clock, 1))).toEqual(["hostile"]);
   // One op (not due), the counter removed, updatedAt moved so the scan reads it again, the doc filled.
   await appendOp(fs.db, "hostile", { type: "update", elementId: "e0", data: { x: 2 } });
-  await fs.db.doc("canvasProjects/hostile").update({ opsSinceSnapshot: FieldValue.delete(), updatedAt: Timestamp.fromMillis(clock.now() - 1) });
+  await fs.db
+    .doc("canvasProjects/hostile")
+    .update({ opsSinceSnapshot: FieldValue.delete(), updatedAt: Timestamp.fromMillis(clock.now() - 1) });
   await padToLimit(fs.db, "hostile", 10);
   const victims = Array.from({ length: 10 }, (_, i) => `victim${i}`);
   for (const id of victims) await projectAt(fs.db, id, clock.now(), [{ id }]);
@@ -101,13 +105,22 @@ it("a new project whose doc cannot take the claim's mark is recorded as failing 
 
   const [first] = await runs(deps, clock, 1);
   expect(created([first])).toEqual(["fine"]);
-  expect(first.failed).toEqual([expect.objectContaining({ projectId: "full", error: expect.stringContaining("could not claim the project"), attempts: 1, retryAt: expect.any(String) })]);
+  expect(first.failed).toEqual([
+    expect.objectContaining({
+      projectId: "full",
+      error: expect.stringContaining("could not claim the project"),
+      attempts: 1,
+      retryAt: expect.any(String),
+    }),
+  ]);
   const health = await getSystemHealth(fs.db, deps.config, clock.now());
   expect(health.snapshots.failing.recent).toEqual([expect.objectContaining({ projectId: "full", attempts: 1 })]);
   // Not again within its backoff (1 h); after it, once more, with the next step (2 h).
   expect((await runs(deps, clock, 1, H)).flatMap((r) => r.failed)).toEqual([]);
   const [retry] = await runs(deps, clock, 1);
-  expect(retry.failed).toEqual([expect.objectContaining({ projectId: "full", attempts: 2, retryAt: new Date(clock.now() - MIN + 2 * H).toISOString() })]);
+  expect(retry.failed).toEqual([
+    expect.objectContaining({ projectId: "full", attempts: 2, retryAt: new Date(clock.now() - MIN + 2 * H).toISOString() }),
+  ]);
 });
 
 it("failing projects whose opIndex is then set back to -1 leave the retry query; the project whose first snapshot a dead run claimed is retried after its backoff", async () => {
@@ -153,7 +166,12 @@ const POISON: Record<string, Record<string, unknown>> = {
   checkAfterFarFuture: { snapshotCheckAfter: Timestamp.fromMillis(Date.UTC(9999, 0, 1)) },
   checkAfterEpoch: { snapshotCheckAfter: Timestamp.fromMillis(0), opsSinceSnapshot: 500 },
   snapshotFieldsOfOtherTypes: { lastSnapshotOpIndex: "5", latestSnapshotId: 7, lastSnapshotAt: "x" },
-  snapshotAhead: { lastSnapshotOpIndex: 99, latestSnapshotId: "op-000000000100", lastSnapshotAt: Timestamp.fromMillis(0), snapshotCheckAfter: Timestamp.fromMillis(0) },
+  snapshotAhead: {
+    lastSnapshotOpIndex: 99,
+    latestSnapshotId: "op-000000000100",
+    lastSnapshotAt: Timestamp.fromMillis(0),
+    snapshotCheckAfter: Timestamp.fromMillis(0),
+  },
   latestSnapshotIdNotAnId: { latestSnapshotId: "a/b" },
 };
 /** Failure records of other shapes: edited by hand, or for a project that is gone. */

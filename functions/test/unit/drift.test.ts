@@ -24,17 +24,27 @@ const source = (over: Doc = {}): Doc => ({
 
 /** The mirror doc the queue's upsert writes for `src` over `mirror`: planMirrorWrite's own output. */
 function upserted(src: Doc | undefined, mirror?: Doc, ...profile: [Doc?]): Doc | undefined {
-  const plan = planMirrorWrite({ taskId: "T1", task: { op: "upsert", uid: "ana", historyId: "h1", createdAt: t(1_800_000_000_000) }, source: src, mirror, user: profile.length ? profile[0] : user });
+  const plan = planMirrorWrite({
+    taskId: "T1",
+    task: { op: "upsert", uid: "ana", historyId: "h1", createdAt: t(1_800_000_000_000) },
+    source: src,
+    mirror,
+    user: profile.length ? profile[0] : user,
+  });
   return plan.change.kind === "set" ? plan.change.data : undefined;
 }
 
 /** Judges `src` against `mirror`, with users/ana as `profile` says (absent: the profile above). */
-const judge = (src: Doc, mirror: Doc | undefined, ...profile: [Doc?]): Verdict => judgeItem({ uid: "ana", historyId: "h1", source: src, mirror, user: profile.length ? profile[0] : user });
+const judge = (src: Doc, mirror: Doc | undefined, ...profile: [Doc?]): Verdict =>
+  judgeItem({ uid: "ana", historyId: "h1", source: src, mirror, user: profile.length ? profile[0] : user });
 
 describe("what the queue's upsert writes is in sync", () => {
   it.each([
     ["a plain public item", source()],
-    ["an item with fields of the wrong type (left out of the mirror)", source({ prompt: 42, aestheticScore: "high", images: [{ id: "i0", url: 5 }] })],
+    [
+      "an item with fields of the wrong type (left out of the mirror)",
+      source({ prompt: 42, aestheticScore: "high", images: [{ id: "i0", url: 5 }] }),
+    ],
     ["an item without optional fields", source({ aestheticScore: undefined, videos: undefined })],
     ["an item whose isDeleted is absent", source({ isDeleted: undefined })],
   ])("%s", (_name, src) => {
@@ -45,7 +55,10 @@ describe("what the queue's upsert writes is in sync", () => {
 
   it("a mirror holding optimization fields the source lacks (smart merge) is in sync, as an upsert keeps them", () => {
     const first = upserted(source())!;
-    const optimized = { ...first, images: [{ ...(first.images as Doc[])[0], thumbnailUrl: "https://cdn/0-thumb.png", avifUrl: "https://cdn/0.avif" }] };
+    const optimized = {
+      ...first,
+      images: [{ ...(first.images as Doc[])[0], thumbnailUrl: "https://cdn/0-thumb.png", avifUrl: "https://cdn/0.avif" }],
+    };
     expect(judge(source(), optimized)).toEqual({ kind: "in-sync" });
     // and the queue agrees: an upsert over it writes the same public fields
     expect(differingFields(upserted(source(), optimized)!, optimized)).toEqual([]);
@@ -68,7 +81,10 @@ describe("drift", () => {
     expect(judge(source(), { ...mirror(), prompt: "edited" })).toEqual({ kind: "differs", fields: ["prompt"] });
     const { aestheticScore: _gone, ...withoutScore } = mirror();
     expect(judge(source(), withoutScore)).toEqual({ kind: "differs", fields: ["aestheticScore"] });
-    expect(judge(source(), { ...mirror(), privateNote: "leaked", extra: 1 })).toEqual({ kind: "differs", fields: ["extra", "privateNote"] });
+    expect(judge(source(), { ...mirror(), privateNote: "leaked", extra: 1 })).toEqual({
+      kind: "differs",
+      fields: ["extra", "privateNote"],
+    });
     expect(judge(source({ aestheticScore: undefined }), mirror())).toEqual({ kind: "differs", fields: ["aestheticScore"] });
     expect(judge(source(), { ...mirror(), createdAt: t(5) })).toEqual({ kind: "differs", fields: ["createdAt"] });
   });

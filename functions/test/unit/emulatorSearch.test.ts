@@ -20,14 +20,18 @@ it("prefers FIRESTORE_EMULATOR_JAR, then the Google Cloud SDK, then firebase-too
   const cache = join(root, "cache");
   touch(join(cache, "cloud-firestore-emulator-v1.9.0.jar"));
   touch(join(cache, "cloud-firestore-emulator-v1.19.9.jar"));
-  expect(findEmulator({ env: {}, sdkDirs: [sdk], firebaseCache: cache })?.source).toBe(`${join(cache, "cloud-firestore-emulator-v1.19.9.jar")} (firebase-tools cache)`);
+  expect(findEmulator({ env: {}, sdkDirs: [sdk], firebaseCache: cache })?.source).toBe(
+    `${join(cache, "cloud-firestore-emulator-v1.19.9.jar")} (firebase-tools cache)`,
+  );
 
   touch(join(sdk, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"));
   const fromSdk = findEmulator({ env: {}, sdkDirs: [sdk], firebaseCache: cache })!;
   expect(fromSdk.source).toBe(join(sdk, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"));
   expect(fromSdk.args("127.0.0.1", 9999)).toEqual(expect.arrayContaining(["start", "--host=127.0.0.1", "--port=9999"]));
 
-  expect(findEmulator({ env: { FIRESTORE_EMULATOR_JAR: "/x/emu.jar" }, sdkDirs: [sdk], firebaseCache: cache })?.source).toBe("/x/emu.jar (FIRESTORE_EMULATOR_JAR)");
+  expect(findEmulator({ env: { FIRESTORE_EMULATOR_JAR: "/x/emu.jar" }, sdkDirs: [sdk], firebaseCache: cache })?.source).toBe(
+    "/x/emu.jar (FIRESTORE_EMULATOR_JAR)",
+  );
 });
 
 it("fails at once, saying what to install, when no emulator is installed", async () => {

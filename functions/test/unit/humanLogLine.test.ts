@@ -9,7 +9,9 @@ describe("humanLogLine", () => {
   };
 
   it("prints the event and its flat fields, without time, origin (entry point, worker) or an INFO prefix", () => {
-    expect(render((l) => l.info("mirror.drain.batch", { batch: 2, found: 12, done: 11 }))).toBe("mirror.drain.batch batch=2 found=12 done=11");
+    expect(render((l) => l.info("mirror.drain.batch", { batch: 2, found: 12, done: 11 }))).toBe(
+      "mirror.drain.batch batch=2 found=12 done=11",
+    );
   });
 
   it("prefixes other severities and leaves nested fields out", () => {

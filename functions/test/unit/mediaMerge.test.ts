@@ -9,8 +9,12 @@ describe("smart merging of images/videos", () => {
 
   it("matches by storagePath before url: a file replaced at the same path keeps its optimized copies when only the URL token changed", () => {
     const existing = [{ url: "https://cdn/0.png?token=1", storagePath: "u/0.png", thumbnailUrl: "t", avifUrl: "a" }];
-    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=2", storagePath: "u/0.png" }])).toEqual([{ url: "https://cdn/0.png?token=2", storagePath: "u/0.png", thumbnailUrl: "t", avifUrl: "a" }]);
-    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=1", storagePath: "u/other.png" }])).toEqual([{ url: "https://cdn/0.png?token=1", storagePath: "u/other.png" }]);
+    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=2", storagePath: "u/0.png" }])).toEqual([
+      { url: "https://cdn/0.png?token=2", storagePath: "u/0.png", thumbnailUrl: "t", avifUrl: "a" },
+    ]);
+    expect(mergeMediaList(existing, [{ url: "https://cdn/0.png?token=1", storagePath: "u/other.png" }])).toEqual([
+      { url: "https://cdn/0.png?token=1", storagePath: "u/other.png" },
+    ]);
   });
 
   it("matches by storagePath, then by url, when there is no id", () => {
@@ -32,7 +36,10 @@ describe("smart merging of images/videos", () => {
   });
 
   it("does not carry fields across different items, and drops items the update removed", () => {
-    const existing = [{ id: "a", thumbnailUrl: "ta" }, { id: "b", thumbnailUrl: "tb" }];
+    const existing = [
+      { id: "a", thumbnailUrl: "ta" },
+      { id: "b", thumbnailUrl: "tb" },
+    ];
     expect(mergeMediaList(existing, [{ id: "c", url: "x" }])).toEqual([{ id: "c", url: "x" }]);
   });
 

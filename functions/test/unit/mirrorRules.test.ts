@@ -33,10 +33,16 @@ describe("parseMirrorTask", () => {
     [{ op: "upsert", historyId: "h", createdAt: t(1) }, "uid: uid must be a string"],
     [{ op: "upsert", uid: "a/b", historyId: "h", createdAt: t(1) }, 'uid: uid must be a document id (no "/", not "." or "..")'],
     [{ op: "upsert", uid: "u", historyId: "h" }, "createdAt: createdAt must be a Firestore Timestamp, got nothing"],
-    [{ op: "upsert", uid: "u", historyId: "h", createdAt: t(NOW + 61_000) }, "createdAt: createdAt is 61 s ahead of the time Firestore created the task (at most 60 s allowed)"],
+    [
+      { op: "upsert", uid: "u", historyId: "h", createdAt: t(NOW + 61_000) },
+      "createdAt: createdAt is 61 s ahead of the time Firestore created the task (at most 60 s allowed)",
+    ],
     [{ op: "update", uid: "u", historyId: "h", createdAt: t(1) }, "updates"],
     [{ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: {} }, "updates must not be empty"],
-    [{ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: { uid: "x" } }, "updates.uid: is set by the workers; an update may not change it"],
+    [
+      { op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: { uid: "x" } },
+      "updates.uid: is set by the workers; an update may not change it",
+    ],
     [{ op: "upsert", uid: "u", historyId: "h", createdAt: t(1), snapshot: "nope" }, "snapshot"],
   ])("rejects %j naming the problem", (data, message) => {
     const parsed = parseMirrorTask(data, NOW);
@@ -51,7 +57,9 @@ describe("parseMirrorTask", () => {
   it("names the first few of thousands of problems, in an error that fits a task doc", () => {
     const images = Array.from({ length: 5_000 }, () => ({ id: 1, url: 2, storagePath: 3, thumbnailUrl: 4, avifUrl: 5 }));
     const parsed = parseMirrorTask({ op: "update", uid: "u", historyId: "h", createdAt: t(1), updates: { images } }, NOW);
-    expect(!parsed.ok && parsed.error).toMatch(/^invalid task: updates\.images\[0\]\.id: must be a string, got 1; .*; and 24,995 more problems$/);
+    expect(!parsed.ok && parsed.error).toMatch(
+      /^invalid task: updates\.images\[0\]\.id: must be a string, got 1; .*; and 24,995 more problems$/,
+    );
     expect(!parsed.ok && parsed.error.length).toBeLessThanOrEqual(MAX_ERROR_CHARS);
   });
 
@@ -72,7 +80,10 @@ describe("readTaskState", () => {
     expect(!state.ok && state.error).toMatch(/^invalid task: attempts: attempts must be a whole number >= 0 or absent, got /);
   });
   it("refuses a status no worker knows", () => {
-    expect(readTaskState({ status: "queued" })).toEqual({ ok: false, error: 'invalid task: status: status must be one of "pending", "processing", "done", "failed" or absent, got "queued"' });
+    expect(readTaskState({ status: "queued" })).toEqual({
+      ok: false,
+      error: 'invalid task: status: status must be one of "pending", "processing", "done", "failed" or absent, got "queued"',
+    });
   });
 });
 
@@ -82,11 +93,23 @@ describe("decideClaim", () => {
   const lim = (maxAttempts: number) => ({ maxAttempts, leaseMs: 60_000 });
   it("never obeys a lease or retry time no worker could have written, nor a dead letter's retry time", () => {
     const bound = plausibleUntil(now, 60_000);
-    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease) }), now, lim(5))).toEqual({ kind: "skip", reason: "leased" });
-    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease + 1) }), now, lim(5))).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry) }), now, lim(5))).toEqual({ kind: "skip", reason: "not-due" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry + 1) }), now, lim(5))).toEqual({ kind: "claim" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true, nextAttemptAt: t(now - 1), lastError: "by hand" }), now, lim(5))).toEqual({ kind: "exhausted", error: "by hand" });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease) }), now, lim(5))).toEqual({
+      kind: "skip",
+      reason: "leased",
+    });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(bound.lease + 1) }), now, lim(5))).toEqual({
+      kind: "claim",
+    });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry) }), now, lim(5))).toEqual({
+      kind: "skip",
+      reason: "not-due",
+    });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(bound.retry + 1) }), now, lim(5))).toEqual({
+      kind: "claim",
+    });
+    expect(
+      decideClaim(state({ status: "failed", attempts: 1, deadLetter: true, nextAttemptAt: t(now - 1), lastError: "by hand" }), now, lim(5)),
+    ).toEqual({ kind: "exhausted", error: "by hand" });
   });
   it("claims new, pending, retry-due and lease-expired tasks", () => {
     expect(decideClaim(state({}), now, lim(5))).toEqual({ kind: "claim" });
@@ -97,12 +120,24 @@ describe("decideClaim", () => {
   });
   it("skips done, leased, not-yet-due and dead-letter tasks", () => {
     expect(decideClaim(state({ status: "done" }), now, lim(5))).toEqual({ kind: "skip", reason: "done" });
-    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now + 1) }), now, lim(5))).toEqual({ kind: "skip", reason: "leased" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(now + 1) }), now, lim(5))).toEqual({ kind: "skip", reason: "not-due" });
-    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true }), now, lim(5))).toEqual({ kind: "skip", reason: "dead-letter" });
+    expect(decideClaim(state({ status: "processing", attempts: 1, leaseExpiresAt: t(now + 1) }), now, lim(5))).toEqual({
+      kind: "skip",
+      reason: "leased",
+    });
+    expect(decideClaim(state({ status: "failed", attempts: 1, nextAttemptAt: t(now + 1) }), now, lim(5))).toEqual({
+      kind: "skip",
+      reason: "not-due",
+    });
+    expect(decideClaim(state({ status: "failed", attempts: 1, deadLetter: true }), now, lim(5))).toEqual({
+      kind: "skip",
+      reason: "dead-letter",
+    });
   });
   it("makes a dead letter, with a write, of every task whose attempts reach the limit", () => {
-    expect(decideClaim(state({ status: "failed", attempts: 5, lastError: "boom" }), now, lim(5))).toEqual({ kind: "exhausted", error: "gave up after 5 attempts (MIRROR_MAX_ATTEMPTS is 5); last error: boom" });
+    expect(decideClaim(state({ status: "failed", attempts: 5, lastError: "boom" }), now, lim(5))).toEqual({
+      kind: "exhausted",
+      error: "gave up after 5 attempts (MIRROR_MAX_ATTEMPTS is 5); last error: boom",
+    });
     expect(decideClaim(state({ status: "failed", attempts: 3, nextAttemptAt: t(now + 1) }), now, lim(2)).kind).toBe("exhausted");
     expect(decideClaim(state({ status: "processing", attempts: 5, leaseExpiresAt: t(now - 1) }), now, lim(5)).kind).toBe("exhausted");
     expect(decideClaim(state({ status: "pending", attempts: 9 }), now, lim(5)).kind).toBe("exhausted");
@@ -143,7 +178,9 @@ describe("planMirrorWrite", () => {
   const base = (over: Partial<PlanInput>): PlanInput => ({ taskId: "T", task: upsert(100), ...over });
 
   it("publishes the source's projection with createdBy from the user profile and the task's mark", () => {
-    const plan = planMirrorWrite(base({ source: { ...publicItem, createdBy: { uid: "forged" } }, user: { username: "al", displayName: "Al", photoURL: "p.png" } }));
+    const plan = planMirrorWrite(
+      base({ source: { ...publicItem, createdBy: { uid: "forged" } }, user: { username: "al", displayName: "Al", photoURL: "p.png" } }),
+    );
     expect(plan.change).toEqual({
       kind: "set",
       data: {
@@ -165,7 +202,11 @@ describe("planMirrorWrite", () => {
     ["private", { ...publicItem, isPublic: false }],
     ["flagged with strings", { ...publicItem, isPublic: "true" }],
   ])("never publishes a %s source item, and removes its mirror", (_label, source) => {
-    expect(planMirrorWrite(base({ source, mirror: { uid: "u" } }))).toEqual({ outcome: "unpublished", change: { kind: "delete", owner: "u" }, dropped: [] });
+    expect(planMirrorWrite(base({ source, mirror: { uid: "u" } }))).toEqual({
+      outcome: "unpublished",
+      change: { kind: "delete", owner: "u" },
+      dropped: [],
+    });
     expect(planMirrorWrite(base({ source }))).toEqual({ outcome: "unpublished", change: { kind: "none" }, dropped: [] });
   });
 
@@ -181,7 +222,10 @@ describe("planMirrorWrite", () => {
     const mirror = { uid: "u", prompt: "old", ...mark(200) };
     expect(planMirrorWrite(base({ task: remove(100), source: publicItem, mirror })).outcome).toBe("stale");
     expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).outcome).toBe("stale");
-    expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: publicItem, mirror })).change).toMatchObject({ kind: "update", data: { prompt: "p", mirrorTaskCreatedAt: t(200) } });
+    expect(planMirrorWrite(base({ task: update(100, { prompt: "x" }), source: publicItem, mirror })).change).toMatchObject({
+      kind: "update",
+      data: { prompt: "p", mirrorTaskCreatedAt: t(200) },
+    });
     const plan = planMirrorWrite(base({ task: upsert(100), source: publicItem, mirror }));
     expect(plan.change).toMatchObject({ kind: "set", data: { prompt: "p", mirrorTaskCreatedAt: t(200), mirrorTaskId: "M" } });
   });
@@ -191,8 +235,15 @@ describe("planMirrorWrite", () => {
     const mirror = { uid: "u", prompt: "old", aestheticScore: 9, model: "m", images: [{ id: "i", thumbnailUrl: "th" }] };
     const source = { ...publicItem, prompt: "x", images: [{ id: "i", url: "new" }] };
     const plan = planMirrorWrite(base({ task: update(100, { prompt: "payload only", images: [] }), source, mirror }));
-    expect(plan.change).toEqual({ kind: "update", data: { prompt: "x", images: [{ id: "i", url: "new", thumbnailUrl: "th" }], mirrorTaskCreatedAt: t(100), mirrorTaskId: "T" }, clear: ["model", "aestheticScore"] });
-    expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).change).toEqual({ kind: "delete", owner: "u" });
+    expect(plan.change).toEqual({
+      kind: "update",
+      data: { prompt: "x", images: [{ id: "i", url: "new", thumbnailUrl: "th" }], mirrorTaskCreatedAt: t(100), mirrorTaskId: "T" },
+      clear: ["model", "aestheticScore"],
+    });
+    expect(planMirrorWrite(base({ task: update(100, { isPublic: false }), source: publicItem, mirror })).change).toEqual({
+      kind: "delete",
+      owner: "u",
+    });
   });
 
   it("refuses, for good, any task on a mirror doc without a uid (its owner cannot be proven)", () => {
@@ -220,7 +271,12 @@ describe("the audit", () => {
 });
 
 describe("the signup cache follows the mirror", () => {
-  const entry = (historyId: string, i = 0, score = 9) => ({ id: `${historyId}:${i}`, historyId, url: `https://cdn/${historyId}/${i}.png`, aestheticScore: score });
+  const entry = (historyId: string, i = 0, score = 9) => ({
+    id: `${historyId}:${i}`,
+    historyId,
+    url: `https://cdn/${historyId}/${i}.png`,
+    aestheticScore: score,
+  });
   const cache = { images: [entry("a"), entry("b"), entry("b", 1), entry("c")], count: 4, minScore: 6, refreshedAt: t(1) };
   const mirror = (images: Record<string, unknown>[], score = 9) => ({ isPublic: true, isDeleted: false, aestheticScore: score, images });
 
@@ -228,11 +284,28 @@ describe("the signup cache follows the mirror", () => {
     expect(followMirror(cache, "b", undefined)).toEqual({ ...cache, images: [entry("a"), entry("c")], count: 2 });
   });
   it("rebuilds an item's entries in place from its mirror doc, never adding more than it had", () => {
-    const next = followMirror(cache, "b", mirror([{ id: "1", url: "https://cdn/b/1.png", thumbnailUrl: "https://cdn/b/1.webp" }, { id: "2", url: "https://cdn/b/2.png" }, { id: "3", url: "https://cdn/b/3.png" }]));
-    expect(next!.images).toEqual([entry("a"), { ...entry("b", 1), thumbnailUrl: "https://cdn/b/1.webp" }, { ...entry("b", 2) }, entry("c")]);
+    const next = followMirror(
+      cache,
+      "b",
+      mirror([
+        { id: "1", url: "https://cdn/b/1.png", thumbnailUrl: "https://cdn/b/1.webp" },
+        { id: "2", url: "https://cdn/b/2.png" },
+        { id: "3", url: "https://cdn/b/3.png" },
+      ]),
+    );
+    expect(next!.images).toEqual([
+      entry("a"),
+      { ...entry("b", 1), thumbnailUrl: "https://cdn/b/1.webp" },
+      { ...entry("b", 2) },
+      entry("c"),
+    ]);
   });
   it("drops an item whose score fell below the cache's minScore", () => {
-    expect(followMirror(cache, "a", mirror([{ id: "0", url: "https://cdn/a/0.png" }], 5))!.images).toEqual([entry("b"), entry("b", 1), entry("c")]);
+    expect(followMirror(cache, "a", mirror([{ id: "0", url: "https://cdn/a/0.png" }], 5))!.images).toEqual([
+      entry("b"),
+      entry("b", 1),
+      entry("c"),
+    ]);
   });
   it("changes nothing when the item is not listed or its entries stay the same", () => {
     expect(followMirror(cache, "zzz", undefined)).toBeUndefined();

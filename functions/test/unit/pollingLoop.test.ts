@@ -19,7 +19,15 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 function loopWith(overrides: Partial<PollingLoopOptions>) {
   const logger = memoryLogger();
   const clock = new ManualClock(Date.UTC(2030, 0, 1));
-  const loop = new PollingLoop({ worker: "test", clock, logger, heartbeatMs: HOUR, round: async () => HOUR, onError: () => HOUR, ...overrides });
+  const loop = new PollingLoop({
+    worker: "test",
+    clock,
+    logger,
+    heartbeatMs: HOUR,
+    round: async () => HOUR,
+    onError: () => HOUR,
+    ...overrides,
+  });
   return { loop, logger, clock };
 }
 
@@ -29,7 +37,12 @@ it("runs the next round after the delay the round asked for, and at once for 0",
   const delays = [0, 0, 5, HOUR];
   const { loop } = loopWith({ round: async () => delays.shift()! });
   void loop.start();
-  await eventually(async () => loop.rounds, (n) => n === 4, 20_000, "four rounds");
+  await eventually(
+    async () => loop.rounds,
+    (n) => n === 4,
+    20_000,
+    "four rounds",
+  );
   await loop.stop();
   expect({ rounds: loop.rounds, state: loop.current }).toEqual({ rounds: 4, state: "stopped" });
 });
@@ -37,7 +50,12 @@ it("runs the next round after the delay the round asked for, and at once for 0",
 it("stops during a wait without waiting it out", async () => {
   const { loop } = loopWith({});
   const done = loop.start();
-  await eventually(async () => loop.rounds, (n) => n === 1, 20_000, "the first round");
+  await eventually(
+    async () => loop.rounds,
+    (n) => n === 1,
+    20_000,
+    "the first round",
+  );
   // The wait is an hour: resolving at all shows the stop ended it.
   await loop.stop();
   await done;
@@ -76,9 +94,17 @@ it("logs a failed round with its stack and goes on after the error delay", async
     onError: () => 1,
   });
   void loop.start();
-  await eventually(async () => loop.rounds, (n) => n === 2, 20_000, "the round after the failure");
+  await eventually(
+    async () => loop.rounds,
+    (n) => n === 2,
+    20_000,
+    "the round after the failure",
+  );
   await loop.stop();
-  const failed = logger.entries.find((e) => e.message === "worker.round_failed") as { worker: string; error: { message: string; stack: string; cause: { message: string } } };
+  const failed = logger.entries.find((e) => e.message === "worker.round_failed") as {
+    worker: string;
+    error: { message: string; stack: string; cause: { message: string } };
+  };
   expect(failed.worker).toBe("test");
   expect(failed.error.message).toBe("Firestore unavailable");
   expect(failed.error.stack).toContain("pollingLoop.test.ts");
@@ -96,12 +122,34 @@ it("beats with the worker's fields and the next round's time by the injected clo
     },
   });
   void loop.start();
-  const beat = await eventually(async () => logger.entries.find((e) => e.message === "worker.heartbeat" && e.nextRoundAt !== null), Boolean, 20_000, "a heartbeat during the wait");
-  expect(beat).toMatchObject({ worker: "test", rounds: 1, failedRounds: 0, running: false, queueDepth: 7, nextRoundAt: new Date(clock.now() + HOUR).toISOString() });
+  const beat = await eventually(
+    async () => logger.entries.find((e) => e.message === "worker.heartbeat" && e.nextRoundAt !== null),
+    Boolean,
+    20_000,
+    "a heartbeat during the wait",
+  );
+  expect(beat).toMatchObject({
+    worker: "test",
+    rounds: 1,
+    failedRounds: 0,
+    running: false,
+    queueDepth: 7,
+    nextRoundAt: new Date(clock.now() + HOUR).toISOString(),
+  });
   expect(typeof beat!.heapUsedMb).toBe("number");
   fail = true;
-  const failedAt = await eventually(async () => messages(logger).indexOf("worker.heartbeat_failed"), (i) => i >= 0, 20_000, "a failed field read");
-  const nextBeat = await eventually(async () => logger.entries.slice(failedAt).find((e) => e.message === "worker.heartbeat"), Boolean, 20_000, "the beat after it");
+  const failedAt = await eventually(
+    async () => messages(logger).indexOf("worker.heartbeat_failed"),
+    (i) => i >= 0,
+    20_000,
+    "a failed field read",
+  );
+  const nextBeat = await eventually(
+    async () => logger.entries.slice(failedAt).find((e) => e.message === "worker.heartbeat"),
+    Boolean,
+    20_000,
+    "the beat after it",
+  );
   await loop.stop();
   expect(nextBeat).toMatchObject({ worker: "test", rounds: 1 });
   expect(nextBeat).not.toHaveProperty("queueDepth");

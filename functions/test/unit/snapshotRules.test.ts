@@ -9,14 +9,23 @@ const H = 3600_000;
 const now = 1_800_000_000_000;
 const ts = (ms: number) => Timestamp.fromMillis(ms);
 const rule = { maxOps: 100, maxHours: 24 };
-const plan = (doc: Record<string, unknown>, force = false, failure?: FailureView) => planProject(readProjectView(doc), now, rule, { force, failure });
+const plan = (doc: Record<string, unknown>, force = false, failure?: FailureView) =>
+  planProject(readProjectView(doc), now, rule, { force, failure });
 
 describe("planProject: when a project is due", () => {
   it.each([
     ["99 new ops, snapshot 1 h old", { opIndex: 98, opsSinceSnapshot: 99, lastSnapshotAt: ts(now - H) }, "none"],
     ["100 new ops", { opIndex: 99, opsSinceSnapshot: 100, lastSnapshotAt: ts(now - H) }, "snapshot"],
-    ["1 new op, snapshot just under 24 h old", { opIndex: 5, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1, lastSnapshotAt: ts(now - 24 * H + 1) }, "none"],
-    ["1 new op, snapshot 24 h old", { opIndex: 5, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1, lastSnapshotAt: ts(now - 24 * H) }, "snapshot"],
+    [
+      "1 new op, snapshot just under 24 h old",
+      { opIndex: 5, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1, lastSnapshotAt: ts(now - 24 * H + 1) },
+      "none",
+    ],
+    [
+      "1 new op, snapshot 24 h old",
+      { opIndex: 5, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1, lastSnapshotAt: ts(now - 24 * H) },
+      "snapshot",
+    ],
     ["no ops, old snapshot", { opIndex: 4, lastSnapshotOpIndex: 4, opsSinceSnapshot: 0, lastSnapshotAt: ts(now - 100 * H) }, "none"],
     ["ops, never snapshotted", { opIndex: 0, opsSinceSnapshot: 1 }, "snapshot"],
     ["no ops at all", { opIndex: -1, opsSinceSnapshot: 0 }, "none"],
@@ -26,14 +35,26 @@ describe("planProject: when a project is due", () => {
   });
 
   it("trusts opIndex - lastSnapshotOpIndex, not the owner-writable counter, and repairs the counter", () => {
-    expect(plan({ opIndex: 4, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1_000_000, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
+    expect(plan({ opIndex: 4, lastSnapshotOpIndex: 4, opsSinceSnapshot: 1_000_000, lastSnapshotAt: ts(now - H) })).toEqual({
+      kind: "repair",
+      opsSinceSnapshot: 0,
+    });
     expect(plan({ opIndex: -1, opsSinceSnapshot: 500 })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
-    expect(plan({ opIndex: 10, lastSnapshotOpIndex: 7, opsSinceSnapshot: 100, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 3 });
+    expect(plan({ opIndex: 10, lastSnapshotOpIndex: 7, opsSinceSnapshot: 100, lastSnapshotAt: ts(now - H) })).toEqual({
+      kind: "repair",
+      opsSinceSnapshot: 3,
+    });
     expect(plan({ opIndex: 150, lastSnapshotOpIndex: 0, opsSinceSnapshot: 0, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "snapshot" });
     expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, opsSinceSnapshot: -5 })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
     for (const lie of [Infinity, -Infinity, NaN, "0", null]) {
-      expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 0 });
-      expect(plan({ opIndex: 3, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "repair", opsSinceSnapshot: 1 });
+      expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({
+        kind: "repair",
+        opsSinceSnapshot: 0,
+      });
+      expect(plan({ opIndex: 3, lastSnapshotOpIndex: 2, opsSinceSnapshot: lie, lastSnapshotAt: ts(now - H) })).toEqual({
+        kind: "repair",
+        opsSinceSnapshot: 1,
+      });
     }
     expect(plan({ opIndex: 2, lastSnapshotOpIndex: 2, lastSnapshotAt: ts(now - H) })).toEqual({ kind: "none" });
   });
@@ -49,7 +70,11 @@ describe("planProject: when a project is due", () => {
 
   it("waits for its place or its failure's retry, whichever is later, unless the project changed since it failed, or the run is forced", () => {
     const failure = (opIndex: number, retryAt: number): FailureView => ({ attempts: 1, opIndex, retryAt });
-    const project = (opIndex: number, checkAfter: number) => ({ opIndex, opsSinceSnapshot: opIndex + 1, snapshotCheckAfter: ts(checkAfter) });
+    const project = (opIndex: number, checkAfter: number) => ({
+      opIndex,
+      opsSinceSnapshot: opIndex + 1,
+      snapshotCheckAfter: ts(checkAfter),
+    });
     expect(plan(project(3, now + H), false, failure(3, now + H))).toEqual({ kind: "wait", untilMs: now + H });
     expect(plan(project(4, now + H), false, failure(3, now + H))).toEqual({ kind: "snapshot" });
     expect(plan(project(3, now + H), true, failure(3, now + H))).toEqual({ kind: "snapshot" });
@@ -98,7 +123,9 @@ describe("sizes", () => {
     expect(nestingDepth({ deep })).toBe(19);
     const check = () => checkSnapshottable({ d: { deep } as Record<string, unknown> });
     expect(check).toThrow(PermanentError);
-    expect(check).toThrow(expect.objectContaining({ field: "elements/d", message: expect.stringContaining("inside a snapshot it would be 21") }));
+    expect(check).toThrow(
+      expect.objectContaining({ field: "elements/d", message: expect.stringContaining("inside a snapshot it would be 21") }),
+    );
     expect(() => checkSnapshottable({ ok: { deep: (deep as { n: unknown }).n } as Record<string, unknown> })).not.toThrow();
   });
 });
@@ -108,9 +135,19 @@ describe("the op definition", () => {
     const element = { style: { color: "blue", width: 2 }, "style.color": "literal", n: 5, arr: [1] };
     expect(applyUpdate(element, { "style.color": "red", "n.x": 1, "arr.0": 9, "new.deep.f": true, meta: { a: 1 } })).toEqual({
       ok: true,
-      value: { style: { color: "red", width: 2 }, "style.color": "literal", n: { x: 1 }, arr: { "0": 9 }, new: { deep: { f: true } }, meta: { a: 1 } },
+      value: {
+        style: { color: "red", width: 2 },
+        "style.color": "literal",
+        n: { x: 1 },
+        arr: { "0": 9 },
+        new: { deep: { f: true } },
+        meta: { a: 1 },
+      },
     });
-    expect(applyUpdate({ style: { color: "blue", width: 2 } }, { style: { color: "red" } })).toEqual({ ok: true, value: { style: { color: "red" } } });
+    expect(applyUpdate({ style: { color: "blue", width: 2 } }, { style: { color: "red" } })).toEqual({
+      ok: true,
+      value: { style: { color: "red" } },
+    });
     expect(element.style).toEqual({ color: "blue", width: 2 });
   });
 
@@ -127,7 +164,10 @@ describe("the op definition", () => {
   });
 
   it("refuses an update that sets a field and a field inside it", () => {
-    expect(applyUpdate({}, { a: 1, "a.b": 2 })).toEqual({ ok: false, error: expect.stringContaining("sets field a and a field inside it") });
+    expect(applyUpdate({}, { a: 1, "a.b": 2 })).toEqual({
+      ok: false,
+      error: expect.stringContaining("sets field a and a field inside it"),
+    });
     expect(applyUpdate({}, { "a.b": 1, "a.bc": 2 }).ok).toBe(true);
   });
 
@@ -157,7 +197,11 @@ describe("the op definition", () => {
       { index: 6, type: "delete", elementId: "never-was" },
     ];
     const raw = ops.map((data, i) => ({ id: `o${i}`, data }));
-    expect(replayOps({ a: { s: { c: 1, d: 1 } }, b: { x: 1 } }, 2, raw)).toEqual({ ok: true, opIndex: 6, elements: { a: { fresh: true } } });
+    expect(replayOps({ a: { s: { c: 1, d: 1 } }, b: { x: 1 } }, 2, raw)).toEqual({
+      ok: true,
+      opIndex: 6,
+      elements: { a: { fresh: true } },
+    });
     expect(replayOps({}, 1, raw)).toEqual({ ok: false, reason: expect.stringContaining("expected 2 (a gap in the ops)") });
     expect(replayOps({}, 2, raw)).toEqual({ ok: false, reason: expect.stringContaining("update of element a, which does not exist") });
   });

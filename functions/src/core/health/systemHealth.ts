@@ -32,8 +32,9 @@ export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs
     queue,
     mediaGC,
     snapshots: { dueByOps, dueByAge, failing },
-    signupCache: refreshedAt instanceof Timestamp
-      ? { refreshedAt: refreshedAt.toDate().toISOString(), ageMs: nowMs - refreshedAt.toMillis(), count: cache.get("count") ?? 0 }
-      : { refreshedAt: null, ageMs: null, count: 0 },
+    signupCache:
+      refreshedAt instanceof Timestamp
+        ? { refreshedAt: refreshedAt.toDate().toISOString(), ageMs: nowMs - refreshedAt.toMillis(), count: cache.get("count") ?? 0 }
+        : { refreshedAt: null, ageMs: null, count: 0 },
   };
 }

@@ -40,24 +40,45 @@ export const parseIsoDate = (value: string): Date => new Date(value);
 export const runWorkerRequestSchema = z.discriminatedUnion(
   "worker",
   [
-    z.strictObject({ worker: z.literal("mediaGC"), dryRun: bool("dryRun").optional(), ttlDays: override("ttlDays", workerSettings.MEDIA_GC_TTL_DAYS).optional(), batchSize: override("batchSize", workerSettings.MEDIA_GC_BATCH_SIZE).optional() }),
+    z.strictObject({
+      worker: z.literal("mediaGC"),
+      dryRun: bool("dryRun").optional(),
+      ttlDays: override("ttlDays", workerSettings.MEDIA_GC_TTL_DAYS).optional(),
+      batchSize: override("batchSize", workerSettings.MEDIA_GC_BATCH_SIZE).optional(),
+    }),
     z
-      .strictObject({ worker: z.literal("snapshots"), projectId: documentId("projectId").optional(), force: bool("force").optional(), batchSize: override("batchSize", workerSettings.SNAPSHOT_BATCH_SIZE).optional() })
+      .strictObject({
+        worker: z.literal("snapshots"),
+        projectId: documentId("projectId").optional(),
+        force: bool("force").optional(),
+        batchSize: override("batchSize", workerSettings.SNAPSHOT_BATCH_SIZE).optional(),
+      })
       // A forced snapshot of every due project would be the scheduled run with a surprise: refuse it.
       .refine((r) => !r.force || r.projectId !== undefined, { error: "force needs a projectId", path: ["force"] }),
     z.strictObject({ worker: z.literal("signupImageCache") }),
     z.strictObject({ worker: z.literal("mirrorQueue"), limit: int("limit", 1, MANUAL_SWEEP_LIMIT.max).optional() }),
-    z.strictObject({ worker: z.literal("mirrorBackfill"), dryRun: bool("dryRun").optional(), uid: documentId("uid").optional(), since: isoDate("since").optional() }),
+    z.strictObject({
+      worker: z.literal("mirrorBackfill"),
+      dryRun: bool("dryRun").optional(),
+      uid: documentId("uid").optional(),
+      since: isoDate("since").optional(),
+    }),
     z.strictObject({ worker: z.literal("mirrorVerify"), repair: bool("repair").optional() }),
     z.strictObject({ worker: z.literal("status") }),
   ],
-  { error: (issue) => (issue.code === "invalid_union" ? 'worker must be one of "mediaGC", "snapshots", "signupImageCache", "mirrorQueue", "mirrorBackfill", "mirrorVerify", "status"' : undefined) },
+  {
+    error: (issue) =>
+      issue.code === "invalid_union"
+        ? 'worker must be one of "mediaGC", "snapshots", "signupImageCache", "mirrorQueue", "mirrorBackfill", "mirrorVerify", "status"'
+        : undefined,
+  },
 );
 
 export type RunWorkerRequest = z.infer<typeof runWorkerRequestSchema>;
 
 export function parseRunWorkerRequest(data: unknown): { ok: true; request: RunWorkerRequest } | { ok: false; error: string } {
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return { ok: false, error: "request data must be an object with a worker field" };
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    return { ok: false, error: "request data must be an object with a worker field" };
   const result = runWorkerRequestSchema.safeParse(data);
   if (result.success) return { ok: true, request: result.data };
   const problems = result.error.issues.map((i) => {

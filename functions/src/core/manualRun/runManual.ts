@@ -53,12 +53,19 @@ export type ManualRunResult = { [W in keyof ManualRunReports]: { worker: W; repo
  * called only by a GC that deletes (a dry run reads Firestore only), so a missing storage
  * setting fails only the runs that need storage, with the ConfigError naming it.
  */
-export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, request: RunWorkerRequest, hooks: ManualRunHooks = {}): Promise<ManualRunResult> {
+export async function runManual(
+  deps: WorkerDeps,
+  mediaStore: () => MediaStore,
+  request: RunWorkerRequest,
+  hooks: ManualRunHooks = {},
+): Promise<ManualRunResult> {
   const { onProgress } = hooks;
   switch (request.worker) {
     case "mediaGC": {
       const { worker, ...options } = request;
-      const report = options.dryRun ? await runMediaGC(deps, { ...options, dryRun: true, onProgress }) : await runMediaGC({ ...deps, store: mediaStore() }, { ...options, dryRun: false, onProgress });
+      const report = options.dryRun
+        ? await runMediaGC(deps, { ...options, dryRun: true, onProgress })
+        : await runMediaGC({ ...deps, store: mediaStore() }, { ...options, dryRun: false, onProgress });
       return { worker, report };
     }
     case "snapshots": {
@@ -68,16 +75,33 @@ export async function runManual(deps: WorkerDeps, mediaStore: () => MediaStore, 
     case "signupImageCache":
       return { worker: request.worker, report: await refreshSignupImageCache(deps) };
     case "mirrorQueue":
-      return { worker: request.worker, report: await sweepMirrorQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "manual" }) };
+      return {
+        worker: request.worker,
+        report: await sweepMirrorQueue(deps, { limit: request.limit ?? MANUAL_SWEEP_LIMIT.default, workerId: "manual" }),
+      };
     case "mirrorBackfill": {
       const { worker, since, ...options } = request;
-      return { worker, report: await runBackfill(deps, { ...options, ...hooks, workerId: hooks.workerId ?? "runWorker", ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}) }) };
+      return {
+        worker,
+        report: await runBackfill(deps, {
+          ...options,
+          ...hooks,
+          workerId: hooks.workerId ?? "runWorker",
+          ...(since ? { since: Timestamp.fromDate(parseIsoDate(since)) } : {}),
+        }),
+      };
     }
     case "mirrorVerify": {
       const { workerId: _owner, ...walkHooks } = hooks;
       return { worker: request.worker, report: await verifyMirror(deps, { repair: request.repair, ...walkHooks }) };
     }
     case "status":
-      return { worker: request.worker, report: await getQueueStatus(deps.db, deps.clock.now(), { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }) };
+      return {
+        worker: request.worker,
+        report: await getQueueStatus(deps.db, deps.clock.now(), {
+          maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS,
+          leaseMs: deps.config.MIRROR_LEASE_MS,
+        }),
+      };
   }
 }

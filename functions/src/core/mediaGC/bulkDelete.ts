@@ -88,7 +88,11 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
 /** An answer that looks like the store's doing rather than the keys': what it would mean if the probe confirms it. */
 function storeWideShape(answer: Extract<DeleteAnswer, { kind: "answered" }>, part: string[]): DeleteStop | undefined {
   if (answer.unconfirmed.length === part.length) {
-    return { kind: "unavailable", message: `the store confirmed none of the ${part.length} keys it was asked to delete (${answer.unconfirmed[0].message})`, nothingDeleted: false };
+    return {
+      kind: "unavailable",
+      message: `the store confirmed none of the ${part.length} keys it was asked to delete (${answer.unconfirmed[0].message})`,
+      nothingDeleted: false,
+    };
   }
   const codes = new Set(answer.refused.map((r) => r.code));
   if (answer.refused.length === part.length && codes.size === 1) {
@@ -103,7 +107,8 @@ function storeWideShape(answer: Extract<DeleteAnswer, { kind: "answered" }>, par
 function whenProbeFails(failure: StorageFailure, probe: DeleteAnswer | undefined): DeleteStop {
   if (probe?.kind === "failed" && probe.failure.kind === "aborted") return probe.failure;
   if (failure.kind !== "refused") return failure;
-  if (failure.status === 401 || failure.status === 403) return { kind: "settings", message: failure.message, setting: "ZATA_ACCESS_KEY_ID and ZATA_SECRET_ACCESS_KEY" };
+  if (failure.status === 401 || failure.status === 403)
+    return { kind: "settings", message: failure.message, setting: "ZATA_ACCESS_KEY_ID and ZATA_SECRET_ACCESS_KEY" };
   const probeSaid = probe?.kind === "failed" ? `; a one-key probe failed too: ${probe.failure.message}` : "";
   return { kind: "unavailable", message: `${failure.message}${probeSaid}`, nothingDeleted: true };
 }

@@ -36,7 +36,8 @@ interface Marked {
 }
 
 /** Why the run must stop after a batch. */
-export type BatchStop = { kind: "time-budget" } | { kind: "settings"; message: string; setting: string } | { kind: "storage"; message: string };
+export type BatchStop =
+  { kind: "time-budget" } | { kind: "settings"; message: string; setting: string } | { kind: "storage"; message: string };
 
 /**
  * Steps 2 to 5 of the GC protocol for candidates as the query read them (README, "Canvas media GC"):
@@ -70,10 +71,13 @@ export async function collectMediaBatch(run: BatchRun, docs: QueryDocumentSnapsh
         if (verdicts[j] === "exclusive") return void exclusive.push(key);
         if (verdicts[j] === "busy") {
           countSkip(run.report, "shared-key-busy", items.length);
-          return void (await Promise.all(items.map((m) => release(run, m, { reason: "another run is deleting a media doc with the same storageKey", objectKept: true }))));
+          return void (await Promise.all(
+            items.map((m) => release(run, m, { reason: "another run is deleting a media doc with the same storageKey", objectKept: true })),
+          ));
         }
         if (verdicts[j] === "other-spelling") {
-          const reason = "another media doc names another Unicode spelling of this key: whether the store holds one object or two depends on the store, so the GC leaves both for a person";
+          const reason =
+            "another media doc names another Unicode spelling of this key: whether the store holds one object or two depends on the store, so the GC leaves both for a person";
           return void (await Promise.all(items.map((m) => failAndRelease(run, m, reason, { objectKept: true, keyFailure: true }))));
         }
         run.logger.info("mediaGC.shared_key", { storageKey: key, mediaIds: items.map((m) => m.doc.id) });
@@ -114,7 +118,8 @@ async function applyResults(run: BatchRun, bulk: BulkDeleteResult, byKey: Map<st
     [...bulk.results].flatMap(([key, result]) =>
       byKey.get(key)!.map((m) => {
         if (result.kind === "deleted") return deleteRecord(run, m, { objectDeleted: true, bytes });
-        if (result.kind === "refused") return failAndRelease(run, m, `storage refused: ${result.message}`, { objectKept: true, keyFailure: true });
+        if (result.kind === "refused")
+          return failAndRelease(run, m, `storage refused: ${result.message}`, { objectKept: true, keyFailure: true });
         return failAndRelease(run, m, `storage did not confirm the delete: ${result.message}`, { objectKept: false, keyFailure: true });
       }),
     ),
@@ -128,12 +133,24 @@ async function stopAfter(run: BatchRun, bulk: BulkDeleteResult, byKey: Map<strin
   const items = bulk.unresolved.flatMap((k) => byKey.get(k)!);
   if (stop.kind === "aborted" && budgetFirst) {
     countSkip(run.report, "time-budget", items.length);
-    await Promise.all(items.map((m) => release(run, m, { reason: "the run's time budget ended during its delete request (the object may be gone)", objectKept: false })));
+    await Promise.all(
+      items.map((m) =>
+        release(run, m, { reason: "the run's time budget ended during its delete request (the object may be gone)", objectKept: false }),
+      ),
+    );
     return { kind: "time-budget" };
   }
-  const message = stop.kind === "aborted" ? `no answer within the marks' lease (${(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS) / 60_000} minutes): ${stop.message}` : stop.message;
+  const message =
+    stop.kind === "aborted"
+      ? `no answer within the marks' lease (${(GC_MARK_LEASE_MS - GC_LEASE_MARGIN_MS) / 60_000} minutes): ${stop.message}`
+      : stop.message;
   const objectKept = stop.kind === "settings" || (stop.kind === "unavailable" && stop.nothingDeleted);
-  run.logger.error("mediaGC.storage_failed", { keys: items.length, nothingDeleted: objectKept, reason: message, ...(bulk.error === undefined ? {} : { error: bulk.error }) });
+  run.logger.error("mediaGC.storage_failed", {
+    keys: items.length,
+    nothingDeleted: objectKept,
+    reason: message,
+    ...(bulk.error === undefined ? {} : { error: bulk.error }),
+  });
   await Promise.all(items.map((m) => failAndRelease(run, m, `storage request failed: ${message}`, { objectKept })));
   return stop.kind === "settings" ? { kind: "settings", message, setting: stop.setting } : { kind: "storage", message };
 }
@@ -143,7 +160,10 @@ async function mark(run: BatchRun, docs: QueryDocumentSnapshot[], markedAtMs: nu
   await Promise.all(
     docs.map(async (doc) => {
       try {
-        const write = await doc.ref.update({ gcState: "deleting", gcMarkedAt: Timestamp.fromMillis(markedAtMs), gcRunId: run.runId }, { lastUpdateTime: doc.updateTime });
+        const write = await doc.ref.update(
+          { gcState: "deleting", gcMarkedAt: Timestamp.fromMillis(markedAtMs), gcRunId: run.runId },
+          { lastUpdateTime: doc.updateTime },
+        );
         marked.push({ doc, key: doc.get("storageKey"), version: write.writeTime });
       } catch (error) {
         if (isConflict(error)) countSkip(run.report, "changed-since-read");
@@ -170,7 +190,11 @@ type SharedKeyVerdict = "exclusive" | "shared" | "busy" | "other-spelling";
 async function sharedKeyVerdict(run: BatchRun, key: string, byKey: Map<string, Marked[]>): Promise<SharedKeyVerdict> {
   const spellings = sameKeySpellings(key);
   const ours = new Set(spellings.flatMap((k) => byKey.get(k) ?? []).map((m) => m.doc.id));
-  const named = await run.db.collection(COLLECTIONS.canvasMedia).where("storageKey", "in", spellings).limit(ours.size + 1).get();
+  const named = await run.db
+    .collection(COLLECTIONS.canvasMedia)
+    .where("storageKey", "in", spellings)
+    .limit(ours.size + 1)
+    .get();
   const others = named.docs.filter((d) => !ours.has(d.id));
   if (others.length === 0) return "exclusive";
   const now = run.clock.now();
@@ -189,7 +213,9 @@ async function deleteRecord(run: BatchRun, m: Marked, how: { objectDeleted: bool
     if (!how.objectDeleted) run.report.sharedObjectsKept++;
   } catch (error) {
     // The app changed a doc marked "deleting" (the rule it must keep); its record stays for a human.
-    const reason = isConflict(error) ? `record changed after it was marked for deletion: kept${how.objectDeleted ? " (its object is deleted)" : ""}` : `record delete failed: ${errorMessage(error)}`;
+    const reason = isConflict(error)
+      ? `record changed after it was marked for deletion: kept${how.objectDeleted ? " (its object is deleted)" : ""}`
+      : `record delete failed: ${errorMessage(error)}`;
     fail(run, m.doc, reason, error);
   }
 }
@@ -207,7 +233,11 @@ async function failAndRelease(run: BatchRun, m: Marked, reason: string, how: { o
  * failures are counted in `gcFailures` (eligibility.ts sets the item aside at the limit).
  */
 async function release(run: BatchRun, m: Marked, how: { reason: string; objectKept: boolean; keyFailure?: boolean }): Promise<void> {
-  const update: Record<string, unknown> = { gcMarkedAt: FieldValue.delete(), gcRunId: FieldValue.delete(), gcLastError: how.reason.slice(0, 1000) };
+  const update: Record<string, unknown> = {
+    gcMarkedAt: FieldValue.delete(),
+    gcRunId: FieldValue.delete(),
+    gcLastError: how.reason.slice(0, 1000),
+  };
   if (how.objectKept) update.gcState = FieldValue.delete();
   // From the value the mark was conditioned on (judgeMedia let only a valid count through).
   if (how.keyFailure) update.gcFailures = (gcFailuresOf(m.doc.data()) ?? 0) + 1;

@@ -13,14 +13,7 @@ export const GC_MARK_LEASE_MS = 15 * 60_000;
 /** Per-key storage failures (refused, or not confirmed) after which the GC sets an item aside for a human. */
 export const GC_MAX_KEY_FAILURES = 5;
 
-export type SkipReason =
-  | "referenced"
-  | "young"
-  | "no-createdAt"
-  | "no-storageKey"
-  | "unsafe-storageKey"
-  | "being-deleted"
-  | "set-aside";
+export type SkipReason = "referenced" | "young" | "no-createdAt" | "no-storageKey" | "unsafe-storageKey" | "being-deleted" | "set-aside";
 
 export type Verdict = { eligible: true } | { eligible: false; reason: SkipReason };
 

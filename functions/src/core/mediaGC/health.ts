@@ -31,17 +31,29 @@ export interface MediaGCHealth {
   complete: boolean;
 }
 
-
 /**
  * Reads up to `maxReads` candidate docs (one read each, plus one per 1,000 for the count) and
  * judges each with `judgeMedia`, so `candidates` is what a run would delete, not everything the
  * query returns. The shared-key check is not made: a record whose key another doc names is
  * counted, as a run deletes that record (and keeps the object).
  */
-export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: number, { maxReads = STATUS_GC_CANDIDATE_READS } = {}): Promise<MediaGCHealth> {
+export async function getMediaGCHealth(
+  db: Firestore,
+  nowMs: number,
+  ttlDays: number,
+  { maxReads = STATUS_GC_CANDIDATE_READS } = {},
+): Promise<MediaGCHealth> {
   const query = mediaGCQuery(db, Timestamp.fromMillis(cutoffMs(nowMs, ttlDays)), maxReads);
   const [unreferencedOld, page] = await Promise.all([countOf(query.limit(COUNT_CAP)), readCandidates(query)]);
-  const status: MediaGCHealth = { ttlDays, unreferencedOld, examined: page.size, candidates: 0, skipped: {}, needsAttention: [], complete: page.size < maxReads || unreferencedOld <= maxReads };
+  const status: MediaGCHealth = {
+    ttlDays,
+    unreferencedOld,
+    examined: page.size,
+    candidates: 0,
+    skipped: {},
+    needsAttention: [],
+    complete: page.size < maxReads || unreferencedOld <= maxReads,
+  };
   for (const doc of page.docs) {
     const verdict = judgeMedia(doc.data(), nowMs, ttlDays);
     if (verdict.eligible) {
@@ -50,7 +62,10 @@ export async function getMediaGCHealth(db: Firestore, nowMs: number, ttlDays: nu
     }
     status.skipped[verdict.reason] = (status.skipped[verdict.reason] ?? 0) + 1;
     if ((verdict.reason === "set-aside" || verdict.reason === "unsafe-storageKey") && status.needsAttention.length < STATUS_SAMPLE_SIZE) {
-      const detail = verdict.reason === "set-aside" ? `${setAsideProblem(doc.data())}; last: ${String(doc.get("gcLastError") ?? "-")}` : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
+      const detail =
+        verdict.reason === "set-aside"
+          ? `${setAsideProblem(doc.data())}; last: ${String(doc.get("gcLastError") ?? "-")}`
+          : `the key ${storageKeyProblem(doc.get("storageKey"))}`;
       status.needsAttention.push({ id: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, detail });
     }
   }

@@ -35,13 +35,16 @@ export interface MediaGCOptions {
   onProgress?: OnProgress;
 }
 
-
 export type MediaGCDeps = WorkerDeps & { store: MediaStore };
-
 
 function candidate(doc: QueryDocumentSnapshot, nowMs: number): MediaCandidate {
   const created = doc.get("createdAt") as Timestamp;
-  return { id: doc.id, storageKey: doc.get("storageKey"), size: mediaSize(doc.data()), ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000) };
+  return {
+    id: doc.id,
+    storageKey: doc.get("storageKey"),
+    size: mediaSize(doc.data()),
+    ageDays: Math.floor((nowMs - created.toMillis()) / 86_400_000),
+  };
 }
 
 export function mediaGCQuery(db: FirebaseFirestore.Firestore, cutoff: Timestamp, batchSize: number) {
@@ -64,7 +67,10 @@ export async function readCandidates(query: FirebaseFirestore.Query): Promise<Fi
     return await query.get();
   } catch (error) {
     if (firestoreCode(error) === GrpcStatus.FAILED_PRECONDITION && /index/i.test(errorMessage(error))) {
-      throw new ConfigError(`the media GC's query needs the canvasMedia index (referencedByCount, createdAt) of firestore.indexes.json: ${errorMessage(error)}`, { cause: error });
+      throw new ConfigError(
+        `the media GC's query needs the canvasMedia index (referencedByCount, createdAt) of firestore.indexes.json: ${errorMessage(error)}`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -94,7 +100,9 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const started = clock.now();
   const deadlineMs = started + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   const common = { runId, ttlDays, scanned: 0, skipped: {}, bytesFreed: 0, batches: 0, complete: true, durationMs: 0 };
-  const report: MediaGCReport = dryRun ? { ...common, dryRun, candidates: [] } : { ...common, dryRun, deleted: 0, failed: [], sharedObjectsKept: 0 };
+  const report: MediaGCReport = dryRun
+    ? { ...common, dryRun, candidates: [] }
+    : { ...common, dryRun, deleted: 0, failed: [], sharedObjectsKept: 0 };
   const run: BatchRun | undefined = !report.dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
@@ -116,13 +124,19 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     const eligible = page.docs.filter((doc) => {
       const verdict = judgeMedia(doc.data(), now, ttlDays);
       if (verdict.eligible) {
-        if (doc.get("size") !== undefined && mediaSize(doc.data()) === null) logger.warn("mediaGC.invalid_size", { mediaId: doc.id, size: String(doc.get("size")).slice(0, 50) });
+        if (doc.get("size") !== undefined && mediaSize(doc.data()) === null)
+          logger.warn("mediaGC.invalid_size", { mediaId: doc.id, size: String(doc.get("size")).slice(0, 50) });
         return true;
       }
       countSkip(report, verdict.reason);
       if (verdict.reason === "unsafe-storageKey" || verdict.reason === "set-aside") {
         const problem = verdict.reason === "set-aside" ? setAsideProblem(doc.data()) : storageKeyProblem(doc.get("storageKey"));
-        logger.warn("mediaGC.item_skipped", { mediaId: doc.id, storageKey: String(doc.get("storageKey")).slice(0, 200), reason: verdict.reason, problem });
+        logger.warn("mediaGC.item_skipped", {
+          mediaId: doc.id,
+          storageKey: String(doc.get("storageKey")).slice(0, 200),
+          reason: verdict.reason,
+          problem,
+        });
       }
       return false;
     });
@@ -148,7 +162,18 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   report.durationMs = clock.now() - started;
   const { scanned, skipped, bytesFreed, batches, complete, stoppedBy, durationMs } = report;
   const kept = report.dryRun ? {} : { sharedObjectsKept: report.sharedObjectsKept };
-  logger.info("mediaGC.completed", { ttlDays, scanned, skipped, bytesFreed, batches, complete, stoppedBy, durationMs, ...kept, ...outcomeCounts(report) });
+  logger.info("mediaGC.completed", {
+    ttlDays,
+    scanned,
+    skipped,
+    bytesFreed,
+    batches,
+    complete,
+    stoppedBy,
+    durationMs,
+    ...kept,
+    ...outcomeCounts(report),
+  });
   return report;
 }
 

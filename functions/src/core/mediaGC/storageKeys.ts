@@ -37,7 +37,8 @@ export function storageKeyProblem(key: unknown): string | undefined {
   if (CONTROL_OR_NOT_XML.test(key) || LONE_SURROGATE.test(key)) return "holds a control character or one XML cannot carry";
   if (key.trim() !== key) return "has whitespace at either end";
   if (key.includes("\\")) return "holds a backslash (a path separator on Windows hosts)";
-  if (key.split("/").some((s) => s === "" || s === "." || s === "..")) return "is a path with an empty, . or .. segment (a leading, trailing or doubled /)";
+  if (key.split("/").some((s) => s === "" || s === "." || s === ".."))
+    return "is a path with an empty, . or .. segment (a leading, trailing or doubled /)";
   if (key !== key.normalize("NFC") && key !== key.normalize("NFD")) return "mixes Unicode normal forms";
   return undefined;
 }

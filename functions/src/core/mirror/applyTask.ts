@@ -81,7 +81,10 @@ function checkSize(ref: DocumentReference, change: MirrorChange, after: Doc | un
   if (change.kind !== "set" && change.kind !== "update") return;
   const bytes = docSize(ref.path, { ...after, mirroredAt: FieldValue.serverTimestamp() });
   if (bytes > MAX_DOC_BYTES) {
-    throw new PermanentError(`the mirror doc ${ref.path} would be ${bytes.toLocaleString("en-US")} bytes, over Firestore's 1 MiB limit (largest fields: ${largestFields(after!)})`, "source");
+    throw new PermanentError(
+      `the mirror doc ${ref.path} would be ${bytes.toLocaleString("en-US")} bytes, over Firestore's 1 MiB limit (largest fields: ${largestFields(after!)})`,
+      "source",
+    );
   }
 }
 
@@ -91,11 +94,18 @@ function writeChange(tx: Transaction, ref: DocumentReference, change: MirrorChan
     tx.delete(ref);
     writeOwnerTombstone(tx, ref, change.owner);
   } else if (change.kind === "set") tx.set(ref, { ...change.data, ...stamp });
-  else if (change.kind === "update") tx.update(ref, { ...change.data, ...Object.fromEntries(change.clear.map((f) => [f, FieldValue.delete()])), ...stamp });
+  else if (change.kind === "update")
+    tx.update(ref, { ...change.data, ...Object.fromEntries(change.clear.map((f) => [f, FieldValue.delete()])), ...stamp });
 }
 
 /** One task's plan from what was read; a plan that fails for good is that task's result alone. */
-function planOne(db: Firestore, entry: ClaimedTask, source: Doc | undefined, mirror: Doc | undefined, user: Doc | undefined): Planned | PermanentError {
+function planOne(
+  db: Firestore,
+  entry: ClaimedTask,
+  source: Doc | undefined,
+  mirror: Doc | undefined,
+  user: Doc | undefined,
+): Planned | PermanentError {
   const { task, claim } = entry;
   const mirrorRef = db.collection(COLLECTIONS.publicGenerations).doc(task.historyId);
   try {
@@ -110,20 +120,34 @@ function planOne(db: Firestore, entry: ClaimedTask, source: Doc | undefined, mir
 }
 
 /** `signal`: once aborted, the apply makes no further transaction attempt and writes nothing. */
-export async function applyTasks(db: Firestore, entries: ClaimedTask[], clock: Clock, profiles: ProfileCache, signal?: AbortSignal): Promise<TaskApplied[]> {
-  const reads = entries.flatMap(({ task }) => [db.doc(historyItemPath(task.uid, task.historyId)), db.collection(COLLECTIONS.publicGenerations).doc(task.historyId)]);
+export async function applyTasks(
+  db: Firestore,
+  entries: ClaimedTask[],
+  clock: Clock,
+  profiles: ProfileCache,
+  signal?: AbortSignal,
+): Promise<TaskApplied[]> {
+  const reads = entries.flatMap(({ task }) => [
+    db.doc(historyItemPath(task.uid, task.historyId)),
+    db.collection(COLLECTIONS.publicGenerations).doc(task.historyId),
+  ]);
   const cacheRef = db.collection(COLLECTIONS.signupImageCache).doc(SIGNUP_CACHE_DOC);
   const owners = entries.filter((e) => e.task.op === "upsert").map((e) => e.task.uid);
   return db.runTransaction(async (tx) => {
     signal?.throwIfAborted();
     const [snaps, users] = await Promise.all([tx.getAll(...reads), profiles.get(db, owners, clock.now())]);
-    const planned = entries.map((entry, i) => planOne(db, entry, dataOf(snaps[2 * i]), dataOf(snaps[2 * i + 1]), users.get(entry.task.uid)));
+    const planned = entries.map((entry, i) =>
+      planOne(db, entry, dataOf(snaps[2 * i]), dataOf(snaps[2 * i + 1]), users.get(entry.task.uid)),
+    );
     const ok = planned.filter((p): p is Planned => !(p instanceof PermanentError));
     const touching = ok.filter((p) => touchesSignupCache(p.before, p.after));
     if (touching.length) {
       // One read and at most one write of the cache for the whole group, each change applied in turn.
       const cache = dataOf(await tx.get(cacheRef));
-      const next = touching.reduce<Doc | undefined>((current, p) => followMirror(current ?? cache, p.entry.task.historyId, p.after) ?? current, undefined);
+      const next = touching.reduce<Doc | undefined>(
+        (current, p) => followMirror(current ?? cache, p.entry.task.historyId, p.after) ?? current,
+        undefined,
+      );
       if (next) tx.set(cacheRef, next);
     }
     signal?.throwIfAborted();
@@ -141,7 +165,14 @@ export async function applyTasks(db: Firestore, entries: ClaimedTask[], clock: C
  * because the task changed since the claim (another worker took it over); a PermanentError when
  * Firestore refused the commit itself.
  */
-export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, clock: Clock, profiles: ProfileCache, signal?: AbortSignal): Promise<Applied> {
+export async function applyTask(
+  db: Firestore,
+  claim: Claim,
+  task: MirrorTask,
+  clock: Clock,
+  profiles: ProfileCache,
+  signal?: AbortSignal,
+): Promise<Applied> {
   try {
     const [result] = await applyTasks(db, [{ claim, task }], clock, profiles, signal);
     if (!result.ok) throw result.error;
@@ -151,7 +182,8 @@ export async function applyTask(db: Firestore, claim: Claim, task: MirrorTask, c
       const current = await claim.ref.get();
       if (!current.updateTime?.isEqual(claim.version)) throw new LeaseLostError("the task changed since it was claimed", { cause: error });
     }
-    if (isRejectedByFirestore(error)) throw new PermanentError(`Firestore refused to apply the task: ${errorMessage(error)}`, undefined, { cause: error });
+    if (isRejectedByFirestore(error))
+      throw new PermanentError(`Firestore refused to apply the task: ${errorMessage(error)}`, undefined, { cause: error });
     throw error;
   }
 }

@@ -6,7 +6,15 @@ import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
 import { emptyDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, PageSizer, pageSizeFor, readHistoryPage, type WalkScope } from "./historyWalk";
+import {
+  checkWalkOptions,
+  countHistoryItems,
+  DEFAULT_WALK_RATE,
+  PageSizer,
+  pageSizeFor,
+  readHistoryPage,
+  type WalkScope,
+} from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally } from "./repairTasks";
 import { RUN_TIME_BUDGET_MS } from "../limits";
@@ -99,18 +107,32 @@ export async function runBackfill(deps: WorkerDeps, options: BackfillOptions = {
   } else {
     const acquired = await acquireBackfill(db, scope, `${options.workerId ?? "backfill"}:${randomUUID()}`, started, options.leaseMs);
     if (acquired.kind === "busy") {
-      deps.logger.warn("mirror.backfill.busy", { leaseOwner: acquired.leaseOwner, leaseExpiresAt: acquired.leaseExpiresAt.toDate().toISOString() });
-      return { ...report, stoppedBy: "busy", busy: { leaseOwner: acquired.leaseOwner, leaseExpiresAt: acquired.leaseExpiresAt.toDate().toISOString() } };
+      deps.logger.warn("mirror.backfill.busy", {
+        leaseOwner: acquired.leaseOwner,
+        leaseExpiresAt: acquired.leaseExpiresAt.toDate().toISOString(),
+      });
+      return {
+        ...report,
+        stoppedBy: "busy",
+        busy: { leaseOwner: acquired.leaseOwner, leaseExpiresAt: acquired.leaseExpiresAt.toDate().toISOString() },
+      };
     }
     run = acquired;
   }
   const logger = deps.logger.child({ worker: "mirrorBackfill", runId: run.state.runId, dryRun });
-  logger.info("mirror.backfill.started", { uid: report.scope.uid, since: report.scope.since, resumed: run.resumed, cursor: run.state.cursor?.path ?? null });
+  logger.info("mirror.backfill.started", {
+    uid: report.scope.uid,
+    since: report.scope.since,
+    resumed: run.resumed,
+    cursor: run.state.cursor?.path ?? null,
+  });
   report.runId = run.state.runId;
   report.resumed = run.resumed;
 
   try {
-    const walked = await unlessAbandoned(walk(deps, options, scope, run, report), options.abandon, (error) => logger.warn("mirror.backfill.abandoned_page_failed", { error }));
+    const walked = await unlessAbandoned(walk(deps, options, scope, run, report), options.abandon, (error) =>
+      logger.warn("mirror.backfill.abandoned_page_failed", { error }),
+    );
     if (walked === undefined && !report.complete) report.stoppedBy = "signal";
   } catch (error) {
     report.stoppedBy = "error";

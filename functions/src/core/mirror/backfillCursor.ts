@@ -44,7 +44,9 @@ export interface CursorLease {
   version: Timestamp;
 }
 
-export type Acquired = { kind: "acquired"; lease: CursorLease; state: BackfillState; resumed: boolean } | { kind: "busy"; leaseOwner: string; leaseExpiresAt: Timestamp };
+export type Acquired =
+  | { kind: "acquired"; lease: CursorLease; state: BackfillState; resumed: boolean }
+  | { kind: "busy"; leaseOwner: string; leaseExpiresAt: Timestamp };
 
 const storedScope = (scope: WalkScope) => ({ uid: scope.uid ?? null, since: scope.since ?? null });
 
@@ -67,7 +69,8 @@ function sameScope(stored: unknown, scope: WalkScope): boolean {
 /** The run the doc records, if it can be resumed: not complete, of this scope, with a readable run id. */
 function resumable(stored: Record<string, unknown>, scope: WalkScope, now: Timestamp): BackfillState | undefined {
   const { runId, status, startedAt } = stored;
-  if (status === "complete" || typeof runId !== "string" || runId.length === 0 || runId.length > 100 || !sameScope(stored.scope, scope)) return undefined;
+  if (status === "complete" || typeof runId !== "string" || runId.length === 0 || runId.length > 100 || !sameScope(stored.scope, scope))
+    return undefined;
   const cursor = parseWalkCursor(scope, stored.cursor);
   return {
     runId,
@@ -80,14 +83,21 @@ function resumable(stored: Record<string, unknown>, scope: WalkScope, now: Times
 }
 
 /** Takes the lease on the scope's cursor doc: resumes the run it records, or starts a new one. */
-export async function acquireBackfill(db: Firestore, scope: WalkScope, owner: string, nowMs: number, leaseMs = BACKFILL_LEASE_MS): Promise<Acquired> {
+export async function acquireBackfill(
+  db: Firestore,
+  scope: WalkScope,
+  owner: string,
+  nowMs: number,
+  leaseMs = BACKFILL_LEASE_MS,
+): Promise<Acquired> {
   const ref = backfillCursorRef(db, scope);
   // A conflict means another invocation wrote first: read again, and its lease shows.
   for (let round = 0; round < 3; round++) {
     const snap = await ref.get();
     const stored = snap.data() ?? {};
     const { leaseOwner, leaseExpiresAt } = stored;
-    if (typeof leaseOwner === "string" && leaseExpiresAt instanceof Timestamp && leaseExpiresAt.toMillis() > nowMs) return { kind: "busy", leaseOwner, leaseExpiresAt };
+    if (typeof leaseOwner === "string" && leaseExpiresAt instanceof Timestamp && leaseExpiresAt.toMillis() > nowMs)
+      return { kind: "busy", leaseOwner, leaseExpiresAt };
     const now = Timestamp.fromMillis(nowMs);
     const resumed = snap.exists ? resumable(stored, scope, now) : undefined;
     const state: BackfillState = resumed ?? { runId: randomUUID(), walked: 0, enqueued: 0, startedAt: now };
@@ -105,17 +115,27 @@ export async function acquireBackfill(db: Firestore, scope: WalkScope, owner: st
     };
     try {
       const write = snap.exists
-        ? await ref.update({ ...data, completedAt: FieldValue.delete(), stoppedBy: FieldValue.delete() }, { lastUpdateTime: snap.updateTime! })
+        ? await ref.update(
+            { ...data, completedAt: FieldValue.delete(), stoppedBy: FieldValue.delete() },
+            { lastUpdateTime: snap.updateTime! },
+          )
         : await ref.create(data);
       return { kind: "acquired", lease: { ref, owner, version: write.writeTime }, state, resumed: resumed !== undefined };
     } catch (error) {
       if (!isConflict(error)) throw error;
     }
   }
-  throw new Error(`${ref.path} changed at every attempt to take its lease: is another backfill of this scope starting and stopping in a loop?`);
+  throw new Error(
+    `${ref.path} changed at every attempt to take its lease: is another backfill of this scope starting and stopping in a loop?`,
+  );
 }
 
-const progressFields = (state: BackfillState, nowMs: number) => ({ cursor: state.cursor ?? null, walked: state.walked, enqueued: state.enqueued, updatedAt: Timestamp.fromMillis(nowMs) });
+const progressFields = (state: BackfillState, nowMs: number) => ({
+  cursor: state.cursor ?? null,
+  walked: state.walked,
+  enqueued: state.enqueued,
+  updatedAt: Timestamp.fromMillis(nowMs),
+});
 
 /** Writes `fields` if the lease still holds; false when another invocation took the doc over. */
 async function writeHeld(lease: CursorLease, fields: Record<string, unknown>): Promise<boolean> {
@@ -134,7 +154,12 @@ export function saveBackfill(lease: CursorLease, state: BackfillState, nowMs: nu
 }
 
 /** Saves the cursor, records how the invocation ended, and gives the lease up. False: the lease was lost before. */
-export function releaseBackfill(lease: CursorLease, state: BackfillState, end: { complete: boolean; stoppedBy?: string }, nowMs: number): Promise<boolean> {
+export function releaseBackfill(
+  lease: CursorLease,
+  state: BackfillState,
+  end: { complete: boolean; stoppedBy?: string },
+  nowMs: number,
+): Promise<boolean> {
   return writeHeld(lease, {
     ...progressFields(state, nowMs),
     status: end.complete ? "complete" : "stopped",

@@ -17,9 +17,7 @@ import type { TaskState } from "./task";
  * clock runs fast, or written by hand, is bounded by the workers' own maximum.
  */
 export type ClaimDecision =
-  | { kind: "claim" }
-  | { kind: "skip"; reason: "done" | "dead-letter" | "leased" | "not-due" }
-  | { kind: "exhausted"; error: string };
+  { kind: "claim" } | { kind: "skip"; reason: "done" | "dead-letter" | "leased" | "not-due" } | { kind: "exhausted"; error: string };
 
 /** How far a correct worker's clock may run ahead of another's. */
 export const WORKER_CLOCK_SKEW_MS = 60_000;
@@ -45,13 +43,21 @@ export function decideClaim(state: TaskState, nowMs: number, limits: ClaimLimits
     case "done":
       return { kind: "skip", reason: "done" };
     case "failed":
-      if (state.deadLetter) return state.nextAttemptAt ? { kind: "exhausted", error: state.lastError ?? "marked a dead letter by hand" } : { kind: "skip", reason: "dead-letter" };
-      if (attempts >= maxAttempts) return { kind: "exhausted", error: `gave up after ${attempts} attempts (${limit}); last error: ${state.lastError ?? "none recorded"}` };
+      if (state.deadLetter)
+        return state.nextAttemptAt
+          ? { kind: "exhausted", error: state.lastError ?? "marked a dead letter by hand" }
+          : { kind: "skip", reason: "dead-letter" };
+      if (attempts >= maxAttempts)
+        return {
+          kind: "exhausted",
+          error: `gave up after ${attempts} attempts (${limit}); last error: ${state.lastError ?? "none recorded"}`,
+        };
       if (waits(state.nextAttemptAt?.toMillis(), until.retry)) return { kind: "skip", reason: "not-due" };
       return { kind: "claim" };
     case "processing":
       if (waits(state.leaseExpiresAt?.toMillis(), until.lease)) return { kind: "skip", reason: "leased" };
-      if (attempts >= maxAttempts) return { kind: "exhausted", error: `lease expired on attempt ${attempts} (${limit}): the worker stopped without finishing` };
+      if (attempts >= maxAttempts)
+        return { kind: "exhausted", error: `lease expired on attempt ${attempts} (${limit}): the worker stopped without finishing` };
       return { kind: "claim" };
     default:
       if (attempts >= maxAttempts) return { kind: "exhausted", error: `attempts is already ${attempts} (${limit}) before any run` };

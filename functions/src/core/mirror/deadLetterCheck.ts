@@ -43,7 +43,10 @@ export async function recheckDeadLetters(db: Firestore, nowMs: number, pageSize 
   let failed = 0;
   if (!keys.size) return { checked: page.size, unpublished, failed };
   const items = [...keys.values()];
-  const refs = items.flatMap((k) => [db.doc(historyItemPath(k.uid, k.historyId)), db.collection(COLLECTIONS.publicGenerations).doc(k.historyId)]);
+  const refs = items.flatMap((k) => [
+    db.doc(historyItemPath(k.uid, k.historyId)),
+    db.collection(COLLECTIONS.publicGenerations).doc(k.historyId),
+  ]);
   const snaps = await db.getAll(...refs);
   for (const [i, key] of items.entries()) {
     // A cheap read first; only an item that looks private-but-public takes the transaction.

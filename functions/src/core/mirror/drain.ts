@@ -29,7 +29,11 @@ export interface DrainReport {
 export function dueTaskQueries(db: Firestore, nowMs: number) {
   const queue = db.collection(COLLECTIONS.mirrorQueue);
   const now = Timestamp.fromMillis(nowMs);
-  return [queue.where("status", "==", "pending"), queue.where("status", "==", "failed").where("nextAttemptAt", "<=", now), queue.where("status", "==", "processing").where("leaseExpiresAt", "<=", now)];
+  return [
+    queue.where("status", "==", "pending"),
+    queue.where("status", "==", "failed").where("nextAttemptAt", "<=", now),
+    queue.where("status", "==", "processing").where("leaseExpiresAt", "<=", now),
+  ];
 }
 
 /** The progress total of a drain (count aggregations). An estimate: tasks enqueued meanwhile are drained too. */
@@ -38,7 +42,10 @@ async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
   return counts.reduce((a, b) => a + b, 0);
 }
 
-export async function drainQueue(deps: WorkerDeps, options: { limit: number; workerId?: string; onProgress?: OnProgress }): Promise<DrainReport> {
+export async function drainQueue(
+  deps: WorkerDeps,
+  options: { limit: number; workerId?: string; onProgress?: OnProgress },
+): Promise<DrainReport> {
   const total = options.onProgress ? await dueTaskCount(deps.db, deps.clock.now()) : undefined;
   const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const totals: DrainReport = {

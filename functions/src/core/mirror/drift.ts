@@ -37,7 +37,13 @@ export type Verdict =
 export type Fixable = Extract<Verdict, { kind: DriftKind }>;
 
 export function isFixable(verdict: Verdict): verdict is Fixable {
-  return verdict.kind !== "in-sync" && verdict.kind !== "not-public" && verdict.kind !== "conflict" && verdict.kind !== "tooLarge" && verdict.kind !== "unowned";
+  return (
+    verdict.kind !== "in-sync" &&
+    verdict.kind !== "not-public" &&
+    verdict.kind !== "conflict" &&
+    verdict.kind !== "tooLarge" &&
+    verdict.kind !== "unowned"
+  );
 }
 
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
@@ -87,7 +93,12 @@ export function judgeItem(input: { uid: string; historyId: string; source: Doc; 
  */
 function upsertSize(historyId: string, expected: Doc): number {
   const stamp = Timestamp.fromMillis(0);
-  return docSize(`${COLLECTIONS.publicGenerations}/${historyId}`, { ...expected, mirrorTaskId: "0".repeat(32), mirrorTaskCreatedAt: stamp, mirroredAt: stamp });
+  return docSize(`${COLLECTIONS.publicGenerations}/${historyId}`, {
+    ...expected,
+    mirrorTaskId: "0".repeat(32),
+    mirrorTaskCreatedAt: stamp,
+    mirroredAt: stamp,
+  });
 }
 
 /** Whether judging the item needs users/{uid}: only to compare `createdBy` of a public, mirrored item it owns. */
@@ -96,7 +107,16 @@ export function judgeNeedsProfile(uid: string, source: Doc, mirror: Doc | undefi
 }
 
 /** What the backfill and verify report: each kind of drift they met, counted, with a sample. */
-export const REPORTED_DRIFT = ["missing", "differs", "sourcePrivate", "sourceDeleted", "sourceGone", "conflict", "tooLarge", "unowned"] as const;
+export const REPORTED_DRIFT = [
+  "missing",
+  "differs",
+  "sourcePrivate",
+  "sourceDeleted",
+  "sourceGone",
+  "conflict",
+  "tooLarge",
+  "unowned",
+] as const;
 export type ReportedDrift = (typeof REPORTED_DRIFT)[number];
 
 /**
@@ -121,8 +141,8 @@ export interface DriftEntry {
 
 export type DriftCounts = Record<ReportedDrift, { count: number; sample: DriftEntry[] }>;
 
-
-export const emptyDrift = (): DriftCounts => Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
+export const emptyDrift = (): DriftCounts =>
+  Object.fromEntries(REPORTED_DRIFT.map((k) => [k, { count: 0, sample: [] }])) as unknown as DriftCounts;
 
 export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: DriftEntry): void {
   const slot = drift[kind];
@@ -131,7 +151,8 @@ export function recordDrift(drift: DriftCounts, kind: ReportedDrift, entry: Drif
 }
 
 /** Drift that leaves the mirror out of line: every kind but the UNPUBLISHABLE ones. */
-export const driftTotal = (drift: DriftCounts): number => REPORTED_DRIFT.reduce((sum, k) => sum + (UNPUBLISHABLE.includes(k) ? 0 : drift[k].count), 0);
+export const driftTotal = (drift: DriftCounts): number =>
+  REPORTED_DRIFT.reduce((sum, k) => sum + (UNPUBLISHABLE.includes(k) ? 0 : drift[k].count), 0);
 
 export const unpublishableTotal = (drift: DriftCounts): number => UNPUBLISHABLE.reduce((sum, k) => sum + drift[k].count, 0);
 

@@ -103,8 +103,16 @@ export class DueTaskFinder {
     const recover = !this.lastPageFull || nowMs - this.lastRecoveryMs >= RECOVERY_INTERVAL_MS;
     const none = async () => [];
     const [retry, expired, pending] = await Promise.all([
-      recover ? retryDueQuery(this.db, now, limit).get().then((q) => q.docs) : none(),
-      recover ? leaseExpiredQuery(this.db, now, limit).get().then((q) => q.docs) : none(),
+      recover
+        ? retryDueQuery(this.db, now, limit)
+            .get()
+            .then((q) => q.docs)
+        : none(),
+      recover
+        ? leaseExpiredQuery(this.db, now, limit)
+            .get()
+            .then((q) => q.docs)
+        : none(),
       this.pendingPage(limit),
     ]);
     if (recover) this.lastRecoveryMs = nowMs;
@@ -122,7 +130,9 @@ export class DueTaskFinder {
   private async pendingPage(limit: number): Promise<QueryDocumentSnapshot[]> {
     const page = await pendingQuery(this.db, limit).startAfter(this.cursor).get();
     if (page.size >= limit) return page.docs;
-    const wrapped = await pendingQuery(this.db, limit - page.size).endAt(this.cursor).get();
+    const wrapped = await pendingQuery(this.db, limit - page.size)
+      .endAt(this.cursor)
+      .get();
     return [...page.docs, ...wrapped.docs];
   }
 

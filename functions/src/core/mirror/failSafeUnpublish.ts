@@ -20,7 +20,11 @@ import { parseTaskKey } from "./task";
 export type FailSafeResult = "unpublished" | "public" | "absent" | "not-owner" | "no-key";
 
 /** Pure: whether the mirror doc goes, given the source and mirror read together. */
-export function failSafeDecision(uid: string, source: Doc | undefined, mirror: Doc | undefined): Exclude<FailSafeResult, "no-key"> | "remove" {
+export function failSafeDecision(
+  uid: string,
+  source: Doc | undefined,
+  mirror: Doc | undefined,
+): Exclude<FailSafeResult, "no-key"> | "remove" {
   if (!mirror) return "absent";
   if (mirror.uid !== uid) return "not-owner";
   return isPublishable(source) ? "public" : "remove";

@@ -99,7 +99,8 @@ export class PageSizer {
 }
 
 /** The largest of `docs`, in bytes. */
-export const largestDoc = (docs: QueryDocumentSnapshot[]): number => docs.reduce((max, doc) => Math.max(max, docSize(doc.ref.path, doc.data())), 0);
+export const largestDoc = (docs: QueryDocumentSnapshot[]): number =>
+  docs.reduce((max, doc) => Math.max(max, docSize(doc.ref.path, doc.data())), 0);
 
 /** About a second of work at the rate, from 10 to MAX_PAGE_SIZE documents: each page is a burst of reads. */
 export const pageSizeFor = (rate: number) => Math.min(MAX_PAGE_SIZE, Math.max(10, Math.round(rate)));
@@ -109,8 +110,10 @@ export function checkWalkOptions(options: { uid?: string; rate?: number; pageSiz
   const { uid, rate, pageSize } = options;
   const integerIn = (v: number, min: number, max: number) => Number.isInteger(v) && v >= min && v <= max;
   if (uid !== undefined && documentIdProblem(uid)) throw new PermanentError(`uid ${documentIdProblem(uid)}`, "uid");
-  if (rate !== undefined && !integerIn(rate, 1, MAX_WALK_RATE)) throw new PermanentError(`rate must be an integer from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`, "rate");
-  if (pageSize !== undefined && !integerIn(pageSize, 1, MAX_PAGE_SIZE)) throw new PermanentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`, "pageSize");
+  if (rate !== undefined && !integerIn(rate, 1, MAX_WALK_RATE))
+    throw new PermanentError(`rate must be an integer from 1 to ${MAX_WALK_RATE} items a second, got ${rate}`, "rate");
+  if (pageSize !== undefined && !integerIn(pageSize, 1, MAX_PAGE_SIZE))
+    throw new PermanentError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${pageSize}`, "pageSize");
 }
 
 // The smallest document id Firestore orders (numeric ids sort first), and a collection id just past "generationHistory".
@@ -120,10 +123,16 @@ const PAST_LAST_ITEM = `${COLLECTIONS.generationHistory}\0/${MIN_ID}/${COLLECTIO
 
 /** The walk's query, ordered, without cursor or limit. */
 export function historyItemsQuery(db: Firestore, scope: WalkScope): Query {
-  const source: Query = scope.uid !== undefined ? db.collection(`${COLLECTIONS.generationHistory}/${scope.uid}/${COLLECTIONS.historyItems}`) : db.collectionGroup(COLLECTIONS.historyItems);
+  const source: Query =
+    scope.uid !== undefined
+      ? db.collection(`${COLLECTIONS.generationHistory}/${scope.uid}/${COLLECTIONS.historyItems}`)
+      : db.collectionGroup(COLLECTIONS.historyItems);
   if (scope.since) return source.where("updatedAt", ">=", scope.since).orderBy("updatedAt").orderBy(FieldPath.documentId());
   if (scope.uid !== undefined) return source.orderBy(FieldPath.documentId());
-  return source.where(FieldPath.documentId(), ">=", FIRST_ITEM).where(FieldPath.documentId(), "<", PAST_LAST_ITEM).orderBy(FieldPath.documentId());
+  return source
+    .where(FieldPath.documentId(), ">=", FIRST_ITEM)
+    .where(FieldPath.documentId(), "<", PAST_LAST_ITEM)
+    .orderBy(FieldPath.documentId());
 }
 
 /** How many documents the walk will read (a count aggregation: 1 read per 1,000 index entries). */
@@ -134,7 +143,8 @@ export function countHistoryItems(db: Firestore, scope: WalkScope): Promise<numb
 /** `{uid, historyId}` when `path` is a history item's, `generationHistory/{uid}/items/{historyId}` with valid ids. */
 export function historyItemOf(path: string): { uid: string; historyId: string } | undefined {
   const [root, uid, items, historyId, ...deeper] = path.split("/");
-  if (root !== COLLECTIONS.generationHistory || items !== COLLECTIONS.historyItems || historyId === undefined || deeper.length) return undefined;
+  if (root !== COLLECTIONS.generationHistory || items !== COLLECTIONS.historyItems || historyId === undefined || deeper.length)
+    return undefined;
   if (documentIdProblem(uid) !== undefined || documentIdProblem(historyId) !== undefined) return undefined;
   return { uid, historyId };
 }
@@ -165,7 +175,12 @@ function inWalk(scope: WalkScope, path: string): boolean {
 }
 
 /** A page of the walk from `cursor`: at most `limit` documents (PageSizer sizes it). */
-export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: WalkCursor | undefined, limit: number): Promise<HistoryPage> {
+export async function readHistoryPage(
+  db: Firestore,
+  scope: WalkScope,
+  cursor: WalkCursor | undefined,
+  limit: number,
+): Promise<HistoryPage> {
   let query = historyItemsQuery(db, scope).limit(limit);
   if (cursor) query = scope.since ? query.startAfter(cursor.updatedAt, db.doc(cursor.path)) : query.startAfter(db.doc(cursor.path));
   const page = await query.get();
@@ -175,12 +190,17 @@ export async function readHistoryPage(db: Firestore, scope: WalkScope, cursor: W
     if (item) items.push({ ...item, data: doc.data() });
   }
   const lastDoc: QueryDocumentSnapshot | undefined = page.docs[page.size - 1];
-  const next = lastDoc && (scope.since ? { path: lastDoc.ref.path, updatedAt: lastDoc.get("updatedAt") as Timestamp } : { path: lastDoc.ref.path });
+  const next =
+    lastDoc && (scope.since ? { path: lastDoc.ref.path, updatedAt: lastDoc.get("updatedAt") as Timestamp } : { path: lastDoc.ref.path });
   return { items, notItems: page.size - items.length, cursor: next, last: page.size < limit, largestBytes: largestDoc(page.docs) };
 }
 
 /** The public mirror in id order, a page at a time (verify's second walk). */
-export async function readMirrorPage(db: Firestore, after: string | undefined, limit: number): Promise<{ docs: QueryDocumentSnapshot[]; last: boolean }> {
+export async function readMirrorPage(
+  db: Firestore,
+  after: string | undefined,
+  limit: number,
+): Promise<{ docs: QueryDocumentSnapshot[]; last: boolean }> {
   let query = db.collection(COLLECTIONS.publicGenerations).orderBy(FieldPath.documentId()).limit(limit);
   if (after !== undefined) query = query.startAfter(after);
   const page = await query.get();

@@ -45,7 +45,13 @@ async function conditional<T>(write: () => Promise<T>): Promise<TaskWrite<T>> {
 
 const clearLease = { leaseOwner: FieldValue.delete(), leaseExpiresAt: FieldValue.delete() };
 
-export async function claimTask(snap: DocumentSnapshot, leaseOwner: string, attempt: number, nowMs: number, leaseMs: number): Promise<TaskWrite<Claim>> {
+export async function claimTask(
+  snap: DocumentSnapshot,
+  leaseOwner: string,
+  attempt: number,
+  nowMs: number,
+  leaseMs: number,
+): Promise<TaskWrite<Claim>> {
   return conditional(async () => {
     const write = await snap.ref.update(
       {
@@ -67,12 +73,21 @@ export function claimInCommit(snap: DocumentSnapshot, leaseOwner: string, attemp
   return { kind: "commit", taskId: snap.id, ref: snap.ref, leaseOwner, attempt, version: snap.updateTime! };
 }
 
-const deadLetterFields = (error: string, attempts: number, nowMs: number) => ({ status: "failed", deadLetter: true, lastError: error, attempts, failedAt: Timestamp.fromMillis(nowMs) });
+const deadLetterFields = (error: string, attempts: number, nowMs: number) => ({
+  status: "failed",
+  deadLetter: true,
+  lastError: error,
+  attempts,
+  failedAt: Timestamp.fromMillis(nowMs),
+});
 
 /** A failure nobody can fix by retrying (an invalid task, or one out of attempts), recorded without a claim. */
 export async function markDeadLetter(snap: DocumentSnapshot, error: string, attempts: number, nowMs: number): Promise<TaskWrite> {
   return conditional(async () => {
-    await snap.ref.update({ ...deadLetterFields(error, attempts, nowMs), nextAttemptAt: FieldValue.delete(), ...clearLease }, { lastUpdateTime: snap.updateTime! });
+    await snap.ref.update(
+      { ...deadLetterFields(error, attempts, nowMs), nextAttemptAt: FieldValue.delete(), ...clearLease },
+      { lastUpdateTime: snap.updateTime! },
+    );
     return undefined;
   });
 }
@@ -94,7 +109,10 @@ export async function recordFailure(
     ? { deadLetter: true, nextAttemptAt: FieldValue.delete() }
     : { deadLetter: false, nextAttemptAt: Timestamp.fromMillis(nowMs + retryDelayMs(claim.attempt, random)) };
   return conditional(async () => {
-    await claim.ref.update({ status: "failed", attempts: claim.attempt, lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease }, { lastUpdateTime: claim.version });
+    await claim.ref.update(
+      { status: "failed", attempts: claim.attempt, lastError: error, failedAt: Timestamp.fromMillis(nowMs), ...fields, ...clearLease },
+      { lastUpdateTime: claim.version },
+    );
     return dead ? "dead-letter" : "failed";
   });
 }
@@ -142,7 +160,13 @@ const KEPT_FIELD_MAX_BYTES = 2048;
  * the source, and an update that large could not be mirrored.
  * `set` is false when the task changed since `snap` was read (nothing written); `error` is its lastError.
  */
-export async function setAside(db: Firestore, snap: DocumentSnapshot, cause: unknown, attempts: number, nowMs: number): Promise<{ set: boolean; error: string }> {
+export async function setAside(
+  db: Firestore,
+  snap: DocumentSnapshot,
+  cause: unknown,
+  attempts: number,
+  nowMs: number,
+): Promise<{ set: boolean; error: string }> {
   const data = snap.data() ?? {};
   const bytes = docSize(snap.ref.path, data);
   const why =
@@ -150,7 +174,9 @@ export async function setAside(db: Firestore, snap: DocumentSnapshot, cause: unk
       ? `the task document is too large for the workers to record anything on it (${bytes.toLocaleString("en-US")} bytes of Firestore's 1,048,576; largest fields: ${largestFields(data)})`
       : `Firestore refused the workers' write to the task document (${bytes.toLocaleString("en-US")} bytes; largest fields: ${largestFields(data)})`;
   const error = `${why}: set aside as a dead letter, payload removed (Firestore said: ${errorMessage(cause)})`;
-  const kept = Object.fromEntries(KEPT_FIELDS.filter((f) => f in data && docSize("x", { [f]: data[f] }) <= KEPT_FIELD_MAX_BYTES).map((f) => [f, data[f]]));
+  const kept = Object.fromEntries(
+    KEPT_FIELDS.filter((f) => f in data && docSize("x", { [f]: data[f] }) <= KEPT_FIELD_MAX_BYTES).map((f) => [f, data[f]]),
+  );
   const removedFields = Object.fromEntries(
     Object.keys(data)
       .filter((f) => !(f in kept))

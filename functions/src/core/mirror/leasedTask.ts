@@ -15,7 +15,12 @@ import { completed, deadLetter, failedRun, setTaskAside, withinDeadline, type Ru
  * (skip, dead letter, invalid) or claim it with a lease, apply it alone and record how the run
  * ended. When the task changed since `snap` was read, it decides once more on the task as it is now.
  */
-export async function runLeased(deps: WorkerDeps, snap: DocumentSnapshot, options: ProcessTaskOptions, profiles: ProfileCache): Promise<Run> {
+export async function runLeased(
+  deps: WorkerDeps,
+  snap: DocumentSnapshot,
+  options: ProcessTaskOptions,
+  profiles: ProfileCache,
+): Promise<Run> {
   const log = deps.logger.child({ taskId: snap.id });
   const run = await runOnce(deps, snap, options, profiles, log);
   if (run !== "conflict") return run;
@@ -23,14 +28,28 @@ export async function runLeased(deps: WorkerDeps, snap: DocumentSnapshot, option
   return again === "conflict" ? { status: "skipped", reason: "claim-conflict", lostRace: true } : { ...again, lostRace: true };
 }
 
-async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: ProcessTaskOptions, profiles: ProfileCache, log: Logger): Promise<Run> {
+async function runOnce(
+  deps: WorkerDeps,
+  snap: DocumentSnapshot,
+  options: ProcessTaskOptions,
+  profiles: ProfileCache,
+  log: Logger,
+): Promise<Run> {
   const { clock, config } = deps;
   const now = clock.now();
   if (!snap.exists) return { status: "skipped", reason: "missing" };
   const data = snap.data()!;
   const state = readTaskState(data);
   // The attempt that found the fault counts; a valid count before it is kept.
-  if (!state.ok) return deadLetter(deps, snap, state.error, (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1, "invalid", log);
+  if (!state.ok)
+    return deadLetter(
+      deps,
+      snap,
+      state.error,
+      (Number.isSafeInteger(data.attempts) && data.attempts >= 0 ? data.attempts : 0) + 1,
+      "invalid",
+      log,
+    );
   const { attempts } = state.value;
   const decision = decideClaim(state.value, now, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS });
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
@@ -51,11 +70,23 @@ async function runOnce(deps: WorkerDeps, snap: DocumentSnapshot, options: Proces
   }
 }
 
-async function applyLeased(deps: WorkerDeps, snap: DocumentSnapshot, claim: Claim, task: MirrorTask, options: ProcessTaskOptions, profiles: ProfileCache, log: Logger): Promise<Run> {
+async function applyLeased(
+  deps: WorkerDeps,
+  snap: DocumentSnapshot,
+  claim: Claim,
+  task: MirrorTask,
+  options: ProcessTaskOptions,
+  profiles: ProfileCache,
+  log: Logger,
+): Promise<Run> {
   const { clock, config } = deps;
   const started = clock.now();
   try {
-    const applied = await withinDeadline((signal) => applyTask(deps.db, claim, task, clock, profiles, signal), config.MIRROR_LEASE_MS / 2, options.abandoned);
+    const applied = await withinDeadline(
+      (signal) => applyTask(deps.db, claim, task, clock, profiles, signal),
+      config.MIRROR_LEASE_MS / 2,
+      options.abandoned,
+    );
     return completed(claim, task, applied, clock.now() - started, log);
   } catch (error) {
     return failedRun(deps, snap, claim, task, error, log, options.random);

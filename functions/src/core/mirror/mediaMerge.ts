@@ -38,7 +38,10 @@ export function mergeMediaList(existing: unknown, incoming: unknown): unknown {
 }
 
 /** `incoming` with its images/videos merged against the mirror's current ones. */
-export function mergeMediaFields(existing: Record<string, unknown> | undefined, incoming: Record<string, unknown>): Record<string, unknown> {
+export function mergeMediaFields(
+  existing: Record<string, unknown> | undefined,
+  incoming: Record<string, unknown>,
+): Record<string, unknown> {
   if (!existing) return incoming;
   const out = { ...incoming };
   for (const field of MEDIA_FIELDS) {

@@ -26,7 +26,8 @@ import type { MirrorTask } from "./task";
  */
 export type Outcome = "published" | "updated" | "removed" | "unpublished" | "stale" | "not-mirrored";
 
-export type MirrorChange = { kind: "set"; data: Doc } | { kind: "update"; data: Doc; clear: string[] } | { kind: "delete"; owner: string } | { kind: "none" };
+export type MirrorChange =
+  { kind: "set"; data: Doc } | { kind: "update"; data: Doc; clear: string[] } | { kind: "delete"; owner: string } | { kind: "none" };
 
 export interface MirrorPlan {
   outcome: Outcome;
@@ -50,15 +51,23 @@ export function needsProfile(task: MirrorTask, source: Doc | undefined): boolean
   return task.op === "upsert" && isPublishable(source);
 }
 
-const plan = (outcome: Outcome, change: MirrorChange = { kind: "none" }, dropped: FieldIssue[] = []): MirrorPlan => ({ outcome, change, dropped });
+const plan = (outcome: Outcome, change: MirrorChange = { kind: "none" }, dropped: FieldIssue[] = []): MirrorPlan => ({
+  outcome,
+  change,
+  dropped,
+});
 
 /** Throws unless the task's uid owns the mirror doc (or there is none). */
 export function checkOwner(uid: string, historyId: string, mirror: Doc | undefined): void {
   if (!mirror) return;
   if (typeof mirror.uid !== "string") {
-    throw new PermanentError(`publicGenerations/${historyId} has no uid, so no task can prove it owns it (uid: ${describeValue(mirror.uid)}); it is left as it is`, "uid");
+    throw new PermanentError(
+      `publicGenerations/${historyId} has no uid, so no task can prove it owns it (uid: ${describeValue(mirror.uid)}); it is left as it is`,
+      "uid",
+    );
   }
-  if (mirror.uid !== uid) throw new PermanentError(`task uid "${uid}" does not own publicGenerations/${historyId}: it belongs to another user`, "uid");
+  if (mirror.uid !== uid)
+    throw new PermanentError(`task uid "${uid}" does not own publicGenerations/${historyId}: it belongs to another user`, "uid");
 }
 
 /** Public fields the mirror has and the projection does not: cleared by an update. */

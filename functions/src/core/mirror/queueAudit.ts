@@ -46,7 +46,11 @@ async function stampPending(doc: QueryDocumentSnapshot): Promise<void> {
  * moves past the page, or only up to the last task returned when there were more than `limit`:
  * it never passes a task the audit could not hand out. It wraps at the end of the queue.
  */
-export async function auditQueue(db: Firestore, nowMs: number, options: { pageSize?: number; limit?: number } = {}): Promise<QueryDocumentSnapshot[]> {
+export async function auditQueue(
+  db: Firestore,
+  nowMs: number,
+  options: { pageSize?: number; limit?: number } = {},
+): Promise<QueryDocumentSnapshot[]> {
   const pageSize = options.pageSize ?? AUDIT_PAGE_SIZE;
   const limit = options.limit ?? pageSize;
   const cursorRef = db.collection(COLLECTIONS.workerState).doc(AUDIT_CURSOR_DOC);

@@ -40,7 +40,10 @@ const failed = (db: Firestore) => db.collection(COLLECTIONS.mirrorQueue).where("
  * the second kind when their retry time comes; until then they count, list and requeue the same.
  */
 export function deadLetterQueries(db: Firestore, maxAttempts: number) {
-  return { marked: failed(db).where("deadLetter", "==", true), exhausted: failed(db).where("deadLetter", "==", false).where("attempts", ">=", maxAttempts) };
+  return {
+    marked: failed(db).where("deadLetter", "==", true),
+    exhausted: failed(db).where("deadLetter", "==", false).where("attempts", ">=", maxAttempts),
+  };
 }
 
 function deadLetterOf(d: QueryDocumentSnapshot): DeadLetter {
@@ -89,7 +92,11 @@ export async function getQueueStatus(
     retrying,
     oldestPendingAgeMs: oldestCreated instanceof Timestamp ? Math.max(0, nowMs - oldestCreated.toMillis()) : null,
     expiredLeases: { count: expired.size, taskIds: expired.docs.map((d) => d.id) },
-    implausibleTimes: { leases: farLeases.size, retries: farRetries.size, taskIds: [...farLeases.docs, ...farRetries.docs].map((d) => d.id) },
+    implausibleTimes: {
+      leases: farLeases.size,
+      retries: farRetries.size,
+      taskIds: [...farLeases.docs, ...farRetries.docs].map((d) => d.id),
+    },
     manyAttempts: { threshold, count: many },
   };
 }

@@ -97,7 +97,9 @@ export class MirrorQueueWorker {
   private nextDelayMs(poll: PollResult): number {
     const { config } = this.deps;
     const full = poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0;
-    this.delayMs = full ? 0 : nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
+    this.delayMs = full
+      ? 0
+      : nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
     return this.delayMs;
   }
 

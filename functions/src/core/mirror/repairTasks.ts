@@ -44,11 +44,20 @@ export interface RepairTally {
 
 const CONCURRENCY = 16;
 
-export const emptyTally = (applies: boolean): RepairTally => ({ enqueued: 0, alreadyEnqueued: 0, notDoneCount: 0, notDone: [], ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}) });
+export const emptyTally = (applies: boolean): RepairTally => ({
+  enqueued: 0,
+  alreadyEnqueued: 0,
+  notDoneCount: 0,
+  notDone: [],
+  ...(applies ? { applied: { byStatus: {}, byOutcome: {} } } : {}),
+});
 
 /** 32 hex digits of SHA-256 over the run and the item's path: spread over the id space, never a reserved id. */
 export function repairTaskId(runId: string, target: RepairTarget): string {
-  return createHash("sha256").update(`${runId}\n${historyItemPath(target.uid, target.historyId)}`).digest("hex").slice(0, 32);
+  return createHash("sha256")
+    .update(`${runId}\n${historyItemPath(target.uid, target.historyId)}`)
+    .digest("hex")
+    .slice(0, 32);
 }
 
 const bump = (counts: Record<string, number>, key: string) => (counts[key] = (counts[key] ?? 0) + 1);
@@ -58,7 +67,13 @@ const bump = (counts: Record<string, number>, key: string) => (counts[key] = (co
  * other than "already exists" rejects, after the other enqueues in flight settled: the caller's
  * cursor has not moved past these items, so a rerun enqueues them then.
  */
-export async function enqueueRepairs(db: Firestore, runId: string, targets: RepairTarget[], tally: RepairTally, apply?: ApplyTask): Promise<void> {
+export async function enqueueRepairs(
+  db: Firestore,
+  runId: string,
+  targets: RepairTarget[],
+  tally: RepairTally,
+  apply?: ApplyTask,
+): Promise<void> {
   let failure: unknown;
   await forEachConcurrently(targets, CONCURRENCY, async (target) => {
     if (failure !== undefined) return;

@@ -32,7 +32,10 @@ export async function requeueDeadLetters(db: Firestore, options: { maxAttempts: 
       continue;
     }
     try {
-      await snap.ref.update({ status: "pending", attempts: 0, deadLetter: FieldValue.delete(), requeuedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: snap.updateTime! });
+      await snap.ref.update(
+        { status: "pending", attempts: 0, deadLetter: FieldValue.delete(), requeuedAt: FieldValue.serverTimestamp() },
+        { lastUpdateTime: snap.updateTime! },
+      );
       report.requeued.push(snap.id);
     } catch (error) {
       if (!isConflict(error)) throw error;

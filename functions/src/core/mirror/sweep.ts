@@ -38,12 +38,23 @@ export function summarize(results: TaskResult[], durationMs: number): MirrorSwee
  * on the task and the sweep goes on. `finder` keeps its place in the queue across runs (the CLI's
  * drain); a sweep without one starts at a random point and goes round.
  */
-export async function sweepMirrorQueue(deps: WorkerDeps, options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {}): Promise<MirrorSweepReport> {
+export async function sweepMirrorQueue(
+  deps: WorkerDeps,
+  options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {},
+): Promise<MirrorSweepReport> {
   const started = deps.clock.now();
   const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
   const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
-  const results = await processTaskBatch(deps, due, { workerId: options.workerId ?? "sweep", pool: 1 }).catch((error) => due.map((snap) => unclaimed(snap.id, error, deps)));
+  const results = await processTaskBatch(deps, due, { workerId: options.workerId ?? "sweep", pool: 1 }).catch((error) =>
+    due.map((snap) => unclaimed(snap.id, error, deps)),
+  );
   const report = summarize(results, deps.clock.now() - started);
-  deps.logger.info("mirror.sweep.completed", { found: report.found, progressed: report.progressed, ...report.byStatus, outcomes: report.byOutcome, durationMs: report.durationMs });
+  deps.logger.info("mirror.sweep.completed", {
+    found: report.found,
+    progressed: report.progressed,
+    ...report.byStatus,
+    outcomes: report.byOutcome,
+    durationMs: report.durationMs,
+  });
   return report;
 }

@@ -33,7 +33,8 @@ const docId = (name: string) =>
 
 const timestamp = (name: string) =>
   z.unknown().superRefine((v, ctx) => {
-    if (!(v instanceof Timestamp)) ctx.addIssue({ code: "custom", message: `${name} must be a Firestore Timestamp, got ${describeValue(v)}` });
+    if (!(v instanceof Timestamp))
+      ctx.addIssue({ code: "custom", message: `${name} must be a Firestore Timestamp, got ${describeValue(v)}` });
   }) as unknown as z.ZodType<Timestamp>;
 
 const fields = (name: string) => z.record(z.string(), z.unknown(), { error: `${name} must be a map of fields` });
@@ -45,7 +46,11 @@ const taskSchema = z.discriminatedUnion(
   [
     // The snapshot is checked for shape only: the source item, read fresh, is what gets published.
     z.object({ op: z.literal("upsert"), ...common, snapshot: fields("snapshot").optional() }),
-    z.object({ op: z.literal("update"), ...common, updates: fields("updates").refine((u) => Object.keys(u).length > 0, { error: "updates must not be empty" }) }),
+    z.object({
+      op: z.literal("update"),
+      ...common,
+      updates: fields("updates").refine((u) => Object.keys(u).length > 0, { error: "updates must not be empty" }),
+    }),
     z.object({ op: z.literal("remove"), ...common }),
   ],
   { error: (issue) => (issue.code === "invalid_union" ? 'op must be "upsert", "update" or "remove"' : undefined) },
@@ -56,7 +61,8 @@ interface TaskCommon {
   historyId: string;
   createdAt: Timestamp;
 }
-export type MirrorTask = (TaskCommon & { op: "upsert" }) | (TaskCommon & { op: "update"; updates: PublicUpdates }) | (TaskCommon & { op: "remove" });
+export type MirrorTask =
+  (TaskCommon & { op: "upsert" }) | (TaskCommon & { op: "update"; updates: PublicUpdates }) | (TaskCommon & { op: "remove" });
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -72,7 +78,10 @@ export function boundedError(message: string): string {
 const invalid = (problems: string[]): { ok: false; error: string } => {
   const listed = problems.slice(0, MAX_LISTED_PROBLEMS);
   const more = problems.length - listed.length;
-  return { ok: false, error: boundedError(`invalid task: ${listed.join("; ")}${more > 0 ? `; and ${more.toLocaleString("en-US")} more problems` : ""}`) };
+  return {
+    ok: false,
+    error: boundedError(`invalid task: ${listed.join("; ")}${more > 0 ? `; and ${more.toLocaleString("en-US")} more problems` : ""}`),
+  };
 };
 
 /** The task's key, when its `uid` and `historyId` are valid ids: enough to read the source and unpublish. */
@@ -91,7 +100,9 @@ export function parseMirrorTask(data: unknown, createdAtMs: number): Parsed<Mirr
   const { op, uid, historyId, createdAt } = result.data;
   const aheadMs = createdAt.toMillis() - createdAtMs;
   if (aheadMs > MAX_CREATED_AT_SKEW_MS) {
-    return invalid([`createdAt: createdAt is ${Math.round(aheadMs / 1000).toLocaleString("en-US")} s ahead of the time Firestore created the task (at most ${MAX_CREATED_AT_SKEW_MS / 1000} s allowed)`]);
+    return invalid([
+      `createdAt: createdAt is ${Math.round(aheadMs / 1000).toLocaleString("en-US")} s ahead of the time Firestore created the task (at most ${MAX_CREATED_AT_SKEW_MS / 1000} s allowed)`,
+    ]);
   }
   if (result.data.op !== "update") return { ok: true, value: { op, uid, historyId, createdAt } as MirrorTask };
   const updates = parsePublicUpdates(result.data.updates);
@@ -123,7 +134,8 @@ export function readTaskState(data: FirebaseFirestore.DocumentData): Parsed<Task
     problems.push(`status: status must be one of ${TASK_STATUSES.map((s) => `"${s}"`).join(", ")} or absent, got ${describeValue(status)}`);
   }
   const attempts = data.attempts ?? 0;
-  if (!Number.isSafeInteger(attempts) || attempts < 0) problems.push(`attempts: attempts must be a whole number >= 0 or absent, got ${describeValue(data.attempts)}`);
+  if (!Number.isSafeInteger(attempts) || attempts < 0)
+    problems.push(`attempts: attempts must be a whole number >= 0 or absent, got ${describeValue(data.attempts)}`);
   if (problems.length) return invalid(problems);
   return {
     ok: true,

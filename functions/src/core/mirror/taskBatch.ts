@@ -66,7 +66,11 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   if (!snap.exists) return undefined;
   const data = snap.data()!;
   const state = readTaskState(data);
-  if (!state.ok || decideClaim(state.value, now, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }).kind !== "claim") return undefined;
+  if (
+    !state.ok ||
+    decideClaim(state.value, now, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }).kind !== "claim"
+  )
+    return undefined;
   // The task's age from its server create time to the later of the read's server time and the worker's clock: a
   // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner).
   if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, snap.readTime?.toMillis() ?? now))) return undefined;
@@ -85,7 +89,13 @@ async function runAll(context: Context, snaps: DocumentSnapshot[]): Promise<Map<
     else leased.push(snap);
   }
   const runs = new Map<string, Run>();
-  const jobs: (() => Promise<void>)[] = leased.map((snap) => async () => void runs.set(snap.id, await runLeased(context.deps, snap, context.options, context.profiles).catch((e) => unclaimedRun(context.deps, snap.id, e))));
+  const jobs: (() => Promise<void>)[] = leased.map(
+    (snap) => async () =>
+      void runs.set(
+        snap.id,
+        await runLeased(context.deps, snap, context.options, context.profiles).catch((e) => unclaimedRun(context.deps, snap.id, e)),
+      ),
+  );
   const rounds = roundsByMirror(candidates);
   // The first round runs beside the leased tasks; a later round (a second task for a mirror doc) after it.
   for (const [i, members] of rounds.entries()) {
@@ -136,19 +146,29 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
     logs[i].debug("task.claimed", { claim: c.claim.kind, attempt: c.claim.attempt });
   });
   try {
-    const results = await withinDeadline((signal) => applyTasks(deps.db, group, clock, context.profiles, signal), config.MIRROR_LEASE_MS / 2, options.abandoned);
+    const results = await withinDeadline(
+      (signal) => applyTasks(deps.db, group, clock, context.profiles, signal),
+      config.MIRROR_LEASE_MS / 2,
+      options.abandoned,
+    );
     const durationMs = clock.now() - started;
     return await Promise.all(
       group.map(async (c, i): Promise<[string, Run]> => {
         const result = results[i];
-        return [c.snap.id, result.ok ? completed(c.claim, c.task, result.applied, durationMs, logs[i]) : await failed(context, c, result.error, logs[i])];
+        return [
+          c.snap.id,
+          result.ok ? completed(c.claim, c.task, result.applied, durationMs, logs[i]) : await failed(context, c, result.error, logs[i]),
+        ];
       }),
     );
   } catch (error) {
     if (isConflict(error)) return raced(context, group, round, logs);
     // Firestore refused the commit: one of the tasks' writes is at fault; find which, task by task.
-    if (isRejectedByFirestore(error) && group.length > 1) return (await Promise.all(group.map((c) => runGroup(context, [c], round)))).flat();
-    const cause = isRejectedByFirestore(error) ? new PermanentError(`Firestore refused to apply the task: ${errorMessage(error)}`, undefined, { cause: error }) : error;
+    if (isRejectedByFirestore(error) && group.length > 1)
+      return (await Promise.all(group.map((c) => runGroup(context, [c], round)))).flat();
+    const cause = isRejectedByFirestore(error)
+      ? new PermanentError(`Firestore refused to apply the task: ${errorMessage(error)}`, undefined, { cause: error })
+      : error;
     return Promise.all(group.map(async (c, i): Promise<[string, Run]> => [c.snap.id, await failed(context, c, cause, logs[i])]));
   } finally {
     for (const c of group) options.inFlight?.delete(c.snap.id);
@@ -156,7 +176,9 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
 }
 
 async function failed(context: Context, c: Candidate, error: unknown, log: Logger): Promise<Run> {
-  return failedRun(context.deps, c.snap, c.claim, c.task, error, log, context.options.random).catch((e) => unclaimedRun(context.deps, c.snap.id, e));
+  return failedRun(context.deps, c.snap, c.claim, c.task, error, log, context.options.random).catch((e) =>
+    unclaimedRun(context.deps, c.snap.id, e),
+  );
 }
 
 /**

@@ -26,13 +26,29 @@ export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): Tas
 }
 
 export function completed(claim: Claim, task: MirrorTask, applied: Applied, durationMs: number, log: Logger): Run {
-  if (applied.dropped.length) log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
-  log.info("task.completed", { op: task.op, historyId: task.historyId, outcome: applied.outcome, attempt: claim.attempt, claim: claim.kind, durationMs });
+  if (applied.dropped.length)
+    log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
+  log.info("task.completed", {
+    op: task.op,
+    historyId: task.historyId,
+    outcome: applied.outcome,
+    attempt: claim.attempt,
+    claim: claim.kind,
+    durationMs,
+  });
   return { status: "done", outcome: applied.outcome, attempt: claim.attempt };
 }
 
 /** Records how a claimed run failed: retried after a backoff, or a dead letter; nothing when the claim was lost. */
-export async function failedRun(deps: WorkerDeps, snap: DocumentSnapshot, claim: Claim, task: MirrorTask, error: unknown, log: Logger, random?: () => number): Promise<Run> {
+export async function failedRun(
+  deps: WorkerDeps,
+  snap: DocumentSnapshot,
+  claim: Claim,
+  task: MirrorTask,
+  error: unknown,
+  log: Logger,
+  random?: () => number,
+): Promise<Run> {
   const { clock, config } = deps;
   const lost = (): Run => {
     log.warn("task.lease_lost", { op: task.op, attempt: claim.attempt, error });
@@ -45,7 +61,14 @@ export async function failedRun(deps: WorkerDeps, snap: DocumentSnapshot, claim:
   if (recorded.kind === "refused") return setTaskAside(deps, await snap.ref.get(), recorded.error, claim.attempt, log);
   if (recorded.kind === "conflict") return lost();
   const status = recorded.value;
-  log[status === "dead-letter" ? "error" : "warn"]("task.failed", { op: task.op, historyId: task.historyId, attempt: claim.attempt, status, permanent, error });
+  log[status === "dead-letter" ? "error" : "warn"]("task.failed", {
+    op: task.op,
+    historyId: task.historyId,
+    attempt: claim.attempt,
+    status,
+    permanent,
+    error,
+  });
   return { status, error: message, attempt: claim.attempt };
 }
 
@@ -55,7 +78,11 @@ export async function failedRun(deps: WorkerDeps, snap: DocumentSnapshot, claim:
  * locked by the transaction of a worker that was killed inside it, which Firestore expires after
  * about 60 s. The abandoned apply can still commit later; its commit is fenced by the claim.
  */
-export async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<T>, ms: number, abandoned?: Set<Promise<unknown>>): Promise<T> {
+export async function withinDeadline<T>(
+  start: (signal: AbortSignal) => Promise<T>,
+  ms: number,
+  abandoned?: Set<Promise<unknown>>,
+): Promise<T> {
   const controller = new AbortController();
   const work = start(controller.signal);
   let timer: NodeJS.Timeout | undefined;
@@ -68,7 +95,11 @@ export async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<
         () => void abandoned?.delete(settling),
       );
       abandoned?.add(settling);
-      reject(new Error(`the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`));
+      reject(
+        new Error(
+          `the task did not apply within ${Math.round(ms)} ms (half of MIRROR_LEASE_MS): a document it needs may be locked by a stopped worker's transaction, which Firestore releases within about 60 s`,
+        ),
+      );
     }, ms);
   });
   work.catch(() => undefined); // settles after the deadline; the fence makes its outcome harmless
@@ -79,7 +110,14 @@ export async function withinDeadline<T>(start: (signal: AbortSignal) => Promise<
   }
 }
 
-export async function deadLetter(deps: WorkerDeps, snap: DocumentSnapshot, error: string, attempts: number, status: "invalid" | "dead-letter", log: Logger): Promise<Run> {
+export async function deadLetter(
+  deps: WorkerDeps,
+  snap: DocumentSnapshot,
+  error: string,
+  attempts: number,
+  status: "invalid" | "dead-letter",
+  log: Logger,
+): Promise<Run> {
   await failSafeUnpublish(deps, snap, log);
   const written: TaskWrite = await markDeadLetter(snap, error, attempts, deps.clock.now());
   if (written.kind === "conflict") return "conflict";

@@ -8,7 +8,17 @@ import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
-import { checkWalkOptions, countHistoryItems, DEFAULT_WALK_RATE, largestDoc, PageSizer, pageSizeFor, readHistoryPage, readMirrorPage, type WalkCursor } from "./historyWalk";
+import {
+  checkWalkOptions,
+  countHistoryItems,
+  DEFAULT_WALK_RATE,
+  largestDoc,
+  PageSizer,
+  pageSizeFor,
+  readHistoryPage,
+  readMirrorPage,
+  type WalkCursor,
+} from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
 import { RUN_TIME_BUDGET_MS } from "../limits";
@@ -94,7 +104,9 @@ export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}
     durationMs: 0,
   };
   const walk = new Walk(deps, options, report);
-  const walked = await unlessAbandoned(walk.both(), options.abandon, (error) => logger.warn("mirror.verify.abandoned_page_failed", { error }));
+  const walked = await unlessAbandoned(walk.both(), options.abandon, (error) =>
+    logger.warn("mirror.verify.abandoned_page_failed", { error }),
+  );
   if (walked === undefined) {
     report.complete = false;
     report.stoppedBy = "signal";
@@ -159,7 +171,11 @@ class Walk {
 
   private progress(phase: string, done: number, total: number | undefined): void {
     const { drift, repair } = this.report;
-    const counts: Record<string, number> = { matching: this.report.matching, drift: driftTotal(drift), ...(repair ? { enqueued: repair.enqueued } : {}) };
+    const counts: Record<string, number> = {
+      matching: this.report.matching,
+      drift: driftTotal(drift),
+      ...(repair ? { enqueued: repair.enqueued } : {}),
+    };
     this.options.onProgress?.({ run: "mirror verify", phase, done, total, counts });
   }
 
@@ -175,7 +191,8 @@ class Walk {
       this.pacer.unused(this.limit - page.items.length - page.notItems);
       this.sizer.record(page.largestBytes);
       const judged = await judgeHistoryItems(db, page.items);
-      for (const { item, mirror } of judged) if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
+      for (const { item, mirror } of judged)
+        if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
       cursor = page.cursor ?? cursor;
       scanned.historyItems += page.items.length;

@@ -43,7 +43,8 @@ export function entriesOf(historyId: string, data: Doc, maxPerGeneration: number
   const images = Array.isArray(data.images) ? data.images : [];
   const out: CachedImage[] = [];
   for (const [index, image] of images.entries()) {
-    if (tooLong(image?.url)) skipped?.push(`${historyId.slice(0, 100)} image ${index}: url of ${image.url.length.toLocaleString("en-US")} characters`);
+    if (tooLong(image?.url))
+      skipped?.push(`${historyId.slice(0, 100)} image ${index}: url of ${image.url.length.toLocaleString("en-US")} characters`);
     const url = str(image?.url);
     if (!url) continue;
     const entry: CachedImage = { id: `${historyId}:${str(image.id) ?? index}`, historyId, url, aestheticScore: score };
@@ -68,7 +69,9 @@ export function followMirror(cache: Doc | undefined, historyId: string, mirrorAf
   const first = images.findIndex(listed);
   if (first < 0) return undefined;
   const minScore = typeof cache!.minScore === "number" ? cache!.minScore : Number.NEGATIVE_INFINITY;
-  const rebuilt = mirrorAfter ? entriesOf(historyId, mirrorAfter, images.filter(listed).length).filter((e) => e.aestheticScore >= minScore) : [];
+  const rebuilt = mirrorAfter
+    ? entriesOf(historyId, mirrorAfter, images.filter(listed).length).filter((e) => e.aestheticScore >= minScore)
+    : [];
   const next = [...images.slice(0, first).filter((e) => !listed(e)), ...rebuilt, ...images.slice(first).filter((e) => !listed(e))];
   if (isDeepStrictEqual(next, images)) return undefined;
   return { ...cache, images: next, count: next.length };

@@ -45,7 +45,13 @@ export function signupCacheQuery(db: FirebaseFirestore.Firestore, minScore: numb
 }
 
 /** The mirror docs whose images fill the cache, best first. */
-async function chooseDocs(deps: WorkerDeps, limit: number, minScore: number, maxPerGeneration: number, skipped: string[]): Promise<{ chosen: DocumentReference[]; scanned: number }> {
+async function chooseDocs(
+  deps: WorkerDeps,
+  limit: number,
+  minScore: number,
+  maxPerGeneration: number,
+  skipped: string[],
+): Promise<{ chosen: DocumentReference[]; scanned: number }> {
   const chosen: DocumentReference[] = [];
   let images = 0;
   let scanned = 0;
@@ -73,18 +79,21 @@ export async function refreshSignupImageCache(deps: WorkerDeps, options: SignupC
   const started = clock.now();
   const skipped: string[] = [];
   const { chosen, scanned } = await chooseDocs(deps, limit, minScore, maxPerGeneration, skipped);
-  if (skipped.length) logger.warn("signupCache.images_skipped", { reason: "too large to cache", images: skipped.slice(0, 20), count: skipped.length });
+  if (skipped.length)
+    logger.warn("signupCache.images_skipped", { reason: "too large to cache", images: skipped.slice(0, 20), count: skipped.length });
   const cacheRef = db.collection(COLLECTIONS.signupImageCache).doc(SIGNUP_CACHE_DOC);
-  const count = !chosen.length ? 0 : await db.runTransaction(async (tx) => {
-    const docs = await tx.getAll(...chosen);
-    const images = docs
-      .filter((d) => d.exists)
-      .flatMap((d) => entriesOf(d.id, d.data()!, maxPerGeneration))
-      .filter((e) => e.aestheticScore >= minScore)
-      .slice(0, limit);
-    if (images.length) tx.set(cacheRef, { images, count: images.length, refreshedAt: Timestamp.fromMillis(clock.now()), minScore });
-    return images.length;
-  });
+  const count = !chosen.length
+    ? 0
+    : await db.runTransaction(async (tx) => {
+        const docs = await tx.getAll(...chosen);
+        const images = docs
+          .filter((d) => d.exists)
+          .flatMap((d) => entriesOf(d.id, d.data()!, maxPerGeneration))
+          .filter((e) => e.aestheticScore >= minScore)
+          .slice(0, limit);
+        if (images.length) tx.set(cacheRef, { images, count: images.length, refreshedAt: Timestamp.fromMillis(clock.now()), minScore });
+        return images.length;
+      });
   const durationMs = clock.now() - started;
   if (count === 0) {
     const report = { refreshed: false, count: 0, scanned, reason: `no public image with aestheticScore >= ${minScore}`, durationMs };

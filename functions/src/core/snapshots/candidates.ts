@@ -29,7 +29,11 @@ export function dueByOpsQuery(db: Firestore, maxOps: number, now: Timestamp) {
 }
 
 export function dueByAgeQuery(db: Firestore, cutoff: Timestamp, now: Timestamp) {
-  return projects(db).where("opsSinceSnapshot", ">", 0).where("lastSnapshotAt", "<", cutoff).where(CHECK_AFTER, "<=", now).orderBy(CHECK_AFTER);
+  return projects(db)
+    .where("opsSinceSnapshot", ">", 0)
+    .where("lastSnapshotAt", "<", cutoff)
+    .where(CHECK_AFTER, "<=", now)
+    .orderBy(CHECK_AFTER);
 }
 
 /** Projects updated up to `now` (a future `updatedAt` cannot move the cursor past today's projects). */
@@ -77,19 +81,33 @@ export async function findCandidates(db: Firestore, rule: DueRule, nowMs: number
   const now = Timestamp.fromMillis(nowMs);
   const cutoff = Timestamp.fromMillis(nowMs - rule.maxHours * 3600_000);
   const [byOps, byAge, retries] = await Promise.all([
-    dueByOpsQuery(db, rule.maxOps, now).select(...VIEW_FIELDS).limit(fetch).get(),
-    dueByAgeQuery(db, cutoff, now).select(...VIEW_FIELDS).limit(fetch).get(),
+    dueByOpsQuery(db, rule.maxOps, now)
+      .select(...VIEW_FIELDS)
+      .limit(fetch)
+      .get(),
+    dueByAgeQuery(db, cutoff, now)
+      .select(...VIEW_FIELDS)
+      .limit(fetch)
+      .get(),
     retryDueQuery(db, now).limit(fetch).get(),
   ]);
   const found = new Map<string, { view: ProjectView; inWindow: boolean; scanned: boolean }>();
   const add = (doc: DocumentSnapshot, inWindow: boolean, scanned: boolean) => {
     const known = found.get(doc.id);
-    found.set(doc.id, { view: readProjectView(doc.data()!), inWindow: inWindow || known?.inWindow === true, scanned: scanned || known?.scanned === true });
+    found.set(doc.id, {
+      view: readProjectView(doc.data()!),
+      inWindow: inWindow || known?.inWindow === true,
+      scanned: scanned || known?.scanned === true,
+    });
   };
   for (const doc of [...byOps.docs, ...byAge.docs]) add(doc, true, false);
   const failures = new Map(retries.docs.map((d) => [d.id, readFailureView(d.data())]));
   const orphanFailures: string[] = [];
-  for (const doc of await getAll(db, retries.docs.map((d) => projects(db).doc(d.id)), VIEW_FIELDS)) {
+  for (const doc of await getAll(
+    db,
+    retries.docs.map((d) => projects(db).doc(d.id)),
+    VIEW_FIELDS,
+  )) {
     if (doc.exists) add(doc, true, false);
     else orphanFailures.push(doc.id);
   }
@@ -118,13 +136,23 @@ async function getAll(db: Firestore, refs: FirebaseFirestore.DocumentReference[]
 }
 
 /** Pages of updated projects from the cursor, until `wanted` need a snapshot, the budget is read, or none are left. */
-async function scanUpdated(db: Firestore, now: Timestamp, due: (view: ProjectView) => boolean, wanted: number): Promise<QueryDocumentSnapshot[]> {
+async function scanUpdated(
+  db: Firestore,
+  now: Timestamp,
+  due: (view: ProjectView) => boolean,
+  wanted: number,
+): Promise<QueryDocumentSnapshot[]> {
   const cursorDoc = await db.collection(COLLECTIONS.workerState).doc(SCAN_DOC).get();
   let cursor = readCursor(cursorDoc.data());
   const docs: QueryDocumentSnapshot[] = [];
   let found = 0;
   while (docs.length < SCAN_BUDGET && found < wanted) {
-    const page = (await updatedSinceQuery(db, cursor, now).select(...VIEW_FIELDS).limit(SCAN_PAGE).get()).docs;
+    const page = (
+      await updatedSinceQuery(db, cursor, now)
+        .select(...VIEW_FIELDS)
+        .limit(SCAN_PAGE)
+        .get()
+    ).docs;
     docs.push(...page);
     found += page.filter((d) => due(readProjectView(d.data()))).length;
     if (page.length < SCAN_PAGE) break;
@@ -143,5 +171,9 @@ function readCursor(data: Record<string, unknown> | undefined): ScanCursor | und
 export async function advanceScanCursor(db: Firestore, scan: QueryDocumentSnapshot[], leftUndone: Set<string>): Promise<void> {
   const firstLeft = scan.findIndex((d) => leftUndone.has(d.id));
   const last = firstLeft === -1 ? scan[scan.length - 1] : scan[firstLeft - 1];
-  if (last) await db.collection(COLLECTIONS.workerState).doc(SCAN_DOC).set({ updatedAt: last.get("updatedAt"), projectId: last.id });
+  if (last)
+    await db
+      .collection(COLLECTIONS.workerState)
+      .doc(SCAN_DOC)
+      .set({ updatedAt: last.get("updatedAt"), projectId: last.id });
 }

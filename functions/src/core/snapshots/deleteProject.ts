@@ -22,7 +22,11 @@ export interface DeleteProjectReport {
   recreated: boolean;
 }
 
-export async function deleteProjectData(deps: WorkerDeps, projectId: string, deleted: { ownerUid?: unknown } = {}): Promise<DeleteProjectReport> {
+export async function deleteProjectData(
+  deps: WorkerDeps,
+  projectId: string,
+  deleted: { ownerUid?: unknown } = {},
+): Promise<DeleteProjectReport> {
   const { db, clock } = deps;
   const logger = deps.logger.child({ worker: "canvasProjectDeleted", projectId });
   const projectRef = projectRefOf(db, projectId);

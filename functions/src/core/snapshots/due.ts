@@ -75,7 +75,12 @@ const H = 3600_000;
  * A project waits until its place (`checkAfter`) or its failure's retry, whichever is later, unless
  * it changed since it failed; `force` snapshots any project with new ops, backoff or not.
  */
-export function planProject(view: ProjectView, nowMs: number, rule: DueRule, { force = false, failure }: { force?: boolean; failure?: FailureView } = {}): Plan {
+export function planProject(
+  view: ProjectView,
+  nowMs: number,
+  rule: DueRule,
+  { force = false, failure }: { force?: boolean; failure?: FailureView } = {},
+): Plan {
   const changedSinceFailure = failure !== undefined && failure.opIndex !== view.opIndex;
   const waitUntil = Math.max(view.checkAfter ?? -Infinity, failure?.retryAt ?? -Infinity);
   if (waitUntil > nowMs && !changedSinceFailure && !force) return { kind: "wait", untilMs: waitUntil };

@@ -28,7 +28,12 @@ export const failureRefOf = (db: Firestore, projectId: string) => db.collection(
 
 /** A failure record with its backoff: retried `retryDelayMs(attempts)` after now. */
 export function failureRecord(f: Omit<SnapshotFailure, "failedAt" | "retryAt">, nowMs: number): SnapshotFailure {
-  return { ...f, error: f.error.slice(0, MAX_ERROR_CHARS), failedAt: Timestamp.fromMillis(nowMs), retryAt: Timestamp.fromMillis(nowMs + retryDelayMs(f.attempts)) };
+  return {
+    ...f,
+    error: f.error.slice(0, MAX_ERROR_CHARS),
+    failedAt: Timestamp.fromMillis(nowMs),
+    retryAt: Timestamp.fromMillis(nowMs + retryDelayMs(f.attempts)),
+  };
 }
 
 /** The worker wrote it, but a record edited by hand must not stop a run: unreadable fields read as a first failure, due now. */
@@ -57,13 +62,23 @@ export interface FailingProjects {
 }
 
 export async function readFailingProjects(db: Firestore, limit = 20): Promise<FailingProjects> {
-  const [count, recent] = await Promise.all([countOf(db.collection(COLLECTIONS.canvasSnapshotFailures)), failingQuery(db).limit(limit).get()]);
+  const [count, recent] = await Promise.all([
+    countOf(db.collection(COLLECTIONS.canvasSnapshotFailures)),
+    failingQuery(db).limit(limit).get(),
+  ]);
   const iso = (v: unknown) => (v instanceof Timestamp ? v.toDate().toISOString() : null);
   return {
     count,
     recent: recent.docs.map((d) => {
       const f = d.data();
-      return { projectId: d.id, error: String(f.error ?? ""), permanent: f.permanent === true, attempts: Number(f.attempts ?? 0), failedAt: iso(f.failedAt), retryAt: iso(f.retryAt) };
+      return {
+        projectId: d.id,
+        error: String(f.error ?? ""),
+        permanent: f.permanent === true,
+        attempts: Number(f.attempts ?? 0),
+        failedAt: iso(f.failedAt),
+        retryAt: iso(f.retryAt),
+      };
     }),
   };
 }

@@ -34,7 +34,11 @@ export function opsAfterQuery(db: Firestore, projectId: string, opIndex: number)
 }
 
 /** loadProject, saying where the state came from (tests check that the snapshot path was taken). */
-export async function readProject(db: Firestore, projectId: string, logger: Logger): Promise<LoadedProject & { source: "snapshot" | "elements" }> {
+export async function readProject(
+  db: Firestore,
+  projectId: string,
+  logger: Logger,
+): Promise<LoadedProject & { source: "snapshot" | "elements" }> {
   if (!isDocumentId(projectId)) throw new PermanentError(`projectId must be a document id, got ${JSON.stringify(projectId)}`, "projectId");
   const projectRef = projectRefOf(db, projectId);
   const project = await projectRef.get();
@@ -42,7 +46,9 @@ export async function readProject(db: Firestore, projectId: string, logger: Logg
   const snapshotId: unknown = project.get("latestSnapshotId");
   if (snapshotId !== undefined && snapshotId !== null) {
     const projectOpIndex = readProjectView(project.data()!).opIndex ?? -1;
-    const replay = isDocumentId(snapshotId) ? await fromSnapshot(db, projectId, snapshotId, projectOpIndex) : { ok: false as const, reason: "latestSnapshotId is not a document id" };
+    const replay = isDocumentId(snapshotId)
+      ? await fromSnapshot(db, projectId, snapshotId, projectOpIndex)
+      : { ok: false as const, reason: "latestSnapshotId is not a document id" };
     if (replay.ok) return { source: "snapshot", opIndex: replay.opIndex, elements: replay.elements };
     logger.warn("loadProject.fallback", { projectId, snapshotId, reason: replay.reason });
   }
@@ -55,15 +61,27 @@ async function fromSnapshot(db: Firestore, projectId: string, snapshotId: string
   const [snapshot, parts] = await Promise.all([snapshotRef.get(), snapshotRef.collection(COLLECTIONS.snapshotParts).get()]);
   if (!snapshot.exists) return { ok: false, reason: `snapshot ${snapshotId} does not exist` };
   const { opIndex, partCount, version } = snapshot.data()!;
-  if (version !== SNAPSHOT_FORMAT_VERSION) return { ok: false, reason: `snapshot version ${JSON.stringify(version)} is not ${SNAPSHOT_FORMAT_VERSION}` };
-  if (!Number.isSafeInteger(opIndex) || opIndex < 0 || !Number.isSafeInteger(partCount) || partCount < 0) return { ok: false, reason: "snapshot opIndex or partCount is not a valid integer" };
-  const base = partCount === 0 ? [snapshot.get("elements")] : parts.docs.filter((p) => p.get("index") === Number(p.id) && Number(p.id) < partCount).map((p) => p.get("elements"));
-  if (base.length !== Math.max(partCount, 1)) return { ok: false, reason: `snapshot ${snapshotId} has ${base.length} of its ${partCount} parts` };
-  if (!base.every((elements) => isMap(elements) && Object.values(elements).every(isMap))) return { ok: false, reason: `snapshot ${snapshotId} holds something that is not a map of elements` };
+  if (version !== SNAPSHOT_FORMAT_VERSION)
+    return { ok: false, reason: `snapshot version ${JSON.stringify(version)} is not ${SNAPSHOT_FORMAT_VERSION}` };
+  if (!Number.isSafeInteger(opIndex) || opIndex < 0 || !Number.isSafeInteger(partCount) || partCount < 0)
+    return { ok: false, reason: "snapshot opIndex or partCount is not a valid integer" };
+  const base =
+    partCount === 0
+      ? [snapshot.get("elements")]
+      : parts.docs.filter((p) => p.get("index") === Number(p.id) && Number(p.id) < partCount).map((p) => p.get("elements"));
+  if (base.length !== Math.max(partCount, 1))
+    return { ok: false, reason: `snapshot ${snapshotId} has ${base.length} of its ${partCount} parts` };
+  if (!base.every((elements) => isMap(elements) && Object.values(elements).every(isMap)))
+    return { ok: false, reason: `snapshot ${snapshotId} holds something that is not a map of elements` };
   const ops = await opsAfterQuery(db, projectId, opIndex).get();
-  const replay = replayOps(Object.assign({}, ...base) as Elements, opIndex, ops.docs.map((d) => ({ id: d.id, data: d.data() })));
+  const replay = replayOps(
+    Object.assign({}, ...base) as Elements,
+    opIndex,
+    ops.docs.map((d) => ({ id: d.id, data: d.data() })),
+  );
   if (!replay.ok) return replay;
   // The app moves opIndex in the batch that appends the op: ops that stop short of it are missing one.
-  if (replay.opIndex < projectOpIndex) return { ok: false, reason: `the ops end at index ${replay.opIndex}, the project's opIndex is ${projectOpIndex}` };
+  if (replay.opIndex < projectOpIndex)
+    return { ok: false, reason: `the ops end at index ${replay.opIndex}, the project's opIndex is ${projectOpIndex}` };
   return replay;
 }

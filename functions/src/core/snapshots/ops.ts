@@ -42,7 +42,15 @@ const MAX_PATH_BYTES = 1500;
 
 /** A document id Firestore accepts: not empty, no `/`, not `.` or `..`, not `__x__`, under 1,500 bytes. */
 export function isDocumentId(id: unknown): id is string {
-  return typeof id === "string" && id.length > 0 && !id.includes("/") && id !== "." && id !== ".." && !RESERVED.test(id) && Buffer.byteLength(id) <= 1500;
+  return (
+    typeof id === "string" &&
+    id.length > 0 &&
+    !id.includes("/") &&
+    id !== "." &&
+    id !== ".." &&
+    !RESERVED.test(id) &&
+    Buffer.byteLength(id) <= 1500
+  );
 }
 
 function quotedBytes(segment: string): number {
@@ -57,7 +65,8 @@ export function parseFieldPath(path: string): Checked<string[]> {
   const bad = segments.find((s) => PATH_FORBIDDEN.test(s) || RESERVED.test(s));
   if (bad !== undefined) return { ok: false, error: `field path "${path}" has a segment Firestore refuses ("${bad}")` };
   const bytes = segments.reduce((sum, s) => sum + quotedBytes(s), segments.length - 1);
-  if (bytes >= MAX_PATH_BYTES) return { ok: false, error: `field path "${path.slice(0, 40)}..." is ${bytes} bytes, Firestore's limit is below ${MAX_PATH_BYTES}` };
+  if (bytes >= MAX_PATH_BYTES)
+    return { ok: false, error: `field path "${path.slice(0, 40)}..." is ${bytes} bytes, Firestore's limit is below ${MAX_PATH_BYTES}` };
   return { ok: true, value: segments };
 }
 
@@ -85,12 +94,18 @@ export function parseOp(raw: unknown): Checked<Op> {
   const { index, type, elementId, data } = raw;
   if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) return fail("index must be an integer >= 0");
   if (!isDocumentId(elementId)) return fail("elementId must be a valid document id");
-  if (type === "delete") return data === undefined ? { ok: true, value: { index, type, elementId } } : fail("data must be absent on a delete");
+  if (type === "delete")
+    return data === undefined ? { ok: true, value: { index, type, elementId } } : fail("data must be absent on a delete");
   if (type !== "create" && type !== "update") return fail(`type must be "create", "update" or "delete", not ${JSON.stringify(type)}`);
   if (!isMap(data)) return fail(`data must be a map on ${type === "create" ? "a create" : "an update"}`);
   if (type === "update" && Object.keys(data).length === 0) return fail("data of an update must change at least one field");
   // A create's keys are field names; an update's keys are paths (checked when applied), its values hold field names.
-  const badName = type === "create" ? invalidFieldName(data) : Object.values(data).map((v) => invalidFieldName(v)).find(Boolean);
+  const badName =
+    type === "create"
+      ? invalidFieldName(data)
+      : Object.values(data)
+          .map((v) => invalidFieldName(v))
+          .find(Boolean);
   if (badName) return fail(`data has a field name Firestore refuses: ${badName}`);
   return { ok: true, value: { index, type, elementId, data } };
 }
@@ -107,7 +122,8 @@ export function applyUpdate(element: Element, data: Element): Checked<Element> {
   const full = new Set(paths.map(key));
   for (const segments of paths) {
     for (let n = 1; n < segments.length; n++) {
-      if (full.has(key(segments.slice(0, n)))) return { ok: false, error: `data sets field ${segments.slice(0, n).join(".")} and a field inside it` };
+      if (full.has(key(segments.slice(0, n))))
+        return { ok: false, error: `data sets field ${segments.slice(0, n).join(".")} and a field inside it` };
     }
   }
   let result = element;
@@ -136,7 +152,8 @@ export function applyOp(elements: Elements, op: Op): Checked<Elements> {
     if (!updated.ok) return updated;
     element = updated.value;
   }
-  if (nestingDepth(element) > MAX_NESTING_DEPTH) return { ok: false, error: `element ${op.elementId} would be nested deeper than Firestore allows` };
+  if (nestingDepth(element) > MAX_NESTING_DEPTH)
+    return { ok: false, error: `element ${op.elementId} would be nested deeper than Firestore allows` };
   return { ok: true, value: { ...elements, [op.elementId]: element } };
 }
 

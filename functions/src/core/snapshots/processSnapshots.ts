@@ -51,7 +51,16 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
   const rule: DueRule = { maxOps: options.maxOps ?? config.SNAPSHOT_MAX_OPS, maxHours: options.maxHours ?? config.SNAPSHOT_MAX_HOURS };
   const batchSize = options.batchSize ?? config.SNAPSHOT_BATCH_SIZE;
   const started = clock.now();
-  const report: SnapshotReport = { candidates: 0, created: [], skipped: [], repaired: [], failed: [], deferred: 0, complete: true, durationMs: 0 };
+  const report: SnapshotReport = {
+    candidates: 0,
+    created: [],
+    skipped: [],
+    repaired: [],
+    failed: [],
+    deferred: 0,
+    complete: true,
+    durationMs: 0,
+  };
 
   /** Records a failure (never throws: a record that cannot be written is logged). */
   const fail = async (projectId: string, attempt: { attempts?: number; opIndex: number | null }, error: unknown) => {
@@ -80,8 +89,7 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
         // Waiting for its failure's retry or for a later place: out of both windows until then.
         if (failure && failure.retryAt < plan.untilMs) await postponeRetry(db, id, plan.untilMs);
         if (view.checkAfter !== undefined && view.checkAfter < plan.untilMs) await moveTo(db, id, plan.untilMs);
-      }
-      else if (plan.kind === "repair") {
+      } else if (plan.kind === "repair") {
         const repaired = await repairCounter(db, id, clock.now(), rule);
         if (repaired) report.repaired.push({ projectId: id, opsSinceSnapshot: repaired });
       }
@@ -97,7 +105,9 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
       claim = await claimProject(db, projectId, clock.now(), rule, force);
     } catch (error) {
       // Typically a project doc that cannot take its place (at Firestore's size limit): set aside, takes no place.
-      const claimError = isRejectedByFirestore(error) ? new PermanentError(`could not claim the project: ${errorMessage(error)}`, undefined, { cause: error }) : error;
+      const claimError = isRejectedByFirestore(error)
+        ? new PermanentError(`could not claim the project: ${errorMessage(error)}`, undefined, { cause: error })
+        : error;
       await fail(projectId, { opIndex }, claimError);
       return false;
     }
@@ -156,7 +166,16 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
   function finish(): SnapshotReport {
     report.durationMs = clock.now() - started;
     const { candidates, deferred, complete, durationMs } = report;
-    logger.info("snapshots.completed", { candidates, created: report.created.length, skipped: report.skipped.length, repaired: report.repaired.length, failed: report.failed.length, deferred, complete, durationMs });
+    logger.info("snapshots.completed", {
+      candidates,
+      created: report.created.length,
+      skipped: report.skipped.length,
+      repaired: report.repaired.length,
+      failed: report.failed.length,
+      deferred,
+      complete,
+      durationMs,
+    });
     return report;
   }
 }

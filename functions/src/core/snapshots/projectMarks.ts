@@ -56,12 +56,21 @@ export interface SetAside {
  * the record says. The record is written first and always fits; the project doc's move can fail
  * only for a doc that had no place yet, which no query's window holds.
  */
-export async function setAside(db: Firestore, projectId: string, attempt: { attempts?: number; opIndex: number | null }, error: unknown, nowMs: number): Promise<SetAside> {
+export async function setAside(
+  db: Firestore,
+  projectId: string,
+  attempt: { attempts?: number; opIndex: number | null },
+  error: unknown,
+  nowMs: number,
+): Promise<SetAside> {
   const failureRef = failureRefOf(db, projectId);
   const record = await db.runTransaction(async (tx) => {
     const previous = attempt.attempts === undefined ? await tx.get(failureRef) : undefined;
     const attempts = attempt.attempts ?? (previous?.exists ? readFailureView(previous.data()!).attempts : 0) + 1;
-    const failure = failureRecord({ error: errorMessage(error), permanent: error instanceof PermanentError, attempts, opIndex: attempt.opIndex }, nowMs);
+    const failure = failureRecord(
+      { error: errorMessage(error), permanent: error instanceof PermanentError, attempts, opIndex: attempt.opIndex },
+      nowMs,
+    );
     tx.set(failureRef, failure);
     return failure;
   });

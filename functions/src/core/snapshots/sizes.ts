@@ -60,10 +60,14 @@ export function checkSnapshottable(elements: Elements, partBytes = PART_BYTES): 
   for (const [id, element] of Object.entries(elements)) {
     const depth = nestingDepth(element) + SNAPSHOT_WRAP_DEPTH;
     if (depth > MAX_NESTING_DEPTH) {
-      throw new PermanentError(`element ${id} is nested ${depth - SNAPSHOT_WRAP_DEPTH} deep: inside a snapshot it would be ${depth}, more than Firestore's ${MAX_NESTING_DEPTH}`, `elements/${id}`);
+      throw new PermanentError(
+        `element ${id} is nested ${depth - SNAPSHOT_WRAP_DEPTH} deep: inside a snapshot it would be ${depth}, more than Firestore's ${MAX_NESTING_DEPTH}`,
+        `elements/${id}`,
+      );
     }
     const bytes = Buffer.byteLength(id) + 1 + firestoreSize(element);
-    if (bytes > partBytes) throw new PermanentError(`element ${id} alone is ${bytes} bytes, more than a snapshot part holds (${partBytes})`, `elements/${id}`);
+    if (bytes > partBytes)
+      throw new PermanentError(`element ${id} alone is ${bytes} bytes, more than a snapshot part holds (${partBytes})`, `elements/${id}`);
   }
 }
 

@@ -75,7 +75,10 @@ export async function snapshotProject(db: Firestore, projectId: string, nowMs: n
   if (state.opIndex === null) throw new PermanentError("opIndex must be an integer >= -1", "opIndex");
   if (state.opPastIndex) {
     const { id, index } = state.opPastIndex;
-    throw new PermanentError(`op ${id} has index ${index}, past the project's opIndex ${state.opIndex}: the app must move opIndex with each op`, "opIndex");
+    throw new PermanentError(
+      `op ${id} has index ${index}, past the project's opIndex ${state.opIndex}: the app must move opIndex with each op`,
+      "opIndex",
+    );
   }
   if (state.opIndex < 0) return skipped("no-ops");
 
@@ -85,22 +88,31 @@ export async function snapshotProject(db: Firestore, projectId: string, nowMs: n
   const snapshotRef = projectRef.collection(COLLECTIONS.snapshots).doc(snapshotIdFor(state.opIndex));
   try {
     const header = { opIndex: state.opIndex, elements: state.elements, partCount: parts.length };
-    const result = (await writeParts(db, projectRef, snapshotRef, parts)) ?? (await commitHeader(db, projectRef, snapshotRef, header, nowMs));
+    const result =
+      (await writeParts(db, projectRef, snapshotRef, parts)) ?? (await commitHeader(db, projectRef, snapshotRef, header, nowMs));
     if (result.status === "skipped") await deleteUnusedParts(db, snapshotRef, parts.length);
     return result;
   } catch (error) {
     await deleteUnusedParts(db, snapshotRef, parts.length).catch(() => undefined);
-    if (isRejectedByFirestore(error)) throw new PermanentError(`Firestore refused the snapshot: ${errorMessage(error)}`, undefined, { cause: error });
+    if (isRejectedByFirestore(error))
+      throw new PermanentError(`Firestore refused the snapshot: ${errorMessage(error)}`, undefined, { cause: error });
     throw error;
   }
 }
 
 /** Writes the parts, each write conditioned on the project still existing; "missing" when it went. */
-async function writeParts(db: Firestore, projectRef: DocumentReference, snapshotRef: DocumentReference, parts: Elements[]): Promise<Skipped | undefined> {
+async function writeParts(
+  db: Firestore,
+  projectRef: DocumentReference,
+  snapshotRef: DocumentReference,
+  parts: Elements[],
+): Promise<Skipped | undefined> {
   for (let i = 0; i < parts.length; i += PARTS_PER_WRITE) {
     const gone = await db.runTransaction(async (tx) => {
       if (!(await tx.get(projectRef)).exists) return true;
-      parts.slice(i, i + PARTS_PER_WRITE).forEach((elements, j) => tx.set(snapshotRef.collection(COLLECTIONS.snapshotParts).doc(String(i + j)), { index: i + j, elements }));
+      parts
+        .slice(i, i + PARTS_PER_WRITE)
+        .forEach((elements, j) => tx.set(snapshotRef.collection(COLLECTIONS.snapshotParts).doc(String(i + j)), { index: i + j, elements }));
       return false;
     });
     if (gone) return skipped("missing");

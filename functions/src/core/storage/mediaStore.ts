@@ -114,7 +114,15 @@ export class S3MediaStore implements MediaStore {
       }
       if (failure.kind === "aborted" || !mayHaveActed) return outcome;
       const earlier = mayHaveActed === failure.message ? "" : `; an earlier attempt may have deleted keys: ${mayHaveActed}`;
-      return { kind: "failed", error: outcome.error, failure: { kind: "unavailable", message: `${failure.message}${earlier} (attempt ${attempt} of ${this.attempts})`, nothingDeleted: false } };
+      return {
+        kind: "failed",
+        error: outcome.error,
+        failure: {
+          kind: "unavailable",
+          message: `${failure.message}${earlier} (attempt ${attempt} of ${this.attempts})`,
+          nothingDeleted: false,
+        },
+      };
     }
   }
 
@@ -136,7 +144,10 @@ export class S3MediaStore implements MediaStore {
       out = await this.client.send(command, { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });
     } catch (error) {
       const aborted = signal?.aborted === true;
-      const failure = !aborted && timeout.aborted ? timedOut(this.attemptTimeoutMs, handedToNetwork) : describeStorageFailure(error, { handedToNetwork, aborted });
+      const failure =
+        !aborted && timeout.aborted
+          ? timedOut(this.attemptTimeoutMs, handedToNetwork)
+          : describeStorageFailure(error, { handedToNetwork, aborted });
       return { kind: "failed", failure, error };
     }
     return readAnswer(keys, out);
@@ -145,16 +156,26 @@ export class S3MediaStore implements MediaStore {
 
 /** An attempt cut by its own timeout: it may have been sent, so it may have acted. */
 function timedOut(ms: number, sent: boolean): StorageFailure {
-  return { kind: "unavailable", message: `TimeoutError: no complete answer within ZATA_REQUEST_TIMEOUT_MS (${ms} ms)`, nothingDeleted: !sent };
+  return {
+    kind: "unavailable",
+    message: `TimeoutError: no complete answer within ZATA_REQUEST_TIMEOUT_MS (${ms} ms)`,
+    nothingDeleted: !sent,
+  };
 }
 
 /** After an attempt that may have acted, a key a later answer refuses may be gone all the same. */
 function refusalsUnconfirmed(answer: Extract<DeleteAnswer, { kind: "answered" }>, why: string): DeleteAnswer {
-  const unconfirmed = [...answer.unconfirmed, ...answer.refused.map((r) => ({ key: r.key, message: `${r.message}, after an earlier attempt that may have deleted it (${why})` }))];
+  const unconfirmed = [
+    ...answer.unconfirmed,
+    ...answer.refused.map((r) => ({ key: r.key, message: `${r.message}, after an earlier attempt that may have deleted it (${why})` })),
+  ];
   return { ...answer, refused: [], unconfirmed };
 }
 
-function readAnswer(keys: string[], out: { Deleted?: { Key?: string }[]; Errors?: { Key?: string; Code?: string; Message?: string }[] }): DeleteAnswer {
+function readAnswer(
+  keys: string[],
+  out: { Deleted?: { Key?: string }[]; Errors?: { Key?: string; Code?: string; Message?: string }[] },
+): DeleteAnswer {
   const requested = new Set(keys);
   const named = new Set((out.Deleted ?? []).map((d) => d.Key));
   const errors = new Map<string, { code: string; message: string }>();
@@ -171,7 +192,8 @@ function readAnswer(keys: string[], out: { Deleted?: { Key?: string }[]; Errors?
     if (!error) {
       if (named.has(key)) answer.deleted.push(key);
       else answer.unconfirmed.push({ key, message: "the key is in neither Deleted nor Errors of the answer" });
-    } else if (named.has(key)) answer.unconfirmed.push({ key, message: `the answer names the key both Deleted and in Errors (${error.message})` });
+    } else if (named.has(key))
+      answer.unconfirmed.push({ key, message: `the answer names the key both Deleted and in Errors (${error.message})` });
     else if (keptByCode(error.code)) answer.refused.push({ key, ...error });
     else answer.unconfirmed.push({ key, message: `${error.message} (a per-key error of unknown outcome)` });
   }
@@ -233,12 +255,23 @@ export function describeStorageFailure(error: unknown, how: { handedToNetwork: b
   const code = e.code ?? (e.name && e.name !== "Error" ? e.name : CODE_IN_TEXT.exec(text)?.[1]);
   const message = code && !text.startsWith(code) ? `${code}: ${text}` : text;
   if (how.aborted) return { kind: "aborted", message };
-  if (!how.handedToNetwork) return { kind: "settings", message: `not sent, the S3 client refused it: ${message}`, setting: settingNamedIn(text) };
-  const setting = (code && settingForCode(code)) || (code && TLS_CODE.test(code) ? TLS_FAILED : undefined) || (status === 404 || status === 405 ? NOT_S3_ENDPOINT : undefined);
+  if (!how.handedToNetwork)
+    return { kind: "settings", message: `not sent, the S3 client refused it: ${message}`, setting: settingNamedIn(text) };
+  const setting =
+    (code && settingForCode(code)) ||
+    (code && TLS_CODE.test(code) ? TLS_FAILED : undefined) ||
+    (status === 404 || status === 405 ? NOT_S3_ENDPOINT : undefined);
   if (setting) return { kind: "settings", message, setting };
-  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) return { kind: "refused", message, status };
-  if (NEVER_SENT.test(code ?? "")) return { kind: "unavailable", message: `${message} (is the store at ZATA_ENDPOINT up?)`, nothingDeleted: true };
-  if (status !== undefined && status < 300) return { kind: "unavailable", message: `${message} (the answer is not S3 XML: is ZATA_ENDPOINT an S3 endpoint?)`, nothingDeleted: false };
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429)
+    return { kind: "refused", message, status };
+  if (NEVER_SENT.test(code ?? ""))
+    return { kind: "unavailable", message: `${message} (is the store at ZATA_ENDPOINT up?)`, nothingDeleted: true };
+  if (status !== undefined && status < 300)
+    return {
+      kind: "unavailable",
+      message: `${message} (the answer is not S3 XML: is ZATA_ENDPOINT an S3 endpoint?)`,
+      nothingDeleted: false,
+    };
   return { kind: "unavailable", message, nothingDeleted: status === 408 || status === 429 };
 }
 

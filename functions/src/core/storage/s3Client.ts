@@ -36,7 +36,10 @@ export function createS3Client(config: StorageConfig, options: { maxAttempts?: n
 
 /** The media store for `config`: DeleteObjects in up to 4 attempts, each bounded by ZATA_REQUEST_TIMEOUT_MS. */
 export function createMediaStore(config: StorageConfig, options: { attempts?: number } = {}): S3MediaStore {
-  return new S3MediaStore(createS3Client(config, { maxAttempts: 1 }), config.ZATA_BUCKET, { attempts: options.attempts, attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS });
+  return new S3MediaStore(createS3Client(config, { maxAttempts: 1 }), config.ZATA_BUCKET, {
+    attempts: options.attempts,
+    attemptTimeoutMs: config.ZATA_REQUEST_TIMEOUT_MS,
+  });
 }
 
 const CHECKSUM_HEADER = /^x-amz-(checksum-|sdk-checksum-algorithm$)/i;
