@@ -3,6 +3,7 @@ import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../../src/core/deps";
 import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
+import { createTestFirestore, type TestFirestore } from "./firestore";
 
 /**
  * The three ways a task gets processed, each as its entry point runs it: the deployed trigger's
@@ -38,4 +39,25 @@ export async function mirrorPaths(db: Firestore, projectId: string): Promise<Mir
     fire,
     cleanup: () => fft.cleanup(),
   };
+}
+
+/** A test file's emulator project and mirror paths, each test starting from an empty project. */
+export interface MirrorTestBed {
+  fs: TestFirestore;
+  paths: MirrorPaths;
+}
+
+/** Registers the file's hooks: a fresh project (`name` prefixes its id) with the three paths, cleared before each test. */
+export function useMirrorTestBed(name: string): MirrorTestBed {
+  const bed = {} as MirrorTestBed;
+  beforeAll(async () => {
+    bed.fs = createTestFirestore(name);
+    bed.paths = await mirrorPaths(bed.fs.db, bed.fs.projectId);
+  });
+  beforeEach(() => bed.fs.clear());
+  afterAll(async () => {
+    bed.paths.cleanup();
+    await bed.fs.close();
+  });
+  return bed;
 }

@@ -4,9 +4,8 @@ import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
 import { ManualClock, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { enqueue, putHistoryItem, putUser } from "../harness/mirrorData";
-import { mirrorPaths, type MirrorPaths } from "../harness/mirrorPaths";
+import { useMirrorTestBed } from "../harness/mirrorPaths";
 import { counted, installOpCounter, type OpCounts } from "../../bench/opCounter";
 
 /**
@@ -15,27 +14,17 @@ import { counted, installOpCounter, type OpCounts } from "../../bench/opCounter"
  */
 installOpCounter();
 const MIRROR_BATCH = 12; // the seed default of MIRROR_BATCH_LIMIT
-let fs: TestFirestore;
-let paths: MirrorPaths;
-beforeAll(async () => {
-  fs = createTestFirestore("costs");
-  paths = await mirrorPaths(fs.db, fs.projectId);
-});
-beforeEach(() => fs.clear());
-afterAll(async () => {
-  paths.cleanup();
-  await fs.close();
-});
+const bed = useMirrorTestBed("costs");
 
-const deps = (clock?: ManualClock) => testDeps(fs.db, clock ? { clock } : {});
+const deps = (clock?: ManualClock) => testDeps(bed.fs.db, clock ? { clock } : {});
 const N = 10;
 
 /** Billed reads and writes; a delete is billed as a write here, as in the README's table. */
 const billed = (ops: OpCounts) => ({ reads: ops.reads, writes: ops.writes + ops.deletes });
 
 async function trigger(task: Record<string, unknown>) {
-  const created = await fs.db.doc(`mirrorQueue/${await enqueue(fs.db, task)}`).get();
-  return billed((await counted(() => paths.fire(created))).ops);
+  const created = await bed.fs.db.doc(`mirrorQueue/${await enqueue(bed.fs.db, task)}`).get();
+  return billed((await counted(() => bed.paths.fire(created))).ops);
 }
 
 /**
@@ -46,7 +35,7 @@ async function trigger(task: Record<string, unknown>) {
 async function pollOf(task: (i: number) => Record<string, unknown>) {
   const worker = new MirrorQueueWorker(deps());
   await worker.pollOnce(); // the audit, once a minute per worker, out of the way
-  for (let i = 0; i < N; i++) await enqueue(fs.db, task(i));
+  for (let i = 0; i < N; i++) await enqueue(bed.fs.db, task(i));
   return billed((await counted(() => worker.pollOnce())).ops);
 }
 
@@ -54,8 +43,8 @@ const queryReads = [N + 2, N + 3];
 
 async function publishN(n = N) {
   for (let i = 0; i < n; i++) {
-    await putUser(fs.db, `u${i}`);
-    await putHistoryItem(fs.db, `u${i}`, `h${i}`);
+    await putUser(bed.fs.db, `u${i}`);
+    await putHistoryItem(bed.fs.db, `u${i}`, `h${i}`);
   }
 }
 
@@ -69,7 +58,7 @@ describe("through the trigger (the event holds the task; the claim rides in the 
     await publishN();
     await trigger({ op: "upsert", uid: "u0", historyId: "h0" });
     expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { prompt: "edited" } })).toEqual({ reads: 2, writes: 2 });
-    await fs.db.doc("generationHistory/u0/items/h0").update({ aestheticScore: 3 }); // source first, as the app does
+    await bed.fs.db.doc("generationHistory/u0/items/h0").update({ aestheticScore: 3 }); // source first, as the app does
     expect(await trigger({ op: "update", uid: "u0", historyId: "h0", updates: { aestheticScore: 3 } })).toEqual({ reads: 3, writes: 2 });
   });
 
@@ -79,15 +68,15 @@ describe("through the trigger (the event holds the task; the claim rides in the 
     await trigger({ op: "upsert", uid: "u1", historyId: "h1" });
     await refreshSignupImageCache(deps());
     expect(await trigger({ op: "remove", uid: "u0", historyId: "h0" })).toEqual({ reads: 3, writes: 4 });
-    await fs.db.doc("signupImageCache/current").delete();
+    await bed.fs.db.doc("signupImageCache/current").delete();
     expect(await trigger({ op: "remove", uid: "u1", historyId: "h1" })).toEqual({ reads: 3, writes: 3 });
   });
 
   it("a task older than COMMIT_CLAIM_MAX_AGE_MS pays for a lease of its own: 1 write more", async () => {
     await publishN(1);
-    const taskId = await enqueue(fs.db, { op: "upsert", uid: "u0", historyId: "h0" });
+    const taskId = await enqueue(bed.fs.db, { op: "upsert", uid: "u0", historyId: "h0" });
     const clock = new ManualClock(Date.now() + COMMIT_CLAIM_MAX_AGE_MS);
-    const snapshot = await fs.db.doc(`mirrorQueue/${taskId}`).get();
+    const snapshot = await bed.fs.db.doc(`mirrorQueue/${taskId}`).get();
     const { ops, result } = await counted(() => processMirrorTask(deps(clock), taskId, { snapshot }));
     expect(result).toMatchObject({ status: "done", attempt: 1 });
     expect(billed(ops)).toEqual({ reads: 3, writes: 3 });
@@ -108,12 +97,12 @@ describe("through a poller (standalone worker or sweep)", () => {
   it("a busy worker's upsert costs at most 6 billed operations: the task, source and mirror (3 reads), mirror and done (2 writes), and its owner's profile at most once per 30 s", async () => {
     const owners = 10;
     const batches = 5;
-    for (let i = 0; i < owners; i++) await putUser(fs.db, `u${i}`);
+    for (let i = 0; i < owners; i++) await putUser(bed.fs.db, `u${i}`);
     const tasks = MIRROR_BATCH * batches;
-    for (let i = 0; i < tasks; i++) await putHistoryItem(fs.db, `u${i % owners}`, `h${i}`);
+    for (let i = 0; i < tasks; i++) await putHistoryItem(bed.fs.db, `u${i % owners}`, `h${i}`);
     const worker = new MirrorQueueWorker(deps());
     await worker.pollOnce(); // the audit, once a minute per worker, out of the way
-    for (let i = 0; i < tasks; i++) await enqueue(fs.db, { op: "upsert", uid: `u${i % owners}`, historyId: `h${i}` });
+    for (let i = 0; i < tasks; i++) await enqueue(bed.fs.db, { op: "upsert", uid: `u${i % owners}`, historyId: `h${i}` });
     const { ops } = await counted(async () => {
       for (let b = 0; b < batches; b++) expect(await worker.pollOnce()).toEqual({ found: MIRROR_BATCH, progressed: MIRROR_BATCH });
     });
@@ -127,9 +116,9 @@ describe("through a poller (standalone worker or sweep)", () => {
   });
 
   it("a poll with nothing to do reads 4 docs (3 queries and the pending query's wrap); the audit step adds its cursors, a page of the queue, and 3 small queries", async () => {
-    const writer = fs.db.bulkWriter();
+    const writer = bed.fs.db.bulkWriter();
     for (let i = 0; i < 30; i++)
-      void writer.set(fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
+      void writer.set(bed.fs.db.doc(`mirrorQueue/done-${i}`), { op: "remove", uid: "u", historyId: `h${i}`, status: "done" });
     await writer.close();
     // Audit: cursor + page of 30; dead-letter check: cursor + empty query; implausible leases and retry times: 2 empty queries.
     expect(billed((await counted(() => sweepMirrorQueue(deps()))).ops)).toEqual({ reads: 4 + 1 + 30 + 2 + 2, writes: 2 });
