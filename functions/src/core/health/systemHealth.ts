@@ -6,6 +6,7 @@ import { getMediaGCHealth, type MediaGCHealth } from "../mediaGC/health";
 import { getQueueStatus, type QueueStatus } from "../mirror/queueStatus";
 import { countersDueByAgeQuery, countersDueByOpsQuery } from "../snapshots/candidates";
 import { readFailingProjects, type FailingProjects } from "../snapshots/failures";
+import { claimLimits } from "../mirror/claim";
 
 /**
  * Everything an operator asks at night, in one read-mostly pass: count aggregations, plus the
@@ -20,7 +21,7 @@ export interface SystemHealth {
 
 export async function getSystemHealth(db: Firestore, config: WorkerConfig, nowMs: number): Promise<SystemHealth> {
   const [queue, mediaGC, dueByOps, dueByAge, failing, cache] = await Promise.all([
-    getQueueStatus(db, nowMs, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS }),
+    getQueueStatus(db, nowMs, claimLimits(config)),
     getMediaGCHealth(db, nowMs, config.MEDIA_GC_TTL_DAYS),
     countOf(countersDueByOpsQuery(db, config.SNAPSHOT_MAX_OPS)),
     countOf(countersDueByAgeQuery(db, Timestamp.fromMillis(nowMs - config.SNAPSHOT_MAX_HOURS * 3600_000))),

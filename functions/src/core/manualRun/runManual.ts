@@ -12,6 +12,7 @@ import { refreshSignupImageCache, type SignupCacheReport } from "../signupCache/
 import { processSnapshots, type SnapshotReport } from "../snapshots/processSnapshots";
 import { parseIsoDate, type RunWorkerRequest } from "./request";
 import { MANUAL_SWEEP_LIMIT } from "../limits";
+import { claimLimits } from "../mirror/claim";
 
 /**
  * What an entry point adds to a request: the CLI shows progress, stops on a signal, paces and
@@ -98,10 +99,7 @@ export async function runManual(
     case "status":
       return {
         worker: request.worker,
-        report: await getQueueStatus(deps.db, deps.clock.now(), {
-          maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS,
-          leaseMs: deps.config.MIRROR_LEASE_MS,
-        }),
+        report: await getQueueStatus(deps.db, deps.clock.now(), claimLimits(deps.config)),
       };
   }
 }

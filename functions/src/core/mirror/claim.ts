@@ -1,3 +1,4 @@
+import type { WorkerConfig } from "../config";
 import { MAX_RETRY_DELAY_MS } from "./backoff";
 import type { TaskState } from "./task";
 
@@ -27,6 +28,12 @@ export interface ClaimLimits {
   /** MIRROR_LEASE_MS: the longest lease a worker writes. */
   leaseMs: number;
 }
+
+/** The claim limits the settings give (MIRROR_MAX_ATTEMPTS, MIRROR_LEASE_MS). */
+export const claimLimits = (config: WorkerConfig): ClaimLimits => ({
+  maxAttempts: config.MIRROR_MAX_ATTEMPTS,
+  leaseMs: config.MIRROR_LEASE_MS,
+});
 
 /** The latest lease end and retry time a correct worker could have written, as of `nowMs`. */
 export function plausibleUntil(nowMs: number, leaseMs: number): { lease: number; retry: number } {

@@ -3,7 +3,7 @@ import type { DocumentSnapshot } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../deps";
 import type { Logger } from "../logger";
 import { applyTask } from "./applyTask";
-import { decideClaim } from "./claim";
+import { claimLimits, decideClaim } from "./claim";
 import { claimTask, type Claim } from "./lease";
 import type { ProcessTaskOptions } from "./processMirrorTask";
 import type { ProfileCache } from "./profiles";
@@ -51,7 +51,7 @@ async function runOnce(
       log,
     );
   const { attempts } = state.value;
-  const decision = decideClaim(state.value, now, { maxAttempts: config.MIRROR_MAX_ATTEMPTS, leaseMs: config.MIRROR_LEASE_MS });
+  const decision = decideClaim(state.value, now, claimLimits(config));
   if (decision.kind === "skip") return { status: "skipped", reason: decision.reason };
   if (decision.kind === "exhausted") return deadLetter(deps, snap, decision.error, attempts, "dead-letter", log);
   // Server time, so a worker's wrong clock refuses no valid task; the worker's clock only if a snapshot lacks both.

@@ -4,7 +4,7 @@ import type { WorkerDeps } from "../deps";
 import { errorMessage, isConflict, isRejectedByFirestore, PermanentError } from "../errors";
 import type { Logger } from "../logger";
 import { applyTasks, type ClaimedTask } from "./applyTask";
-import { claimsInCommit, decideClaim } from "./claim";
+import { claimLimits, claimsInCommit, decideClaim } from "./claim";
 import { claimInCommit } from "./lease";
 import { runLeased } from "./leasedTask";
 import type { ProcessTaskOptions, TaskResult } from "./processMirrorTask";
@@ -66,11 +66,7 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   if (!snap.exists) return undefined;
   const data = snap.data()!;
   const state = readTaskState(data);
-  if (
-    !state.ok ||
-    decideClaim(state.value, now, { maxAttempts: deps.config.MIRROR_MAX_ATTEMPTS, leaseMs: deps.config.MIRROR_LEASE_MS }).kind !== "claim"
-  )
-    return undefined;
+  if (!state.ok || decideClaim(state.value, now, claimLimits(deps.config)).kind !== "claim") return undefined;
   // The task's age from its server create time to the later of the read's server time and the worker's clock: a
   // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner).
   if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, snap.readTime?.toMillis() ?? now))) return undefined;
