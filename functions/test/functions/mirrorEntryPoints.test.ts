@@ -1,6 +1,8 @@
+import { getApps } from "firebase-admin/app";
 import { documentCreatedEvent } from "../../dev/firestoreEvents";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /** The trigger and the sweep as deployed, called as the Cloud Functions runtime calls them, against the emulator. */
 let fs: TestFirestore;
@@ -9,7 +11,7 @@ let functions: typeof import("../../src/index");
 beforeAll(async () => {
   fs = createTestFirestore("entry");
   // The deployed code uses the default app, which takes its project from the environment.
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   functions = await import("../../src/index");
 });
 afterAll(async () => {
@@ -25,6 +27,9 @@ it("onMirrorQueueTaskCreated mirrors the created task", async () => {
   await functions.onMirrorQueueTaskCreated(await created(taskId));
   expect(await mirrorDoc(fs.db, "h1")).toMatchObject({ uid: "u1", historyId: "h1", mirrorTaskId: taskId });
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", attempts: 1 });
+  // firebase-functions built the event's snapshot, through which the task is written, on the deployed code's own
+  // client (with the worker settings), not on an app of its own with the SDK's defaults.
+  expect(getApps().map((app) => app.name)).not.toContain("__FIREBASE_FUNCTIONS_SDK__");
 });
 
 it("applies the same trigger event delivered twice once", async () => {

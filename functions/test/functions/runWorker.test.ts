@@ -8,6 +8,7 @@ import { appendOp, createProject } from "../harness/canvas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mediaExists, objectExists, putMedia } from "../harness/media";
 import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /** The runWorker callable as deployed, through firebase-functions-test, against the emulator and s3rver. */
 let fs: TestFirestore;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   fs = createTestFirestore("callable");
   server = await startS3Server("media");
   s3 = createS3Client(server.config);
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   Object.assign(process.env, server.env);
   fft = firebaseFunctionsTest({ projectId: fs.projectId });
   const { runWorker } = await import("../../src/index");

@@ -4,6 +4,7 @@ import type { WorkerDeps } from "../../src/core/deps";
 import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { createTestFirestore, type TestFirestore } from "./firestore";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
  * The three ways a task gets processed, each as its entry point runs it: the deployed trigger,
@@ -22,7 +23,7 @@ export interface MirrorPaths {
 
 /** The trigger runs as deployed: default app, configuration from params, for `projectId`. */
 export async function mirrorPaths(db: Firestore, projectId: string): Promise<MirrorPaths> {
-  process.env.GCLOUD_PROJECT = projectId;
+  Object.assign(process.env, functionsRuntimeEnv(projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
   const fire = async (snapshot: DocumentSnapshot) => {
     await onMirrorQueueTaskCreated(documentCreatedEvent(snapshot, projectId) as never);

@@ -7,6 +7,7 @@ import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestF
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
  * The backfill racing everything else that processes mirror tasks for the same items: two
@@ -20,7 +21,7 @@ let started: WorkerProcess[] = [];
 let fire: (taskId: string) => Promise<unknown>;
 beforeAll(async () => {
   fs = createTestFirestore("bf-race");
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
   // The task's creation event, built from the task as read when it fires (usually still as created).
   fire = async (taskId) => onMirrorQueueTaskCreated(documentCreatedEvent(await fs.db.doc(`mirrorQueue/${taskId}`).get(), fs.projectId));

@@ -4,6 +4,7 @@ import { firestoreCode, GrpcStatus } from "../../src/core/errors";
 import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { enqueue } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
  * The standalone mirrorQueueWorker as real processes against the emulator: several at once with
@@ -80,7 +81,7 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
     "workers started",
   );
 
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
 
   // The deployed trigger logs through firebase-functions/logger: its completions are counted there.

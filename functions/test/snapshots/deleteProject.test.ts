@@ -7,6 +7,7 @@ import { appendOp, createProject, docsUnder } from "../harness/canvas";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { afterFirstPartsWrite } from "../harness/firestoreFaults";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /** Deleting a canvas project deletes its data: every subcollection, and no snapshot part written while it went. */
 let fs: TestFirestore;
@@ -15,7 +16,7 @@ let functions: typeof import("../../src/index");
 beforeAll(async () => {
   fs = createTestFirestore("projdelete");
   // The deployed code uses the default app, which takes its project from the environment.
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   functions = await import("../../src/index");
 });
 beforeEach(() => fs.clear());
