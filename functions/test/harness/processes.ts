@@ -96,7 +96,11 @@ export async function runCli(
  */
 export function spawnOwnGroup(command: string, args: string[], options: SpawnOptions & { env: NodeJS.ProcessEnv }): ChildProcess {
   const { WORKERS_PGID_FILE } = process.env;
-  const child = spawn(command, args, { ...options, env: { ...options.env, ...(WORKERS_PGID_FILE && { WORKERS_PGID_FILE }) }, detached: true });
+  const child = spawn(command, args, {
+    ...options,
+    env: { ...options.env, ...(WORKERS_PGID_FILE && { WORKERS_PGID_FILE }) },
+    detached: true,
+  });
   if (child.pid !== undefined) recordProcessGroup(child.pid, process.env);
   return child;
 }
