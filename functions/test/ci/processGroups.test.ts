@@ -29,8 +29,6 @@ function group(env: Record<string, string> = {}): { child: ChildProcess; ended: 
   return { child, ended: new Promise((resolve) => child.once("exit", (_code, signal) => resolve(signal))) };
 }
 
-const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
-
 it(".ci/stop-groups kills the listed groups that carry the run's WORKERS_PGID_FILE, and no listed group that does not", async () => {
   const file = join(dir, "pgids");
   const ours = group({ WORKERS_PGID_FILE: file });
@@ -43,7 +41,10 @@ it(".ci/stop-groups kills the listed groups that carry the run's WORKERS_PGID_FI
 
   expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
   expect(await ours.ended).toBe("SIGKILL");
-  expect({ reused: alive(reused.child), anotherRun: alive(anotherRun.child) }).toEqual({ reused: true, anotherRun: true });
+  // The others end by the signal sent now, which shows no signal ended them before.
+  reused.child.kill("SIGTERM");
+  anotherRun.child.kill("SIGTERM");
+  expect({ reused: await reused.ended, anotherRun: await anotherRun.ended }).toEqual({ reused: "SIGTERM", anotherRun: "SIGTERM" });
 });
 
 it(".ci/stop-groups does nothing when no file was written (the run started no emulator)", () => {
