@@ -2,7 +2,7 @@ import type { SystemHealth } from "../core/health/systemHealth";
 import type { MediaGCHealth } from "../core/mediaGC/health";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import type { BackfillReport } from "../core/mirror/backfill";
-import type { DriftCounts, DriftEntry, ReportedDrift } from "../core/mirror/drift";
+import { REPORTED_DRIFT, type DriftCounts, type DriftEntry, type ReportedDrift } from "../core/mirror/drift";
 import type { DrainReport } from "../core/mirror/drain";
 import type { RepairTally } from "../core/mirror/repairTasks";
 import type { VerifyReport } from "../core/mirror/verify";
@@ -238,7 +238,8 @@ function driftLine(e: DriftEntry): string {
 /** Each kind of drift met: its count, what it means, and its sample. */
 function driftLines(drift: DriftCounts): string[] {
   const lines: string[] = [];
-  for (const [kind, { count, sample }] of Object.entries(drift) as [ReportedDrift, DriftCounts[ReportedDrift]][]) {
+  for (const kind of REPORTED_DRIFT) {
+    const { count, sample } = drift[kind];
     if (!count) continue;
     lines.push(
       `${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`,

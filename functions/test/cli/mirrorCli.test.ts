@@ -84,7 +84,8 @@ describe("mirror backfill", () => {
   it("stopped by SIGTERM mid-run: saves its cursor and exits 1; the next run resumes where it stopped and completes (exit 0)", async () => {
     const n = 1500;
     await seed(fs.db, n, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
+    // At 50 items a second the walk takes 30 s however fast the machine: the signal comes long before its end.
+    const first = startCli(["mirror", "backfill", "--rate", "50"], fs.projectId);
     started.push(first);
     await eventually(
       async () => first.lines.stderr.map((l) => PLAIN_PROGRESS.exec(l)).filter(Boolean).length,
@@ -116,7 +117,7 @@ describe("mirror backfill", () => {
 
   it("a second SIGTERM stops at once and gives the lease up, held meanwhile by cli@host:pid: a run started right after is not refused", async () => {
     await seed(fs.db, 1500, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "100"], fs.projectId);
+    const first = startCli(["mirror", "backfill", "--rate", "50"], fs.projectId);
     started.push(first);
     const held = await eventually(
       async () => (await backfillCursorRef(fs.db, {}).get()).get("leaseOwner") as unknown,

@@ -6,7 +6,7 @@ import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
 import { ManualClock, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, mirrorDoc, putHistoryItem, putUser } from "../harness/mirrorData";
 
@@ -379,6 +379,7 @@ describe("stopping and resuming", () => {
     const clock = new ManualClock();
     const d = deps(clock);
     let applied = 0;
+    let settled = 0;
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     let hung!: () => void;
@@ -393,14 +394,23 @@ describe("stopping and resuming", () => {
             hung();
             await woken;
           }
-          return processMirrorTask(d, taskId);
+          try {
+            return await processMirrorTask(d, taskId);
+          } finally {
+            settled++;
+          }
         },
       },
       d,
     );
     await isHung;
-    // Let page 3's other lanes settle, so its tasks exist before B looks.
-    await new Promise((r) => setTimeout(r, 500));
+    // Page 3's other lanes settle (pages 1 and 2, and page 3 but the hung task), so its tasks exist before B looks.
+    await eventually(
+      async () => settled,
+      (n) => n === 149,
+      30_000,
+      "page 3's other applies",
+    );
     expect((await backfillCursorRef(fs.db, {}).get()).get("cursor")).toEqual({ path: paths[99] });
     clock.advance(BACKFILL_LEASE_MS + 1);
 
