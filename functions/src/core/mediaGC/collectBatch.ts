@@ -229,8 +229,10 @@ async function failAndRelease(run: BatchRun, m: Marked, reason: string, how: { o
  * Ends this run's mark so the next run retries the item at once. When the object certainly
  * remains, `gcState` goes too (the app may reference the media again); when it may be gone
  * (a timeout, a server error, an unconfirmed key), `gcState: "deleting"` stays, so the app
- * keeps off it, but with no `gcMarkedAt` it no longer holds other runs off. A key's own
- * failures are counted in `gcFailures` (eligibility.ts sets the item aside at the limit).
+ * keeps off it, but with no `gcMarkedAt` it no longer holds other runs off. An item read with
+ * `gcState: "deleting"` (an earlier run's delete of unknown outcome, or a run that died after
+ * its mark) keeps it whatever this run did: this run cannot know its object still exists. A
+ * key's own failures are counted in `gcFailures` (eligibility.ts sets the item aside at the limit).
  */
 async function release(run: BatchRun, m: Marked, how: { reason: string; objectKept: boolean; keyFailure?: boolean }): Promise<void> {
   const update: Record<string, unknown> = {
@@ -238,7 +240,7 @@ async function release(run: BatchRun, m: Marked, how: { reason: string; objectKe
     gcRunId: FieldValue.delete(),
     gcLastError: how.reason.slice(0, 1000),
   };
-  if (how.objectKept) update.gcState = FieldValue.delete();
+  if (how.objectKept && m.doc.get("gcState") !== "deleting") update.gcState = FieldValue.delete();
   // From the value the mark was conditioned on (judgeMedia let only a valid count through).
   if (how.keyFailure) update.gcFailures = (gcFailuresOf(m.doc.data()) ?? 0) + 1;
   try {
