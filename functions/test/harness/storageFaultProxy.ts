@@ -23,6 +23,9 @@ import type { TestS3Server } from "../../dev/s3Server";
  * - `refuse-request-with`: answers 400 MalformedXML, deleting nothing, to any DeleteObjects whose
  *   body holds `marker` (a store whose XML parser cannot take a character of one key refuses the
  *   whole request); passes everything else through;
+ * - `fail-request-with`: a DeleteObjects whose body holds `marker` gets `how`: "500" (500
+ *   InternalError, deleting nothing: a store that fails on one key) or "hang" (never answered: a
+ *   store that stalls on one key); every other request, the probe among them, is passed through;
  * - `refuse-every-request`: answers every DeleteObjects with `status` and S3 error `code`, deleting nothing;
  * - `refuse-every-key`: answers 200 with an Error of `code` for every key asked, deleting nothing
  *   (a bucket policy that denies deletes);
@@ -46,6 +49,7 @@ export type StorageFault =
   | { kind: "unconfirm"; keys: string[] }
   | { kind: "normalize-unicode" }
   | { kind: "refuse-request-with"; marker: string }
+  | { kind: "fail-request-with"; marker: string; how: "500" | "hang" }
   | { kind: "refuse-every-request"; status: number; code: string }
   | { kind: "refuse-every-key"; code: string }
   | { kind: "name-no-key" }
@@ -214,6 +218,11 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
             "The XML you provided was not well-formed or did not validate against our published schema",
           );
         return forward(req, body, res);
+      }
+      if (fault.kind === "fail-request-with") {
+        if (!body.toString("utf8").includes(escapeXml(fault.marker))) return forward(req, body, res);
+        if (fault.how === "hang") return;
+        return s3Error(res, 500, "InternalError", "We encountered an internal error. Please try again.");
       }
       if (fault.kind === "refuse-every-request") return s3Error(res, fault.status, fault.code, "refused by the storage fault proxy");
       if (fault.kind === "refuse-every-key") {
