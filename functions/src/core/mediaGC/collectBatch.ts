@@ -7,7 +7,7 @@ import type { MediaStore } from "../storage/mediaStore";
 import { deleteInParts, type BulkDeleteResult } from "./bulkDelete";
 import { deadlineSignal } from "./deadline";
 import { GC_MARK_LEASE_MS, gcFailuresOf, hasLiveMark, mediaSize } from "./eligibility";
-import { countSkip, type MediaGCDeleteReport } from "./report";
+import { countSkip, GC_REASON_MAX_CHARS, GC_REPORT_LIST_LIMIT, type MediaGCDeleteReport } from "./report";
 import { sameKeySpellings } from "./storageKeys";
 
 /** One run's context for its batches. */
@@ -238,7 +238,7 @@ async function release(run: BatchRun, m: Marked, how: { reason: string; objectKe
   const update: Record<string, unknown> = {
     gcMarkedAt: FieldValue.delete(),
     gcRunId: FieldValue.delete(),
-    gcLastError: how.reason.slice(0, 1000),
+    gcLastError: how.reason.slice(0, GC_REASON_MAX_CHARS),
   };
   if (how.objectKept && m.doc.get("gcState") !== "deleting") update.gcState = FieldValue.delete();
   // From the value the mark was conditioned on (judgeMedia let only a valid count through).
@@ -254,6 +254,8 @@ async function release(run: BatchRun, m: Marked, how: { reason: string; objectKe
 
 function fail(run: BatchRun, doc: QueryDocumentSnapshot, reason: string, error?: unknown): void {
   const storageKey = doc.get("storageKey");
-  run.report.failed.push({ id: doc.id, storageKey, reason });
-  run.logger.error("mediaGC.item_failed", { mediaId: doc.id, storageKey, reason, ...(error === undefined ? {} : { error }) });
+  const cut = reason.slice(0, GC_REASON_MAX_CHARS);
+  run.report.failedCount++;
+  if (run.report.failed.length < GC_REPORT_LIST_LIMIT) run.report.failed.push({ id: doc.id, storageKey, reason: cut });
+  run.logger.error("mediaGC.item_failed", { mediaId: doc.id, storageKey, reason: cut, ...(error === undefined ? {} : { error }) });
 }
