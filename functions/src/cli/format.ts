@@ -166,7 +166,8 @@ export function formatGC(r: MediaGCReport): string {
     );
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
     for (const f of r.failed) lines.push(`  failed ${shown(f.id)} (${shown(f.storageKey)}): ${shown(f.reason)}`);
-    if (r.failed.length < r.failedCount) lines.push(`  ... and ${r.failedCount - r.failed.length} more failed (in the log: mediaGC.item_failed)`);
+    if (r.failed.length < r.failedCount)
+      lines.push(`  ... and ${r.failedCount - r.failed.length} more failed (in the log: mediaGC.item_failed)`);
   }
   const skipped = Object.entries(r.skipped);
   if (skipped.length) lines.push(`skipped: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);

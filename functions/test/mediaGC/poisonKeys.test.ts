@@ -20,33 +20,36 @@ describe("a key whose every request fails while the store handles the others (fa
   it.each([
     ["500 InternalError", "500", 30_000, 4, "InternalError"],
     ["no answer (each attempt times out)", "hang", 1_000, 2, "ZATA_REQUEST_TIMEOUT_MS"],
-  ] as const)("%s: the keys beside it go in the same run, it is charged, and it is set aside", async (_label, how, timeoutMs, attempts, why) => {
-    const poison = await put("poison", { ageDays: 400, storageKey: "canvas/o/poison.png" });
-    const failing = await proxy({ kind: "fail-request-with", marker: "poison", how });
-    const store = storeFor({ ...failing.config, ZATA_REQUEST_TIMEOUT_MS: timeoutMs }, attempts);
+  ] as const)(
+    "%s: the keys beside it go in the same run, it is charged, and it is set aside",
+    async (_label, how, timeoutMs, attempts, why) => {
+      const poison = await put("poison", { ageDays: 400, storageKey: "canvas/o/poison.png" });
+      const failing = await proxy({ kind: "fail-request-with", marker: "poison", how });
+      const store = storeFor({ ...failing.config, ZATA_REQUEST_TIMEOUT_MS: timeoutMs }, attempts);
 
-    for (let run = 1; run <= GC_MAX_KEY_FAILURES; run++) {
-      // Fresh garbage behind the poison for every run (batches of 2: the second batch waits behind the first).
-      const good = [await put(`a${run}`, { ageDays: 40 }), await put(`b${run}`, { ageDays: 40 }), await put(`c${run}`, { ageDays: 40 })];
+      for (let run = 1; run <= GC_MAX_KEY_FAILURES; run++) {
+        // Fresh garbage behind the poison for every run (batches of 2: the second batch waits behind the first).
+        const good = [await put(`a${run}`, { ageDays: 40 }), await put(`b${run}`, { ageDays: 40 }), await put(`c${run}`, { ageDays: 40 })];
 
-      const report = await runMediaGC(gcDeps(store), { ttlDays: 30, batchSize: 2 });
+        const report = await runMediaGC(gcDeps(store), { ttlDays: 30, batchSize: 2 });
 
-      expect({ run, report }).toMatchObject({ run, report: { deleted: 3, complete: true } });
-      expect(report.failed).toEqual([{ id: "poison", storageKey: poison, reason: expect.stringContaining(why) }]);
-      for (const key of good) expect({ key, exists: await exists(key) }).toEqual({ key, exists: false });
+        expect({ run, report }).toMatchObject({ run, report: { deleted: 3, complete: true } });
+        expect(report.failed).toEqual([{ id: "poison", storageKey: poison, reason: expect.stringContaining(why) }]);
+        for (const key of good) expect({ key, exists: await exists(key) }).toEqual({ key, exists: false });
+        expect(await exists(poison)).toBe(true);
+        // The store may have acted on a request it failed: the app keeps off the record; the failure is the key's.
+        const doc = await media("poison");
+        expect(doc).toMatchObject({ gcState: "deleting", gcFailures: run });
+        expect(doc).not.toHaveProperty("gcMarkedAt");
+      }
+
+      const last = await put("z", { ageDays: 40 });
+      const after = await runMediaGC(gcDeps(store), { ttlDays: 30, batchSize: 2 });
+      expect(after).toMatchObject({ deleted: 1, failed: [], complete: true, skipped: { "set-aside": 1 } });
+      expect(await exists(last)).toBe(false);
       expect(await exists(poison)).toBe(true);
-      // The store may have acted on a request it failed: the app keeps off the record; the failure is the key's.
-      const doc = await media("poison");
-      expect(doc).toMatchObject({ gcState: "deleting", gcFailures: run });
-      expect(doc).not.toHaveProperty("gcMarkedAt");
-    }
-
-    const last = await put("z", { ageDays: 40 });
-    const after = await runMediaGC(gcDeps(store), { ttlDays: 30, batchSize: 2 });
-    expect(after).toMatchObject({ deleted: 1, failed: [], complete: true, skipped: { "set-aside": 1 } });
-    expect(await exists(last)).toBe(false);
-    expect(await exists(poison)).toBe(true);
-  });
+    },
+  );
 
   it("the poison alone in the run: no other key shows the store deletes, so nothing is charged and the run says storage failed", async () => {
     await put("poison", { ageDays: 400, storageKey: "canvas/o/poison.png" });

@@ -87,7 +87,9 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
     for (const { key, message } of answer.refused)
       result.results.set(
         key,
-        acted ? { kind: "unconfirmed", message: `${message}, after a request that may have deleted it (${acted})` } : { kind: "refused", message },
+        acted
+          ? { kind: "unconfirmed", message: `${message}, after a request that may have deleted it (${acted})` }
+          : { kind: "refused", message },
       );
     for (const { key, message } of answer.unconfirmed) result.results.set(key, { kind: "unconfirmed", message });
     return true;
@@ -107,7 +109,10 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
     const anyWent = [...result.results.values()].some((r) => r.kind === "deleted");
     if (anyWent) {
       for (const [key, message] of suspects)
-        result.results.set(key, { kind: "unconfirmed", message: `the store failed every request carrying this key, and deleted others: ${message}` });
+        result.results.set(key, {
+          kind: "unconfirmed",
+          message: `the store failed every request carrying this key, and deleted others: ${message}`,
+        });
     } else if (done) {
       result.stop = {
         kind: "unavailable",
@@ -124,7 +129,11 @@ export async function deleteInParts(store: MediaStore, keys: string[], signal: A
 /** A stop inside a batch whose first request may have acted: nothing in it says the objects remain. */
 function afterUnknownOutcome(why: DeleteStop, acted: string): DeleteStop {
   if (why.kind === "aborted") return why;
-  return { kind: "unavailable", message: `${why.message}; an earlier request of the batch may have deleted keys: ${acted}`, nothingDeleted: false };
+  return {
+    kind: "unavailable",
+    message: `${why.message}; an earlier request of the batch may have deleted keys: ${acted}`,
+    nothingDeleted: false,
+  };
 }
 
 /** An answer that looks like the store's doing rather than the keys': what it would mean if the probe confirms it. */

@@ -8,7 +8,14 @@ import type { OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia, mediaSize, setAsideProblem } from "./eligibility";
-import { countSkip, GC_REPORT_LIST_LIMIT, type MediaCandidate, type MediaGCDeleteReport, type MediaGCDryRunReport, type MediaGCReport } from "./report";
+import {
+  countSkip,
+  GC_REPORT_LIST_LIMIT,
+  type MediaCandidate,
+  type MediaGCDeleteReport,
+  type MediaGCDryRunReport,
+  type MediaGCReport,
+} from "./report";
 import { storageKeyProblem } from "./storageKeys";
 import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
