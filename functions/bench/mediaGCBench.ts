@@ -67,7 +67,7 @@ export async function mediaGCBench(s3: S3Client, bucket: string, s3Requests: () 
     const run = {
       batchSize,
       deleted: result.deleted,
-      failed: result.failed.length,
+      failed: result.failedCount,
       seconds: round(ms / 1000, 2),
       itemsPerSecond: round(result.deleted / (ms / 1000)),
       s3RequestsPerItem: round(s3Used / result.deleted, 4),

@@ -151,7 +151,8 @@ function formatMediaGCHealth(m: MediaGCHealth): string {
 export function formatGC(r: MediaGCReport): string {
   const lines: string[] = [];
   if (r.dryRun) {
-    lines.push(`dry run: ${r.candidates.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
+    const listed = r.candidates.length < r.candidateCount ? `; the oldest ${r.candidates.length} listed` : "";
+    lines.push(`dry run: ${r.candidateCount} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned}${listed})`);
     if (r.candidates.length)
       lines.push(
         table([
@@ -161,10 +162,12 @@ export function formatGC(r: MediaGCReport): string {
       );
   } else {
     lines.push(
-      `deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`,
+      `deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failedCount} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`,
     );
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
     for (const f of r.failed) lines.push(`  failed ${shown(f.id)} (${shown(f.storageKey)}): ${shown(f.reason)}`);
+    if (r.failed.length < r.failedCount)
+      lines.push(`  ... and ${r.failedCount - r.failed.length} more failed (in the log: mediaGC.item_failed)`);
   }
   const skipped = Object.entries(r.skipped);
   if (skipped.length) lines.push(`skipped: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
