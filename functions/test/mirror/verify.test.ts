@@ -138,6 +138,18 @@ describe("verify", () => {
     expect(await verify()).toMatchObject({ inSync: true, driftCount: 0, unpublishable: 2 });
   });
 
+  it("a mirror doc whose uid is a string but no usable id (a hand edit, a bug) is unowned drift, whether its item is private or public", async () => {
+    await inSyncBase();
+    // h5 is u1's PRIVATE item: a mirror doc of it that names no usable owner is still published, and must be reported.
+    await mirror("h5").set({ ...(await mirror("h1").get()).data(), historyId: "h5", prompt: "prompt h5", uid: "" });
+    // h3 is u1's public item: its mirror doc with a path for a uid is no other user's, so no conflict, and no task may touch it.
+    await mirror("h3").update({ uid: "u1/h3" });
+    const r = await verify({ repair: true, apply });
+    expect(r).toMatchObject({ inSync: false, driftCount: 2, unpublishable: 0, repair: { enqueued: 0, unrepairable: 2 } });
+    expect(ids(r.drift.unowned.sample)).toEqual(["u1/h3", "u1/h5"]);
+    expect(r.drift.conflict.count).toBe(0);
+  });
+
   it("a PRIVATE or deleted item whose historyId another user's public item holds is not drift: not public, in sync", async () => {
     await inSyncBase();
     await putHistoryItem(fs.db, "attacker", "h1", { isPublic: false });

@@ -3,11 +3,10 @@ import type { QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
-import { documentIdProblem } from "../firestoreIds";
 import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
 import type { OnProgress } from "../progress";
-import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
+import { driftTotal, emptyDrift, recordDrift, unpublishableTotal, usableOwner } from "./drift";
 import {
   checkWalkOptions,
   countHistoryItems,
@@ -81,8 +80,6 @@ export interface VerifyReport extends ItemTally {
 
 /** Mirror docs with an unusable `uid` that the item walk already reported, so the mirror walk does not report them twice (bounded). */
 const MAX_REMEMBERED = 10_000;
-
-const usableUid = (uid: unknown): uid is string => typeof uid === "string" && documentIdProblem(uid) === undefined;
 
 export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}): Promise<VerifyReport> {
   checkWalkOptions(options);
@@ -192,7 +189,7 @@ class Walk {
       this.sizer.record(page.largestBytes);
       const judged = await judgeHistoryItems(db, page.items);
       for (const { item, mirror } of judged)
-        if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
+        if (mirror && !usableOwner(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
       cursor = page.cursor ?? cursor;
       scanned.historyItems += page.items.length;
@@ -229,7 +226,7 @@ class Walk {
     const owned: RepairTarget[] = [];
     for (const doc of docs) {
       const uid = doc.get("uid");
-      if (usableUid(uid)) owned.push({ uid, historyId: doc.id });
+      if (usableOwner(uid)) owned.push({ uid, historyId: doc.id });
       else if (!this.reported.has(doc.id)) recordDrift(this.report.drift, "unowned", { uid: null, historyId: doc.id });
     }
     if (!owned.length) return [];
