@@ -201,6 +201,7 @@ describe("refusals", () => {
     [["mirror", "backfill", "--since", "yesterday"], "--since must be an ISO 8601 date (2024-05-01) or date-time with a zone"],
     [["mirror", "backfill", "--since", "2024-02-30"], "--since must be an ISO 8601 date"],
     [["mirror", "backfill", "--since", "1969-12-31"], "--since must be 1970-01-01 or later"],
+    [["mirror", "backfill", "--since", "9999-12-31T23:00:00-05:00"], "--since must be 9999-12-31T23:59:59.999Z or earlier"],
     [["mirror", "backfill", "--rate", "0"], "--rate must be from 1 to 5000"],
     [["mirror", "backfill", "--rate", "fast"], '--rate must be an integer, got "fast"'],
     [["mirror", "backfill", "--uid", "__x__"], "--uid must not start and end with __"],
