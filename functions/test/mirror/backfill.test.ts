@@ -5,7 +5,8 @@ import { FIRST_PAGE_SIZE, PAGE_BYTES } from "../../src/core/mirror/historyWalk";
 import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
-import { ManualClock, testDeps } from "../harness/deps";
+import { failingCounts } from "../harness/countFaults";
+import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, mirrorDoc, putHistoryItem, putUser } from "../harness/mirrorData";
@@ -223,6 +224,23 @@ describe("bounds", () => {
     const report = await runBackfill(deps(), { dryRun: true, rate });
     expect(report).toMatchObject({ complete: true, walked: 30 });
     expect(report.durationMs).toBeGreaterThanOrEqual((1000 * report.walked) / rate);
+  });
+  it("a progress total Firestore cannot count (past its deadline over millions of items) does not fail the run: no total, a warning", async () => {
+    await seedPublic(fs.db, 30);
+    const logger = memoryLogger();
+    const events: ProgressEvent[] = [];
+    const report = await runBackfill(testDeps(failingCounts(fs.db), { logger }), {
+      rate: 5000,
+      pageSize: 10,
+      apply: applyWith(deps()),
+      onProgress: (e) => events.push(e),
+    });
+    expect(report).toMatchObject({ complete: true, walked: 30, tasks: { enqueued: 30 } });
+    expect(events.at(-1)).toMatchObject({ phase: "history items", done: 30, total: undefined });
+    expect(logger.entries).toContainEqual(
+      expect.objectContaining({ severity: "WARNING", message: "progress.total_failed", phase: "history items" }),
+    );
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 });
 

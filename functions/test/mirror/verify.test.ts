@@ -3,7 +3,9 @@ import { runBackfill } from "../../src/core/mirror/backfill";
 import { docSize, MAX_DOC_BYTES } from "../../src/core/mirror/docSize";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { verifyMirror, type VerifyOptions } from "../../src/core/mirror/verify";
-import { testDeps } from "../harness/deps";
+import type { ProgressEvent } from "../../src/core/progress";
+import { failingCounts } from "../harness/countFaults";
+import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { enqueue, historyItem, putHistoryItem, putUser } from "../harness/mirrorData";
@@ -180,6 +182,22 @@ describe("verify", () => {
     expect(pending.docs.map((d) => d.get("historyId")).sort()).toEqual(["h0", "h2"]);
     for (const d of pending.docs) await apply(d.id);
     expect(await verify()).toMatchObject({ inSync: true });
+  });
+
+  it("progress totals Firestore cannot count (past its deadline over millions of docs) do not fail the run: no totals, warnings", async () => {
+    await inSyncBase();
+    const logger = memoryLogger();
+    const events: ProgressEvent[] = [];
+    const r = await verifyMirror(testDeps(failingCounts(fs.db), { logger }), {
+      rate: 5000,
+      pageSize: 7,
+      onProgress: (e) => events.push(e),
+    });
+    expect(r).toMatchObject({ inSync: true, complete: true, scanned: { historyItems: 30, mirrorDocs: 25 } });
+    expect(events.filter((e) => e.total !== undefined)).toEqual([]);
+    expect(events.at(-1)).toMatchObject({ phase: "mirror docs", done: 25 });
+    const warned = logger.entries.filter((e) => e.message === "progress.total_failed").map((e) => e.phase);
+    expect(warned).toEqual(["history items", "mirror docs"]);
   });
 
   it("stopped by its signal, it is incomplete and never says in sync", async () => {

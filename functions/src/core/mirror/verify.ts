@@ -5,7 +5,7 @@ import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
-import type { OnProgress } from "../progress";
+import { progressTotal, type OnProgress } from "../progress";
 import { driftTotal, emptyDrift, recordDrift, unpublishableTotal, usableOwner } from "./drift";
 import {
   checkWalkOptions,
@@ -20,7 +20,7 @@ import {
 } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
-import { RUN_TIME_BUDGET_MS } from "../limits";
+import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
@@ -166,6 +166,11 @@ class Walk {
     if (tally && targets.length) await enqueueRepairs(this.deps.db, this.report.runId, targets, tally, this.options.apply);
   }
 
+  /** A phase's progress total, when someone listens. */
+  private total(phase: string, count: () => Promise<number>): Promise<number | undefined> {
+    return this.options.onProgress ? progressTotal(this.deps.logger, phase, count) : Promise.resolve(undefined);
+  }
+
   private progress(phase: string, done: number, total: number | undefined): void {
     const { drift, repair } = this.report;
     const counts: Record<string, number> = {
@@ -179,7 +184,7 @@ class Walk {
   /** Every history item against its mirror doc. True when the walk reached the end. */
   async items(): Promise<boolean> {
     const { db } = this.deps;
-    const total = this.options.onProgress ? await countHistoryItems(db, {}) : undefined;
+    const total = await this.total("history items", () => countHistoryItems(db, {}));
     let cursor: WalkCursor | undefined;
     const scanned = this.report.scanned;
     for (;;) {
@@ -202,7 +207,7 @@ class Walk {
   /** Every mirror doc against its source: finds those whose item is gone, or that name no usable owner. */
   async mirrors(): Promise<void> {
     const { db } = this.deps;
-    const total = this.options.onProgress ? await countOf(db.collection(COLLECTIONS.publicGenerations)) : undefined;
+    const total = await this.total("mirror docs", () => countOf(db.collection(COLLECTIONS.publicGenerations).limit(COUNT_CAP)));
     let after: string | undefined;
     for (;;) {
       if (!(await this.mayGoOn())) return;
