@@ -439,6 +439,27 @@ describe("stopping and resuming", () => {
     expect(cursor.leaseOwner).toBeUndefined();
   });
 
+  it("a lease set implausibly far ahead (a holder's clock years fast, a doc written wrong) holds only a lease's time after the doc's last write", async () => {
+    await seedPublic(fs.db, 20);
+    const written = await backfillCursorRef(fs.db, {}).set({
+      runId: "r1",
+      status: "running",
+      scope: { uid: null, since: null },
+      leaseOwner: "fast-clock:1",
+      leaseExpiresAt: Timestamp.fromDate(new Date("9999-12-31T00:00:00Z")),
+    });
+    const busy = await backfill();
+    expect(busy).toMatchObject({ stoppedBy: "busy", walked: 0, busy: { leaseOwner: "fast-clock:1" } });
+    // Busy until a lease after the doc's last write, not until the year 9999.
+    expect(Date.parse(busy.busy!.leaseExpiresAt)).toBeLessThanOrEqual(Date.now() + BACKFILL_LEASE_MS);
+    // Once a (shorter) lease's time passed since that write by the server's clock, the run is taken over and resumed.
+    const leaseMs = 1000;
+    await new Promise((r) => setTimeout(r, leaseMs + 100));
+    expect(written.writeTime.toMillis() + leaseMs).toBeLessThan(Date.now());
+    const resumed = await backfill({ leaseMs });
+    expect(resumed).toMatchObject({ complete: true, resumed: true, runId: "r1", walked: 20 });
+  });
+
   it("a cursor doc written wrong (a lease that is not a Timestamp, a cursor outside the scope) is read as absent, not trusted", async () => {
     await seedPublic(fs.db, 30);
     await backfillCursorRef(fs.db, {}).set({
