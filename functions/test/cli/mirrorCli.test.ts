@@ -138,6 +138,27 @@ describe("mirror backfill", () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
   });
 
+  it("its stderr closed mid-run (a pipe into `head`): stops after the page in hand and gives the lease up, instead of dying holding it", async () => {
+    await seed(fs.db, 1500, 10);
+    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
+    started.push(first);
+    await eventually(
+      async () => first.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
+      (lines) => lines >= 1,
+      60_000,
+      "a progress line",
+    );
+    first.child.stderr!.destroy();
+    expect(await first.exited).toEqual({ code: 1, signal: null });
+    expect(first.lines.stdout.join("\n")).toContain("stopped (signal): run it again to go on from where it stopped");
+    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
+    expect(saved.leaseOwner).toBeUndefined();
+    const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+  });
+
   it("exits 1 saying who holds the lease when another run holds it", async () => {
     await seed(fs.db, 3);
     const until = Timestamp.fromMillis(Date.now() + 60_000);
