@@ -73,6 +73,18 @@ describe("mirror backfill", () => {
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
   });
 
+  it("a --uid with no items (a typo, a user that does not exist) or a --since in the future completes, saying it found nothing", async () => {
+    await seed(fs.db, 6);
+    const nobody = await cli(["mirror", "backfill", "--uid", "nobody"]);
+    expect(nobody.code).toBe(0);
+    expect(nobody.stdout).toMatch(/^backfill \(uid nobody\) [0-9a-f-]{36}: complete\n/);
+    expect(nobody.stdout).toContain("\nno history items in this scope (is the uid right?)\n");
+    const future = await cli(["mirror", "backfill", "--since", "2999-01-01"]);
+    expect(future.code).toBe(0);
+    expect(future.stdout).toContain("\nno history items in this scope\n");
+    expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
+  });
+
   it("--since takes an ISO date", async () => {
     await putHistoryItem(fs.db, "u1", "old", { updatedAt: Timestamp.fromMillis(Date.parse("2024-04-30T23:59:59Z")) });
     await putHistoryItem(fs.db, "u1", "new", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-01T00:00:00Z")) });
@@ -112,6 +124,26 @@ describe("mirror backfill", () => {
     expect(report).toMatchObject({ resumed: true, complete: true, walked: n - saved.walked, run: { walked: n, enqueued: n / 10 } });
     expect(await mirrorMismatches(fs.db)).toEqual([]);
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(n / 10);
+  });
+
+  it("a dry run stopped by SIGTERM says it starts over next time: it keeps no cursor", async () => {
+    await seed(fs.db, 1500, 10);
+    const first = startCli(["mirror", "backfill", "--dry-run", "--rate", "200"], fs.projectId);
+    started.push(first);
+    await eventually(
+      async () => first.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
+      (lines) => lines >= 1,
+      60_000,
+      "a progress line",
+    );
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 1, signal: null });
+    const out = first.lines.stdout.join("\n");
+    expect(out).toMatch(
+      /^backfill dry run \(every item\) [0-9a-f-]{36}: stopped \(signal\): a dry run keeps no cursor, run it again to start over\n/,
+    );
+    expect(out).not.toContain("go on from where it stopped");
+    expect((await fs.db.collection("workerState").get()).size).toBe(0);
   });
 
   it("a second SIGTERM stops at once and gives the lease up, held meanwhile by cli@host:pid: a run started right after is not refused", async () => {
