@@ -2,7 +2,10 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
-import { backfillCursorRef } from "../../src/core/mirror/backfillCursor";
+import { runBackfill } from "../../src/core/mirror/backfill";
+import { BACKFILL_LEASE_MS, backfillCursorRef } from "../../src/core/mirror/backfillCursor";
+import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
+import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, emulatorHost, eventually, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, putHistoryItem } from "../harness/mirrorData";
@@ -189,6 +192,38 @@ describe("mirror backfill", () => {
     const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+  });
+
+  it("killed with SIGKILL mid-run: its lease holds the next run off until it runs out, which then resumes from the last saved cursor, nothing lost or enqueued twice", async () => {
+    const n = 1500;
+    await seed(fs.db, n, 10);
+    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
+    started.push(first);
+    await eventually(
+      async () => ((await backfillCursorRef(fs.db, {}).get()).get("walked") as number | undefined) ?? 0,
+      (walked) => walked > 0,
+      60_000,
+      "a saved cursor",
+    );
+    first.child.kill("SIGKILL");
+    expect(await first.exited).toEqual({ code: null, signal: "SIGKILL" });
+    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+    expect(saved).toMatchObject({ status: "running", leaseOwner: expect.stringMatching(new RegExp(`^cli@[^:]+:${first.pid}:`)) });
+    expect(saved.walked).toBeLessThan(n);
+
+    const refused = await cli(["mirror", "backfill", "--json"]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ stoppedBy: "busy", walked: 0, busy: { leaseOwner: saved.leaseOwner } });
+
+    // A minute later (the clock moved past the lease), the next run resumes the same run from the saved cursor.
+    const clock = new ManualClock(Date.now() + BACKFILL_LEASE_MS + 1000);
+    const d = testDeps(fs.db, { clock });
+    const resumed = await runBackfill(d, { rate: 5000, apply: (id) => processMirrorTask(testDeps(fs.db), id) });
+    expect(resumed).toMatchObject({ resumed: true, complete: true, walked: n - saved.walked, run: { walked: n } });
+    expect(resumed.tasks.notDoneCount).toBe(0);
+    const tasks = (await fs.db.collection("mirrorQueue").get()).docs.map((t) => t.get("historyId") as string);
+    expect({ tasks: tasks.length, distinct: new Set(tasks).size }).toEqual({ tasks: n / 10, distinct: n / 10 });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
   it("exits 1 saying who holds the lease when another run holds it", async () => {

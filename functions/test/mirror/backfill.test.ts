@@ -147,6 +147,16 @@ describe("options", () => {
     expect((await fs.db.collection("workerState").get()).size).toBe(0);
   });
 
+  it("walks items of every id, whatever it sorts below or above: digits, capitals, punctuation, numeric-looking, Unicode", async () => {
+    // Firebase Auth uids start with digits and capitals, which sort below "__" (the walk's lower bound is Firestore's smallest id).
+    const uids = ["0abc", "9", "A1", "Zed", "-x", ".x", "!", "~", "é", "\u{1F600}", "__id7", "a__", "\u202eevil", "x".repeat(1500)];
+    for (const uid of uids) await putHistoryItem(fs.db, uid, uid.slice(0, 40) === uid ? `${uid}-h` : "long-h");
+    await putHistoryItem(fs.db, "u1", "0");
+    const report = await backfill({ pageSize: 4 });
+    expect(report).toMatchObject({ complete: true, walked: uids.length + 1, notHistoryItems: 0, tasks: { enqueued: uids.length + 1 } });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
   it("--uid walks one user's items only, with a cursor doc of its own", async () => {
     for (const uid of ["u1", "u2"]) for (let i = 0; i < 3; i++) await putHistoryItem(fs.db, uid, `${uid}-h${i}`);
     const report = await backfill({ uid: "u1" });
@@ -288,6 +298,32 @@ describe("stopping and resuming", () => {
     const tasks = await tasksByHistoryId(fs.db);
     expect({ items: tasks.size, duplicates: noDuplicates(tasks) }).toEqual({ items: 230, duplicates: [] });
     expect((await backfillCursorRef(fs.db, {}).get()).get("status")).toBe("complete");
+  });
+
+  it("its cursor doc deleted mid-walk (by hand): it stops at its next save without error, and the next run walks from the start, nothing enqueued twice", async () => {
+    await seedPublic(fs.db, 230);
+    const clock = new ManualClock();
+    const d = deps(clock);
+    let applied = 0;
+    const first = await backfill(
+      {
+        pageSize: 50,
+        onProgress: () => clock.advance(1500), // a save after every page
+        // Deleted while page 2 is applied, before its save.
+        apply: async (taskId) => {
+          if (++applied === 51) await backfillCursorRef(fs.db, {}).delete();
+          return processMirrorTask(d, taskId);
+        },
+      },
+      d,
+    );
+    expect(first).toMatchObject({ complete: false, stoppedBy: "lease lost", walked: 100 });
+    expect((await backfillCursorRef(fs.db, {}).get()).exists).toBe(false);
+    const second = await backfill({ pageSize: 50 });
+    expect(second).toMatchObject({ complete: true, resumed: false, walked: 230, matching: 100, tasks: { enqueued: 130 } });
+    const tasks = await tasksByHistoryId(fs.db);
+    expect({ items: tasks.size, duplicates: noDuplicates(tasks) }).toEqual({ items: 230, duplicates: [] });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
   it("stops at its time budget between pages, and the next invocation goes on", async () => {
