@@ -43,6 +43,30 @@ async function seed(db: Firestore, n: number, publicEvery = 1): Promise<void> {
   await writer.close();
 }
 
+/** The CLI running `args`, once it has written its first progress line (it is walking). */
+async function startWalking(args: string[]): Promise<WorkerProcess> {
+  const child = startCli(args, fs.projectId);
+  started.push(child);
+  await eventually(
+    async () => child.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
+    (lines) => lines >= 1,
+    60_000,
+    "a progress line",
+  );
+  return child;
+}
+
+/** `first`, a backfill of `seed(db, 1500, 10)`, stopped cleanly: it said so, saved its cursor and gave the lease up; the next run resumes it to the end. */
+async function expectStoppedThenResumed(first: WorkerProcess): Promise<void> {
+  expect(first.lines.stdout.join("\n")).toContain("stopped (signal): run it again to go on from where it stopped");
+  const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+  expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
+  expect(saved.leaseOwner).toBeUndefined();
+  const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
+  expect(second.code).toBe(0);
+  expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+}
+
 describe("mirror backfill", () => {
   it("publishes what is missing, prints the report, progress lines on stderr (not a terminal: no escape codes), exit 0", async () => {
     await seed(fs.db, 40, 4);
@@ -99,14 +123,7 @@ describe("mirror backfill", () => {
   it("stopped by SIGTERM mid-run: saves its cursor and exits 1; the next run resumes where it stopped and completes (exit 0)", async () => {
     const n = 1500;
     await seed(fs.db, n, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
-    started.push(first);
-    await eventually(
-      async () => first.lines.stderr.map((l) => PLAIN_PROGRESS.exec(l)).filter(Boolean).length,
-      (lines) => lines >= 1,
-      60_000,
-      "a progress line",
-    );
+    const first = await startWalking(["mirror", "backfill", "--rate", "200"]);
     first.child.kill("SIGTERM");
     const exit = await first.exited;
     const out = first.lines.stdout.join("\n");
@@ -131,14 +148,7 @@ describe("mirror backfill", () => {
 
   it("a dry run stopped by SIGTERM says it starts over next time: it keeps no cursor", async () => {
     await seed(fs.db, 1500, 10);
-    const first = startCli(["mirror", "backfill", "--dry-run", "--rate", "200"], fs.projectId);
-    started.push(first);
-    await eventually(
-      async () => first.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
-      (lines) => lines >= 1,
-      60_000,
-      "a progress line",
-    );
+    const first = await startWalking(["mirror", "backfill", "--dry-run", "--rate", "200"]);
     first.child.kill("SIGTERM");
     expect(await first.exited).toEqual({ code: 1, signal: null });
     const out = first.lines.stdout.join("\n");
@@ -164,34 +174,15 @@ describe("mirror backfill", () => {
     first.child.kill("SIGTERM");
     const exit = await first.exited;
     expect(exit).toEqual({ code: 1, signal: null });
-    expect(first.lines.stdout.join("\n")).toContain("stopped (signal)");
-    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
-    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
-    expect(saved.leaseOwner).toBeUndefined();
-    const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
-    expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+    await expectStoppedThenResumed(first);
   });
 
   it("its stderr closed mid-run (a pipe into `head`): stops after the page in hand and gives the lease up, instead of dying holding it", async () => {
     await seed(fs.db, 1500, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
-    started.push(first);
-    await eventually(
-      async () => first.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
-      (lines) => lines >= 1,
-      60_000,
-      "a progress line",
-    );
+    const first = await startWalking(["mirror", "backfill", "--rate", "200"]);
     first.child.stderr!.destroy();
     expect(await first.exited).toEqual({ code: 1, signal: null });
-    expect(first.lines.stdout.join("\n")).toContain("stopped (signal): run it again to go on from where it stopped");
-    const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
-    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
-    expect(saved.leaseOwner).toBeUndefined();
-    const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
-    expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+    await expectStoppedThenResumed(first);
   });
 
   it("killed with SIGKILL mid-run: its lease holds the next run off until it runs out, which then resumes from the last saved cursor, nothing lost or enqueued twice", async () => {
