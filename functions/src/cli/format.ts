@@ -280,10 +280,14 @@ export function formatBackfill(r: BackfillReport): string {
       .join(", ") || "every item";
   if (r.busy)
     return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
-  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): run it again to go on from where it stopped`;
+  // A dry run keeps no cursor: the next one starts from the first item again.
+  const again = r.dryRun ? "a dry run keeps no cursor, run it again to start over" : "run it again to go on from where it stopped";
+  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): ${again}`;
   return [
     `backfill${r.dryRun ? " dry run" : ""} (${scope}) ${r.runId}${r.resumed ? ", resumed" : ""}: ${state}`,
     `walked ${n(r.walked)} docs in ${duration(r.durationMs)} (${r.itemsPerSecond} items/s; the run so far: ${n(r.run.walked)}): ${n(r.matching)} in line, ${n(r.notPublic)} not public${r.notHistoryItems ? `, ${n(r.notHistoryItems)} not history items` : ""}`,
+    // A mistyped --uid or a --since in the future walks nothing: say so rather than only "complete".
+    ...(r.complete && r.run.walked === 0 ? [`no history items in this scope${r.scope.uid !== null ? " (is the uid right?)" : ""}`] : []),
     ...taskLines(r.tasks, r.dryRun),
     ...driftLines(r.drift),
   ].join("\n");

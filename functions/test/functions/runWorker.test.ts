@@ -76,6 +76,7 @@ describe("validation", () => {
     [{ worker: "mirrorBackfill", since: "2024-05-01T12:00:00" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: "2024-13-01" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: 1714521600000 }, "since: since must be a string"],
+    [{ worker: "mirrorBackfill", since: "9999-12-31T23:00:00-05:00" }, "since: since must be 9999-12-31T23:59:59.999Z or earlier"],
     [{ worker: "mirrorBackfill", since: "2024-05-01".repeat(5) }, "since: since must be an ISO 8601 date, at most 40 characters"],
     [{ worker: "mirrorBackfill", uid: "a/b" }, 'uid: uid must be a document id (no "/")'],
     [{ worker: "mirrorBackfill", uid: "__x__" }, "uid: uid must not start and end with __"],

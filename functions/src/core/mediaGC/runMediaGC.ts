@@ -4,7 +4,7 @@ import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { countOf } from "../count";
 import { ConfigError, errorMessage, firestoreCode, GrpcStatus } from "../errors";
-import type { OnProgress } from "../progress";
+import { progressTotal, type OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia, mediaSize, setAsideProblem } from "./eligibility";
@@ -113,7 +113,9 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const run: BatchRun | undefined = !report.dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
-  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, COUNT_CAP)) : undefined;
+  const total = options.onProgress
+    ? await progressTotal(logger, "candidates", () => countOf(mediaGCQuery(db, cutoff, COUNT_CAP)))
+    : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {
