@@ -43,6 +43,8 @@ export class MirrorQueueWorker {
   private readonly profiles = new ProfileCache();
   /** The loop's next page, read while a full batch is processed (see `poll`). */
   private nextPage?: Promise<QueryDocumentSnapshot[]>;
+  /** The ids of the batch during which `nextPage` was read. */
+  private readAheadAfter = new Set<string>();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -113,9 +115,13 @@ export class MirrorQueueWorker {
   private async poll(readAhead: boolean): Promise<PollOutcome> {
     const { clock, config } = this.deps;
     this.stats.polls++;
-    const due = await (this.nextPage ?? this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT));
+    // A page read ahead that wrapped round a short queue may hold the batch before it, read while still pending.
+    const due = this.nextPage
+      ? (await this.nextPage).filter((snap) => !this.readAheadAfter.has(snap.id))
+      : await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
     this.nextPage = undefined;
     if (readAhead && due.length >= config.MIRROR_BATCH_LIMIT && this.running) {
+      this.readAheadAfter = new Set(due.map((snap) => snap.id));
       this.nextPage = this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
       // Its failure is the next poll's, which awaits it; until then it must not count as unhandled.
       this.nextPage.catch(() => undefined);
