@@ -1,14 +1,15 @@
-import type { Firestore } from "firebase-admin/firestore";
+import { Timestamp, type Firestore, type QuerySnapshot } from "firebase-admin/firestore";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
-import { unavailable } from "../harness/commitFaults";
+import { injectCommitFaults, unavailable } from "../harness/commitFaults";
 import { enqueue, putHistoryItem, putUser, taskDoc } from "../harness/mirrorData";
 import { aroundQueryGets, hasWhere, type QueryChain } from "../harness/queryFaults";
 
 /**
  * The standalone worker reads its next page while it applies a full batch (queueWorker.ts). Here
- * that page goes wrong: its read fails.
+ * that page goes wrong: its read fails, or it is read while the batch it follows still holds the
+ * tasks the recovery queries return first.
  */
 let fs: TestFirestore;
 beforeAll(() => {
@@ -68,4 +69,51 @@ it("a page whose read ahead failed fails one poll; the polls after it read anew 
   const failedRounds = logger.entries.filter((e) => e.message === "worker.round_failed");
   expect(failedRounds).toHaveLength(1);
   expect(failedRounds[0]).toMatchObject({ error: { message: expect.stringContaining("injected: the page read ahead") } });
+});
+
+describe("a backlog the recovery queries find (they return the oldest first, whatever the batch before took)", () => {
+  const past = () => Timestamp.fromMillis(Date.now() - 60_000);
+  it.each([
+    [
+      "retries due",
+      { status: "failed", attempts: 1, lastError: "boom", nextAttemptAt: past() },
+      ["status", "==", "failed"],
+      "nextAttemptAt",
+    ],
+    [
+      "leases expired",
+      { status: "processing", attempts: 1, leaseOwner: "gone", leaseExpiresAt: past() },
+      ["status", "==", "processing"],
+      "leaseExpiresAt",
+    ],
+  ] as const)("%s: the page read during a full batch holds the next tasks, not that batch's", async (_kind, fields, [f, op, v], due) => {
+    const ids = await upserts(24, () => fields);
+    // The batch's claims land only once the page read ahead has been answered, as they do at
+    // production latency, where the claims and the read go out together.
+    let recoveryReads = 0;
+    let answered!: () => void;
+    const pageRead = new Promise<void>((r) => (answered = r));
+    const db = aroundQueryGets(fs.db, async (chain, run) => {
+      const page: QuerySnapshot = await run();
+      if (hasWhere(chain, f, op, v) && hasWhere(chain, due, "<=") && ++recoveryReads === 2) answered();
+      return page;
+    });
+    const undo = injectCommitFaults(fs.db, (paths) => (paths.some((p) => p.startsWith("mirrorQueue/")) ? pageRead : undefined));
+    try {
+      // A 60 s interval: a poll that found nothing while tasks waited would keep them waiting that long.
+      const slow = { MIRROR_BATCH_LIMIT: 12, MIRROR_POLL_INTERVAL_MS: 60_000, MIRROR_MAX_BACKOFF_MS: 60_000, WORKER_HEARTBEAT_MS: 200 };
+      await withWorker(db, slow, async (worker, logger) => {
+        await eventually(
+          async () => logger.entries.filter((e) => e.message === "worker.heartbeat").at(-1),
+          (beat) => beat?.running === false && Date.parse(String(beat.nextRoundAt)) - Date.parse(String(beat.time)) >= 30_000,
+          60_000,
+          "a heartbeat of the worker waiting for its interval",
+        );
+        expect(worker.snapshotStats().processed).toBe(24);
+      });
+    } finally {
+      undo();
+    }
+    expect(await statuses(ids)).toEqual(ids.map(() => "done"));
+  });
 });
