@@ -1,9 +1,10 @@
 import { Timestamp, type Firestore, type QuerySnapshot } from "firebase-admin/firestore";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
+import { processTaskBatch } from "../../src/core/mirror/taskBatch";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
 import { injectCommitFaults, unavailable } from "../harness/commitFaults";
-import { enqueue, putHistoryItem, putUser, taskDoc } from "../harness/mirrorData";
+import { enqueue, mirrorDoc, putHistoryItem, putUser, taskDoc } from "../harness/mirrorData";
 import { aroundQueryGets, hasWhere, type QueryChain } from "../harness/queryFaults";
 
 /**
@@ -16,6 +17,7 @@ beforeAll(() => {
   fs = createTestFirestore("readahead");
 });
 beforeEach(() => fs.clear());
+afterEach(() => jest.restoreAllMocks());
 afterAll(() => fs.close());
 
 const isPendingPage = (chain: QueryChain) => hasWhere(chain, "status", "==", "pending") && chain.some(([m]) => m === "startAfter");
@@ -116,4 +118,55 @@ describe("a backlog the recovery queries find (they return the oldest first, wha
     }
     expect(await statuses(ids)).toEqual(ids.map(() => "done"));
   });
+});
+
+it("a page read ahead that went stale before its turn: a task deleted, rewritten, leased or completed by another meanwhile is applied only as it is now", async () => {
+  const ids = await upserts(8);
+  await putHistoryItem(fs.db, "u1", "other");
+  // The worker's cursor starts before every auto-id, so its first page is 4 tasks and the page it reads ahead the other 4, in one query.
+  const realRandom = Math.random;
+  const random = jest.spyOn(Math, "random").mockReturnValue(0);
+  let pendingPages = 0;
+  const changed: Record<string, string> = {};
+  const db = aroundQueryGets(fs.db, async (chain, run) => {
+    const page = await run();
+    if (!isPendingPage(chain) || ++pendingPages !== 2) return page;
+    // The page read ahead, answered; before the worker's turn with it, other writers change it.
+    const [deleted, rewritten, leased, completed] = page.docs;
+    await deleted.ref.delete();
+    await rewritten.ref.set({ op: "upsert", uid: "u1", historyId: "other", status: "pending", createdAt: Timestamp.now() });
+    const lease = {
+      status: "processing",
+      attempts: 1,
+      leaseOwner: "other-worker",
+      leaseExpiresAt: Timestamp.fromMillis(Date.now() + 600_000),
+    };
+    await leased.ref.update(lease);
+    expect(await processTaskBatch(testDeps(fs.db), [await completed.ref.get()], { workerId: "other-worker" })).toMatchObject([
+      { status: "done" },
+    ]);
+    Object.assign(changed, { deleted: deleted.id, rewritten: rewritten.id, leased: leased.id, completed: completed.id });
+    Object.assign(changed, { rewrittenItem: String(rewritten.get("historyId")), leasedItem: String(leased.get("historyId")) });
+    return page;
+  });
+  const settled = (s: (string | undefined)[]) => ids.every((id, i) => s[i] === "done" || [changed.deleted, changed.leased].includes(id));
+  await withWorker(db, { MIRROR_BATCH_LIMIT: 4, MIRROR_POLL_INTERVAL_MS: 50, MIRROR_MAX_BACKOFF_MS: 200 }, async () => {
+    // The finder keeps the function it was given: random from here on (its scatter after a lost race).
+    random.mockImplementation(realRandom);
+    await eventually(
+      () => Promise.all(ids.map(async (id) => (await fs.db.doc(`mirrorQueue/${id}`).get()).get("status"))),
+      settled,
+      30_000,
+      "every task done but the deleted and the leased one",
+    );
+  });
+  expect(Object.keys(changed)).toHaveLength(6);
+  expect((await fs.db.doc(`mirrorQueue/${changed.deleted}`).get()).exists).toBe(false);
+  expect(await taskDoc(fs.db, changed.leased)).toMatchObject({ status: "processing", leaseOwner: "other-worker", attempts: 1 });
+  expect(await taskDoc(fs.db, changed.rewritten)).toMatchObject({ status: "done", historyId: "other", attempts: 1 });
+  expect(await taskDoc(fs.db, changed.completed)).toMatchObject({ status: "done", attempts: 1 });
+  // The rewritten task's old item was never published from the stale page; the leased task's item waits for its holder.
+  expect(await mirrorDoc(fs.db, changed.rewrittenItem)).toBeUndefined();
+  expect(await mirrorDoc(fs.db, changed.leasedItem)).toBeUndefined();
+  expect(await mirrorDoc(fs.db, "other")).toMatchObject({ mirrorTaskId: changed.rewritten });
 });
