@@ -48,3 +48,18 @@ it("mirrorQueueSweep processes the tasks the trigger missed", async () => {
   expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done" });
   expect(await mirrorDoc(fs.db, "h3")).toBeDefined();
 });
+
+it("a creation event delivered after the task was rewritten (its times are no longer the task's) applies nothing; the task as it is now is left for the sweep", async () => {
+  await putHistoryItem(fs.db, "u1", "h4");
+  await putHistoryItem(fs.db, "u1", "h5");
+  const taskId = await enqueue(fs.db, { op: "upsert", uid: "u1", historyId: "h4" });
+  const event = await created(taskId);
+  await fs.db.doc(`mirrorQueue/${taskId}`).set({ op: "upsert", uid: "u1", historyId: "h5", status: "pending", createdAt: new Date() });
+  await functions.onMirrorQueueTaskCreated(event);
+  expect(await mirrorDoc(fs.db, "h4")).toBeUndefined();
+  expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "pending", historyId: "h5" });
+  await functions.mirrorQueueSweep.run({ scheduleTime: new Date().toISOString(), jobName: "test" });
+  expect(await taskDoc(fs.db, taskId)).toMatchObject({ status: "done", historyId: "h5", attempts: 1 });
+  expect(await mirrorDoc(fs.db, "h5")).toMatchObject({ mirrorTaskId: taskId });
+  expect(await mirrorDoc(fs.db, "h4")).toBeUndefined();
+});

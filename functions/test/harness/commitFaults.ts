@@ -3,15 +3,16 @@ import type { Firestore } from "firebase-admin/firestore";
 /**
  * A fault proxy in front of the real, emulator-backed client, for the one behaviour the emulator
  * cannot show on demand: a write that fails for a transient reason (a dropped connection, an
- * unavailable backend). While a fault is set for a Firestore instance, each commit of that
- * instance (a single write, a batch, a transaction's commit) is offered to `fault` with the paths
- * it writes; when `fault` returns an error, the commit fails with it before reaching the emulator.
+ * unavailable backend), or one that arrives late. While a fault is set for a Firestore instance,
+ * each commit of that instance (a single write, a batch, a transaction's commit) is offered to
+ * `fault` with the paths it writes; when `fault` returns an error, the commit fails with it before
+ * reaching the emulator; when it returns a promise, the commit waits for it.
  * Reads and every other instance are untouched.
  */
 /* eslint-disable-next-line @typescript-eslint/no-require-imports */
 const { WriteBatch } = require("@google-cloud/firestore/build/src/write-batch");
 
-type Fault = (paths: string[]) => Error | undefined;
+type Fault = (paths: string[]) => Error | Promise<void> | undefined;
 const faults = new WeakMap<object, Fault>();
 let installed = false;
 
@@ -20,8 +21,9 @@ function install(): void {
   installed = true;
   const commit = WriteBatch.prototype._commit;
   WriteBatch.prototype._commit = async function (this: { _firestore: object; _ops: { docPath: string }[] }, ...args: unknown[]) {
-    const error = faults.get(this._firestore)?.(this._ops.map((op) => op.docPath));
-    if (error) throw error;
+    const fault = faults.get(this._firestore)?.(this._ops.map((op) => op.docPath));
+    if (fault instanceof Error) throw fault;
+    await fault;
     return commit.apply(this, args);
   };
 }

@@ -96,20 +96,25 @@ export class DueTaskFinder {
     this.cursor = randomId(this.random);
   }
 
-  /** Up to `limit` tasks that can be claimed now: the audit step's, due retries and expired leases, then pending. */
-  async find(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
+  /**
+   * Up to `limit` tasks that can be claimed now: the audit step's, due retries and expired leases,
+   * then pending; none of `exclude` (the batch in hand, while its next page is read: the retry and
+   * lease queries, oldest first, still return its tasks until their claims land, so they ask for
+   * that many more).
+   */
+  async find(nowMs: number, limit: number, exclude: ReadonlySet<string> = new Set()): Promise<QueryDocumentSnapshot[]> {
     const now = Timestamp.fromMillis(nowMs);
     const audited = await this.audit(nowMs, limit);
     const recover = !this.lastPageFull || nowMs - this.lastRecoveryMs >= RECOVERY_INTERVAL_MS;
     const none = async () => [];
     const [retry, expired, pending] = await Promise.all([
       recover
-        ? retryDueQuery(this.db, now, limit)
+        ? retryDueQuery(this.db, now, limit + exclude.size)
             .get()
             .then((q) => q.docs)
         : none(),
       recover
-        ? leaseExpiredQuery(this.db, now, limit)
+        ? leaseExpiredQuery(this.db, now, limit + exclude.size)
             .get()
             .then((q) => q.docs)
         : none(),
@@ -118,7 +123,7 @@ export class DueTaskFinder {
     if (recover) this.lastRecoveryMs = nowMs;
     this.lastPageFull = pending.length >= limit;
     const byId = new Map<string, QueryDocumentSnapshot>();
-    for (const doc of [...audited, ...retry, ...expired, ...pending]) if (!byId.has(doc.id)) byId.set(doc.id, doc);
+    for (const doc of [...audited, ...retry, ...expired, ...pending]) if (!byId.has(doc.id) && !exclude.has(doc.id)) byId.set(doc.id, doc);
     const found = [...byId.values()].slice(0, limit);
     // The cursor passes only the pending tasks handed out; the others are found again next poll.
     const lastPending = pending.filter((doc) => found.includes(doc)).pop();

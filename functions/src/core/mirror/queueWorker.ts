@@ -41,10 +41,8 @@ export class MirrorQueueWorker {
   private pace: PollPace;
   private readonly finder: DueTaskFinder;
   private readonly profiles = new ProfileCache();
-  /** The loop's next page, read while a full batch is processed (see `poll`). */
+  /** The loop's next page, read while a full batch is processed (see `poll`); the next poll takes it, whatever its read came to. */
   private nextPage?: Promise<QueryDocumentSnapshot[]>;
-  /** The ids of the batch during which `nextPage` was read. */
-  private readAheadAfter = new Set<string>();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -108,21 +106,20 @@ export class MirrorQueueWorker {
 
   /**
    * A poll; with `readAhead` (the loop's polls), a full batch's processing overlaps the read of the
-   * next page, whose round trip would otherwise come between batches. The finder's cursor has
-   * already moved past the batch, so the next page holds other tasks. A task in it that changes
-   * before its turn (another worker took it) fails its claim's precondition like any raced task.
+   * next page, whose round trip would otherwise come between batches. The page leaves out the
+   * batch's tasks (DueTaskFinder.find `exclude`), which the queries still return while the batch
+   * applies them. A task in it that changes before its turn (another worker took it) fails its
+   * claim's precondition like any raced task. A page whose read failed fails the next poll, once.
    */
   private async poll(readAhead: boolean): Promise<PollOutcome> {
     const { clock, config } = this.deps;
     this.stats.polls++;
-    // A page read ahead that wrapped round a short queue may hold the batch before it, read while still pending.
-    const due = this.nextPage
-      ? (await this.nextPage).filter((snap) => !this.readAheadAfter.has(snap.id))
-      : await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
+    const ahead = this.nextPage;
     this.nextPage = undefined;
+    const due = await (ahead ?? this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT));
     if (readAhead && due.length >= config.MIRROR_BATCH_LIMIT && this.running) {
-      this.readAheadAfter = new Set(due.map((snap) => snap.id));
-      this.nextPage = this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
+      // Without this batch's tasks: they are still pending, failed or expired until it has applied them.
+      this.nextPage = this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT, new Set(due.map((snap) => snap.id)));
       // Its failure is the next poll's, which awaits it; until then it must not count as unhandled.
       this.nextPage.catch(() => undefined);
     }

@@ -68,7 +68,9 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   const state = readTaskState(data);
   if (!state.ok || decideClaim(state.value, now, claimLimits(deps.config)).kind !== "claim") return undefined;
   // The task's age from its server create time to the later of the read's server time and the worker's clock: a
-  // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner).
+  // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner). A trigger's
+  // event has no read time, and its write time is the create time, so there the worker's clock alone decides; a run
+  // that dies there is not retried by the event (retry: false) but found by the pollers, with a read time.
   if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, serverTimeOf(snap) ?? now))) return undefined;
   const parsed = parseMirrorTask(data, snap.createTime!.toMillis());
   if (!parsed.ok) return undefined;
