@@ -77,6 +77,8 @@ export interface PathResult {
   /** The document written most often in a run, and how often per second (the run with the highest rate). */
   hotDoc: { name: string; writesPerSecond: number } | undefined;
   slowRpcs: Measurement["ops"]["slow"];
+  /** CPU ms per task: the path's processes, the emulator (Measurement.cpuMsPerTask); NaN where unread. */
+  cpuMsPerTask: { processes: Spread; emulator: Spread };
 }
 
 export interface DelayResult {
@@ -93,7 +95,7 @@ export async function mirrorBench(emulatorHostPort: string, options: MirrorOptio
   for (const delay of options.delays) {
     const proxy = await startDelayProxy({ host, port: Number(port) }, delay);
     log(`mirror at ${delay} ms one-way delay (proxy ${proxy.hostPort}), ${options.repeats} runs each`);
-    const run = (path: MirrorPath) => measure(path, proxy.hostPort, delay, options);
+    const run = (path: MirrorPath) => measure(path, proxy.hostPort, delay, { ...options, emulatorPort: Number(port) });
     // A run that hit the time cap sizes the next ones so that they drain the queue within it (so
     // that their per-task counts are exact), but never below a few batches of every process.
     const repeat = async (path: MirrorPath, first: Measurement[] = []) => {
@@ -171,6 +173,10 @@ function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
     deletesPerTask: of((m) => m.perTask.deletes),
     claimsLostShare: of((m) => (m.claims ? m.claimsLost / m.claims : 0)),
     drainedRuns: runs.filter((r) => r.drained).length,
+    cpuMsPerTask: {
+      processes: of((m) => m.cpuMsPerTask.processes ?? NaN),
+      emulator: of((m) => m.cpuMsPerTask.emulator ?? NaN),
+    },
     rpcsByMethod: Object.fromEntries(methods.map((k) => [k, spread(exact.map((r) => r.perTask.byMethod[k] ?? 0)).median])),
     slowRpcs: runs.flatMap((r) => r.ops.slow),
     writesByCollection: Object.fromEntries(

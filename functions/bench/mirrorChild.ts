@@ -12,7 +12,8 @@
  */
 import { join } from "node:path";
 import { initializeApp } from "firebase-admin/app";
-import { FieldValue, getFirestore, type DocumentSnapshot, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { FieldValue, getFirestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import { documentCreatedEvent } from "../dev/firestoreEvents";
 import { resetCounts } from "./opCounter";
 
 // An app of the benchmark's own: the trigger path's function sets up the default app's Firestore
@@ -63,43 +64,13 @@ async function floor(): Promise<void> {
   }
 }
 
-/** The CloudEvent Eventarc delivers for a created document: DocumentEventData, protobuf-encoded. */
-function createdEvent(snap: DocumentSnapshot, projectId: string) {
-  // The protos are not among the package's exports: required by path from its installed root.
-  const functionsRoot = require.resolve("firebase-functions").split("/lib/")[0];
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { google } = require(join(functionsRoot, "protos/compiledFirestore"));
-  const stamp = (t: { seconds: number; nanoseconds: number }) => ({ seconds: t.seconds, nanos: t.nanoseconds });
-  const document = `mirrorQueue/${snap.id}`;
-  const value = {
-    name: `projects/${projectId}/databases/(default)/documents/${document}`,
-    fields: (snap as unknown as { _fieldsProto: unknown })._fieldsProto,
-    createTime: stamp(snap.createTime!),
-    updateTime: stamp(snap.updateTime!),
-  };
-  const DocumentEventData = google.events.cloud.firestore.v1.DocumentEventData;
-  return {
-    specversion: "1.0",
-    id: `bench-${snap.id}`,
-    source: `//firestore.googleapis.com/projects/${projectId}/databases/(default)`,
-    type: "google.cloud.firestore.document.v1.created",
-    time: snap.updateTime!.toDate().toISOString(),
-    datacontenttype: "application/protobuf",
-    project: projectId,
-    database: "(default)",
-    namespace: "(default)",
-    document,
-    data: Buffer.from(DocumentEventData.encode(DocumentEventData.fromObject({ value })).finish()),
-  };
-}
-
 async function trigger(): Promise<void> {
   const projectId = process.env.GCLOUD_PROJECT!;
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 80);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { onMirrorQueueTaskCreated } = require(join(__dirname, "../../lib/index.js"));
   const tasks: QueryDocumentSnapshot[] = (await db.collection("mirrorQueue").orderBy("createdAt").get()).docs;
-  const events = tasks.map((snap) => createdEvent(snap, projectId));
+  const events = tasks.map((snap) => documentCreatedEvent(snap, projectId));
   await new Promise((r) => setTimeout(r, 200)); // the query's status (counted on arrival) comes after its documents
   resetCounts(); // reading the tasks to build their events is the delivery's work, not the function's
   const run = async () => {

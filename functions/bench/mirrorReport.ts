@@ -32,8 +32,9 @@ function pathTable(d: DelayResult): string {
       "$/M tasks nam5",
       "$/M tasks us-central1",
       "claims lost",
+      "CPU ms/task: processes + emulator",
     ]),
-    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
+    row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
   ];
   for (const p of d.paths) {
     const b = billed(p);
@@ -50,6 +51,7 @@ function pathTable(d: DelayResult): string {
         fixed(pricePerMillion(b, "nam5"), 2),
         fixed(pricePerMillion(b, "us-central1"), 2),
         lost,
+        `${fixed(p.cpuMsPerTask?.processes.median ?? NaN, 2)} + ${fixed(p.cpuMsPerTask?.emulator.median ?? NaN, 2)}`,
       ]),
     );
   }
@@ -94,7 +96,13 @@ function writeLoadTable(d: DelayResult): string {
   return lines.join("\n");
 }
 
-function targets(d: DelayResult, baseline?: Record<string, number>): string {
+/**
+ * What this machine's CPU allows a path: its cores' CPU time per second over the CPU time a task
+ * costs the path's processes and the emulator together (NaN where the CPU was not read).
+ */
+const cpuCeiling = (p: PathResult, cores: number) => (cores * 1000) / (p.cpuMsPerTask.processes.median + p.cpuMsPerTask.emulator.median);
+
+function targets(d: DelayResult, cores: number, baseline?: Record<string, number>): string {
   const get = (id: string) => d.paths.find((p) => p.id === id);
   const lines: string[] = [];
   const [naive, defaults, four, trigger, before] = [get("naive"), get("defaults"), get("workers4"), get("trigger"), get("before")];
@@ -114,6 +122,16 @@ function targets(d: DelayResult, baseline?: Record<string, number>): string {
   if (defaults && four) {
     const r = ratio(tps(four), tps(defaults));
     lines.push(row(["4 worker processes ÷ 1", "≥ 3×", `${fixed(r, 2)}×`, mark(r >= 3)]));
+    const ceiling = four.cpuMsPerTask ? cpuCeiling(four, cores) : NaN;
+    if (Number.isFinite(ceiling))
+      lines.push(
+        row([
+          `4 worker processes: tasks/s this machine's CPU allows them (${cores} cores × 1,000 ms ÷ their CPU ms per task with the emulator's)`,
+          `≥ ${fixed(3 * tps(defaults), 0)} (3 × 1 worker)`,
+          fixed(ceiling, 0),
+          ceiling >= 3 * tps(defaults) ? "the CPU allows the target" : "**the CPU alone rules the target out here**",
+        ]),
+      );
   }
   if (defaults)
     lines.push(row(["billed operations per upsert task, poller path", "≤ 6", fixed(ops(defaults), 2), mark(ops(defaults) <= 6)]));
@@ -164,7 +182,11 @@ ${cases}
 `;
 }
 
-export function renderMirror(mirror: DelayResult[] | undefined, baseline?: { date: string; defaults: Record<string, number> }): string {
+export function renderMirror(
+  mirror: DelayResult[] | undefined,
+  baseline: { date: string; defaults: Record<string, number> } | undefined,
+  cores: number,
+): string {
   if (!mirror) return "## 1. Mirror queue\n\nNot run in this run.\n";
   const parts = mirror.map((d) => {
     const sweep = d.sweep.length
@@ -175,6 +197,7 @@ export function renderMirror(mirror: DelayResult[] | undefined, baseline?: { dat
     const t = atTargetDelay
       ? targets(
           d,
+          cores,
           baseline?.defaults[String(d.oneWayDelayMs)] !== undefined ? { defaults: baseline.defaults[String(d.oneWayDelayMs)] } : undefined,
         )
       : "";

@@ -3,8 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { emulatorCpuMs } from "./cpu";
 import { emptyCounts, sumCounts, type OpCounts } from "./opCounter";
 import { doneCount, doneTimes, seedUpserts, throughput } from "./mirrorWorkload";
+import { functionsRuntimeEnv } from "../dev/functionsRuntime";
 import { freshDb, log, sleep } from "./setup";
 
 /**
@@ -37,6 +39,12 @@ export interface Measurement {
   /** Claims attempted and lost by each process of the path. */
   claimsByProcess: { claims: number; lost: number }[];
   wallSeconds: number;
+  /**
+   * CPU time per task done, ms: of the path's processes from their first RPC on, and of the
+   * emulator over the run (the benchmark's progress checks included: a count query every 250 ms);
+   * undefined where it cannot be read.
+   */
+  cpuMsPerTask: { processes?: number; emulator?: number };
 }
 
 const root = join(__dirname, "../..");
@@ -60,12 +68,14 @@ export async function measure(
   path: MirrorPath,
   proxyHostPort: string,
   oneWayDelayMs: number,
-  options: { tasks: number; maxSeconds: number },
+  options: { tasks: number; maxSeconds: number; emulatorPort?: number },
 ): Promise<Measurement & { seeded: number }> {
   const { db, projectId, dispose } = freshDb(path.id);
   const tasks = path.tasks ?? options.tasks;
   await seedUpserts(db, tasks);
   const dir = mkdtempSync(join(tmpdir(), "bench-counts-"));
+  const emulatorCpu = () => (options.emulatorPort ? emulatorCpuMs(options.emulatorPort) : undefined);
+  const emulatorCpuBefore = emulatorCpu();
   const started = performance.now();
   const children = path.processes.map((p, i) => start(p, { projectId, proxyHostPort, countsFile: join(dir, `${i}.json`) }));
   let done = 0;
@@ -75,6 +85,7 @@ export async function measure(
   }
   await Promise.all(children.map(stop));
   const wallSeconds = (performance.now() - started) / 1000;
+  const emulatorCpuAfter = emulatorCpu();
   const each = children.map((_, i) => readCounts(join(dir, `${i}.json`)));
   const ops = sumCounts(each);
   rmSync(dir, { recursive: true, force: true });
@@ -104,12 +115,16 @@ export async function measure(
     claimsLost: ops.claimsLost,
     claimsByProcess: each.map((c) => ({ claims: c.claims, lost: c.claimsLost })),
     wallSeconds,
+    cpuMsPerTask: {
+      processes: each.every((c) => c.cpuMs !== undefined) ? per(ops.cpuMs ?? 0) : undefined,
+      emulator: emulatorCpuBefore !== undefined && emulatorCpuAfter !== undefined ? per(emulatorCpuAfter - emulatorCpuBefore) : undefined,
+    },
   };
   const slow = ops.slow.length
     ? `, ${ops.slow.length} RPCs over 5 s: ${ops.slow.map((s) => `${s.method} ${s.ms} ms ${s.code}`).join("; ")}`
     : "";
   log(
-    `  ${path.label} @${oneWayDelayMs} ms: ${m.tasksPerSecond.toFixed(1)} tasks/s, ${m.perTask.rpcs.toFixed(2)} RPCs, ${m.perTask.reads.toFixed(2)} reads, ${m.perTask.writes.toFixed(2)} writes/task, ${m.claimsLost}/${m.claims} claims lost, ${m.tasksDone} done in ${wallSeconds.toFixed(1)} s${slow}`,
+    `  ${path.label} @${oneWayDelayMs} ms: ${m.tasksPerSecond.toFixed(1)} tasks/s, ${m.perTask.rpcs.toFixed(2)} RPCs, ${m.perTask.reads.toFixed(2)} reads, ${m.perTask.writes.toFixed(2)} writes/task, ${m.claimsLost}/${m.claims} claims lost, ${m.tasksDone} done in ${wallSeconds.toFixed(1)} s, CPU ${m.cpuMsPerTask.processes?.toFixed(2) ?? "?"} + ${m.cpuMsPerTask.emulator?.toFixed(2) ?? "?"} (emulator) ms/task${slow}`,
   );
   return m;
 }
@@ -119,7 +134,7 @@ function start(p: MirrorPath["processes"][number], at: { projectId: string; prox
     env: {
       ...process.env,
       FIRESTORE_EMULATOR_HOST: at.proxyHostPort,
-      GCLOUD_PROJECT: at.projectId,
+      ...functionsRuntimeEnv(at.projectId),
       BENCH_COUNTS_FILE: at.countsFile,
       LOG_LEVEL: "WARNING",
       WORKER_HEARTBEAT_MS: "3600000",

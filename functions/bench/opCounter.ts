@@ -15,6 +15,7 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
 import { dirname } from "node:path";
+import { ownCpuMs } from "./cpu";
 
 const firestoreDir = dirname(require.resolve("@google-cloud/firestore/package.json"));
 const gaxDir = dirname(require.resolve("google-gax/package.json", { paths: [firestoreDir] }));
@@ -46,6 +47,8 @@ export interface OpCounts {
   hotDocs: Record<string, number>;
   /** When the first RPC counted started (ms since the epoch): when the process began its work. */
   firstRpcAt?: number;
+  /** The process's CPU time (user + system) since its first RPC, ms: written by countingPreload. */
+  cpuMs?: number;
 }
 
 export const emptyCounts = (): OpCounts => ({
@@ -179,7 +182,10 @@ export function installOpCounter(): void {
       .split("/")
       .pop()!;
     const started = performance.now();
-    counts.firstRpcAt ??= Date.now();
+    if (counts.firstRpcAt === undefined) {
+      counts.firstRpcAt = Date.now();
+      cpuAtFirstRpc = ownCpuMs();
+    }
     inFlight++;
     let request: { writes?: ProtoWrite[] } | undefined;
     const responses: Record<string, unknown>[] = [];
@@ -270,9 +276,15 @@ export function sumCounts(all: OpCounts[]): OpCounts {
       writesByCollection: add(sum.writesByCollection, c.writesByCollection ?? {}),
       hotDocs: add(sum.hotDocs, c.hotDocs ?? {}),
       firstRpcAt: Math.min(sum.firstRpcAt ?? Infinity, c.firstRpcAt ?? Infinity),
+      cpuMs: (sum.cpuMs ?? 0) + (c.cpuMs ?? 0),
     };
   }, emptyCounts());
 }
+
+let cpuAtFirstRpc = 0;
+
+/** This process's CPU time since its first counted RPC (its start-up left out), ms. */
+export const cpuSinceFirstRpcMs = (): number => ownCpuMs() - cpuAtFirstRpc;
 
 const snapshot = (): OpCounts => structuredClone({ ...counts, hotDocs: hottest() });
 

@@ -25,7 +25,7 @@ ${method(r.settings.throughput === "from-all-started")}
 
 ${PATHS_TEXT}
 
-${renderMirror(r.mirror, r.baseline)}
+${renderMirror(r.mirror, r.baseline, r.machine.cores)}
 ${renderLatency(r.latency)}
 ${renderStalls(r.mirror, r.stalls)}
 ${STALL_FINDING}

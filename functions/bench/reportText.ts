@@ -60,7 +60,7 @@ Per new upsert task on the poller path (the seed defaults, a batch of 12 in one 
 | the mirror write | 1 write | 1 per batch, one commit for all | the effect |
 | the \`done\` mark, conditioned on the task's update time as read | 1 write | (the same commit) | takes the task out of the queue, records the outcome, and is the claim: of two workers that read the task, one commit lands |
 
-So 3 round trips per batch (4 when the query wraps round the queue) against 3 per task (claim, \`getAll\`, commit)
+So 3 round trips per batch (4 when the query wraps round the queue; the page's overlaps the batch before it) against 3 per task (claim, \`getAll\`, commit)
 plus the poll's before this change, and 5 or 6 billed operations per upsert (5 once the owner's profile is shared) on
 a poller, 5 on the trigger path, which takes the task from its event and reads the profile for each task. What is
 left is the floor's 2 reads and 2 writes, plus the mirror doc read (without it an upsert could not keep the
@@ -70,26 +70,24 @@ page is not full and once per 10 s while it is. A task claimed with a lease (a r
 older than 10 minutes) costs 1 write and 1 round trip more.
 
 **Why 4 processes do not reach 3 × 1 here.** One worker at the seed defaults is bound by round trips: 3 per batch of
-12, one batch in flight. Several processes are bound by this machine: 2 cores shared by the emulator, the workers and
-every other job on it (the load averages above; during the mirror section they rose from about 17 to 37). Two things
-in the run show that the processes lacked CPU, not tasks of their own: they lost few claims to each other (the
-"claims lost" column: they read different tasks), and one process with more in flight (best settings) did several
-times what 4 processes did, on the same emulator in the same minutes. Measured apart on this machine (CPU time of a
-worker process and of the emulator's JVM over a drain of 1,500 upserts at 0 ms): about 1.6 ms of worker CPU and 3.8 ms
-of emulator CPU per task with one transaction per batch, 2.2 ms and 5.7 ms with four transactions of 3 (why the core
-applies a batch in one transaction). Each extra process also pays its own start-up, its first audit (its cursor and a
-page of up to 200 task docs: then once a minute), its profile reads (20 owners) and the retry and lease queries of its
-short pages: up to about 3 reads per task more on the short runs a loaded machine leaves (a few hundred tasks), a
-rounding error on a long drain. In production each
-worker's Firestore work runs on Firestore's servers and each process on its own CPU; this target needs a quieter
-machine to be shown, and was not met in this run.
+12 (the page, the transaction's read, its commit), the next page read while a batch is applied. Several processes
+are bound by this machine: each task costs CPU in the worker and in the emulator (the "CPU ms/task" column: CPU time
+of the path's processes from their first RPC, and of the emulator's JVM over the run, per task done), and 2 cores
+give 2,000 ms of CPU a second to the emulator and every process together. The targets table divides the one by the
+other: the tasks/s this machine's CPU allows the 4-process path, against 3 times one worker. In production each
+worker's Firestore work runs on Firestore's servers and each process on its own CPU, so only the worker's share
+stays. Before the change that reads the next page during a batch and polls again at once after a batch other
+workers took whole, a worker that lost its whole batch to another slept a poll interval (2.5 s) while work waited:
+4 processes then left the 2 cores 70 to 85 % idle (sampled every 2 s) and did about what one did (a quiet
+run at 10 ms: 118 to 159 tasks/s against 111 to 114). Claims lost: when two workers' cursors meet,
+both read the same page and one commit lands; the loser moves its cursor to a random point of the id space.
 
 **Latency.** The poller sleeps \`MIRROR_POLL_INTERVAL_MS\` (2.5 s) after a poll that moved tasks on but was not
-full, and doubles the wait (up to 15 s) after a poll that moved nothing: so a task waits for the next poll (up to one
-interval), then for the batches ahead of it; but a burst of full polls that ends with an empty one doubles the next
-wait to 5 s (the loop's backoff, which cannot tell an empty poll after progress from an idle queue), about the p99
-measured at 0 ms. Waiting one interval after an empty poll that follows progress would bound it by one interval. Task ids are auto-ids, so a new task can land behind the worker's cursor; a poll whose page is not full
-reads on from the start of the queue, so that costs no extra wait.`;
+full, and polls again at once after a full one, so a task enqueued at a steady rate below capacity waits for the
+next poll (up to one interval), then for the batch ahead of it: the p99 is one interval plus a batch. The first empty
+poll after a burst waits one interval too; only polls that keep finding nothing double the wait (up to 15 s). Task
+ids are auto-ids, so a new task can land behind the worker's cursor; a poll whose page is not full reads on from the
+start of the queue, so that costs no extra wait.`;
 
 export const STALL_FINDING = `**Where the 60 s stalls come from.** An RPC that waits until its deadline (60 s for a commit, 300 s per attempt for
 a read) and ends \`DEADLINE_EXCEEDED\` is what any silently dead connection produces: gRPC, without keepalive, does not

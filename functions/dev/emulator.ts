@@ -204,15 +204,22 @@ export async function stopProcessGroup(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Last resort for a parent that exits without stopping the emulator (a crash, an uncaught error). */
+/**
+ * Last resort for a parent that exits without stopping the emulator (a crash, an uncaught error).
+ * An emulator already stopped is left alone: its group's number is free then, and may be someone else's.
+ */
 export function killOnExit(emulator: RunningEmulator): void {
-  process.once("exit", () => {
-    try {
-      process.kill(-emulator.process.pid!, "SIGKILL");
-    } catch {
-      // already stopped
-    }
-  });
+  process.once("exit", () => killGroupIfRunning(emulator.process));
+}
+
+/** SIGKILL to a detached child's process group, unless the child has exited (then the group is not ours to name). */
+export function killGroupIfRunning(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
 }
 
 /**

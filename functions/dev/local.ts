@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     `canvasSnapshots: ${snapshots.created.length} snapshots made (${snapshots.created.map((c) => `${c.projectId}@${c.opIndex}`).join(", ")})`,
   );
   const gc = await runMediaGC({ ...deps, store: new S3MediaStore(client, s3.bucket) });
-  say(`canvasMediaGC: ${gc.deleted} media deleted, ${gc.bytesFreed} bytes freed, ${gc.failed.length} failed`);
+  say(`canvasMediaGC: ${gc.deleted} media deleted, ${gc.bytesFreed} bytes freed, ${gc.failedCount} failed`);
   const cache = await refreshSignupImageCache(deps);
   say(`signupImageCacheRefresh: ${cache.refreshed ? `${cache.count} images cached` : `kept (${cache.reason})`}`);
 

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { errorMessage } from "../core/errors";
 import { documentIdProblem } from "../core/firestoreIds";
 import { parseRunWorkerRequest, type RunWorkerRequest } from "../core/manualRun/request";
 import { DEFAULT_WALK_RATE, MAX_WALK_RATE } from "../core/mirror/historyWalk";
@@ -112,7 +113,7 @@ export function parseCommand(argv: string[]): Command {
       },
     });
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n${HELP[name]}`);
+    throw new UsageError(`${errorMessage(error)}\n${HELP[name]}`);
   }
   const { values: v, positionals } = parsed;
   if (v.help) return { kind: "help", text: HELP[name] };
@@ -188,21 +189,30 @@ function walkRate(value: string | undefined): number | undefined {
   return rate;
 }
 
-function parseMirror(positionals: string[], v: Record<string, string | boolean | undefined>, json: boolean): Command {
+/** The options `mirror` takes, as parseArgs typed them. */
+interface MirrorOptions {
+  limit?: string;
+  rate?: string;
+  uid?: string;
+  since?: string;
+  "dry-run"?: boolean;
+  repair?: boolean;
+}
+
+function parseMirror(positionals: string[], v: MirrorOptions, json: boolean): Command {
   const [sub, ...rest] = positionals;
   if (rest.length) throw new UsageError(`mirror ${sub} takes no arguments\n${HELP.mirror}`);
-  const text = (name: string) => v[name] as string | undefined;
   switch (sub) {
     case "drain":
-      return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", text("limit")) }) };
+      return { kind: "run", json, drain: true, request: validated({ worker: "mirrorQueue", limit: integer("limit", v.limit) }) };
     case "backfill":
       return {
         kind: "run",
         json,
-        rate: walkRate(text("rate")),
-        request: validated({ worker: "mirrorBackfill", dryRun: v["dry-run"], uid: text("uid"), since: text("since") }),
+        rate: walkRate(v.rate),
+        request: validated({ worker: "mirrorBackfill", dryRun: v["dry-run"], uid: v.uid, since: v.since }),
       };
     default:
-      return { kind: "run", json, rate: walkRate(text("rate")), request: validated({ worker: "mirrorVerify", repair: v.repair }) };
+      return { kind: "run", json, rate: walkRate(v.rate), request: validated({ worker: "mirrorVerify", repair: v.repair }) };
   }
 }

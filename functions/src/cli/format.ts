@@ -2,7 +2,7 @@ import type { SystemHealth } from "../core/health/systemHealth";
 import type { MediaGCHealth } from "../core/mediaGC/health";
 import type { MediaGCReport } from "../core/mediaGC/runMediaGC";
 import type { BackfillReport } from "../core/mirror/backfill";
-import type { DriftCounts, DriftEntry, ReportedDrift } from "../core/mirror/drift";
+import { REPORTED_DRIFT, type DriftCounts, type DriftEntry, type ReportedDrift } from "../core/mirror/drift";
 import type { DrainReport } from "../core/mirror/drain";
 import type { RepairTally } from "../core/mirror/repairTasks";
 import type { VerifyReport } from "../core/mirror/verify";
@@ -151,7 +151,8 @@ function formatMediaGCHealth(m: MediaGCHealth): string {
 export function formatGC(r: MediaGCReport): string {
   const lines: string[] = [];
   if (r.dryRun) {
-    lines.push(`dry run: ${r.candidates.length} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned})`);
+    const listed = r.candidates.length < r.candidateCount ? `; the oldest ${r.candidates.length} listed` : "";
+    lines.push(`dry run: ${r.candidateCount} media would be deleted, ${bytes(r.bytesFreed)} freed (scanned ${r.scanned}${listed})`);
     if (r.candidates.length)
       lines.push(
         table([
@@ -161,10 +162,12 @@ export function formatGC(r: MediaGCReport): string {
       );
   } else {
     lines.push(
-      `deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failed.length} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`,
+      `deleted ${r.deleted} media, ${bytes(r.bytesFreed)} freed, ${r.failedCount} failed (scanned ${r.scanned} in ${r.batches} batches, ${duration(r.durationMs)})${r.complete ? "" : `; stopped: ${shown(r.stoppedBy)}, run again to continue`}`,
     );
     if (r.sharedObjectsKept) lines.push(`  ${r.sharedObjectsKept} of them kept their object: another media doc names the same storageKey`);
     for (const f of r.failed) lines.push(`  failed ${shown(f.id)} (${shown(f.storageKey)}): ${shown(f.reason)}`);
+    if (r.failed.length < r.failedCount)
+      lines.push(`  ... and ${r.failedCount - r.failed.length} more failed (in the log: mediaGC.item_failed)`);
   }
   const skipped = Object.entries(r.skipped);
   if (skipped.length) lines.push(`skipped: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
@@ -238,7 +241,8 @@ function driftLine(e: DriftEntry): string {
 /** Each kind of drift met: its count, what it means, and its sample. */
 function driftLines(drift: DriftCounts): string[] {
   const lines: string[] = [];
-  for (const [kind, { count, sample }] of Object.entries(drift) as [ReportedDrift, DriftCounts[ReportedDrift]][]) {
+  for (const kind of REPORTED_DRIFT) {
+    const { count, sample } = drift[kind];
     if (!count) continue;
     lines.push(
       `${kind} (${DRIFT_LABELS[kind]}): ${n(count)}${count > sample.length ? `, the first ${sample.length}:` : ""}`,
@@ -276,10 +280,14 @@ export function formatBackfill(r: BackfillReport): string {
       .join(", ") || "every item";
   if (r.busy)
     return `backfill (${scope}) not started: another run holds its cursor until ${r.busy.leaseExpiresAt} (${shown(r.busy.leaseOwner)}); run it again after that`;
-  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): run it again to go on from where it stopped`;
+  // A dry run keeps no cursor: the next one starts from the first item again.
+  const again = r.dryRun ? "a dry run keeps no cursor, run it again to start over" : "run it again to go on from where it stopped";
+  const state = r.complete ? "complete" : `stopped (${r.stoppedBy}): ${again}`;
   return [
     `backfill${r.dryRun ? " dry run" : ""} (${scope}) ${r.runId}${r.resumed ? ", resumed" : ""}: ${state}`,
     `walked ${n(r.walked)} docs in ${duration(r.durationMs)} (${r.itemsPerSecond} items/s; the run so far: ${n(r.run.walked)}): ${n(r.matching)} in line, ${n(r.notPublic)} not public${r.notHistoryItems ? `, ${n(r.notHistoryItems)} not history items` : ""}`,
+    // A mistyped --uid or a --since in the future walks nothing: say so rather than only "complete".
+    ...(r.complete && r.run.walked === 0 ? [`no history items in this scope${r.scope.uid !== null ? " (is the uid right?)" : ""}`] : []),
     ...taskLines(r.tasks, r.dryRun),
     ...driftLines(r.drift),
   ].join("\n");

@@ -61,12 +61,25 @@ interface SignalStop {
 }
 
 /**
- * A run that stops on SIGINT, SIGTERM or SIGHUP (a closed terminal) between pages (the backfill
- * saves its cursor). A second signal, or the page in hand not ending within STOP_GRACE_MS,
- * abandons the page: the backfill gives its lease up with the cursor of the last page done, and
- * the process exits after at most RELEASE_WAIT_MS more, saying whether the lease is still held.
+ * Aborts when stdout or stderr is closed under the process: the reader of its pipe is gone (`| head`,
+ * a pager quit). Node reports each later write as an `error` event, which without a listener would
+ * end the process at once, a backfill's lease still held. Listening keeps the process alive: what
+ * it writes there is lost, a walk stops as on a signal (stopOnSignals), the exit code stays true.
  */
-function stopOnSignals(display: ProgressDisplay): SignalStop {
+function outputClosed(): AbortSignal {
+  const closed = new AbortController();
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => closed.abort());
+  return closed.signal;
+}
+
+/**
+ * A run that stops on SIGINT, SIGTERM or SIGHUP (a closed terminal), or when its output is closed
+ * (`closed`), between pages (the backfill saves its cursor). A second signal, or the page in hand
+ * not ending within STOP_GRACE_MS, abandons the page: the backfill gives its lease up with the
+ * cursor of the last page done, and the process exits after at most RELEASE_WAIT_MS more, saying
+ * whether the lease is still held.
+ */
+function stopOnSignals(display: ProgressDisplay, closed: AbortSignal): SignalStop {
   const stop = new AbortController();
   const abandon = new AbortController();
   const timers: NodeJS.Timeout[] = [];
@@ -84,25 +97,34 @@ function stopOnSignals(display: ProgressDisplay): SignalStop {
       process.exit(1);
     });
   };
+  const stopAfterPage = (why: string, more = "") => {
+    display.log(`workers: ${why}: stopping after the page in hand${more}`);
+    stop.abort();
+    later(STOP_GRACE_MS, () => abandonNow(`the page in hand did not end within ${STOP_GRACE_MS / 1000} s of the stop`));
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) return abandonNow(`${signal} again`);
-    display.log(`workers: ${signal}: stopping after the page in hand (send it again to stop at once)`);
-    stop.abort();
-    later(STOP_GRACE_MS, () => abandonNow(`the page in hand did not end within ${STOP_GRACE_MS / 1000} s of the signal`));
+    stopAfterPage(signal, " (send it again to stop at once)");
+  };
+  const onClosed = () => {
+    if (!stop.signal.aborted) stopAfterPage("output closed");
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of signals) process.on(s, onSignal);
+  if (closed.aborted) onClosed();
+  else closed.addEventListener("abort", onClosed, { once: true });
   return {
     signal: stop.signal,
     abandon: abandon.signal,
     dispose: () => {
       for (const s of signals) process.off(s, onSignal);
+      closed.removeEventListener("abort", onClosed);
       for (const t of timers) clearTimeout(t);
     },
   };
 }
 
-async function run(command: Exclude<Command, { kind: "help" }>, display: ProgressDisplay): Promise<number> {
+async function run(command: Exclude<Command, { kind: "help" }>, display: ProgressDisplay, closed: AbortSignal): Promise<number> {
   const origin: LogOrigin = {
     entryPoint: "cli",
     worker: command.kind === "run" ? command.request.worker : command.kind === "status" ? "status" : "mirrorQueue",
@@ -140,7 +162,7 @@ async function run(command: Exclude<Command, { kind: "help" }>, display: Progres
     return report.failed + report.deadLetter + report.invalid + report.stuck.length > 0 ? 1 : 0;
   }
   const walks = request.worker === "mirrorBackfill" || request.worker === "mirrorVerify";
-  const signals = walks ? stopOnSignals(display) : undefined;
+  const signals = walks ? stopOnSignals(display, closed) : undefined;
   // The CLI applies the tasks a backfill or repair enqueues itself, as the trigger does: the mirror
   // is in line when it ends, with or without a trigger or worker running (their claims share the
   // work). One line per task would drown the progress: only their warnings and errors are shown.
@@ -219,9 +241,10 @@ async function main(): Promise<void> {
     out(command.text);
     return;
   }
+  const closed = outputClosed();
   const display = createProgressDisplay(process.stderr);
   try {
-    process.exitCode = await run(command, display);
+    process.exitCode = await run(command, display, closed);
   } catch (error) {
     display.stop();
     // Bad arguments, settings or environment: nothing to debug, the line says what to fix.

@@ -32,7 +32,7 @@ export const GrpcStatus = {
   UNAUTHENTICATED: 16,
 } as const;
 
-type GrpcName = keyof typeof GrpcStatus;
+export type GrpcName = keyof typeof GrpcStatus;
 
 const byName = new Map<string, number>(Object.entries(GrpcStatus).map(([name, code]) => [name.toLowerCase().replace(/_/g, "-"), code]));
 

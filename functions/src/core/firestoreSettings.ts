@@ -1,4 +1,5 @@
 import type { Firestore, Settings } from "firebase-admin/firestore";
+import type { GrpcName } from "./errors";
 
 /**
  * Firestore client settings for the workers: how long one dead connection may hold them up.
@@ -40,7 +41,7 @@ export const WORKER_CALL_BOUNDS: WorkerCallBounds = {
 };
 
 /** The SDK's own retry codes for reads (firestore_client_config.json); only the time limits change. */
-const READ_RETRY_CODES = ["DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL", "UNAVAILABLE"];
+const READ_RETRY_CODES: GrpcName[] = ["DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "INTERNAL", "UNAVAILABLE"];
 const STREAMING_READS = ["BatchGetDocuments", "RunQuery", "RunAggregationQuery"];
 
 export function workerFirestoreSettings(bounds: WorkerCallBounds = WORKER_CALL_BOUNDS): Settings {

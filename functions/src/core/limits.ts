@@ -24,6 +24,14 @@ export const MANUAL_SWEEP_LIMIT = { default: 100, max: 1000 } as const;
  */
 export const RETRY_BACKOFF = { baseMs: 10_000, capMs: 15 * 60_000, jitter: 0.2 } as const;
 
+/**
+ * A standalone poller whose full batch was all taken by other workers polls again at once (from a
+ * new cursor point) at most this many times in a row; then it sleeps the poll interval. Losing a
+ * whole batch means the queue is busy, so sleeping would idle the worker while work waits; the
+ * bound keeps tasks another writer keeps changing from making it spin.
+ */
+export const RACED_POLLS_IN_A_ROW = 3;
+
 /** A done task is kept this long (for audits and `status`), then the queue's cleanup may delete it. */
 export const DONE_TASK_RETENTION_MS = 7 * 24 * 3600_000;
 

@@ -1,3 +1,5 @@
+import type { Logger } from "./logger";
+
 /**
  * Progress of a long run, as events: the core emits them through an injected `onProgress`, and an
  * entry point shows them (the CLI's bar on a terminal, plain lines otherwise; nothing when nobody
@@ -17,3 +19,18 @@ export interface ProgressEvent {
 }
 
 export type OnProgress = (event: ProgressEvent) => void;
+
+/**
+ * A phase's `total`, or undefined when it cannot be had. A total only informs the display, so it
+ * never fails the run it describes: a count aggregation Firestore cannot finish (over millions of
+ * index entries it passes its 60 s deadline) is logged as a warning and the run goes on without a
+ * total. `count` should cap what it counts (COUNT_CAP) so its cost and time stay bounded.
+ */
+export async function progressTotal(logger: Logger, phase: string, count: () => Promise<number>): Promise<number | undefined> {
+  try {
+    return await count();
+  } catch (error) {
+    logger.warn("progress.total_failed", { phase, error });
+    return undefined;
+  }
+}

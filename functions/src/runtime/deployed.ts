@@ -19,6 +19,19 @@ import { zataAccessKeyId, zataSecretAccessKey } from "./params";
  */
 let db: Firestore | undefined;
 
+/**
+ * The default app's Firestore client, with the worker settings (keepalive and read deadlines: a
+ * dead connection cannot hold an instance, core/firestoreSettings.ts). Made when this module loads,
+ * before any event: firebase-functions builds a trigger's event snapshot on the default app's client
+ * if one exists, else on an app of its own with the SDK's default settings, and the mirror writes
+ * to the task through that snapshot's ref.
+ */
+function deployedFirestore(): Firestore {
+  db ??= withWorkerSettings(getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp()));
+  return db;
+}
+deployedFirestore();
+
 /** Reads a configuration; when it is invalid, logs the ConfigError (naming the setting) and rethrows it. */
 function configOrFail<T>(origin: LogOrigin, read: () => T): T {
   try {
@@ -31,8 +44,7 @@ function configOrFail<T>(origin: LogOrigin, read: () => T): T {
 
 export function deployedDeps(origin: LogOrigin): WorkerDeps {
   const config = configOrFail(origin, () => parseWorkerConfig(process.env));
-  // Keepalive and read deadlines: a dead connection cannot hold an instance (core/firestoreSettings.ts).
-  db ??= withWorkerSettings(getFirestore(getApps().find((a) => a.name === "[DEFAULT]") ?? initializeApp()));
+  const db = deployedFirestore();
   const logger = createLogger({ sink: functionsLogSink, minSeverity: config.LOG_LEVEL, fields: { ...origin } });
   return { db, clock: systemClock, logger, config };
 }

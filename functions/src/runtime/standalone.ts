@@ -45,7 +45,7 @@ async function checkFirestore(db: Firestore, found: FirestoreEnv): Promise<void>
       `Firestore did not answer within ${PROJECT_PROBE_MS / 1000} s`,
     );
   } catch (error) {
-    throw new ConfigError(`cannot reach Firestore (${errorMessage(error).split("\n")[0]}): ${PROJECT_HINT}`);
+    throw new ConfigError(`cannot reach Firestore (${errorMessage(error).split("\n")[0]}): ${PROJECT_HINT}`, { cause: error });
   }
 }
 
@@ -131,8 +131,11 @@ export async function runUntilSignal(
   try {
     worker = await start();
   } catch (error) {
+    // A setting or the environment to fix is one line; anything else is a fault to debug, with its stack.
+    const config = error instanceof ConfigError;
     process.stderr.write(`${name}: ${errorMessage(error)}\n`);
-    process.exit(error instanceof ConfigError ? 2 : 1);
+    if (!config && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exit(config ? 2 : 1);
   }
   process.send?.(WORKER_STARTED);
   try {

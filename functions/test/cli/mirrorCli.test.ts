@@ -2,7 +2,10 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
-import { backfillCursorRef } from "../../src/core/mirror/backfillCursor";
+import { runBackfill } from "../../src/core/mirror/backfill";
+import { BACKFILL_LEASE_MS, backfillCursorRef } from "../../src/core/mirror/backfillCursor";
+import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
+import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, emulatorHost, eventually, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, putHistoryItem } from "../harness/mirrorData";
@@ -40,6 +43,30 @@ async function seed(db: Firestore, n: number, publicEvery = 1): Promise<void> {
   await writer.close();
 }
 
+/** The CLI running `args`, once it has written its first progress line (it is walking). */
+async function startWalking(args: string[]): Promise<WorkerProcess> {
+  const child = startCli(args, fs.projectId);
+  started.push(child);
+  await eventually(
+    async () => child.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
+    (lines) => lines >= 1,
+    60_000,
+    "a progress line",
+  );
+  return child;
+}
+
+/** `first`, a backfill of `seed(db, 1500, 10)`, stopped cleanly: it said so, saved its cursor and gave the lease up; the next run resumes it to the end. */
+async function expectStoppedThenResumed(first: WorkerProcess): Promise<void> {
+  expect(first.lines.stdout.join("\n")).toContain("stopped (signal): run it again to go on from where it stopped");
+  const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
+  expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
+  expect(saved.leaseOwner).toBeUndefined();
+  const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
+  expect(second.code).toBe(0);
+  expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+}
+
 describe("mirror backfill", () => {
   it("publishes what is missing, prints the report, progress lines on stderr (not a terminal: no escape codes), exit 0", async () => {
     await seed(fs.db, 40, 4);
@@ -73,6 +100,18 @@ describe("mirror backfill", () => {
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
   });
 
+  it("a --uid with no items (a typo, a user that does not exist) or a --since in the future completes, saying it found nothing", async () => {
+    await seed(fs.db, 6);
+    const nobody = await cli(["mirror", "backfill", "--uid", "nobody"]);
+    expect(nobody.code).toBe(0);
+    expect(nobody.stdout).toMatch(/^backfill \(uid nobody\) [0-9a-f-]{36}: complete\n/);
+    expect(nobody.stdout).toContain("\nno history items in this scope (is the uid right?)\n");
+    const future = await cli(["mirror", "backfill", "--since", "2999-01-01"]);
+    expect(future.code).toBe(0);
+    expect(future.stdout).toContain("\nno history items in this scope\n");
+    expect((await fs.db.collection("mirrorQueue").get()).size).toBe(0);
+  });
+
   it("--since takes an ISO date", async () => {
     await putHistoryItem(fs.db, "u1", "old", { updatedAt: Timestamp.fromMillis(Date.parse("2024-04-30T23:59:59Z")) });
     await putHistoryItem(fs.db, "u1", "new", { updatedAt: Timestamp.fromMillis(Date.parse("2024-05-01T00:00:00Z")) });
@@ -84,14 +123,8 @@ describe("mirror backfill", () => {
   it("stopped by SIGTERM mid-run: saves its cursor and exits 1; the next run resumes where it stopped and completes (exit 0)", async () => {
     const n = 1500;
     await seed(fs.db, n, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "200"], fs.projectId);
-    started.push(first);
-    await eventually(
-      async () => first.lines.stderr.map((l) => PLAIN_PROGRESS.exec(l)).filter(Boolean).length,
-      (lines) => lines >= 1,
-      60_000,
-      "a progress line",
-    );
+    // At 50 items a second the walk takes 30 s however fast the machine: the signal comes long before its end.
+    const first = await startWalking(["mirror", "backfill", "--rate", "50"]);
     first.child.kill("SIGTERM");
     const exit = await first.exited;
     const out = first.lines.stdout.join("\n");
@@ -114,9 +147,22 @@ describe("mirror backfill", () => {
     expect((await fs.db.collection("mirrorQueue").get()).size).toBe(n / 10);
   });
 
+  it("a dry run stopped by SIGTERM says it starts over next time: it keeps no cursor", async () => {
+    await seed(fs.db, 1500, 10);
+    const first = await startWalking(["mirror", "backfill", "--dry-run", "--rate", "50"]);
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 1, signal: null });
+    const out = first.lines.stdout.join("\n");
+    expect(out).toMatch(
+      /^backfill dry run \(every item\) [0-9a-f-]{36}: stopped \(signal\): a dry run keeps no cursor, run it again to start over\n/,
+    );
+    expect(out).not.toContain("go on from where it stopped");
+    expect((await fs.db.collection("workerState").get()).size).toBe(0);
+  });
+
   it("a second SIGTERM stops at once and gives the lease up, held meanwhile by cli@host:pid: a run started right after is not refused", async () => {
     await seed(fs.db, 1500, 10);
-    const first = startCli(["mirror", "backfill", "--rate", "100"], fs.projectId);
+    const first = startCli(["mirror", "backfill", "--rate", "50"], fs.projectId);
     started.push(first);
     const held = await eventually(
       async () => (await backfillCursorRef(fs.db, {}).get()).get("leaseOwner") as unknown,
@@ -129,13 +175,47 @@ describe("mirror backfill", () => {
     first.child.kill("SIGTERM");
     const exit = await first.exited;
     expect(exit).toEqual({ code: 1, signal: null });
-    expect(first.lines.stdout.join("\n")).toContain("stopped (signal)");
+    await expectStoppedThenResumed(first);
+  });
+
+  it("its stderr closed mid-run (a pipe into `head`): stops after the page in hand and gives the lease up, instead of dying holding it", async () => {
+    await seed(fs.db, 1500, 10);
+    const first = await startWalking(["mirror", "backfill", "--rate", "50"]);
+    first.child.stderr!.destroy();
+    expect(await first.exited).toEqual({ code: 1, signal: null });
+    await expectStoppedThenResumed(first);
+  });
+
+  it("killed with SIGKILL mid-run: its lease holds the next run off until it runs out, which then resumes from the last saved cursor, nothing lost or enqueued twice", async () => {
+    const n = 1500;
+    await seed(fs.db, n, 10);
+    const first = startCli(["mirror", "backfill", "--rate", "50"], fs.projectId);
+    started.push(first);
+    await eventually(
+      async () => ((await backfillCursorRef(fs.db, {}).get()).get("walked") as number | undefined) ?? 0,
+      (walked) => walked > 0,
+      60_000,
+      "a saved cursor",
+    );
+    first.child.kill("SIGKILL");
+    expect(await first.exited).toEqual({ code: null, signal: "SIGKILL" });
     const saved = (await backfillCursorRef(fs.db, {}).get()).data()!;
-    expect(saved).toMatchObject({ status: "stopped", stoppedBy: "signal" });
-    expect(saved.leaseOwner).toBeUndefined();
-    const second = await cli(["mirror", "backfill", "--rate", "5000", "--json"]);
-    expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ resumed: true, complete: true, run: { walked: 1500, enqueued: 150 } });
+    expect(saved).toMatchObject({ status: "running", leaseOwner: expect.stringMatching(new RegExp(`^cli@[^:]+:${first.pid}:`)) });
+    expect(saved.walked).toBeLessThan(n);
+
+    const refused = await cli(["mirror", "backfill", "--json"]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ stoppedBy: "busy", walked: 0, busy: { leaseOwner: saved.leaseOwner } });
+
+    // A minute later (the clock moved past the lease), the next run resumes the same run from the saved cursor.
+    const clock = new ManualClock(Date.now() + BACKFILL_LEASE_MS + 1000);
+    const d = testDeps(fs.db, { clock });
+    const resumed = await runBackfill(d, { rate: 5000, apply: (id) => processMirrorTask(testDeps(fs.db), id) });
+    expect(resumed).toMatchObject({ resumed: true, complete: true, walked: n - saved.walked, run: { walked: n } });
+    expect(resumed.tasks.notDoneCount).toBe(0);
+    const tasks = (await fs.db.collection("mirrorQueue").get()).docs.map((t) => t.get("historyId") as string);
+    expect({ tasks: tasks.length, distinct: new Set(tasks).size }).toEqual({ tasks: n / 10, distinct: n / 10 });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
   it("exits 1 saying who holds the lease when another run holds it", async () => {
@@ -201,6 +281,7 @@ describe("refusals", () => {
     [["mirror", "backfill", "--since", "yesterday"], "--since must be an ISO 8601 date (2024-05-01) or date-time with a zone"],
     [["mirror", "backfill", "--since", "2024-02-30"], "--since must be an ISO 8601 date"],
     [["mirror", "backfill", "--since", "1969-12-31"], "--since must be 1970-01-01 or later"],
+    [["mirror", "backfill", "--since", "9999-12-31T23:00:00-05:00"], "--since must be 9999-12-31T23:59:59.999Z or earlier"],
     [["mirror", "backfill", "--rate", "0"], "--rate must be from 1 to 5000"],
     [["mirror", "backfill", "--rate", "fast"], '--rate must be an integer, got "fast"'],
     [["mirror", "backfill", "--uid", "__x__"], "--uid must not start and end with __"],

@@ -4,6 +4,7 @@
  * host or project id, or no project and credentials. Before, the worker logged a poll failure every
  * 15 s forever, the CLI was silent for 48 s, and a malformed value ended in a stack trace.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
@@ -11,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../dev/emulator";
 import { startS3Server, type TestS3Server } from "../../dev/s3Server";
-import { killAll, runCli, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { killAll, LIB, runCli, startWorkerProcess, type WorkerProcess } from "../harness/processes";
 
 const started: WorkerProcess[] = [];
 afterEach(() => killAll(started.splice(0)));
@@ -169,4 +170,14 @@ describe("the CLI", () => {
     expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: "" });
     expect(r.stderr).toContain("GCLOUD_PROJECT=<project id> with Application Default Credentials");
   });
+});
+
+it("a worker whose start fails for another reason than a setting exits 1 with the error's stack, not its message alone", async () => {
+  const standalone = join(LIB, "runtime/standalone.js");
+  const script = `require(${JSON.stringify(standalone)}).runUntilSignal("someWorker", async function startTheWorker() { throw new Error("boom"); });`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c: Buffer) => (stderr += c));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  expect({ code, stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/^someWorker: boom\nError: boom\n\s+at startTheWorker /) });
 });

@@ -4,10 +4,11 @@
  * firebase-tools starts it), and the manifest goes through firebase-tools' own code: the .env
  * loader, the manifest-to-build conversion and the non-interactive param resolution of a CI deploy.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { freePort, stopProcessGroup } from "../../dev/emulator";
 import { eventually } from "../harness/firestore";
+import { spawnOwnGroup } from "../harness/processes";
 
 /* eslint-disable @typescript-eslint/no-require-imports -- firebase-tools ships no types for its internals */
 const { loadUserEnvs } = require("firebase-tools/lib/functions/env");
@@ -93,7 +94,7 @@ const envFor = (projectId: string, alias?: string): Record<string, string> =>
  */
 async function discover(env: Record<string, string>): Promise<{ status: number; body: string; output: string }> {
   const port = await freePort();
-  const child: ChildProcess = spawn(join(FUNCTIONS_DIR, "node_modules/.bin/firebase-functions"), [FUNCTIONS_DIR], {
+  const child: ChildProcess = spawnOwnGroup(join(FUNCTIONS_DIR, "node_modules/.bin/firebase-functions"), [FUNCTIONS_DIR], {
     cwd: FUNCTIONS_DIR,
     env: {
       ...env,
@@ -104,7 +105,6 @@ async function discover(env: Record<string, string>): Promise<{ status: number; 
       PATH: process.env.PATH,
     },
     stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
   });
   let output = "";
   child.stdout!.on("data", (c: Buffer) => (output += c));

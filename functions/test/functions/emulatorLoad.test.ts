@@ -5,15 +5,16 @@
  * repository's firebase.json `functions` entry is used as is; only the emulator ports are moved to
  * free ones, in a copy beside it, so parallel runs do not collide.
  */
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { FieldValue, getFirestore } from "firebase-admin/firestore";
-import { freePort } from "../../dev/emulator";
+import { freePort, stopProcessGroup } from "../../dev/emulator";
 import { clearProject } from "../harness/firestore";
+import { spawnOwnGroup } from "../harness/processes";
 
 const FUNCTIONS_DIR = join(__dirname, "../..");
 const REPO = join(FUNCTIONS_DIR, "..");
@@ -46,6 +47,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "emulator-load-"));
   tripwire = await networkTripwire();
 });
+/** firebase-tools runs still going: a test that failed or timed out stops them with all they started. */
+const running = new Set<ChildProcess>();
+afterEach(() => Promise.all([...running].map(stopProcessGroup)));
 afterAll(() => {
   tripwire.server.close();
   rmSync(dir, { recursive: true, force: true });
@@ -78,7 +82,8 @@ async function execUnderFunctionsEmulator(script: string): Promise<{ code: numbe
   writeFileSync(join(dir, "script.js"), script);
 
   const proxy = `http://127.0.0.1:${tripwire.port}`;
-  const child = spawn(
+  // In a process group of its own: `running` above stops firebase-tools and the function runtimes it started.
+  const child = spawnOwnGroup(
     FIREBASE,
     [
       "emulators:exec",
@@ -110,9 +115,11 @@ async function execUnderFunctionsEmulator(script: string): Promise<{ code: numbe
     },
   );
   let output = "";
-  child.stdout.on("data", (c: Buffer) => (output += c));
-  child.stderr.on("data", (c: Buffer) => (output += c));
+  child.stdout!.on("data", (c: Buffer) => (output += c));
+  child.stderr!.on("data", (c: Buffer) => (output += c));
+  running.add(child);
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  running.delete(child);
   return { code, output };
 }
 

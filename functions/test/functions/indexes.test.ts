@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { initializeApp } from "firebase-admin/app";
+import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore, Timestamp, type Query } from "firebase-admin/firestore";
 import { mediaGCQuery } from "../../src/core/mediaGC/runMediaGC";
 import { dueTaskQueries } from "../../src/core/mirror/drain";
@@ -31,7 +31,9 @@ type IndexField = { fieldPath: string; order: "ASCENDING" | "DESCENDING" };
 type Index = { collectionGroup: string; fields: IndexField[] };
 
 const declared: Index[] = JSON.parse(readFileSync(join(__dirname, "../../../firestore.indexes.json"), "utf8")).indexes;
-const db = getFirestore(initializeApp({ projectId: "demo-indexes" }, "indexes"));
+const app = initializeApp({ projectId: "demo-indexes" }, "indexes");
+const db = getFirestore(app);
+afterAll(() => deleteApp(app));
 const now = Timestamp.now();
 
 type Proto = {

@@ -8,6 +8,7 @@ import { appendOp, createProject } from "../harness/canvas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mediaExists, objectExists, putMedia } from "../harness/media";
 import { enqueue, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /** The runWorker callable as deployed, through firebase-functions-test, against the emulator and s3rver. */
 let fs: TestFirestore;
@@ -20,7 +21,7 @@ beforeAll(async () => {
   fs = createTestFirestore("callable");
   server = await startS3Server("media");
   s3 = createS3Client(server.config);
-  process.env.GCLOUD_PROJECT = fs.projectId;
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   Object.assign(process.env, server.env);
   fft = firebaseFunctionsTest({ projectId: fs.projectId });
   const { runWorker } = await import("../../src/index");
@@ -75,6 +76,7 @@ describe("validation", () => {
     [{ worker: "mirrorBackfill", since: "2024-05-01T12:00:00" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: "2024-13-01" }, "since: since must be an ISO 8601 date"],
     [{ worker: "mirrorBackfill", since: 1714521600000 }, "since: since must be a string"],
+    [{ worker: "mirrorBackfill", since: "9999-12-31T23:00:00-05:00" }, "since: since must be 9999-12-31T23:59:59.999Z or earlier"],
     [{ worker: "mirrorBackfill", since: "2024-05-01".repeat(5) }, "since: since must be an ISO 8601 date, at most 40 characters"],
     [{ worker: "mirrorBackfill", uid: "a/b" }, 'uid: uid must be a document id (no "/")'],
     [{ worker: "mirrorBackfill", uid: "__x__" }, "uid: uid must not start and end with __"],

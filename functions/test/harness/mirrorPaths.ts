@@ -1,13 +1,14 @@
-import firebaseFunctionsTest from "firebase-functions-test";
 import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
+import { documentCreatedEvent } from "../../dev/firestoreEvents";
 import type { WorkerDeps } from "../../src/core/deps";
 import { sweepMirrorQueue } from "../../src/core/mirror/sweep";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { createTestFirestore, type TestFirestore } from "./firestore";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
- * The three ways a task gets processed, each as its entry point runs it: the deployed trigger's
- * handler, given the created doc as its event; one run of the sweep; one poll of a standalone
+ * The three ways a task gets processed, each as its entry point runs it: the deployed trigger,
+ * called with the CloudEvent Eventarc delivers for the created doc; one run of the sweep; one poll of a standalone
  * worker. Where they differ (how they find a task), a test runs all three.
  */
 export type MirrorPath = "trigger" | "sweep" | "worker";
@@ -16,19 +17,16 @@ export const POLLING_PATHS: MirrorPath[] = ["sweep", "worker"];
 
 export interface MirrorPaths {
   run(path: MirrorPath, taskId: string, deps: WorkerDeps): Promise<void>;
-  /** The trigger's handler, given `snapshot` as the created doc of its event. */
+  /** The deployed trigger, called with the event of `snapshot`'s creation (`snapshot` as read). */
   fire(snapshot: DocumentSnapshot): Promise<void>;
-  cleanup(): void;
 }
 
 /** The trigger runs as deployed: default app, configuration from params, for `projectId`. */
 export async function mirrorPaths(db: Firestore, projectId: string): Promise<MirrorPaths> {
-  process.env.GCLOUD_PROJECT = projectId;
-  const fft = firebaseFunctionsTest({ projectId });
+  Object.assign(process.env, functionsRuntimeEnv(projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
-  const trigger = fft.wrap(onMirrorQueueTaskCreated);
   const fire = async (snapshot: DocumentSnapshot) => {
-    await trigger({ params: { taskId: snapshot.id }, data: snapshot } as never);
+    await onMirrorQueueTaskCreated(documentCreatedEvent(snapshot, projectId) as never);
   };
   return {
     async run(path, taskId, deps) {
@@ -37,7 +35,6 @@ export async function mirrorPaths(db: Firestore, projectId: string): Promise<Mir
       else await new MirrorQueueWorker(deps).pollOnce();
     },
     fire,
-    cleanup: () => fft.cleanup(),
   };
 }
 
@@ -55,9 +52,6 @@ export function useMirrorTestBed(name: string): MirrorTestBed {
     bed.paths = await mirrorPaths(bed.fs.db, bed.fs.projectId);
   });
   beforeEach(() => bed.fs.clear());
-  afterAll(async () => {
-    bed.paths.cleanup();
-    await bed.fs.close();
-  });
+  afterAll(() => bed.fs.close());
   return bed;
 }

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { recordProcessGroup } from "../../dev/emulator";
 import { emulatorHost } from "./firestore";
 
 /** A standalone worker started from the build output, as an operator would run it. */
@@ -86,4 +87,20 @@ export async function runCli(
   child.stderr!.on("data", (c: Buffer) => (stderr += c));
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   return { code, stdout, stderr };
+}
+
+/**
+ * Starts `command` in a process group of its own, for `stopProcessGroup` (dev/emulator.ts) to take
+ * down with all it started, and lists the group in WORKERS_PGID_FILE with that variable in the
+ * group's environment, so `.ci/run` stops it too should the test run itself be killed.
+ */
+export function spawnOwnGroup(command: string, args: string[], options: SpawnOptions & { env: NodeJS.ProcessEnv }): ChildProcess {
+  const { WORKERS_PGID_FILE } = process.env;
+  const child = spawn(command, args, {
+    ...options,
+    env: { ...options.env, ...(WORKERS_PGID_FILE && { WORKERS_PGID_FILE }) },
+    detached: true,
+  });
+  if (child.pid !== undefined) recordProcessGroup(child.pid, process.env);
+  return child;
 }

@@ -23,9 +23,13 @@ import type { TestS3Server } from "../../dev/s3Server";
  * - `refuse-request-with`: answers 400 MalformedXML, deleting nothing, to any DeleteObjects whose
  *   body holds `marker` (a store whose XML parser cannot take a character of one key refuses the
  *   whole request); passes everything else through;
+ * - `fail-request-with`: a DeleteObjects whose body holds `marker` gets `how`: "500" (500
+ *   InternalError, deleting nothing: a store that fails on one key) or "hang" (never answered: a
+ *   store that stalls on one key); every other request, the probe among them, is passed through;
  * - `refuse-every-request`: answers every DeleteObjects with `status` and S3 error `code`, deleting nothing;
- * - `refuse-every-key`: answers 200 with an Error of `code` for every key asked, deleting nothing
- *   (a bucket policy that denies deletes);
+ * - `refuse-every-key`: answers 200 with an Error of `code` (and `message`) for every key asked,
+ *   deleting nothing (a bucket policy that denies deletes); with `under`, only requests carrying a
+ *   key under that prefix (a policy on the app's folder), every other request is passed through;
  * - `name-no-key`: passes DeleteObjects through, then answers 200 with an empty DeleteResult (a
  *   store that answers with every key in another form, or a broken gateway);
  * - `name-in-both-lists`: passes DeleteObjects through, then adds an InternalError for every key
@@ -46,8 +50,9 @@ export type StorageFault =
   | { kind: "unconfirm"; keys: string[] }
   | { kind: "normalize-unicode" }
   | { kind: "refuse-request-with"; marker: string }
+  | { kind: "fail-request-with"; marker: string; how: "500" | "hang" }
   | { kind: "refuse-every-request"; status: number; code: string }
-  | { kind: "refuse-every-key"; code: string }
+  | { kind: "refuse-every-key"; code: string; message?: string; under?: string }
   | { kind: "name-no-key" }
   | { kind: "name-in-both-lists" }
   | { kind: "act-then-fail"; later: "refuse-connections" | "429" | "404-html" }
@@ -215,10 +220,18 @@ export async function startStorageFaultProxy(target: TestS3Server, fault: Storag
           );
         return forward(req, body, res);
       }
+      if (fault.kind === "fail-request-with") {
+        if (!body.toString("utf8").includes(escapeXml(fault.marker))) return forward(req, body, res);
+        if (fault.how === "hang") return;
+        return s3Error(res, 500, "InternalError", "We encountered an internal error. Please try again.");
+      }
       if (fault.kind === "refuse-every-request") return s3Error(res, fault.status, fault.code, "refused by the storage fault proxy");
       if (fault.kind === "refuse-every-key") {
-        const errors = keysIn(body.toString("utf8")).map(
-          (k) => `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>refused by the storage fault proxy</Message></Error>`,
+        const keys = keysIn(body.toString("utf8"));
+        if (fault.under !== undefined && !keys.some((k) => unescapeXml(k).startsWith(fault.under!))) return forward(req, body, res);
+        const errors = keys.map(
+          (k) =>
+            `<Error><Key>${k}</Key><Code>${fault.code}</Code><Message>${escapeXml(fault.message ?? "refused by the storage fault proxy")}</Message></Error>`,
         );
         return xmlAnswer(res, `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${errors.join("")}</DeleteResult>`);
       }

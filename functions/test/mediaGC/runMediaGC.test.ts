@@ -167,6 +167,7 @@ it("keeps, with its object, an item whose referencedByCount rises between the qu
     scanned: 2,
     deleted: 0,
     failed: [],
+    failedCount: 0,
     skipped: {},
     sharedObjectsKept: 0,
     bytesFreed: 0,

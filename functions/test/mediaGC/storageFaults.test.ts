@@ -124,8 +124,9 @@ describe("storage that accepts the connection and never answers (fault proxy)", 
     expect(report).toMatchObject({ deleted: 0, complete: false });
     expect(report.failed.map((f) => f.id).sort()).toEqual(["h1", "h2"]);
     expect(report.failed[0].reason).toMatch(/TimeoutError|timed? ?out/i);
-    // One request, retried once (maxAttempts 2), each timed out.
-    expect(hanging.seen.filter((r) => r.method === "POST")).toHaveLength(2);
+    // One request, retried once (maxAttempts 2), each timed out; then one probe (in one attempt), which timed out too: the store, not a key.
+    expect(hanging.seen.filter((r) => r.method === "POST")).toHaveLength(3);
+    for (const id of ["h1", "h2"]) expect(await media(id)).not.toHaveProperty("gcFailures");
     for (const id of ["h1", "h2"]) expect(await media(id)).toMatchObject({ gcState: "deleting" });
 
     const next = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });

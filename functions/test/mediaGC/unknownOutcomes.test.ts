@@ -1,3 +1,4 @@
+import { Timestamp } from "firebase-admin/firestore";
 import { gcRunSucceeded } from "../../src/core/mediaGC/report";
 import { runMediaGC, type MediaGCDeps } from "../../src/core/mediaGC/runMediaGC";
 import type { S3MediaStore } from "../../src/core/storage/mediaStore";
@@ -114,5 +115,36 @@ describe("a run the time budget stopped", () => {
 
     expect(report).toMatchObject({ complete: false, stoppedBy: "time budget spent", failed: [] });
     expect(gcRunSucceeded(report)).toBe(false);
+  });
+});
+
+describe("an item an earlier run left with gcState (its delete's outcome unknown), released by a later run as kept", () => {
+  /** Run 1 through act-then-fail: s3rver deleted the object, the answer was a 500, the record keeps gcState. */
+  async function leftUnknown(id: string): Promise<string> {
+    const key = await put(id, { ageDays: 40 });
+    const failing = await proxy({ kind: "act-then-fail", later: "refuse-connections" });
+    await runMediaGC(gcDeps(storeFor(failing.config)), { ttlDays: 30 });
+    expect(await objectExists(bed.s3, bed.server.bucket, key)).toBe(false);
+    return key;
+  }
+
+  it("another run holds a doc naming the same key (shared-key-busy): gcState stays, the app still keeps off the lost object", async () => {
+    const key = await leftUnknown("gone");
+    await put("twin", { ageDays: 40, storageKey: key, withObject: false });
+    await bed.fs.db.doc("canvasMedia/twin").update({ gcState: "deleting", gcMarkedAt: Timestamp.now(), gcRunId: "another-run" });
+
+    const report = await runMediaGC(gcDeps(storeFor(bed.server.config)), { ttlDays: 30 });
+
+    expect(report).toMatchObject({ deleted: 0, skipped: { "being-deleted": 1, "shared-key-busy": 1 } });
+    expect(await media("gone")).toMatchObject({ gcState: "deleting" });
+  });
+
+  it("the store then refuses the request for its settings (403 AccessDenied): ConfigError, and gcState stays", async () => {
+    await leftUnknown("gone");
+    const denying = await proxy({ kind: "refuse-every-request", status: 403, code: "AccessDenied" });
+
+    await expect(runMediaGC(gcDeps(storeFor(denying.config)), { ttlDays: 30 })).rejects.toMatchObject({ name: "ConfigError" });
+
+    expect(await media("gone")).toMatchObject({ gcState: "deleting" });
   });
 });

@@ -5,8 +5,9 @@ import { FIRST_PAGE_SIZE, PAGE_BYTES } from "../../src/core/mirror/historyWalk";
 import { claimTask } from "../../src/core/mirror/lease";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
-import { ManualClock, testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
+import { failingCounts } from "../harness/countFaults";
+import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
+import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, mirrorDoc, putHistoryItem, putUser } from "../harness/mirrorData";
 
@@ -146,6 +147,16 @@ describe("options", () => {
     expect((await fs.db.collection("workerState").get()).size).toBe(0);
   });
 
+  it("walks items of every id, whatever it sorts below or above: digits, capitals, punctuation, numeric-looking, Unicode", async () => {
+    // Firebase Auth uids start with digits and capitals, which sort below "__" (the walk's lower bound is Firestore's smallest id).
+    const uids = ["0abc", "9", "A1", "Zed", "-x", ".x", "!", "~", "é", "\u{1F600}", "__id7", "a__", "\u202eevil", "x".repeat(1500)];
+    for (const uid of uids) await putHistoryItem(fs.db, uid, uid.slice(0, 40) === uid ? `${uid}-h` : "long-h");
+    await putHistoryItem(fs.db, "u1", "0");
+    const report = await backfill({ pageSize: 4 });
+    expect(report).toMatchObject({ complete: true, walked: uids.length + 1, notHistoryItems: 0, tasks: { enqueued: uids.length + 1 } });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
+
   it("--uid walks one user's items only, with a cursor doc of its own", async () => {
     for (const uid of ["u1", "u2"]) for (let i = 0; i < 3; i++) await putHistoryItem(fs.db, uid, `${uid}-h${i}`);
     const report = await backfill({ uid: "u1" });
@@ -224,6 +235,23 @@ describe("bounds", () => {
     expect(report).toMatchObject({ complete: true, walked: 30 });
     expect(report.durationMs).toBeGreaterThanOrEqual((1000 * report.walked) / rate);
   });
+  it("a progress total Firestore cannot count (past its deadline over millions of items) does not fail the run: no total, a warning", async () => {
+    await seedPublic(fs.db, 30);
+    const logger = memoryLogger();
+    const events: ProgressEvent[] = [];
+    const report = await runBackfill(testDeps(failingCounts(fs.db), { logger }), {
+      rate: 5000,
+      pageSize: 10,
+      apply: applyWith(deps()),
+      onProgress: (e) => events.push(e),
+    });
+    expect(report).toMatchObject({ complete: true, walked: 30, tasks: { enqueued: 30 } });
+    expect(events.at(-1)).toMatchObject({ phase: "history items", done: 30, total: undefined });
+    expect(logger.entries).toContainEqual(
+      expect.objectContaining({ severity: "WARNING", message: "progress.total_failed", phase: "history items" }),
+    );
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
+  });
 });
 
 describe("stopping and resuming", () => {
@@ -270,6 +298,32 @@ describe("stopping and resuming", () => {
     const tasks = await tasksByHistoryId(fs.db);
     expect({ items: tasks.size, duplicates: noDuplicates(tasks) }).toEqual({ items: 230, duplicates: [] });
     expect((await backfillCursorRef(fs.db, {}).get()).get("status")).toBe("complete");
+  });
+
+  it("its cursor doc deleted mid-walk (by hand): it stops at its next save without error, and the next run walks from the start, nothing enqueued twice", async () => {
+    await seedPublic(fs.db, 230);
+    const clock = new ManualClock();
+    const d = deps(clock);
+    let applied = 0;
+    const first = await backfill(
+      {
+        pageSize: 50,
+        onProgress: () => clock.advance(1500), // a save after every page
+        // Deleted while page 2 is applied, before its save.
+        apply: async (taskId) => {
+          if (++applied === 51) await backfillCursorRef(fs.db, {}).delete();
+          return processMirrorTask(d, taskId);
+        },
+      },
+      d,
+    );
+    expect(first).toMatchObject({ complete: false, stoppedBy: "lease lost", walked: 100 });
+    expect((await backfillCursorRef(fs.db, {}).get()).exists).toBe(false);
+    const second = await backfill({ pageSize: 50 });
+    expect(second).toMatchObject({ complete: true, resumed: false, walked: 230, matching: 100, tasks: { enqueued: 130 } });
+    const tasks = await tasksByHistoryId(fs.db);
+    expect({ items: tasks.size, duplicates: noDuplicates(tasks) }).toEqual({ items: 230, duplicates: [] });
+    expect(await mirrorMismatches(fs.db)).toEqual([]);
   });
 
   it("stops at its time budget between pages, and the next invocation goes on", async () => {
@@ -379,6 +433,7 @@ describe("stopping and resuming", () => {
     const clock = new ManualClock();
     const d = deps(clock);
     let applied = 0;
+    let settled = 0;
     let wake!: () => void;
     const woken = new Promise<void>((resolve) => (wake = resolve));
     let hung!: () => void;
@@ -393,14 +448,23 @@ describe("stopping and resuming", () => {
             hung();
             await woken;
           }
-          return processMirrorTask(d, taskId);
+          try {
+            return await processMirrorTask(d, taskId);
+          } finally {
+            settled++;
+          }
         },
       },
       d,
     );
     await isHung;
-    // Let page 3's other lanes settle, so its tasks exist before B looks.
-    await new Promise((r) => setTimeout(r, 500));
+    // Page 3's other lanes settle (pages 1 and 2, and page 3 but the hung task), so its tasks exist before B looks.
+    await eventually(
+      async () => settled,
+      (n) => n === 149,
+      30_000,
+      "page 3's other applies",
+    );
     expect((await backfillCursorRef(fs.db, {}).get()).get("cursor")).toEqual({ path: paths[99] });
     clock.advance(BACKFILL_LEASE_MS + 1);
 
@@ -419,6 +483,27 @@ describe("stopping and resuming", () => {
     const cursor = (await backfillCursorRef(fs.db, {}).get()).data()!;
     expect(cursor).toMatchObject({ status: "complete", walked: 200 });
     expect(cursor.leaseOwner).toBeUndefined();
+  });
+
+  it("a lease set implausibly far ahead (a holder's clock years fast, a doc written wrong) holds only a lease's time after the doc's last write", async () => {
+    await seedPublic(fs.db, 20);
+    const written = await backfillCursorRef(fs.db, {}).set({
+      runId: "r1",
+      status: "running",
+      scope: { uid: null, since: null },
+      leaseOwner: "fast-clock:1",
+      leaseExpiresAt: Timestamp.fromDate(new Date("9999-12-31T00:00:00Z")),
+    });
+    const busy = await backfill();
+    expect(busy).toMatchObject({ stoppedBy: "busy", walked: 0, busy: { leaseOwner: "fast-clock:1" } });
+    // Busy until a lease after the doc's last write, not until the year 9999.
+    expect(Date.parse(busy.busy!.leaseExpiresAt)).toBeLessThanOrEqual(Date.now() + BACKFILL_LEASE_MS);
+    // Once a (shorter) lease's time passed since that write by the server's clock, the run is taken over and resumed.
+    const leaseMs = 1000;
+    await new Promise((r) => setTimeout(r, leaseMs + 100));
+    expect(written.writeTime.toMillis() + leaseMs).toBeLessThan(Date.now());
+    const resumed = await backfill({ leaseMs });
+    expect(resumed).toMatchObject({ complete: true, resumed: true, runId: "r1", walked: 20 });
   });
 
   it("a cursor doc written wrong (a lease that is not a Timestamp, a cursor outside the scope) is read as absent, not trusted", async () => {

@@ -1,5 +1,5 @@
-import firebaseFunctionsTest from "firebase-functions-test";
 import { FieldValue, type Firestore } from "firebase-admin/firestore";
+import { documentCreatedEvent } from "../../dev/firestoreEvents";
 import { runBackfill } from "../../src/core/mirror/backfill";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { testDeps } from "../harness/deps";
@@ -7,6 +7,7 @@ import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestF
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
  * The backfill racing everything else that processes mirror tasks for the same items: two
@@ -17,24 +18,19 @@ import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/proc
  */
 let fs: TestFirestore;
 let started: WorkerProcess[] = [];
-let fft: ReturnType<typeof firebaseFunctionsTest>;
 let fire: (taskId: string) => Promise<unknown>;
 beforeAll(async () => {
   fs = createTestFirestore("bf-race");
-  process.env.GCLOUD_PROJECT = fs.projectId;
-  fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
-  const trigger = fft.wrap(onMirrorQueueTaskCreated);
-  fire = async (taskId) => trigger({ params: { taskId }, data: await fs.db.doc(`mirrorQueue/${taskId}`).get() } as never);
+  // The task's creation event, built from the task as read when it fires (usually still as created).
+  fire = async (taskId) => onMirrorQueueTaskCreated(documentCreatedEvent(await fs.db.doc(`mirrorQueue/${taskId}`).get(), fs.projectId));
 });
 afterEach(async () => {
   await killAll(started);
   started = [];
 });
-afterAll(async () => {
-  fft.cleanup();
-  await fs.close();
-});
+afterAll(() => fs.close());
 
 const N = 300;
 const path = (i: number) => `generationHistory/u${i % 5}/items/h${i}`;

@@ -306,11 +306,26 @@ it("lowering MIRROR_MAX_ATTEMPTS turns failed tasks at the new limit into dead l
 });
 
 describe("progress", () => {
-  const slow = { MIRROR_POLL_INTERVAL_MS: 60_000, MIRROR_MAX_BACKOFF_MS: 60_000, WORKER_HEARTBEAT_MS: 3_600_000 };
+  // Heartbeats every 200 ms: each one says whether the worker is waiting, and until when.
+  const slow = { MIRROR_POLL_INTERVAL_MS: 60_000, MIRROR_MAX_BACKOFF_MS: 60_000, WORKER_HEARTBEAT_MS: 200 };
+
+  /**
+   * Resolves once a heartbeat shows the worker waiting at least 30 s before its next poll: from then
+   * on its poll count cannot grow within the test, however slow the machine. A worker that polls
+   * again at once never shows such a wait, and the test fails here.
+   */
+  const waitingLong = (logger: ReturnType<typeof memoryLogger>) =>
+    eventually(
+      async () => logger.entries.filter((e) => e.message === "worker.heartbeat").at(-1),
+      (beat) => beat?.running === false && Date.parse(String(beat.nextRoundAt)) - Date.parse(String(beat.time)) >= 30_000,
+      30_000,
+      "a heartbeat of the worker waiting for its interval",
+    );
 
   it("twelve tasks too large to claim: the standalone worker sets them aside and then waits, instead of polling in a loop", async () => {
     for (let i = 0; i < 12; i++) await enqueueNearLimit(bed.fs.db, "u1", `big${i}`);
-    const worker = new MirrorQueueWorker(deps({ config: slow }));
+    const logger = memoryLogger();
+    const worker = new MirrorQueueWorker(deps({ config: slow, logger }));
     void worker.start();
     try {
       await eventually(
@@ -319,7 +334,7 @@ describe("progress", () => {
         30_000,
         "twelve dead letters",
       );
-      await new Promise((r) => setTimeout(r, 500));
+      await waitingLong(logger);
       // The batch that set them aside, and one that found nothing; then the 60 s interval.
       expect(worker.snapshotStats().polls).toBeLessThanOrEqual(2);
     } finally {
@@ -342,7 +357,7 @@ describe("progress", () => {
         30_000,
         "twelve failed claims",
       );
-      await new Promise((r) => setTimeout(r, 500));
+      await waitingLong(logger);
       expect(worker.snapshotStats().polls).toBe(1);
       expect(logger.entries.find((e) => e.message === "task.claim_error")).toMatchObject({
         error: { message: expect.stringContaining("UNAVAILABLE"), stack: expect.any(String) },

@@ -104,7 +104,8 @@ describe("through a poller (standalone worker or sweep)", () => {
     await worker.pollOnce(); // the audit, once a minute per worker, out of the way
     for (let i = 0; i < tasks; i++) await enqueue(bed.fs.db, { op: "upsert", uid: `u${i % owners}`, historyId: `h${i}` });
     const { ops } = await counted(async () => {
-      for (let b = 0; b < batches; b++) expect(await worker.pollOnce()).toEqual({ found: MIRROR_BATCH, progressed: MIRROR_BATCH });
+      for (let b = 0; b < batches; b++)
+        expect(await worker.pollOnce()).toEqual({ found: MIRROR_BATCH, progressed: MIRROR_BATCH, lostRaces: 0 });
     });
     const cost = billed(ops);
     expect(cost.writes).toBe(tasks * 2);

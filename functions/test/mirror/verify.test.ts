@@ -3,7 +3,9 @@ import { runBackfill } from "../../src/core/mirror/backfill";
 import { docSize, MAX_DOC_BYTES } from "../../src/core/mirror/docSize";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { verifyMirror, type VerifyOptions } from "../../src/core/mirror/verify";
-import { testDeps } from "../harness/deps";
+import type { ProgressEvent } from "../../src/core/progress";
+import { failingCounts } from "../harness/countFaults";
+import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { enqueue, historyItem, putHistoryItem, putUser } from "../harness/mirrorData";
@@ -138,6 +140,18 @@ describe("verify", () => {
     expect(await verify()).toMatchObject({ inSync: true, driftCount: 0, unpublishable: 2 });
   });
 
+  it("a mirror doc whose uid is a string but no usable id (a hand edit, a bug) is unowned drift, whether its item is private or public", async () => {
+    await inSyncBase();
+    // h5 is u1's PRIVATE item: a mirror doc of it that names no usable owner is still published, and must be reported.
+    await mirror("h5").set({ ...(await mirror("h1").get()).data(), historyId: "h5", prompt: "prompt h5", uid: "" });
+    // h3 is u1's public item: its mirror doc with a path for a uid is no other user's, so no conflict, and no task may touch it.
+    await mirror("h3").update({ uid: "u1/h3" });
+    const r = await verify({ repair: true, apply });
+    expect(r).toMatchObject({ inSync: false, driftCount: 2, unpublishable: 0, repair: { enqueued: 0, unrepairable: 2 } });
+    expect(ids(r.drift.unowned.sample)).toEqual(["u1/h3", "u1/h5"]);
+    expect(r.drift.conflict.count).toBe(0);
+  });
+
   it("a PRIVATE or deleted item whose historyId another user's public item holds is not drift: not public, in sync", async () => {
     await inSyncBase();
     await putHistoryItem(fs.db, "attacker", "h1", { isPublic: false });
@@ -168,6 +182,22 @@ describe("verify", () => {
     expect(pending.docs.map((d) => d.get("historyId")).sort()).toEqual(["h0", "h2"]);
     for (const d of pending.docs) await apply(d.id);
     expect(await verify()).toMatchObject({ inSync: true });
+  });
+
+  it("progress totals Firestore cannot count (past its deadline over millions of docs) do not fail the run: no totals, warnings", async () => {
+    await inSyncBase();
+    const logger = memoryLogger();
+    const events: ProgressEvent[] = [];
+    const r = await verifyMirror(testDeps(failingCounts(fs.db), { logger }), {
+      rate: 5000,
+      pageSize: 7,
+      onProgress: (e) => events.push(e),
+    });
+    expect(r).toMatchObject({ inSync: true, complete: true, scanned: { historyItems: 30, mirrorDocs: 25 } });
+    expect(events.filter((e) => e.total !== undefined)).toEqual([]);
+    expect(events.at(-1)).toMatchObject({ phase: "mirror docs", done: 25 });
+    const warned = logger.entries.filter((e) => e.message === "progress.total_failed").map((e) => e.phase);
+    expect(warned).toEqual(["history items", "mirror docs"]);
   });
 
   it("stopped by its signal, it is incomplete and never says in sync", async () => {

@@ -1,9 +1,10 @@
-import firebaseFunctionsTest from "firebase-functions-test";
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
+import { documentCreatedEvent } from "../../dev/firestoreEvents";
 import { firestoreCode, GrpcStatus } from "../../src/core/errors";
 import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { enqueue } from "../harness/mirrorData";
 import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
  * The standalone mirrorQueueWorker as real processes against the emulator: several at once with
@@ -66,6 +67,12 @@ const TRANSIENT: (number | undefined)[] = [GrpcStatus.CANCELLED, GrpcStatus.DEAD
 const completedIds = (w: WorkerProcess) => w.logs.filter((l) => l.message === "task.completed").map((l) => l.taskId as string);
 
 it("three worker processes and the trigger path race over 300 tasks: each done once, none lost", async () => {
+  // The tasks and their creation events first (each event carries its task as created), then the pollers and the
+  // trigger all at once.
+  const ids = await seedTasks(fs.db, 300, "race");
+  const events = (await fs.db.getAll(...ids.map((id) => fs.db.doc(`mirrorQueue/${id}`)))).map((snap) =>
+    documentCreatedEvent(snap, fs.projectId),
+  );
   const workers = [worker(), worker(), worker()];
   await eventually(
     async () => workers.every((w) => w.logs.some((l) => l.message === "worker.started")),
@@ -74,10 +81,8 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
     "workers started",
   );
 
-  process.env.GCLOUD_PROJECT = fs.projectId;
-  const fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   const { onMirrorQueueTaskCreated } = await import("../../src/index");
-  const trigger = fft.wrap(onMirrorQueueTaskCreated);
 
   // The deployed trigger logs through firebase-functions/logger: its completions are counted there.
   const fromTrigger: string[] = [];
@@ -88,20 +93,16 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
   });
   const level = process.env.LOG_LEVEL;
   process.env.LOG_LEVEL = "INFO";
-  const ids = await seedTasks(fs.db, 300, "race");
   try {
     // The trigger fires for every task, as Firestore would, while the pollers compete for the same tasks. An
     // invocation may fail on a starved machine (a read past its deadline): the task stays due for the pollers, as
     // a deployed trigger's failure leaves it for the sweep; only Firestore's transient codes may end one.
-    const ends = await Promise.allSettled(
-      ids.map((taskId) => trigger({ params: { taskId }, data: fft.firestore.makeDocumentSnapshot({}, `mirrorQueue/${taskId}`) })),
-    );
+    const ends = await Promise.allSettled(events.map((event) => onMirrorQueueTaskCreated(event)));
     const failures = ends.flatMap((end) => (end.status === "rejected" ? [firestoreCode(end.reason)] : []));
     expect(failures.filter((code) => !TRANSIENT.includes(code))).toEqual([]);
   } finally {
     spy.mockRestore();
     process.env.LOG_LEVEL = level;
-    fft.cleanup();
   }
 
   await eventuallyWhileProgressing(

@@ -1,28 +1,26 @@
-import firebaseFunctionsTest from "firebase-functions-test";
 import { Timestamp } from "firebase-admin/firestore";
 import { deleteProjectData } from "../../src/core/snapshots/deleteProject";
 import { processSnapshots } from "../../src/core/snapshots/processSnapshots";
 import { claimProject } from "../../src/core/snapshots/projectMarks";
+import { documentDeletedEvent } from "../../dev/firestoreEvents";
 import { appendOp, createProject, docsUnder } from "../harness/canvas";
 import { memoryLogger, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { afterFirstPartsWrite } from "../harness/firestoreFaults";
+import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /** Deleting a canvas project deletes its data: every subcollection, and no snapshot part written while it went. */
 let fs: TestFirestore;
-let fft: ReturnType<typeof firebaseFunctionsTest>;
 let functions: typeof import("../../src/index");
 
 beforeAll(async () => {
   fs = createTestFirestore("projdelete");
   // The deployed code uses the default app, which takes its project from the environment.
-  process.env.GCLOUD_PROJECT = fs.projectId;
-  fft = firebaseFunctionsTest({ projectId: fs.projectId });
+  Object.assign(process.env, functionsRuntimeEnv(fs.projectId));
   functions = await import("../../src/index");
 });
 beforeEach(() => fs.clear());
 afterAll(async () => {
-  fft.cleanup();
   await fs.close();
 });
 
@@ -36,18 +34,15 @@ async function fullProject(id: string) {
   await fs.db.doc(`canvasProjects/${id}/comments/c1`).set({ text: "nice" });
 }
 
-/** What the app does to delete a project: the project and its tombstone in one batch. */
+/** What the app does to delete a project (the project and its tombstone in one batch); returns the event Eventarc then delivers. */
 async function deleteAsTheApp(id: string) {
+  const project = await fs.db.doc(`canvasProjects/${id}`).get();
   const batch = fs.db.batch();
   batch.delete(fs.db.doc(`canvasProjects/${id}`));
   batch.set(fs.db.doc(`deletedCanvasProjects/${id}`), { ownerUid: "owner", deletedAt: Timestamp.now() });
   await batch.commit();
+  return documentDeletedEvent(project, fs.projectId);
 }
-
-const deletedEvent = (id: string) => ({
-  params: { projectId: id },
-  data: fft.firestore.makeDocumentSnapshot({ ownerUid: "owner" }, `canvasProjects/${id}`),
-});
 
 it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with their parts, any other subcollection, and its snapshot failure record", async () => {
   await fullProject("p");
@@ -62,14 +57,14 @@ it("onCanvasProjectDeleted deletes the project's elements, ops, snapshots with t
   expect(before.filter((p) => p.includes("/parts/"))).toHaveLength(2);
   expect(before).toContain("canvasProjects/p/comments/c1");
 
-  await deleteAsTheApp("p");
-  await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
+  const deleted = await deleteAsTheApp("p");
+  await functions.onCanvasProjectDeleted(deleted);
 
   expect(await docsUnder(fs.db, "p")).toEqual([]);
   expect((await failure.get()).exists).toBe(false);
   expect(await docsUnder(fs.db, "neighbour")).toEqual(neighbour);
   // A second delivery of the same event is harmless.
-  await fft.wrap(functions.onCanvasProjectDeleted)(deletedEvent("p"));
+  await functions.onCanvasProjectDeleted(deleted);
   expect(await docsUnder(fs.db, "p")).toEqual([]);
 });
 

@@ -106,6 +106,20 @@ describe("drift", () => {
   });
 
   it.each([
+    ["empty", ""],
+    ["a path", "ana/x"],
+    ["reserved", "__ana__"],
+    ["longer than 1,500 bytes", "a".repeat(1501)],
+  ])(
+    "a mirror doc whose uid is a string but no usable id (%s) is unowned too, whatever its item says: no task can own it",
+    (_name, uid) => {
+      expect(judge(source(), { ...mirror(), uid })).toEqual({ kind: "unowned" });
+      expect(judge(source({ isPublic: false }), { ...mirror(), uid })).toEqual({ kind: "unowned" });
+      expect(judge(source({ isDeleted: true }), { ...mirror(), uid })).toEqual({ kind: "unowned" });
+    },
+  );
+
+  it.each([
     [{ isPublic: false }, "sourcePrivate"],
     [{ isPublic: "true" }, "sourcePrivate"],
     [{ isPublic: undefined }, "sourcePrivate"],

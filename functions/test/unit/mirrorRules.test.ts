@@ -1,6 +1,6 @@
 import { Timestamp } from "firebase-admin/firestore";
 import { PermanentError } from "../../src/core/errors";
-import { nextPollDelayMs, retryDelayMs } from "../../src/core/mirror/backoff";
+import { nextPollDelayMs, paceAfterPoll, retryDelayMs, type PollPace } from "../../src/core/mirror/backoff";
 import { decideClaim, plausibleUntil } from "../../src/core/mirror/claim";
 import { compareOrder } from "../../src/core/mirror/ordering";
 import { planMirrorWrite, type PlanInput } from "../../src/core/mirror/plan";
@@ -330,5 +330,25 @@ describe("backoff", () => {
   it("waits one interval, not two, after a burst of full polls (sleep 0) ends in an empty poll; then backs off", () => {
     expect(nextPollDelayMs(0, false, 2500, 15000)).toBe(2500);
     expect(nextPollDelayMs(2500, false, 2500, 15000)).toBe(5000);
+  });
+  describe("after a poll", () => {
+    const limits = { batchLimit: 12, intervalMs: 2500, maxMs: 15000 };
+    const flowing: PollPace = { delayMs: 2500, racedPolls: 0 };
+    it("polls again at once after a full batch that moved tasks on, and sleeps the interval after a short one", () => {
+      expect(paceAfterPoll(flowing, { found: 12, progressed: 5, lostRaces: 7 }, limits)).toEqual({ delayMs: 0, racedPolls: 0 });
+      expect(paceAfterPoll(flowing, { found: 11, progressed: 11, lostRaces: 0 }, limits)).toEqual({ delayMs: 2500, racedPolls: 0 });
+    });
+    it("polls again at once after a full batch other workers took whole, three times in a row, then sleeps the interval", () => {
+      const lost = { found: 12, progressed: 0, lostRaces: 12 };
+      const seen: PollPace[] = [];
+      let pace = flowing;
+      for (let i = 0; i < 5; i++) seen.push((pace = paceAfterPoll(pace, lost, limits)));
+      expect(seen.map((p) => p.delayMs)).toEqual([0, 0, 0, 2500, 0]);
+      // A poll that moves tasks on starts the count again.
+      expect(paceAfterPoll({ delayMs: 0, racedPolls: 3 }, { found: 12, progressed: 12, lostRaces: 0 }, limits).racedPolls).toBe(0);
+    });
+    it("sleeps after a full batch it could not move for any other reason (nothing claimable, no race lost)", () => {
+      expect(paceAfterPoll(flowing, { found: 12, progressed: 0, lostRaces: 0 }, limits)).toEqual({ delayMs: 5000, racedPolls: 0 });
+    });
   });
 });

@@ -21,9 +21,13 @@ const override = (name: string, setting: { bounds: { min: number; max: number } 
 
 const bool = (name: string) => z.boolean({ error: `${name} must be true or false` });
 
+/** The last instant a Firestore Timestamp holds, 9999-12-31T23:59:59.999Z in ms (Timestamp's own bound). */
+const LAST_TIMESTAMP_MS = 253_402_300_799_999;
+
 /**
  * An ISO 8601 date (`2024-05-01`: midnight UTC) or date-time with a zone (`2024-05-01T12:00:00Z`,
- * `+02:00`; milliseconds are kept, finer digits dropped), from 1970 on.
+ * `+02:00`; milliseconds are kept, finer digits dropped), from 1970 to the end of 9999 in UTC (a
+ * zone can move 9999-12-31 past it, where no Timestamp reaches).
  */
 const isoDate = (name: string) =>
   z
@@ -32,7 +36,8 @@ const isoDate = (name: string) =>
     .refine((s) => z.iso.date().safeParse(s).success || z.iso.datetime({ offset: true }).safeParse(s).success, {
       error: `${name} must be an ISO 8601 date (2024-05-01) or date-time with a zone (2024-05-01T12:00:00Z)`,
     })
-    .refine((s) => !(Date.parse(s) < 0), { error: `${name} must be 1970-01-01 or later` });
+    .refine((s) => !(Date.parse(s) < 0), { error: `${name} must be 1970-01-01 or later` })
+    .refine((s) => !(Date.parse(s) > LAST_TIMESTAMP_MS), { error: `${name} must be 9999-12-31T23:59:59.999Z or earlier` });
 
 /** The instant an ISO date of the request names. */
 export const parseIsoDate = (value: string): Date => new Date(value);

@@ -7,7 +7,7 @@ import type { MediaStore } from "../storage/mediaStore";
 import { deleteInParts, type BulkDeleteResult } from "./bulkDelete";
 import { deadlineSignal } from "./deadline";
 import { GC_MARK_LEASE_MS, gcFailuresOf, hasLiveMark, mediaSize } from "./eligibility";
-import { countSkip, type MediaGCDeleteReport } from "./report";
+import { countSkip, GC_REASON_MAX_CHARS, GC_REPORT_LIST_LIMIT, type MediaGCDeleteReport } from "./report";
 import { sameKeySpellings } from "./storageKeys";
 
 /** One run's context for its batches. */
@@ -229,16 +229,18 @@ async function failAndRelease(run: BatchRun, m: Marked, reason: string, how: { o
  * Ends this run's mark so the next run retries the item at once. When the object certainly
  * remains, `gcState` goes too (the app may reference the media again); when it may be gone
  * (a timeout, a server error, an unconfirmed key), `gcState: "deleting"` stays, so the app
- * keeps off it, but with no `gcMarkedAt` it no longer holds other runs off. A key's own
- * failures are counted in `gcFailures` (eligibility.ts sets the item aside at the limit).
+ * keeps off it, but with no `gcMarkedAt` it no longer holds other runs off. An item read with
+ * `gcState: "deleting"` (an earlier run's delete of unknown outcome, or a run that died after
+ * its mark) keeps it whatever this run did: this run cannot know its object still exists. A
+ * key's own failures are counted in `gcFailures` (eligibility.ts sets the item aside at the limit).
  */
 async function release(run: BatchRun, m: Marked, how: { reason: string; objectKept: boolean; keyFailure?: boolean }): Promise<void> {
   const update: Record<string, unknown> = {
     gcMarkedAt: FieldValue.delete(),
     gcRunId: FieldValue.delete(),
-    gcLastError: how.reason.slice(0, 1000),
+    gcLastError: how.reason.slice(0, GC_REASON_MAX_CHARS),
   };
-  if (how.objectKept) update.gcState = FieldValue.delete();
+  if (how.objectKept && m.doc.get("gcState") !== "deleting") update.gcState = FieldValue.delete();
   // From the value the mark was conditioned on (judgeMedia let only a valid count through).
   if (how.keyFailure) update.gcFailures = (gcFailuresOf(m.doc.data()) ?? 0) + 1;
   try {
@@ -252,6 +254,8 @@ async function release(run: BatchRun, m: Marked, how: { reason: string; objectKe
 
 function fail(run: BatchRun, doc: QueryDocumentSnapshot, reason: string, error?: unknown): void {
   const storageKey = doc.get("storageKey");
-  run.report.failed.push({ id: doc.id, storageKey, reason });
-  run.logger.error("mediaGC.item_failed", { mediaId: doc.id, storageKey, reason, ...(error === undefined ? {} : { error }) });
+  const cut = reason.slice(0, GC_REASON_MAX_CHARS);
+  run.report.failedCount++;
+  if (run.report.failed.length < GC_REPORT_LIST_LIMIT) run.report.failed.push({ id: doc.id, storageKey, reason: cut });
+  run.logger.error("mediaGC.item_failed", { mediaId: doc.id, storageKey, reason: cut, ...(error === undefined ? {} : { error }) });
 }

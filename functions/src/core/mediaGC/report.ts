@@ -1,4 +1,12 @@
 /** What a media GC run reports (the runWorker callable and the CLI print it). */
+
+/**
+ * Entries a report lists at most (`candidates`, `failed`), and characters of a failure's reason:
+ * a backlog of a million, or a store's megabyte error message, must not blow the process's memory
+ * or the callable's answer (a few MB at most). The counts are whole.
+ */
+export const GC_REPORT_LIST_LIMIT = 1000;
+export const GC_REASON_MAX_CHARS = 1000;
 export interface MediaCandidate {
   id: string;
   storageKey: string;
@@ -23,7 +31,9 @@ interface MediaGCRunReport {
 /** A dry run: what a real run would delete, and the bytes it would free. Nothing was written. */
 export interface MediaGCDryRunReport extends MediaGCRunReport {
   dryRun: true;
+  /** What a real run would consider, oldest first: the first GC_REPORT_LIST_LIMIT of `candidateCount`. */
   candidates: MediaCandidate[];
+  candidateCount: number;
   bytesFreed: number;
 }
 
@@ -31,7 +41,9 @@ export interface MediaGCDeleteReport extends MediaGCRunReport {
   dryRun: false;
   /** Media records deleted (each after its object, or without it when another record names the object). */
   deleted: number;
+  /** The first GC_REPORT_LIST_LIMIT of the `failedCount` items that failed (reasons cut at GC_REASON_MAX_CHARS). */
   failed: { id: string; storageKey: string; reason: string }[];
+  failedCount: number;
   /** Records deleted whose object was kept because another media doc names the same storageKey. */
   sharedObjectsKept: number;
   bytesFreed: number;
@@ -45,4 +57,4 @@ export function countSkip(report: MediaGCReport, reason: string, n = 1): void {
 }
 
 /** Whether a run did all it had to: it reached the end of the garbage and no item failed (the CLI exits 1 otherwise). */
-export const gcRunSucceeded = (report: MediaGCReport): boolean => report.complete && (report.dryRun || report.failed.length === 0);
+export const gcRunSucceeded = (report: MediaGCReport): boolean => report.complete && (report.dryRun || report.failedCount === 0);

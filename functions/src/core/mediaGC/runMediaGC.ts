@@ -4,11 +4,18 @@ import { COLLECTIONS } from "../collections";
 import type { WorkerDeps } from "../deps";
 import { countOf } from "../count";
 import { ConfigError, errorMessage, firestoreCode, GrpcStatus } from "../errors";
-import type { OnProgress } from "../progress";
+import { progressTotal, type OnProgress } from "../progress";
 import { S3_DELETE_LIMIT, type MediaStore } from "../storage/mediaStore";
 import { collectMediaBatch, type BatchRun } from "./collectBatch";
 import { cutoffMs, judgeMedia, mediaSize, setAsideProblem } from "./eligibility";
-import { countSkip, type MediaCandidate, type MediaGCDeleteReport, type MediaGCDryRunReport, type MediaGCReport } from "./report";
+import {
+  countSkip,
+  GC_REPORT_LIST_LIMIT,
+  type MediaCandidate,
+  type MediaGCDeleteReport,
+  type MediaGCDryRunReport,
+  type MediaGCReport,
+} from "./report";
 import { storageKeyProblem } from "./storageKeys";
 import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
@@ -101,12 +108,14 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
   const deadlineMs = started + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
   const common = { runId, ttlDays, scanned: 0, skipped: {}, bytesFreed: 0, batches: 0, complete: true, durationMs: 0 };
   const report: MediaGCReport = dryRun
-    ? { ...common, dryRun, candidates: [] }
-    : { ...common, dryRun, deleted: 0, failed: [], sharedObjectsKept: 0 };
+    ? { ...common, dryRun, candidates: [], candidateCount: 0 }
+    : { ...common, dryRun, deleted: 0, failed: [], failedCount: 0, sharedObjectsKept: 0 };
   const run: BatchRun | undefined = !report.dryRun && store ? { db, clock, store, runId, report, logger, deadlineMs } : undefined;
 
   const cutoff = Timestamp.fromMillis(cutoffMs(started, ttlDays));
-  const total = options.onProgress ? await countOf(mediaGCQuery(db, cutoff, COUNT_CAP)) : undefined;
+  const total = options.onProgress
+    ? await progressTotal(logger, "candidates", () => countOf(mediaGCQuery(db, cutoff, COUNT_CAP)))
+    : undefined;
   let cursor: QueryDocumentSnapshot | undefined;
   for (;;) {
     if (clock.now() >= deadlineMs) {
@@ -143,7 +152,8 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
     if (report.dryRun) {
       for (const doc of eligible) {
         const c = candidate(doc, now);
-        report.candidates.push(c);
+        report.candidateCount++;
+        if (report.candidates.length < GC_REPORT_LIST_LIMIT) report.candidates.push(c);
         report.bytesFreed += c.size ?? 0;
       }
     } else if (run) {
@@ -179,7 +189,7 @@ export async function runMediaGC(deps: WorkerDeps & { store?: MediaStore }, opti
 
 /** What a run did so far, as counts for the log and the progress line. */
 const outcomeCounts = (report: MediaGCReport): Record<string, number> =>
-  report.dryRun ? { wouldDelete: report.candidates.length } : { deleted: report.deleted, failed: report.failed.length };
+  report.dryRun ? { wouldDelete: report.candidateCount } : { deleted: report.deleted, failed: report.failedCount };
 
 function stop(report: MediaGCReport, why: string): void {
   report.complete = false;

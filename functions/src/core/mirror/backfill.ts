@@ -3,7 +3,7 @@ import { Timestamp } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../deps";
 import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
-import type { OnProgress } from "../progress";
+import { progressTotal, type OnProgress } from "../progress";
 import { acquireBackfill, releaseBackfill, saveBackfill, type BackfillState, type CursorLease } from "./backfillCursor";
 import { emptyDrift, unpublishableTotal } from "./drift";
 import {
@@ -176,7 +176,7 @@ async function walk(deps: WorkerDeps, options: BackfillOptions, scope: WalkScope
   const { db, clock } = deps;
   const rate = options.rate ?? DEFAULT_WALK_RATE;
   const deadlineMs = clock.now() + (options.timeBudgetMs ?? RUN_TIME_BUDGET_MS);
-  const total = options.onProgress ? await countHistoryItems(db, scope) : undefined;
+  const total = options.onProgress ? await progressTotal(deps.logger, "history items", () => countHistoryItems(db, scope)) : undefined;
   const pacer = new Pacer(rate, clock);
   const { state } = run;
   const enqueuedBefore = state.enqueued;

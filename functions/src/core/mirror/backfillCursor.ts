@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import { FieldValue, Timestamp, type DocumentReference, type Firestore } from "firebase-admin/firestore";
+import { FieldValue, Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { isConflict } from "../errors";
 import { parseWalkCursor, type WalkCursor, type WalkScope } from "./historyWalk";
@@ -21,7 +21,7 @@ import { parseWalkCursor, type WalkCursor, type WalkScope } from "./historyWalk"
  *   (repairTasks.ts). After `status: "complete"` the next invocation starts a new run.
  *
  * Everything read from the doc is checked: a field of another type counts as absent (a lease that
- * is not a Timestamp has run out; a cursor that is not a position the scope's walk can reach starts the walk over: historyWalk.ts's
+ * is not a Timestamp has run out; one implausibly far ahead runs out a lease after the doc's last write, heldUntil; a cursor that is not a position the scope's walk can reach starts the walk over: historyWalk.ts's
  * parseWalkCursor).
  */
 export const BACKFILL_LEASE_MS = 60_000;
@@ -82,6 +82,20 @@ function resumable(stored: Record<string, unknown>, scope: WalkScope, now: Times
   };
 }
 
+/**
+ * When the lease the doc records runs out (ms, this process's clock), or undefined when it records
+ * none. A lease runs at most `leaseMs` from now: one set farther out (a holder whose clock runs
+ * ahead, a doc written wrong) is implausible, and is held only until `leaseMs` after the doc's
+ * last write by the server's own clock (its update and read times), which a live holder renews
+ * after every page. Without this, a lease in year 9999 would keep every backfill of the scope busy.
+ */
+function heldUntil(snap: DocumentSnapshot, nowMs: number, leaseMs: number): number | undefined {
+  const { leaseExpiresAt } = snap.data() ?? {};
+  if (!(leaseExpiresAt instanceof Timestamp)) return undefined;
+  if (leaseExpiresAt.toMillis() <= nowMs + leaseMs || !snap.updateTime) return leaseExpiresAt.toMillis();
+  return nowMs + snap.updateTime.toMillis() + leaseMs - snap.readTime.toMillis();
+}
+
 /** Takes the lease on the scope's cursor doc: resumes the run it records, or starts a new one. */
 export async function acquireBackfill(
   db: Firestore,
@@ -95,9 +109,10 @@ export async function acquireBackfill(
   for (let round = 0; round < 3; round++) {
     const snap = await ref.get();
     const stored = snap.data() ?? {};
-    const { leaseOwner, leaseExpiresAt } = stored;
-    if (typeof leaseOwner === "string" && leaseExpiresAt instanceof Timestamp && leaseExpiresAt.toMillis() > nowMs)
-      return { kind: "busy", leaseOwner, leaseExpiresAt };
+    const { leaseOwner } = stored;
+    const leaseEnd = heldUntil(snap, nowMs, leaseMs);
+    if (typeof leaseOwner === "string" && leaseEnd !== undefined && leaseEnd > nowMs)
+      return { kind: "busy", leaseOwner, leaseExpiresAt: Timestamp.fromMillis(leaseEnd) };
     const now = Timestamp.fromMillis(nowMs);
     const resumed = snap.exists ? resumable(stored, scope, now) : undefined;
     const state: BackfillState = resumed ?? { runId: randomUUID(), walked: 0, enqueued: 0, startedAt: now };

@@ -1,4 +1,4 @@
-import { RETRY_BACKOFF } from "../limits";
+import { RACED_POLLS_IN_A_ROW, RETRY_BACKOFF } from "../limits";
 
 /** The longest retry delay a worker writes: the cap plus its jitter. */
 export const MAX_RETRY_DELAY_MS = RETRY_BACKOFF.capMs * (1 + RETRY_BACKOFF.jitter);
@@ -19,4 +19,36 @@ export function retryDelayMs(attempts: number, random: () => number = Math.rando
 export function nextPollDelayMs(previousMs: number, foundWork: boolean, intervalMs: number, maxMs: number): number {
   if (foundWork) return intervalMs;
   return Math.min(Math.max(previousMs * 2, intervalMs), Math.max(maxMs, intervalMs));
+}
+
+/** What a poll found and did, as the poller's sleep rule reads it. */
+export interface PollOutcome {
+  found: number;
+  /** Tasks whose state the poll changed. */
+  progressed: number;
+  /** Tasks another worker changed first (it completed or claimed them). */
+  lostRaces: number;
+}
+
+/** The poller's sleep state: the last sleep (ms) and the polls in a row that lost a whole full batch. */
+export interface PollPace {
+  delayMs: number;
+  racedPolls: number;
+}
+
+/**
+ * The poller's sleep after `poll`: none after a full batch (`batchLimit` tasks) that moved tasks
+ * on (more is waiting), or that other workers took whole (the queue is busy and the worker's cursor
+ * has moved to a new point, where other tasks wait), RACED_POLLS_IN_A_ROW times in a row at most,
+ * so tasks another writer keeps changing cannot make it spin; otherwise nextPollDelayMs.
+ */
+export function paceAfterPoll(
+  pace: PollPace,
+  poll: PollOutcome,
+  limits: { batchLimit: number; intervalMs: number; maxMs: number },
+): PollPace {
+  const full = poll.found >= limits.batchLimit;
+  const raced = full && poll.progressed === 0 && poll.lostRaces > 0 && pace.racedPolls < RACED_POLLS_IN_A_ROW;
+  if ((full && poll.progressed > 0) || raced) return { delayMs: 0, racedPolls: raced ? pace.racedPolls + 1 : 0 };
+  return { delayMs: nextPollDelayMs(pace.delayMs, poll.progressed > 0, limits.intervalMs, limits.maxMs), racedPolls: 0 };
 }

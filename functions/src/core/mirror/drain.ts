@@ -1,8 +1,9 @@
 import { Timestamp, type Firestore } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
+import { COUNT_CAP } from "../limits";
 import type { WorkerDeps } from "../deps";
-import type { OnProgress } from "../progress";
+import { progressTotal, type OnProgress } from "../progress";
 import { DueTaskFinder } from "./dueTasks";
 import type { Outcome } from "./plan";
 import { PROGRESSED, type TaskResult } from "./processMirrorTask";
@@ -38,7 +39,7 @@ export function dueTaskQueries(db: Firestore, nowMs: number) {
 
 /** The progress total of a drain (count aggregations). An estimate: tasks enqueued meanwhile are drained too. */
 async function dueTaskCount(db: Firestore, nowMs: number): Promise<number> {
-  const counts = await Promise.all(dueTaskQueries(db, nowMs).map(countOf));
+  const counts = await Promise.all(dueTaskQueries(db, nowMs).map((query) => countOf(query.limit(COUNT_CAP))));
   return counts.reduce((a, b) => a + b, 0);
 }
 
@@ -46,7 +47,7 @@ export async function drainQueue(
   deps: WorkerDeps,
   options: { limit: number; workerId?: string; onProgress?: OnProgress },
 ): Promise<DrainReport> {
-  const total = options.onProgress ? await dueTaskCount(deps.db, deps.clock.now()) : undefined;
+  const total = options.onProgress ? await progressTotal(deps.logger, "tasks", () => dueTaskCount(deps.db, deps.clock.now())) : undefined;
   const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS, logger: deps.logger });
   const totals: DrainReport = {
     batches: 0,

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { Timestamp } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
+import { documentIdProblem } from "../firestoreIds";
 import { docSize, MAX_DOC_BYTES } from "./docSize";
 import { mergeMediaFields } from "./mediaMerge";
 import { createdByFrom, isPublishable, publicProjection, WORKER_FIELDS, type Doc } from "./publicFields";
@@ -46,6 +47,13 @@ export function isFixable(verdict: Verdict): verdict is Fixable {
   );
 }
 
+/**
+ * Whether a mirror doc's `uid` can name its owner: a string Firestore takes as a document id. Any
+ * other value (a number, "", a path, a reserved or overlong id) names nobody a task can be of, so
+ * no task can ever own the doc (plan.ts's checkOwner refuses it): the doc is `unowned`.
+ */
+export const usableOwner = (uid: unknown): uid is string => typeof uid === "string" && documentIdProblem(uid) === undefined;
+
 /** The workers' bookkeeping on a mirror doc, which an in-sync doc may hold with any value. */
 const BOOKKEEPING: readonly string[] = WORKER_FIELDS.filter((f) => f !== "uid" && f !== "historyId" && f !== "createdBy");
 
@@ -69,8 +77,8 @@ export function judgeItem(input: { uid: string; historyId: string; source: Doc; 
   const { uid, historyId, source, mirror } = input;
   const owner = mirror?.uid;
   // The queue refuses a task on a mirror doc without a uid (plan.ts), and one whose uid does not own the mirror doc.
-  if (mirror && typeof owner !== "string") return { kind: "unowned" };
-  const ownedByOther = typeof owner === "string" && owner !== uid;
+  if (mirror && !usableOwner(owner)) return { kind: "unowned" };
+  const ownedByOther = usableOwner(owner) && owner !== uid;
   if (!isPublishable(source)) {
     // Another user's public item holds this historyId: nothing of this item is published, nothing to do.
     if (!mirror || ownedByOther) return { kind: "not-public" };

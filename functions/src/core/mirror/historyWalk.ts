@@ -2,6 +2,7 @@ import { FieldPath, Timestamp, type Firestore, type Query, type QueryDocumentSna
 import { COLLECTIONS } from "../collections";
 import { countOf } from "../count";
 import { PermanentError } from "../errors";
+import { COUNT_CAP } from "../limits";
 import { documentIdProblem } from "../firestoreIds";
 import { docSize } from "./docSize";
 import type { Doc } from "./publicFields";
@@ -135,9 +136,9 @@ export function historyItemsQuery(db: Firestore, scope: WalkScope): Query {
     .orderBy(FieldPath.documentId());
 }
 
-/** How many documents the walk will read (a count aggregation: 1 read per 1,000 index entries). */
+/** How many documents the walk will read, up to COUNT_CAP (a count aggregation: 1 read per 1,000 index entries). */
 export function countHistoryItems(db: Firestore, scope: WalkScope): Promise<number> {
-  return countOf(historyItemsQuery(db, scope));
+  return countOf(historyItemsQuery(db, scope).limit(COUNT_CAP));
 }
 
 /** `{uid, historyId}` when `path` is a history item's, `generationHistory/{uid}/items/{historyId}` with valid ids. */

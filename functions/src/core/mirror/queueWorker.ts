@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
+import type { QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
 import type { LogFields } from "../logger";
 import { HEARTBEAT_QUEUE_DEPTH_CAP } from "../limits";
 import { sleep } from "../pace";
 import { PollingLoop } from "../pollingLoop";
-import { nextPollDelayMs } from "./backoff";
+import { paceAfterPoll, type PollOutcome, type PollPace } from "./backoff";
 import { DueTaskFinder, pendingQuery } from "./dueTasks";
 import { releaseTask, type Claim } from "./lease";
 import { PROGRESSED } from "./processMirrorTask";
@@ -15,26 +16,21 @@ import { unclaimed } from "./taskRun";
 
 const WORKER = "mirrorQueue";
 
-/**
- * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
- * The sleep is the poll interval while work flows and doubles up to the max backoff while the
- * queue is empty or a poll moved nothing on; it polls again at once only after a full batch that
- * made progress, so tasks it cannot move (held by other workers, unclaimable) never make it spin.
- * States: running → stopping → stopped. `stop()` ends polling, lets the batch in hand finish for a
- * grace period, then hands any task still unfinished back to the queue.
- */
-export interface PollResult {
-  found: number;
-  /** Tasks whose state the poll changed. */
-  progressed: number;
-}
-
 export interface QueueWorkerStats {
   processed: number;
   failed: number;
   polls: number;
 }
 
+/**
+ * The continuous mirror worker (seed section 1): poll, claim, process with a small pool, sleep.
+ * The sleep is the poll interval while work flows and doubles up to the max backoff while the
+ * queue is empty or a poll moved nothing on; it polls again at once after a full batch that made
+ * progress, and after a full batch other workers took whole (RACED_POLLS_IN_A_ROW times in a row at
+ * most), so tasks it cannot move (held by other workers, unclaimable) never make it spin.
+ * States: running → stopping → stopped. `stop()` ends polling, lets the batch in hand finish for a
+ * grace period, then hands any task still unfinished back to the queue.
+ */
 export class MirrorQueueWorker {
   readonly workerId: string;
   private readonly inFlight = new Map<string, Claim>();
@@ -42,9 +38,13 @@ export class MirrorQueueWorker {
   private readonly loop: PollingLoop;
   private readonly stats: QueueWorkerStats = { processed: 0, failed: 0, polls: 0 };
   private lastBeat = { at: 0, processed: 0 };
-  private delayMs: number;
+  private pace: PollPace;
   private readonly finder: DueTaskFinder;
   private readonly profiles = new ProfileCache();
+  /** The loop's next page, read while a full batch is processed (see `poll`). */
+  private nextPage?: Promise<QueryDocumentSnapshot[]>;
+  /** The ids of the batch during which `nextPage` was read. */
+  private readAheadAfter = new Set<string>();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -53,15 +53,15 @@ export class MirrorQueueWorker {
     this.workerId = options.workerId ?? `mirror-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS, logger: deps.logger });
     const { config, clock, logger } = deps;
-    this.delayMs = config.MIRROR_POLL_INTERVAL_MS;
+    this.pace = { delayMs: config.MIRROR_POLL_INTERVAL_MS, racedPolls: 0 };
     this.loop = new PollingLoop({
       worker: WORKER,
       clock,
       logger,
       heartbeatMs: config.WORKER_HEARTBEAT_MS,
-      round: async () => this.nextDelayMs(await this.pollOnce()),
+      round: async () => this.nextDelayMs(await this.poll(true)),
       // After an error, back off: Firestore may be briefly unavailable.
-      onError: () => this.nextDelayMs({ found: 0, progressed: 0 }),
+      onError: () => this.nextDelayMs({ found: 0, progressed: 0, lostRaces: 0 }),
       heartbeatFields: () => this.heartbeatFields(),
     });
   }
@@ -90,24 +90,42 @@ export class MirrorQueueWorker {
     return this.loop.start();
   }
 
-  /**
-   * The sleep after a poll: the interval while work flows, doubling up to the max backoff while
-   * polls move nothing on; none after a full batch that moved tasks on (more is waiting).
-   */
-  private nextDelayMs(poll: PollResult): number {
+  /** The sleep after a poll (backoff.ts, paceAfterPoll). */
+  private nextDelayMs(poll: PollOutcome): number {
     const { config } = this.deps;
-    const full = poll.found >= config.MIRROR_BATCH_LIMIT && poll.progressed > 0;
-    this.delayMs = full
-      ? 0
-      : nextPollDelayMs(this.delayMs, poll.progressed > 0, config.MIRROR_POLL_INTERVAL_MS, config.MIRROR_MAX_BACKOFF_MS);
-    return this.delayMs;
+    this.pace = paceAfterPoll(this.pace, poll, {
+      batchLimit: config.MIRROR_BATCH_LIMIT,
+      intervalMs: config.MIRROR_POLL_INTERVAL_MS,
+      maxMs: config.MIRROR_MAX_BACKOFF_MS,
+    });
+    return this.pace.delayMs;
   }
 
   /** One poll: fetch up to the batch limit and process it (taskBatch.ts), `pool` transactions at once. */
-  async pollOnce(): Promise<PollResult> {
+  pollOnce(): Promise<PollOutcome> {
+    return this.poll(false);
+  }
+
+  /**
+   * A poll; with `readAhead` (the loop's polls), a full batch's processing overlaps the read of the
+   * next page, whose round trip would otherwise come between batches. The finder's cursor has
+   * already moved past the batch, so the next page holds other tasks. A task in it that changes
+   * before its turn (another worker took it) fails its claim's precondition like any raced task.
+   */
+  private async poll(readAhead: boolean): Promise<PollOutcome> {
     const { clock, config } = this.deps;
     this.stats.polls++;
-    const due = await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
+    // A page read ahead that wrapped round a short queue may hold the batch before it, read while still pending.
+    const due = this.nextPage
+      ? (await this.nextPage).filter((snap) => !this.readAheadAfter.has(snap.id))
+      : await this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
+    this.nextPage = undefined;
+    if (readAhead && due.length >= config.MIRROR_BATCH_LIMIT && this.running) {
+      this.readAheadAfter = new Set(due.map((snap) => snap.id));
+      this.nextPage = this.finder.find(clock.now(), config.MIRROR_BATCH_LIMIT);
+      // Its failure is the next poll's, which awaits it; until then it must not count as unhandled.
+      this.nextPage.catch(() => undefined);
+    }
     const results = await processTaskBatch(this.deps, due, {
       workerId: this.workerId,
       inFlight: this.inFlight,
@@ -119,8 +137,9 @@ export class MirrorQueueWorker {
     this.stats.processed += results.filter((r) => r.status === "done").length;
     this.stats.failed += progressed - results.filter((r) => r.status === "done").length;
     // Another worker took some of these tasks: this one moves elsewhere in the queue.
-    if (results.some((r) => r.lostRace)) this.finder.scatter();
-    return { found: due.length, progressed };
+    const lostRaces = results.filter((r) => r.lostRace).length;
+    if (lostRaces > 0) this.finder.scatter();
+    return { found: due.length, progressed, lostRaces };
   }
 
   async stop(): Promise<{ released: number }> {
@@ -128,7 +147,9 @@ export class MirrorQueueWorker {
     const { config, logger } = this.deps;
     logger.info("worker.stopping", { worker: WORKER, workerId: this.workerId, inFlight: this.inFlight.size });
     // The batch in hand, and applies given up past their deadline that are still settling.
-    const finished = Promise.all([this.loop.stop(), ...this.abandoned]).then(() => "finished" as const);
+    const finished = Promise.all([this.loop.stop(), ...this.abandoned, this.nextPage?.catch(() => undefined)]).then(
+      () => "finished" as const,
+    );
     const graceTimer = new AbortController();
     const graceOver = sleep(config.MIRROR_SHUTDOWN_GRACE_MS, graceTimer.signal).then(() => "grace-over" as const);
     const outcome = await Promise.race([finished, graceOver]);

@@ -69,10 +69,23 @@ function commitCandidate(deps: WorkerDeps, snap: DocumentSnapshot, workerId: str
   if (!state.ok || decideClaim(state.value, now, claimLimits(deps.config)).kind !== "claim") return undefined;
   // The task's age from its server create time to the later of the read's server time and the worker's clock: a
   // slow worker clock cannot keep an old task off the leased path (a fast one only leases a task sooner).
-  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, snap.readTime?.toMillis() ?? now))) return undefined;
+  if (!claimsInCommit(state.value, snap.createTime?.toMillis(), Math.max(now, serverTimeOf(snap) ?? now))) return undefined;
   const parsed = parseMirrorTask(data, snap.createTime!.toMillis());
   if (!parsed.ok) return undefined;
   return { snap, task: parsed.value, claim: claimInCommit(snap, `${workerId}:${randomUUID()}`, state.value.attempts + 1) };
+}
+
+/**
+ * The server time `snap` was read at; for a document a trigger's event carried, which has no read
+ * time (firebase-functions builds it from the event, and its `readTime` getter throws), the time
+ * it was written.
+ */
+function serverTimeOf(snap: DocumentSnapshot): number | undefined {
+  try {
+    return snap.readTime.toMillis();
+  } catch {
+    return snap.updateTime?.toMillis();
+  }
 }
 
 async function runAll(context: Context, snaps: DocumentSnapshot[]): Promise<Map<string, Run>> {

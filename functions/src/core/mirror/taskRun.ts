@@ -16,13 +16,13 @@ import type { MirrorTask } from "./task";
 export type Run = (TaskRun & { lostRace?: boolean }) | "conflict";
 
 /** A task nothing could be written for (Firestore unavailable): left as it is, due again. */
-export function unclaimedRun(deps: WorkerDeps, taskId: string, error: unknown): Run {
+export function unclaimedRun(deps: WorkerDeps, taskId: string, error: unknown): Extract<TaskRun, { status: "skipped" }> {
   deps.logger.error("task.claim_error", { taskId, error });
   return { status: "skipped", reason: "error", error: errorMessage(error) };
 }
 
 export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): TaskResult {
-  return { taskId, durationMs: 0, ...(unclaimedRun(deps, taskId, error) as Exclude<Run, "conflict">) };
+  return { taskId, durationMs: 0, ...unclaimedRun(deps, taskId, error) };
 }
 
 /** A source item may have thousands of values of the wrong type: one log line names this many, and counts them all. */

@@ -3,11 +3,10 @@ import type { QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS, historyItemPath } from "../collections";
 import { countOf } from "../count";
 import type { WorkerDeps } from "../deps";
-import { documentIdProblem } from "../firestoreIds";
 import { unlessAbandoned } from "../abandon";
 import { Pacer } from "../pace";
-import type { OnProgress } from "../progress";
-import { driftTotal, emptyDrift, recordDrift, unpublishableTotal } from "./drift";
+import { progressTotal, type OnProgress } from "../progress";
+import { driftTotal, emptyDrift, recordDrift, unpublishableTotal, usableOwner } from "./drift";
 import {
   checkWalkOptions,
   countHistoryItems,
@@ -21,7 +20,7 @@ import {
 } from "./historyWalk";
 import { judgeHistoryItems, tallyJudged, type ItemTally } from "./judgeItems";
 import { emptyTally, enqueueRepairs, type ApplyTask, type RepairTally, type RepairTarget } from "./repairTasks";
-import { RUN_TIME_BUDGET_MS } from "../limits";
+import { COUNT_CAP, RUN_TIME_BUDGET_MS } from "../limits";
 
 /**
  * `mirrorVerify`, the drift report: compares every history item with its mirror doc, then every
@@ -81,8 +80,6 @@ export interface VerifyReport extends ItemTally {
 
 /** Mirror docs with an unusable `uid` that the item walk already reported, so the mirror walk does not report them twice (bounded). */
 const MAX_REMEMBERED = 10_000;
-
-const usableUid = (uid: unknown): uid is string => typeof uid === "string" && documentIdProblem(uid) === undefined;
 
 export async function verifyMirror(deps: WorkerDeps, options: VerifyOptions = {}): Promise<VerifyReport> {
   checkWalkOptions(options);
@@ -169,6 +166,11 @@ class Walk {
     if (tally && targets.length) await enqueueRepairs(this.deps.db, this.report.runId, targets, tally, this.options.apply);
   }
 
+  /** A phase's progress total, when someone listens. */
+  private total(phase: string, count: () => Promise<number>): Promise<number | undefined> {
+    return this.options.onProgress ? progressTotal(this.deps.logger, phase, count) : Promise.resolve(undefined);
+  }
+
   private progress(phase: string, done: number, total: number | undefined): void {
     const { drift, repair } = this.report;
     const counts: Record<string, number> = {
@@ -182,7 +184,7 @@ class Walk {
   /** Every history item against its mirror doc. True when the walk reached the end. */
   async items(): Promise<boolean> {
     const { db } = this.deps;
-    const total = this.options.onProgress ? await countHistoryItems(db, {}) : undefined;
+    const total = await this.total("history items", () => countHistoryItems(db, {}));
     let cursor: WalkCursor | undefined;
     const scanned = this.report.scanned;
     for (;;) {
@@ -192,7 +194,7 @@ class Walk {
       this.sizer.record(page.largestBytes);
       const judged = await judgeHistoryItems(db, page.items);
       for (const { item, mirror } of judged)
-        if (mirror && !usableUid(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
+        if (mirror && !usableOwner(mirror.uid) && this.reported.size < MAX_REMEMBERED) this.reported.add(item.historyId);
       await this.repair(tallyJudged(judged, this.report));
       cursor = page.cursor ?? cursor;
       scanned.historyItems += page.items.length;
@@ -205,7 +207,7 @@ class Walk {
   /** Every mirror doc against its source: finds those whose item is gone, or that name no usable owner. */
   async mirrors(): Promise<void> {
     const { db } = this.deps;
-    const total = this.options.onProgress ? await countOf(db.collection(COLLECTIONS.publicGenerations)) : undefined;
+    const total = await this.total("mirror docs", () => countOf(db.collection(COLLECTIONS.publicGenerations).limit(COUNT_CAP)));
     let after: string | undefined;
     for (;;) {
       if (!(await this.mayGoOn())) return;
@@ -229,7 +231,7 @@ class Walk {
     const owned: RepairTarget[] = [];
     for (const doc of docs) {
       const uid = doc.get("uid");
-      if (usableUid(uid)) owned.push({ uid, historyId: doc.id });
+      if (usableOwner(uid)) owned.push({ uid, historyId: doc.id });
       else if (!this.reported.has(doc.id)) recordDrift(this.report.drift, "unowned", { uid: null, historyId: doc.id });
     }
     if (!owned.length) return [];

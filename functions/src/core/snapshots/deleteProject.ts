@@ -47,6 +47,6 @@ export async function deleteProjectData(
   for (const collection of await projectRef.listCollections()) await db.recursiveDelete(collection, writer);
   await writer.close();
   await failureRefOf(db, projectId).delete();
-  logger.info("project.dataDeleted", { deleted: count });
+  logger.info("project.data_deleted", { deleted: count });
   return { projectId, deleted: count, recreated: false };
 }

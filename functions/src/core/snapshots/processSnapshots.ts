@@ -71,9 +71,9 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
       const { record, notMoved } = await setAside(db, projectId, attempt, error, clock.now());
       ({ attempts } = record);
       retryAt = record.retryAt.toDate().toISOString();
-      if (notMoved) logger.warn("snapshot.notMovedBack", { projectId, error: notMoved });
+      if (notMoved) logger.warn("snapshot.not_moved_back", { projectId, error: notMoved });
     } catch (recordError) {
-      logger.error("snapshot.failureNotRecorded", { projectId, error: recordError });
+      logger.error("snapshot.failure_not_recorded", { projectId, error: recordError });
     }
     report.failed.push({ projectId, error: errorMessage(error), permanent, attempts, retryAt });
     logger.error("snapshot.failed", { projectId, error, permanent, attempts, retryAt });
@@ -124,7 +124,7 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
         return true;
       }
       const pruned = await pruneSnapshots(db, projectId, config.SNAPSHOT_KEEP).catch((error) => {
-        logger.warn("snapshot.pruneFailed", { projectId, error });
+        logger.warn("snapshot.prune_failed", { projectId, error });
         return 0;
       });
       const { status: _s, covered, ...created } = result;
@@ -160,7 +160,7 @@ export async function processSnapshots(deps: WorkerDeps, options: SnapshotOption
   }
   await advanceScanCursor(db, scan, leftUndone);
   report.complete = report.deferred === 0;
-  if (report.repaired.length) logger.info("snapshots.countersRepaired", { projects: report.repaired.map((r) => r.projectId) });
+  if (report.repaired.length) logger.info("snapshots.counters_repaired", { projects: report.repaired.map((r) => r.projectId) });
   return finish();
 
   function finish(): SnapshotReport {

@@ -26,7 +26,14 @@ export interface MediaStore {
    * a failed request is an answer of kind "failed" (see `describeStorageFailure`); `signal` aborts
    * it (the caller's deadline).
    */
-  deleteObjects(keys: string[], options?: { signal?: AbortSignal }): Promise<DeleteAnswer>;
+  deleteObjects(keys: string[], options?: DeleteOptions): Promise<DeleteAnswer>;
+}
+
+export interface DeleteOptions {
+  /** Aborts the request (the caller's deadline). */
+  signal?: AbortSignal;
+  /** Attempts for this request, in place of the store's own number (at least 1). */
+  attempts?: number;
 }
 
 export const S3_DELETE_LIMIT = 1000;
@@ -97,17 +104,18 @@ export class S3MediaStore implements MediaStore {
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 30_000;
   }
 
-  async deleteObjects(keys: string[], options: { signal?: AbortSignal } = {}): Promise<DeleteAnswer> {
+  async deleteObjects(keys: string[], options: DeleteOptions = {}): Promise<DeleteAnswer> {
     const unique = [...new Set(keys)];
     if (unique.length === 0) return { kind: "answered", deleted: [], refused: [], unconfirmed: [] };
     if (unique.length > S3_DELETE_LIMIT) throw new RangeError(`deleteObjects takes at most ${S3_DELETE_LIMIT} keys, got ${unique.length}`);
+    const attempts = Math.max(1, options.attempts ?? this.attempts);
     let mayHaveActed: string | undefined;
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.attempt(unique, options.signal);
       if (outcome.kind === "answered") return mayHaveActed ? refusalsUnconfirmed(outcome, mayHaveActed) : outcome;
       const { failure } = outcome;
       if (failure.kind === "aborted" || (failure.kind === "unavailable" && !failure.nothingDeleted)) mayHaveActed ??= failure.message;
-      if (failure.kind === "unavailable" && attempt < this.attempts) {
+      if (failure.kind === "unavailable" && attempt < attempts) {
         if (await backoff(attempt, options.signal)) continue;
         const message = `the caller's deadline passed before attempt ${attempt + 1} (last: ${failure.message})`;
         return { kind: "failed", error: outcome.error, failure: { kind: "aborted", message } };
@@ -119,8 +127,9 @@ export class S3MediaStore implements MediaStore {
         error: outcome.error,
         failure: {
           kind: "unavailable",
-          message: `${failure.message}${earlier} (attempt ${attempt} of ${this.attempts})`,
+          message: `${failure.message}${earlier} (attempt ${attempt} of ${attempts})`,
           nothingDeleted: false,
+          ...(isStoreWide(failure) ? { storeWide: true } : {}),
         },
       };
     }
@@ -207,14 +216,29 @@ function readAnswer(
  * - `refused`: the store answered 4xx to this request for what it carries (MalformedXML, a
  *   request too large, a key it cannot take...), or for a reason the message names. Nothing was deleted.
  * - `unavailable`: an outage (connection refused, a reset, a timeout, 5xx, throttling, an answer
- *   that is not S3 XML). `nothingDeleted` is true only when the request certainly did nothing.
+ *   that is not S3 XML). `nothingDeleted` is true only when the request certainly did nothing;
+ *   `storeWide` when no key can be the cause (throttling: 429, 503, SlowDown; the last attempt
+ *   refused for the settings or its connection), so splitting the request cannot help.
  * - `aborted`: the caller's signal ended it (its deadline); some keys may be gone.
  */
 export type StorageFailure =
   | { kind: "settings"; message: string; setting: string }
   | { kind: "refused"; message: string; status: number }
-  | { kind: "unavailable"; message: string; nothingDeleted: boolean }
+  | { kind: "unavailable"; message: string; nothingDeleted: boolean; storeWide?: true }
   | { kind: "aborted"; message: string };
+
+/** Whether no key of the request can have caused `failure` (see StorageFailure). */
+function isStoreWide(failure: StorageFailure): boolean {
+  if (failure.kind === "settings") return true;
+  return failure.kind === "unavailable" && (failure.nothingDeleted || failure.storeWide === true);
+}
+
+/**
+ * Whether a request that failed as a whole may have failed for one of its keys while the store
+ * works (a 500 or no answer for what it carries): worth sending its keys apart. Throttling, a
+ * refused connection or a refusal for the settings are the store's whatever the keys.
+ */
+export const mayBeKeySpecific = (failure: StorageFailure): boolean => failure.kind === "unavailable" && !isStoreWide(failure);
 
 /** S3 error codes (and Node network codes) that mean the storage settings are wrong, not that the store is down. */
 const SETTING_BY_CODE: Record<string, string> = {
@@ -272,7 +296,8 @@ export function describeStorageFailure(error: unknown, how: { handedToNetwork: b
       message: `${message} (the answer is not S3 XML: is ZATA_ENDPOINT an S3 endpoint?)`,
       nothingDeleted: false,
     };
-  return { kind: "unavailable", message, nothingDeleted: status === 408 || status === 429 };
+  const throttled = status === 429 || status === 503 || code === "SlowDown";
+  return { kind: "unavailable", message, nothingDeleted: status === 408 || status === 429, ...(throttled ? { storeWide: true } : {}) };
 }
 
 /** The SDK's own refusals name the part of its configuration at fault. */
