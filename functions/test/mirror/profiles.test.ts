@@ -1,5 +1,5 @@
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
-import { MAX_PROFILE_CACHE_BYTES, PROFILE_TTL_MS, ProfileCache } from "../../src/core/mirror/profiles";
+import { PROFILE_CACHE_BOUNDS, PROFILE_TTL_MS, ProfileCache } from "../../src/core/mirror/profiles";
 import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { enqueue, mirrorDoc, putHistoryItem, putUser } from "../harness/mirrorData";
@@ -41,18 +41,23 @@ it("a profile edit reaches a standalone worker's next publications within PROFIL
 describe("what a standalone worker's profile cache holds", () => {
   it("only the profile fields createdBy takes, whatever else the owner wrote into users/{uid}", async () => {
     // users/{uid} is the user's own to write (firestore.rules): it may hold anything up to 1 MiB.
-    await fs.db.doc("users/u1").set({ username: "ana", displayName: "Ana", photoURL: "https://p.example/a.png", settings: "x".repeat(500_000) });
+    await fs.db
+      .doc("users/u1")
+      .set({ username: "ana", displayName: "Ana", photoURL: "https://p.example/a.png", settings: "x".repeat(500_000) });
     const got = await new ProfileCache().get(fs.db, ["u1"], Date.now());
     expect(got.get("u1")).toEqual({ username: "ana", displayName: "Ana", photoURL: "https://p.example/a.png" });
   });
 
-  it("at most MAX_PROFILE_CACHE_BYTES: past it, the profiles read longest ago are dropped and read again", async () => {
-    const big = "x".repeat(300_000);
-    const n = Math.ceil(MAX_PROFILE_CACHE_BYTES / big.length) + 1;
-    const writer = fs.db.bulkWriter();
-    for (let i = 0; i < n; i++) void writer.set(fs.db.doc(`users/u${i}`), { displayName: `${big}${i}` });
-    await writer.close();
-    const cache = new ProfileCache();
+  // The bounds are a constructor argument: small ones show the rule with a few small docs.
+  const big = "x".repeat(3_000);
+  it.each([
+    { bound: "byte", bounds: { ...PROFILE_CACHE_BOUNDS, maxBytes: 10_000 }, n: 5, value: big },
+    { bound: "count", bounds: { ...PROFILE_CACHE_BOUNDS, maxProfiles: 3 }, n: 4, value: "Ana" },
+  ])("at most its $bound bound: past it, the profiles read longest ago are dropped and read again", async ({ bounds, n, value }) => {
+    const batch = fs.db.batch();
+    for (let i = 0; i < n; i++) batch.set(fs.db.doc(`users/u${i}`), { displayName: `${value}${i}` });
+    await batch.commit();
+    const cache = new ProfileCache(PROFILE_TTL_MS, bounds);
     const now = Date.now();
     for (let i = 0; i < n; i++) await cache.get(fs.db, [`u${i}`], now);
 
@@ -60,7 +65,7 @@ describe("what a standalone worker's profile cache holds", () => {
     await fs.db.doc(`users/u${n - 1}`).set({ displayName: "edited" });
     // The first profile read no longer fits: read again. The last one is still kept (within PROFILE_TTL_MS).
     expect((await cache.get(fs.db, ["u0"], now)).get("u0")).toEqual({ displayName: "edited" });
-    expect((await cache.get(fs.db, [`u${n - 1}`], now)).get(`u${n - 1}`)).toEqual({ displayName: `${big}${n - 1}` });
+    expect((await cache.get(fs.db, [`u${n - 1}`], now)).get(`u${n - 1}`)).toEqual({ displayName: `${value}${n - 1}` });
   });
 
   it("a worker clock that steps back keeps a profile no longer than PROFILE_TTL_MS of its own time", async () => {

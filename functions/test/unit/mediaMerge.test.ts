@@ -61,7 +61,8 @@ describe("smart merging of long lists", () => {
   /** The matching rule as a scan (each incoming item against each existing one, in order): what the index must agree with. */
   function byScan(existing: unknown[], incoming: unknown[]): unknown[] {
     const isItem = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-    const key = (item: Record<string, unknown>, name: string) => (typeof item[name] === "string" && item[name] !== "" ? item[name] : undefined);
+    const key = (item: Record<string, unknown>, name: string) =>
+      typeof item[name] === "string" && item[name] !== "" ? item[name] : undefined;
     const same = (a: Record<string, unknown>, b: Record<string, unknown>) => {
       for (const name of ["id", "storagePath", "url"]) {
         const [x, y] = [key(a, name), key(b, name)];
@@ -82,7 +83,7 @@ describe("smart merging of long lists", () => {
 
   it("agrees with the item-by-item rule on every mix of ids, storage paths and urls", () => {
     let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(values: T[]) => values[Math.floor(random() * values.length)];
     const item = (i: number): unknown => {
       if (random() < 0.05) return pick([null, "x", 3, ["a"]]);

@@ -13,13 +13,19 @@ import { PROFILE_FIELDS, type Doc } from "./publicFields";
  *
  * A profile is the user's own document (firestore.rules let them write anything into it, up to
  * 1 MiB), so a long-running worker keeps only PROFILE_FIELDS of each, of type string, and at most
- * MAX_PROFILES of them in MAX_PROFILE_CACHE_BYTES: past either, and once older than `ttlMs` (or
- * read "later" than now, by a clock that stepped back), the profiles read longest ago are dropped.
+ * `maxProfiles` of them in `maxBytes`: past either, and once older than `ttlMs` (or read "later"
+ * than now, by a clock that stepped back), the profiles read longest ago are dropped.
  */
 export const PROFILE_TTL_MS = 30_000;
-const MAX_PROFILES = 10_000;
-/** The strings kept (UTF-8 bytes, as Firestore counts them); a few hundred bytes per profile in practice. */
-export const MAX_PROFILE_CACHE_BYTES = 8 * 1024 * 1024;
+
+/** How much a cache holds: `maxBytes` counts the strings kept in UTF-8 bytes, as Firestore does. */
+export interface ProfileCacheBounds {
+  maxProfiles: number;
+  maxBytes: number;
+}
+
+/** A profile takes a few hundred bytes in practice: the byte bound matters only against profiles padded on purpose. */
+export const PROFILE_CACHE_BOUNDS: ProfileCacheBounds = { maxProfiles: 10_000, maxBytes: 8 * 1024 * 1024 };
 
 /** What `createdBy` takes from a profile: its PROFILE_FIELDS that are strings. */
 export type Profile = Partial<Record<(typeof PROFILE_FIELDS)[number], string>>;
@@ -41,7 +47,10 @@ export class ProfileCache {
   private bytes = 0;
 
   /** `ttlMs` 0: each call reads the profiles it needs once (the tasks of one batch share them, nothing more). */
-  constructor(private readonly ttlMs = PROFILE_TTL_MS) {}
+  constructor(
+    private readonly ttlMs = PROFILE_TTL_MS,
+    private readonly bounds: ProfileCacheBounds = PROFILE_CACHE_BOUNDS,
+  ) {}
 
   /** The profiles of `uids` (undefined: no profile), read at most `ttlMs` before `nowMs`. */
   async get(db: Firestore, uids: string[], nowMs: number): Promise<Map<string, Profile | undefined>> {
@@ -85,7 +94,7 @@ export class ProfileCache {
   /** Drops, oldest read first, what is past the bounds or no longer fresh. */
   private evict(nowMs: number): void {
     for (const [uid, entry] of this.entries) {
-      const over = this.entries.size > MAX_PROFILES || this.bytes > MAX_PROFILE_CACHE_BYTES;
+      const over = this.entries.size > this.bounds.maxProfiles || this.bytes > this.bounds.maxBytes;
       if (!over && this.fresh(entry, nowMs)) break;
       this.drop(uid, entry);
     }
