@@ -11,9 +11,11 @@ import { MIRROR_PATHS, useMirrorTestBed } from "../harness/mirrorPaths";
 const bed = useMirrorTestBed("setaside");
 
 describe.each(MIRROR_PATHS)("through the %s", (path) => {
-  it("a task too large to take a claim, with a long field name whose first 100 characters look reserved, still ends a dead letter", async () => {
+  it("a task too large to take a claim, with long field names whose first 100 characters look reserved or split a character, still ends a dead letter", async () => {
     // Valid as written (it does not end with "__"); cut to 100 characters it would be "__…__", which Firestore reserves.
     const name = `__${"a".repeat(96)}__tail`;
+    // An emoji (two UTF-16 units) across the cut: half of it would be no valid UTF-8.
+    const emoji = `${"b".repeat(98)}😀tail`;
     const big = await enqueueAtLimit(bed.fs.db, {
       op: "upsert",
       uid: "u1",
@@ -21,6 +23,7 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
       status: "pending",
       createdAt: Timestamp.now(),
       [name]: 1,
+      [emoji]: 1,
     });
     await putUser(bed.fs.db, "u1");
     await putHistoryItem(bed.fs.db, "u1", "h1");
@@ -31,7 +34,7 @@ describe.each(MIRROR_PATHS)("through the %s", (path) => {
     const task = await taskDoc(bed.fs.db, big);
     expect(task).toMatchObject({ status: "failed", deadLetter: true, attempts: 1, uid: "u1", historyId: "h0" });
     expect(task.lastError).toMatch(/^the task document is too large for the workers to record anything on it/);
-    expect(Object.keys(task.removedFields).sort()).toEqual([`${name.slice(0, 99)}…`, "padding", "status"].sort());
+    expect(Object.keys(task.removedFields).sort()).toEqual([`${name.slice(0, 99)}…`, `${"b".repeat(98)}…`, "padding", "status"].sort());
     expect(await taskDoc(bed.fs.db, good)).toMatchObject({ status: "done" });
   });
 });
