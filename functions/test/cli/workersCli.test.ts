@@ -5,7 +5,7 @@ import { startS3Server, type TestS3Server } from "../../dev/s3Server";
 import { appendOp, createProject } from "../harness/canvas";
 import { createTestFirestore, type TestFirestore } from "../harness/firestore";
 import { mediaExists, objectExists, putMedia } from "../harness/media";
-import { enqueue, enqueueNearLimit, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
+import { enqueue, enqueueDeadLetter, enqueueNearLimit, mirrorDoc, putHistoryItem, taskDoc } from "../harness/mirrorData";
 import { runCli } from "../harness/processes";
 
 /** Every CLI command as a process against the emulator (and s3rver for gc): output and exit code. */
@@ -111,16 +111,7 @@ describe("status", () => {
   it("shows queue depth, dead letters with their errors, GC candidates, snapshots due and cache age", async () => {
     const now = Date.now();
     await enqueue(fs.db, { op: "remove", uid: "u", historyId: "a", status: "pending" }, now - 120_000);
-    const dead = await enqueue(fs.db, {
-      op: "upsert",
-      uid: "u",
-      historyId: "b",
-      status: "failed",
-      deadLetter: true,
-      attempts: 5,
-      lastError: "boom: the source exploded",
-      failedAt: Timestamp.now(),
-    });
+    const dead = await enqueueDeadLetter(fs.db, "b", "boom: the source exploded");
     await putMedia(fs.db, s3, server.bucket, "old", { ageDays: 45 });
     await fs.db.doc("canvasProjects/p").set({ ownerUid: "o", opIndex: 150, opsSinceSnapshot: 150, updatedAt: Timestamp.now() });
 
@@ -188,16 +179,7 @@ describe("data cannot drive the operator's terminal: control characters are prin
   });
 
   it("status: dead letters' errors, and the media waiting for a person; --json escapes C1 controls too", async () => {
-    await enqueue(fs.db, {
-      op: "upsert",
-      uid: "u",
-      historyId: "b",
-      status: "failed",
-      deadLetter: true,
-      attempts: 5,
-      lastError: `boom${clear}\nforged line`,
-      failedAt: Timestamp.now(),
-    });
+    await enqueueDeadLetter(fs.db, "b", `boom${clear}\nforged line`);
     await putMedia(fs.db, s3, server.bucket, `m\u009b2J`, { ageDays: 45, storageKey: ` ${ESC}[2J `, withObject: false });
     const human = await cli(["status"]);
     expect(human.code).toBe(0);
@@ -220,16 +202,7 @@ describe("data cannot drive the operator's terminal: control characters are prin
 
 describe("requeue", () => {
   it("puts dead letters back to pending with attempts reset, and refuses tasks that are not dead letters", async () => {
-    const dead = await enqueue(fs.db, {
-      op: "upsert",
-      uid: "u",
-      historyId: "b",
-      status: "failed",
-      deadLetter: true,
-      attempts: 5,
-      lastError: "boom",
-      failedAt: Timestamp.now(),
-    });
+    const dead = await enqueueDeadLetter(fs.db, "b", "boom");
     const live = await enqueue(fs.db, { op: "upsert", uid: "u", historyId: "c", status: "pending" });
     const r = await cli(["requeue", dead, live]);
     expect(r.code).toBe(1);

@@ -36,6 +36,20 @@ export async function enqueue(db: Firestore, task: Record<string, unknown>, crea
   return ref.id;
 }
 
+/** A dead letter (5 failed attempts) for item `u/{historyId}` whose last error is `lastError`. */
+export async function enqueueDeadLetter(db: Firestore, historyId: string, lastError: string): Promise<string> {
+  return enqueue(db, {
+    op: "upsert",
+    uid: "u",
+    historyId,
+    status: "failed",
+    deadLetter: true,
+    attempts: 5,
+    lastError,
+    failedAt: Timestamp.now(),
+  });
+}
+
 /** Writes a task doc exactly as given (no createdAt added), under `taskId` or a new id. */
 export async function enqueueRaw(db: Firestore, data: Record<string, unknown>, taskId?: string): Promise<string> {
   const ref = taskId ? db.collection("mirrorQueue").doc(taskId) : db.collection("mirrorQueue").doc();

@@ -29,23 +29,21 @@ async function projectWith(id: string, ops: number, lastSnapshotAgoMs?: number) 
   }
 }
 
+/** A project whose counters say `opsSinceSnapshot` ops since a snapshot an hour ago (no ops behind them). */
+async function projectCounting(id: string, opsSinceSnapshot: number) {
+  await fs.db.doc(`canvasProjects/${id}`).set({
+    ownerUid: "o",
+    opIndex: opsSinceSnapshot - 1,
+    opsSinceSnapshot,
+    lastSnapshotAt: Timestamp.fromMillis(Date.now() - H),
+    lastSnapshotOpIndex: -1,
+    updatedAt: Timestamp.now(),
+  });
+}
+
 it("snapshots exactly the projects that meet the criteria, at their edges", async () => {
-  await fs.db.doc("canvasProjects/ops99").set({
-    ownerUid: "o",
-    opIndex: 98,
-    opsSinceSnapshot: 99,
-    lastSnapshotAt: Timestamp.fromMillis(Date.now() - H),
-    lastSnapshotOpIndex: -1,
-    updatedAt: Timestamp.now(),
-  });
-  await fs.db.doc("canvasProjects/ops100").set({
-    ownerUid: "o",
-    opIndex: 99,
-    opsSinceSnapshot: 100,
-    lastSnapshotAt: Timestamp.fromMillis(Date.now() - H),
-    lastSnapshotOpIndex: -1,
-    updatedAt: Timestamp.now(),
-  });
+  await projectCounting("ops99", 99);
+  await projectCounting("ops100", 100);
   await projectWith("under24h", 1, 24 * H - 60_000);
   await projectWith("over24h", 1, 24 * H + 60_000);
   await projectWith("noOpsOld", 0, 100 * H);

@@ -21,20 +21,22 @@ export async function runLeased(
   options: ProcessTaskOptions,
   profiles: ProfileCache,
 ): Promise<Run> {
-  const log = deps.logger.child({ taskId: snap.id });
-  const run = await runOnce(deps, snap, options, profiles, log);
+  const context: LeasedContext = { deps, options, profiles, log: deps.logger.child({ taskId: snap.id }) };
+  const run = await runOnce(context, snap);
   if (run !== "conflict") return run;
-  const again = await runOnce(deps, await snap.ref.get(), options, profiles, log);
+  const again = await runOnce(context, await snap.ref.get());
   return again === "conflict" ? { status: "skipped", reason: "claim-conflict", lostRace: true } : { ...again, lostRace: true };
 }
 
-async function runOnce(
-  deps: WorkerDeps,
-  snap: DocumentSnapshot,
-  options: ProcessTaskOptions,
-  profiles: ProfileCache,
-  log: Logger,
-): Promise<Run> {
+interface LeasedContext {
+  deps: WorkerDeps;
+  options: ProcessTaskOptions;
+  profiles: ProfileCache;
+  log: Logger;
+}
+
+async function runOnce(context: LeasedContext, snap: DocumentSnapshot): Promise<Run> {
+  const { deps, options, log } = context;
   const { clock, config } = deps;
   const now = clock.now();
   if (!snap.exists) return { status: "skipped", reason: "missing" };
@@ -64,21 +66,14 @@ async function runOnce(
   options.inFlight?.set(snap.id, claimed.value);
   log.debug("task.claimed", { claim: "lease", attempt: attempts + 1 });
   try {
-    return await applyLeased(deps, snap, claimed.value, parsed.value, options, profiles, log);
+    return await applyLeased(context, snap, claimed.value, parsed.value);
   } finally {
     options.inFlight?.delete(snap.id);
   }
 }
 
-async function applyLeased(
-  deps: WorkerDeps,
-  snap: DocumentSnapshot,
-  claim: Claim,
-  task: MirrorTask,
-  options: ProcessTaskOptions,
-  profiles: ProfileCache,
-  log: Logger,
-): Promise<Run> {
+async function applyLeased(context: LeasedContext, snap: DocumentSnapshot, claim: Claim, task: MirrorTask): Promise<Run> {
+  const { deps, options, profiles, log } = context;
   const { clock, config } = deps;
   const started = clock.now();
   try {
