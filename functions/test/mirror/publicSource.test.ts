@@ -1,5 +1,6 @@
 import { FieldValue, Timestamp } from "firebase-admin/firestore";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
+import { MAX_LOGGED_DROPS } from "../../src/core/mirror/taskRun";
 import { refreshSignupImageCache } from "../../src/core/signupCache/refreshSignupImageCache";
 import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
 import { enqueue, mirrorDoc, putHistoryItem, putUser, signupCacheIds, taskDoc } from "../harness/mirrorData";
@@ -179,5 +180,17 @@ describe("the mirror is the source's public projection", () => {
     expect(logger.entries.find((e) => e.message === "task.source_fields_dropped")).toMatchObject({
       dropped: ["images[0].url must be a string, got 42", 'aestheticScore must be a number from 0 to 10, got "9"'],
     });
+  });
+
+  it("logs the first MAX_LOGGED_DROPS fields it leaves out and their count, however many the source has", async () => {
+    const logger = memoryLogger();
+    await item("h1", { images: Array.from({ length: 20_000 }, (_, i) => ({ id: `i${i}`, url: 42 })) });
+    await processMirrorTask(testDeps(bed.fs.db, { logger }), await upsert("h1"));
+    const entry = logger.entries.find((e) => e.message === "task.source_fields_dropped")!;
+    expect(entry.dropped).toHaveLength(MAX_LOGGED_DROPS);
+    expect((entry.dropped as string[])[0]).toBe("images[0].url must be a string, got 42");
+    expect(entry.droppedCount).toBe(20_000);
+    // Far below Cloud Logging's 256 KB per entry, past which the entry is lost.
+    expect(JSON.stringify(entry).length).toBeLessThan(10_000);
   });
 });

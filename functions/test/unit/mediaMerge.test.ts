@@ -56,3 +56,66 @@ describe("smart merging of images/videos", () => {
     expect(mergeMediaFields(undefined, { images: [{ id: "i" }] })).toEqual({ images: [{ id: "i" }] });
   });
 });
+
+describe("smart merging of long lists", () => {
+  /** The matching rule as a scan (each incoming item against each existing one, in order): what the index must agree with. */
+  function byScan(existing: unknown[], incoming: unknown[]): unknown[] {
+    const isItem = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+    const key = (item: Record<string, unknown>, name: string) =>
+      typeof item[name] === "string" && item[name] !== "" ? item[name] : undefined;
+    const same = (a: Record<string, unknown>, b: Record<string, unknown>) => {
+      for (const name of ["id", "storagePath", "url"]) {
+        const [x, y] = [key(a, name), key(b, name)];
+        if (x !== undefined && y !== undefined) return x === y;
+      }
+      return false;
+    };
+    const previous = existing.filter(isItem);
+    return incoming.map((item) => {
+      if (!isItem(item)) return item;
+      const match = previous.find((old) => same(item, old));
+      if (!match) return item;
+      const merged = { ...item };
+      for (const f of ["thumbnailUrl", "avifUrl"]) if (!(f in item) && match[f] !== undefined) merged[f] = match[f];
+      return merged;
+    });
+  }
+
+  it("agrees with the item-by-item rule on every mix of ids, storage paths and urls", () => {
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(values: T[]) => values[Math.floor(random() * values.length)];
+    const item = (i: number): unknown => {
+      if (random() < 0.05) return pick([null, "x", 3, ["a"]]);
+      const out: Record<string, unknown> = {};
+      for (const name of ["id", "storagePath", "url"]) if (random() < 0.6) out[name] = pick(["a", "b", "c", "", 7]);
+      if (random() < 0.5) out.thumbnailUrl = `t${i}`;
+      if (random() < 0.3) out.avifUrl = pick([`v${i}`, null]);
+      return out;
+    };
+    for (let round = 0; round < 3_000; round++) {
+      const existing = Array.from({ length: Math.floor(random() * 8) }, (_, i) => item(i));
+      const incoming = Array.from({ length: Math.floor(random() * 8) }, (_, i) => item(100 + i));
+      expect(mergeMediaList(existing, incoming)).toEqual(byScan(existing, incoming));
+    }
+  });
+
+  it("does work that grows with the lists, not with their product: a source of thousands of images cannot stall the worker", () => {
+    const n = 3_000;
+    let reads = 0;
+    const counted = (item: Record<string, unknown>) =>
+      new Proxy(item, {
+        get(target, prop, receiver) {
+          reads++;
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+    const existing = Array.from({ length: n }, (_, i) => counted({ id: `i${i}`, thumbnailUrl: `t${i}` }));
+    // In reverse order: a scan per item would read about n * n / 2 existing items.
+    const incoming = Array.from({ length: n }, (_, i) => ({ id: `i${n - 1 - i}` }));
+    const merged = mergeMediaList(existing, incoming) as Record<string, unknown>[];
+    expect(merged[0]).toEqual({ id: `i${n - 1}`, thumbnailUrl: `t${n - 1}` });
+    expect(merged[n - 1]).toEqual({ id: "i0", thumbnailUrl: "t0" });
+    expect(reads).toBeLessThan(20 * n);
+  });
+});

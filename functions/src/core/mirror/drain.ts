@@ -48,7 +48,7 @@ export async function drainQueue(
   options: { limit: number; workerId?: string; onProgress?: OnProgress },
 ): Promise<DrainReport> {
   const total = options.onProgress ? await progressTotal(deps.logger, "tasks", () => dueTaskCount(deps.db, deps.clock.now())) : undefined;
-  const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
+  const finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS, logger: deps.logger });
   const totals: DrainReport = {
     batches: 0,
     found: 0,

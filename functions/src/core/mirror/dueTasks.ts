@@ -1,5 +1,6 @@
 import { FieldPath, Timestamp, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
 import { COLLECTIONS } from "../collections";
+import type { Logger } from "../logger";
 import { plausibleUntil } from "./claim";
 import { recheckDeadLetters } from "./deadLetterCheck";
 import { auditQueue } from "./queueAudit";
@@ -80,15 +81,17 @@ export class DueTaskFinder {
   private lastPageFull = false;
   private readonly random: () => number;
   private readonly leaseMs: number;
+  private readonly logger: Logger;
 
   /** `leaseMs`: MIRROR_LEASE_MS; without it, the largest allowed (a lease is never judged too long by mistake). */
   constructor(
     private readonly db: Firestore,
-    options: { random?: () => number; leaseMs?: number } = {},
+    options: { logger: Logger; random?: () => number; leaseMs?: number },
   ) {
     this.random = options.random ?? Math.random;
     this.cursor = randomId(this.random);
     this.leaseMs = options.leaseMs ?? MAX_LEASE_MS;
+    this.logger = options.logger;
   }
 
   /** Moves the cursor to a new random point (after a race lost to another worker). */
@@ -141,17 +144,28 @@ export class DueTaskFinder {
     return [...page.docs, ...wrapped.docs];
   }
 
+  /**
+   * The audit step. Each part of it is a safety net: one that fails is logged and tried again at the
+   * next audit, and the poll goes on with its queries (a failure here must not stop the queue).
+   */
   private async audit(nowMs: number, limit: number): Promise<QueryDocumentSnapshot[]> {
     if (nowMs - this.lastAuditMs < AUDIT_INTERVAL_MS) return [];
     this.lastAuditMs = nowMs;
-    await recheckDeadLetters(this.db, nowMs);
+    await recheckDeadLetters(this.db, nowMs).catch((error) => this.logger.error("mirror.dead_letter_check_failed", { error }));
     const until = plausibleUntil(nowMs, this.leaseMs);
-    const [audited, farRetry, farLease] = await Promise.all([
+    const parts = await Promise.all([
       auditQueue(this.db, nowMs, { limit }),
-      implausibleRetryQuery(this.db, Timestamp.fromMillis(until.retry), limit).get(),
-      implausibleLeaseQuery(this.db, Timestamp.fromMillis(until.lease), limit).get(),
-    ]);
+      implausibleRetryQuery(this.db, Timestamp.fromMillis(until.retry), limit)
+        .get()
+        .then((q) => q.docs),
+      implausibleLeaseQuery(this.db, Timestamp.fromMillis(until.lease), limit)
+        .get()
+        .then((q) => q.docs),
+    ]).catch((error) => {
+      this.logger.error("mirror.audit_failed", { error });
+      return [];
+    });
     // The audit page's finds first: its cursor has passed them.
-    return [...audited, ...farRetry.docs, ...farLease.docs];
+    return parts.flat();
   }
 }

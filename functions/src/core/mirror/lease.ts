@@ -148,6 +148,18 @@ export function doneFields(nowMs: number, outcome: string, claim: Claim): Record
 /** A document this close to the limit cannot take the workers' fields (a claim adds about 150 bytes). */
 const NEAR_LIMIT_BYTES = 1024;
 
+/**
+ * A field name of the app's as a key of `removedFields`: itself up to 100 UTF-16 units, else cut to
+ * 99 and marked "…". A cut name ends with "…", so it is never one Firestore reserves (`__…__`), and
+ * is never cut between the halves of a surrogate pair (a lone half is no valid UTF-8: the client
+ * sends it as U+FFFD, and the label would name a field the app never wrote).
+ */
+function fieldLabel(name: string): string {
+  if (name.length <= 100) return name;
+  const cut = name.slice(0, 99);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}
+
 /** Fields a set-aside task keeps: what identifies it, when each is small. */
 const KEPT_FIELDS = ["op", "uid", "historyId", "createdAt"];
 const KEPT_FIELD_MAX_BYTES = 2048;
@@ -181,7 +193,7 @@ export async function setAside(
     Object.keys(data)
       .filter((f) => !(f in kept))
       .slice(0, 50)
-      .map((f) => [f.slice(0, 100), docSize("x", { [f]: data[f] })]),
+      .map((f) => [fieldLabel(f), docSize("x", { [f]: data[f] })]),
   );
   const set = await db.runTransaction(async (tx) => {
     const current = await tx.get(snap.ref);

@@ -10,24 +10,60 @@ export const MEDIA_FIELDS = ["images", "videos"] as const;
 
 type MediaItem = Record<string, unknown>;
 
+/** The keys an item is matched by, in the order they decide. */
+const MATCH_KEYS = ["id", "storagePath", "url"] as const;
+
 const isItem = (v: unknown): v is MediaItem => typeof v === "object" && v !== null && !Array.isArray(v);
 const key = (item: MediaItem, name: string) => (typeof item[name] === "string" && item[name] !== "" ? (item[name] as string) : undefined);
 
-function sameItem(a: MediaItem, b: MediaItem): boolean {
-  for (const name of ["id", "storagePath", "url"]) {
-    const x = key(a, name);
-    const y = key(b, name);
-    if (x !== undefined && y !== undefined) return x === y;
+/** Which of MATCH_KEYS an item has, as bits (id 1, storagePath 2, url 4). */
+const keysOf = (item: MediaItem) => MATCH_KEYS.reduce((bits, name, i) => (key(item, name) !== undefined ? bits | (1 << i) : bits), 0);
+
+/**
+ * The existing items, indexed so that each incoming item finds its match in constant time, however
+ * long the lists (a source may hold tens of thousands of images: a scan per item would be quadratic
+ * and stall the worker). The rule: two items are the same when, at the first of MATCH_KEYS both
+ * have, their values are equal; an incoming item takes the first existing item that is the same.
+ * The existing items are grouped by which keys they have (8 groups at most); within a group the
+ * deciding key is fixed for a given incoming item, so a map per key finds the first match.
+ */
+class MatchIndex {
+  private readonly groups = new Map<number, Map<string, Map<string, { at: number; item: MediaItem }>>>();
+
+  constructor(existing: MediaItem[]) {
+    existing.forEach((item, at) => {
+      const bits = keysOf(item);
+      let byKey = this.groups.get(bits);
+      if (!byKey) this.groups.set(bits, (byKey = new Map()));
+      for (const name of MATCH_KEYS) {
+        const value = key(item, name);
+        if (value === undefined) continue;
+        let byValue = byKey.get(name);
+        if (!byValue) byKey.set(name, (byValue = new Map()));
+        if (!byValue.has(value)) byValue.set(value, { at, item });
+      }
+    });
   }
-  return false;
+
+  find(item: MediaItem): MediaItem | undefined {
+    const bits = keysOf(item);
+    let first: { at: number; item: MediaItem } | undefined;
+    for (const [groupBits, byKey] of this.groups) {
+      const deciding = MATCH_KEYS.find((_, i) => (bits & groupBits & (1 << i)) !== 0);
+      if (!deciding) continue;
+      const found = byKey.get(deciding)?.get(key(item, deciding)!);
+      if (found && (!first || found.at < first.at)) first = found;
+    }
+    return first?.item;
+  }
 }
 
 export function mergeMediaList(existing: unknown, incoming: unknown): unknown {
   if (!Array.isArray(incoming) || !Array.isArray(existing)) return incoming;
-  const previous = existing.filter(isItem);
+  const index = new MatchIndex(existing.filter(isItem));
   return incoming.map((item) => {
     if (!isItem(item)) return item;
-    const match = previous.find((old) => sameItem(item, old));
+    const match = index.find(item);
     if (!match) return item;
     const merged: MediaItem = { ...item };
     for (const field of OPTIMIZATION_FIELDS) {

@@ -149,10 +149,12 @@ export function parsePublicUpdates(updates: Doc): { ok: true; value: PublicUpdat
   return issues.length ? { ok: false, issues } : { ok: true, value };
 }
 
+/** The fields of users/{uid} that `createdBy` takes; nothing else of a profile is read into the mirror. */
+export const PROFILE_FIELDS = ["username", "displayName", "photoURL"] as const;
+
 /** users/{uid} as the mirror's `createdBy`: the profile only its owner writes, strings or null. */
 export function createdByFrom(uid: string, user: Doc | undefined): Doc {
-  const field = (name: string) => (typeof user?.[name] === "string" ? user[name] : null);
-  return { uid, username: field("username"), displayName: field("displayName"), photoURL: field("photoURL") };
+  return { uid, ...Object.fromEntries(PROFILE_FIELDS.map((name) => [name, typeof user?.[name] === "string" ? user[name] : null])) };
 }
 
 /** Public and not deleted, with the flags as booleans: anything else (missing, "true", 1) is not public. */

@@ -32,19 +32,27 @@ export function auditQuery(db: Firestore, after: string, limit: number) {
   return after ? query.startAfter(after) : query;
 }
 
-async function stampPending(doc: QueryDocumentSnapshot): Promise<void> {
+/**
+ * Stamps a task without status `pending`. False when that is done or moot (a worker or the trigger
+ * changed the task first); true when the stamp did not land for another reason (Firestore refused
+ * any write to the doc, say it is within bytes of 1 MiB, or was unavailable): the audit then hands
+ * the task to the worker as it is, which claims it or sets it aside, so it never stays where no query finds it.
+ */
+async function stampPending(doc: QueryDocumentSnapshot): Promise<boolean> {
   try {
     await doc.ref.update({ status: "pending" }, { lastUpdateTime: doc.updateTime });
+    return false;
   } catch (error) {
-    if (!isConflict(error)) throw error; // a worker or the trigger got to it first
+    return !isConflict(error);
   }
 }
 
 /**
  * One audit page: stamps the tasks without status on it `pending`, and returns the other tasks on
- * it that only the audit can find, at most `limit` (what the caller's batch holds). The cursor
- * moves past the page, or only up to the last task returned when there were more than `limit`:
- * it never passes a task the audit could not hand out. It wraps at the end of the queue.
+ * it that only the audit can find (and those it could not stamp), at most `limit` (what the
+ * caller's batch holds). The cursor moves past the page, or only up to the last task returned when
+ * there were more than `limit`: it never passes a task the audit could not stamp or hand out. It
+ * wraps at the end of the queue.
  */
 export async function auditQueue(
   db: Firestore,
@@ -58,11 +66,13 @@ export async function auditQueue(
   const after = typeof saved === "string" ? saved : "";
   const page = await auditQuery(db, after, pageSize).get();
   const found = page.docs.filter((doc) => needsAudit(doc.data()));
-  const stamped = found.filter((doc) => doc.get("status") === undefined);
-  const handed = found.filter((doc) => doc.get("status") !== undefined);
+  const statusless = found.filter((doc) => doc.get("status") === undefined);
+  const unstamped = new Set(
+    (await Promise.all(statusless.map(async (doc) => ((await stampPending(doc)) ? doc.id : undefined)))).filter((id) => id !== undefined),
+  );
+  const handed = found.filter((doc) => doc.get("status") !== undefined || unstamped.has(doc.id));
   const taken = handed.slice(0, limit);
   const next = handed.length > limit ? taken[taken.length - 1].id : page.size < pageSize ? "" : page.docs[page.size - 1].id;
   await cursorRef.set({ after: next, updatedAt: Timestamp.fromMillis(nowMs) });
-  await Promise.all(stamped.map(stampPending));
   return taken;
 }

@@ -49,7 +49,7 @@ export class MirrorQueueWorker {
     options: { workerId?: string } = {},
   ) {
     this.workerId = options.workerId ?? `mirror-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
+    this.finder = new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS, logger: deps.logger });
     const { config, clock, logger } = deps;
     this.pace = { delayMs: config.MIRROR_POLL_INTERVAL_MS, racedPolls: 0 };
     this.loop = new PollingLoop({

@@ -43,7 +43,7 @@ export async function sweepMirrorQueue(
   options: { limit?: number; workerId?: string; finder?: DueTaskFinder } = {},
 ): Promise<MirrorSweepReport> {
   const started = deps.clock.now();
-  const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS });
+  const finder = options.finder ?? new DueTaskFinder(deps.db, { leaseMs: deps.config.MIRROR_LEASE_MS, logger: deps.logger });
   const due = await finder.find(started, options.limit ?? MANUAL_SWEEP_LIMIT.default);
   const results = await processTaskBatch(deps, due, { workerId: options.workerId ?? "sweep", pool: 1 }).catch((error) =>
     due.map((snap) => unclaimed(snap.id, error, deps)),

@@ -25,9 +25,16 @@ export function unclaimed(taskId: string, error: unknown, deps: WorkerDeps): Tas
   return { taskId, durationMs: 0, ...unclaimedRun(deps, taskId, error) };
 }
 
+/** A source item may have thousands of values of the wrong type: one log line names this many, and counts them all. */
+export const MAX_LOGGED_DROPS = 20;
+
 export function completed(claim: Claim, task: MirrorTask, applied: Applied, durationMs: number, log: Logger): Run {
   if (applied.dropped.length)
-    log.warn("task.source_fields_dropped", { historyId: task.historyId, dropped: applied.dropped.map((d) => `${d.path} ${d.message}`) });
+    log.warn("task.source_fields_dropped", {
+      historyId: task.historyId,
+      dropped: applied.dropped.slice(0, MAX_LOGGED_DROPS).map((d) => `${d.path} ${d.message}`),
+      droppedCount: applied.dropped.length,
+    });
   log.info("task.completed", {
     op: task.op,
     historyId: task.historyId,
