@@ -65,7 +65,8 @@ export function implausibleRetryQuery(db: Firestore, bound: Timestamp, limit: nu
   return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", ">", bound).orderBy("nextAttemptAt").limit(limit);
 }
 
-const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/** The characters of Firestore's auto-generated ids, in id order. */
+export const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** A random point in the space of Firestore's auto-generated ids. */
 function randomId(random: () => number): string {
