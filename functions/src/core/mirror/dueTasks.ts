@@ -30,6 +30,15 @@ import { auditQueue } from "./queueAudit";
  * Firestore's auto-ids (the app enqueues with `add()`), uniform over that space, so workers land
  * in different parts of the backlog and meet only when one catches up with another. Ids of another
  * shape spread less well; every task is still completed once.
+ *
+ * Where they still meet: a worker that catches up with another finds no pending task in the other's
+ * wake (done tasks leave the pending query), so its next page is the other's page in flight. The
+ * loser's page read ahead is then most likely the other's next page, so the worker drops it before
+ * it scatters (queueWorker.ts). A random point lands in a wake as often as the id space behind the
+ * workers is done, so in the last part of a drain more scatters end in another worker's page.
+ * When both workers' transactions hold the same mirror docs, Firestore aborts one (ABORTED; the
+ * emulator only after a 2 s lock timeout, in which the winner waits too); the loser re-reads its
+ * tasks at once rather than after the SDK's backoff (taskBatch.ts).
  */
 export const AUDIT_INTERVAL_MS = 60_000;
 export const RECOVERY_INTERVAL_MS = 10_000;
