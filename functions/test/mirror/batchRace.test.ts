@@ -107,8 +107,11 @@ it("one batch transaction applies the source-decides rules per task: a removal a
 });
 
 describe("a group's transaction aborted for contention (Firestore's answer when another worker's transaction holds locks on the same mirror docs)", () => {
-  /** ABORTED as Firestore reports it (gRPC code 10), injected on the first `n` commits that apply tasks (they write mirror docs). */
-  function abortFirstCommits(n: number): { commits: () => number; undo: () => void } {
+  /**
+   * Runs `run` while the first `n` commits that apply tasks (they write mirror docs) fail with ABORTED
+   * as Firestore reports it (gRPC code 10); returns its result and how many such commits were tried.
+   */
+  async function underContention<T>(n: number, run: () => Promise<T>): Promise<{ result: T; commits: number }> {
     let commits = 0;
     const undo = injectCommitFaults(fs.db, (written) => {
       if (!written.some((p) => p.startsWith("publicGenerations/"))) return undefined;
@@ -117,7 +120,11 @@ describe("a group's transaction aborted for contention (Firestore's answer when 
         ? Object.assign(new Error("10 ABORTED: injected: too much contention on these documents"), { code: 10 })
         : undefined;
     });
-    return { commits: () => commits, undo };
+    try {
+      return { result: await run(), commits };
+    } finally {
+      undo();
+    }
   }
 
   it("the loser reads its tasks again at once instead of retrying the lost transaction: one commit for the tasks it still holds, the winner's left to it", async () => {
@@ -125,47 +132,33 @@ describe("a group's transaction aborted for contention (Firestore's answer when 
     // The winner applied half of them; the loser still holds the page it read before.
     const winner = await processTaskBatch(testDeps(fs.db), snaps.slice(0, 6), { workerId: "A" });
     expect(winner.map((r) => r.status)).toEqual(Array(6).fill("done"));
-    const aborted = abortFirstCommits(1);
-    try {
-      const { ops, result } = await counted(() => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" }));
-      expect(result.slice(0, 6)).toEqual(
-        snaps.slice(0, 6).map((s) => expect.objectContaining({ taskId: s.id, status: "skipped", lostRace: true })),
-      );
-      expect(result.slice(6).map((r) => r.status)).toEqual(Array(6).fill("done"));
-      // The aborted commit, then the commit of the six it still held: no retry of the lost transaction
-      // (the SDK's would come after a backoff of 0.5-1.5 s and could only fail its fence).
-      expect(aborted.commits()).toBe(2);
-      expect(ops.writesByCollection.publicGenerations).toBe(6);
-    } finally {
-      aborted.undo();
-    }
+    const { result, commits } = await underContention(1, () => counted(() => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" })));
+    const { ops, result: results } = result;
+    expect(results.slice(0, 6)).toEqual(
+      snaps.slice(0, 6).map((s) => expect.objectContaining({ taskId: s.id, status: "skipped", lostRace: true })),
+    );
+    expect(results.slice(6).map((r) => r.status)).toEqual(Array(6).fill("done"));
+    // The aborted commit, then the commit of the six it still held: no retry of the lost transaction
+    // (the SDK's would come after a backoff of 0.5-1.5 s and could only fail its fence).
+    expect(commits).toBe(2);
+    expect(ops.writesByCollection.publicGenerations).toBe(6);
     const tasks = await fs.db.collection("mirrorQueue").get();
     for (const t of tasks.docs) expect(t.data()).toMatchObject({ status: "done", attempts: 1, outcome: "published" });
   });
 
   it("contention that took none of its tasks: the group is applied by its second attempt", async () => {
     const snaps = await seed(12);
-    const aborted = abortFirstCommits(1);
-    try {
-      const result = await processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" });
-      expect(result.map((r) => r.status)).toEqual(Array(12).fill("done"));
-      expect(aborted.commits()).toBe(2);
-    } finally {
-      aborted.undo();
-    }
+    const { result, commits } = await underContention(1, () => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" }));
+    expect(result.map((r) => r.status)).toEqual(Array(12).fill("done"));
+    expect(commits).toBe(2);
   });
 
   it("contention on every attempt: after the first, the SDK's retries; then the tasks fail like any transient failure, to be retried later", async () => {
     const snaps = await seed(3);
-    const aborted = abortFirstCommits(Infinity);
-    try {
-      const result = await processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" });
-      expect(result.map((r) => r.status)).toEqual(Array(3).fill("failed"));
-      // The first attempt, then the SDK's five (@google-cloud/firestore's default maxAttempts).
-      expect(aborted.commits()).toBe(6);
-    } finally {
-      aborted.undo();
-    }
+    const { result, commits } = await underContention(Infinity, () => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" }));
+    expect(result.map((r) => r.status)).toEqual(Array(3).fill("failed"));
+    // The first attempt, then the SDK's five (@google-cloud/firestore's default maxAttempts).
+    expect(commits).toBe(6);
     const tasks = await fs.db.collection("mirrorQueue").get();
     for (const t of tasks.docs)
       expect(t.data()).toMatchObject({ status: "failed", attempts: 1, lastError: expect.stringContaining("ABORTED") });
