@@ -30,8 +30,9 @@ import type { MirrorTask } from "./task";
  * of the documents, typically a worker applying the same tasks (both read the same mirror docs, both
  * commit writes to them). With "retry" the SDK retries the whole transaction after a backoff of
  * 0.5-1.5 s, then 1.5x more each time, up to 5 attempts. With "report" the first ABORTED is thrown
- * at once, for a caller that re-reads its claims (the winner's commit changed them: a retry could
- * only fail its fence); any other failure the SDK retries is still retried that way.
+ * at once, for a caller that leaves the tasks to a later poll (the winner's commit is about to change
+ * them: a retry would wait for its locks and then fail its fence); any other failure the SDK retries
+ * is still retried that way.
  */
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";

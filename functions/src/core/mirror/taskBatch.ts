@@ -28,14 +28,15 @@ import { completed, failedRun, unclaimedRun, withinDeadline, type Run } from "./
  *
  * Failures stay with their task. A plan that fails for good fails its task alone. A commit
  * Firestore refuses is retried task by task, to find the one it refuses. A commit that fails its
- * fence means another worker or the app changed one of the group's tasks since it was read; a
- * transaction aborted for contention most often means another worker is applying the same tasks
- * (its transaction holds locks on the same mirror docs), and is not retried by the SDK after its
- * backoff (applyTask.ts, "report"). Either way the group's tasks are read again at once; the changed
- * ones are left to whoever changed them, the others are applied once more, this time with the SDK's
- * retries on contention (a hot document such as the signup cache's); a second fence failure leaves
- * them to the next poll, contention through every retry fails them like any transient error.
- * Nothing of a failed commit lands, so no task's effect lands twice.
+ * fence means another worker or the app changed one of the group's tasks since it was read: the
+ * group's tasks are read again; the changed ones are left to whoever changed them, the others are
+ * applied once more; a second such failure leaves them to the next poll. A transaction aborted for
+ * contention (applyTask.ts, "report") most often means another worker is applying the same tasks,
+ * its transaction holding the same mirror docs: the whole group is left to the next poll at once,
+ * with no retry and no re-read. Applying the rest again at once would meet that worker once more:
+ * the rest is most likely its next page, and before its commit lands the same tasks still look
+ * unchanged (on the emulator, each such meeting is another 2 s lock timeout for both). Nothing of
+ * a failed commit lands, so no task's effect lands twice.
  */
 export const MAX_GROUP_TASKS = 25;
 
@@ -160,8 +161,7 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
   });
   try {
     const results = await withinDeadline(
-      // A first attempt lost to contention is sorted out by `raced`; a second is retried by the SDK.
-      (signal) => applyTasks(deps.db, group, clock, context.profiles, signal, round === 1 ? "report" : "retry"),
+      (signal) => applyTasks(deps.db, group, clock, context.profiles, signal, "report"),
       config.MIRROR_LEASE_MS / 2,
       options.abandoned,
     );
@@ -176,7 +176,11 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
       }),
     );
   } catch (error) {
-    if (isConflict(error) || (isContention(error) && round === 1)) return raced(context, group, round, logs);
+    if (isContention(error)) {
+      logs.forEach((log) => log.debug("task.contention", { error }));
+      return group.map((c) => [c.snap.id, "conflict"]);
+    }
+    if (isConflict(error)) return raced(context, group, round, logs);
     // Firestore refused the commit: one of the tasks' writes is at fault; find which, task by task.
     if (isRejectedByFirestore(error) && group.length > 1)
       return (await Promise.all(group.map((c) => runGroup(context, [c], round)))).flat();
@@ -196,7 +200,7 @@ async function failed(context: Context, c: Candidate, error: unknown, log: Logge
 }
 
 /**
- * The group's commit failed its fence or was aborted for contention. A task that changed since it was read was taken by another
+ * The group's commit failed its fence. A task that changed since it was read was taken by another
  * worker (or handed back by this one at shutdown, or rewritten by the app): it is left alone, for
  * whoever holds it or the next poll. The others still hold their claims and are applied once more.
  */
