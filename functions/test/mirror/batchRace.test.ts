@@ -1,5 +1,6 @@
 import { Timestamp, type DocumentSnapshot } from "firebase-admin/firestore";
 import { ID_ALPHABET } from "../../src/core/mirror/dueTasks";
+import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { processTaskBatch } from "../../src/core/mirror/taskBatch";
 import { counted, installOpCounter } from "../../bench/opCounter";
@@ -31,23 +32,24 @@ async function seed(n: number): Promise<DocumentSnapshot[]> {
   return Promise.all(ids.map((id) => fs.db.doc(`mirrorQueue/${id}`).get()));
 }
 
-it("two workers whose batches overlap: each task is applied once; the overlap goes to one, the rest of the loser's batch in a second round or, when their transactions met (ABORTED), by the next poll", async () => {
+it("two workers whose batches overlap: each task is applied once; the overlap goes to one, the rest of the loser's batch is applied in a second round", async () => {
   const snaps = await seed(18);
   const a = snaps.slice(0, 12);
   const b = snaps.slice(6, 18); // 6 tasks in common with a
-  const { ops, result } = await counted(async () => {
-    const raced = await Promise.all([
-      processTaskBatch(testDeps(fs.db), a, { workerId: "A" }),
-      processTaskBatch(testDeps(fs.db), b, { workerId: "B" }),
-    ]);
-    // The next poll: whatever is still pending.
-    const pending = await fs.db.collection("mirrorQueue").where("status", "==", "pending").get();
-    return [...raced.flat(), ...(await processTaskBatch(testDeps(fs.db), pending.docs, { workerId: "C" }))];
-  });
-  const done = result.filter((r) => r.status === "done");
+  const { ops, result } = await counted(() =>
+    Promise.all([processTaskBatch(testDeps(fs.db), a, { workerId: "A" }), processTaskBatch(testDeps(fs.db), b, { workerId: "B" })]),
+  );
+  const done = result.flat().filter((r) => r.status === "done");
   expect(done.map((r) => r.taskId).sort()).toEqual(snaps.map((s) => s.id).sort());
-  // A task another worker took is reported lost, never done twice.
-  for (const r of result.filter((r) => r.status !== "done")) expect(r).toMatchObject({ lostRace: true });
+  // The common tasks went to one worker; the other reports them lost, never done.
+  const lost = result.flat().filter((r) => r.status !== "done");
+  for (const r of lost) expect(r).toMatchObject({ lostRace: true });
+  expect(lost.map((r) => r.taskId).sort()).toEqual(
+    snaps
+      .slice(6, 12)
+      .map((s) => s.id)
+      .sort(),
+  );
   // One mirror write per task: no effect landed twice.
   expect(ops.writesByCollection.publicGenerations).toBe(18);
   expect(ops.writesByCollection.mirrorQueue).toBe(18);
@@ -131,7 +133,9 @@ describe("a group's transaction aborted for contention (Firestore's answer when 
     // The winner applied half of them; the loser still holds the page it read before.
     const winner = await processTaskBatch(testDeps(fs.db), snaps.slice(0, 6), { workerId: "A" });
     expect(winner.map((r) => r.status)).toEqual(Array(6).fill("done"));
-    const { result, commits } = await underContention(1, () => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" }));
+    const { result, commits } = await underContention(1, () =>
+      processTaskBatch(testDeps(fs.db), snaps, { workerId: "B", contention: "report" }),
+    );
     expect(result).toEqual(
       snaps.map((s) => expect.objectContaining({ taskId: s.id, status: "skipped", reason: "claim-conflict", lostRace: true })),
     );
@@ -146,9 +150,18 @@ describe("a group's transaction aborted for contention (Firestore's answer when 
     expect((await processTaskBatch(testDeps(fs.db), fresh, { workerId: "C" })).map((r) => r.status)).toEqual(Array(6).fill("done"));
   });
 
+  it("the trigger's one-off run (default contention handling): the SDK retries the aborted transaction and the task ends done", async () => {
+    const [snap] = await seed(1);
+    const { result, commits } = await underContention(1, () => processMirrorTask(testDeps(fs.db), snap.id, { snapshot: snap }));
+    expect(result).toMatchObject({ status: "done", attempt: 1 });
+    expect(commits).toBe(2);
+  });
+
   it("contention on every attempt: one commit per poll, and the tasks stay pending and unclaimed, found again by a later poll", async () => {
     const snaps = await seed(3);
-    const { result, commits } = await underContention(Infinity, () => processTaskBatch(testDeps(fs.db), snaps, { workerId: "B" }));
+    const { result, commits } = await underContention(Infinity, () =>
+      processTaskBatch(testDeps(fs.db), snaps, { workerId: "B", contention: "report" }),
+    );
     expect(result.map((r) => r.status)).toEqual(Array(3).fill("skipped"));
     // The SDK's five attempts (@google-cloud/firestore's default maxAttempts) would take seconds of backoff.
     expect(commits).toBe(1);
