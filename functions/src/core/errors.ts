@@ -57,11 +57,6 @@ export function isConflict(error: unknown): boolean {
   return hasCode(error, "FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND");
 }
 
-/** A transaction Firestore aborted for contention: another transaction held a lock on one of its documents. */
-export function isContention(error: unknown): boolean {
-  return hasCode(error, "ABORTED");
-}
-
 /** Firestore refused the request itself (a reserved or too long id, a doc over 1 MiB, too deep a map): retrying cannot help. */
 export function isRejectedByFirestore(error: unknown): boolean {
   return hasCode(error, "INVALID_ARGUMENT", "OUT_OF_RANGE");

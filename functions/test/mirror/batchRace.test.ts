@@ -1,6 +1,5 @@
 import { Timestamp, type DocumentSnapshot } from "firebase-admin/firestore";
 import { ID_ALPHABET } from "../../src/core/mirror/dueTasks";
-import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { processTaskBatch } from "../../src/core/mirror/taskBatch";
 import { counted, installOpCounter } from "../../bench/opCounter";
@@ -105,68 +104,6 @@ it("one batch transaction applies the source-decides rules per task: a removal a
   expect((await fs.db.doc("publicGenerationOwners/gone").get()).get("uid")).toBe("u0");
   expect((await fs.db.doc("publicGenerationOwners/priv").get()).get("uid")).toBe("u1");
   expect((await fs.db.doc("publicGenerationOwners/theirs").get()).exists).toBe(false);
-});
-
-describe("a group's transaction aborted for contention (Firestore's answer when another worker's transaction holds locks on the same mirror docs)", () => {
-  /**
-   * Runs `run` while the first `n` commits that apply tasks (they write mirror docs) fail with ABORTED
-   * as Firestore reports it (gRPC code 10); returns its result and how many such commits were tried.
-   */
-  async function underContention<T>(n: number, run: () => Promise<T>): Promise<{ result: T; commits: number }> {
-    let commits = 0;
-    const undo = injectCommitFaults(fs.db, (written) => {
-      if (!written.some((p) => p.startsWith("publicGenerations/"))) return undefined;
-      commits++;
-      return commits <= n
-        ? Object.assign(new Error("10 ABORTED: injected: too much contention on these documents"), { code: 10 })
-        : undefined;
-    });
-    try {
-      return { result: await run(), commits };
-    } finally {
-      undo();
-    }
-  }
-
-  it("the loser leaves its whole group to the next poll at once: no retry of the lost transaction, no second attempt at the tasks it still holds (most likely the winner's next page)", async () => {
-    const snaps = await seed(12);
-    // The winner applied half of them; the loser still holds the page it read before.
-    const winner = await processTaskBatch(testDeps(fs.db), snaps.slice(0, 6), { workerId: "A" });
-    expect(winner.map((r) => r.status)).toEqual(Array(6).fill("done"));
-    const { result, commits } = await underContention(1, () =>
-      processTaskBatch(testDeps(fs.db), snaps, { workerId: "B", contention: "report" }),
-    );
-    expect(result).toEqual(
-      snaps.map((s) => expect.objectContaining({ taskId: s.id, status: "skipped", reason: "claim-conflict", lostRace: true })),
-    );
-    // The SDK's retry would come after a backoff of 0.5-1.5 s, then fail its fence and apply the rest.
-    expect(commits).toBe(1);
-    const tasks = await fs.db.collection("mirrorQueue").get();
-    const byId = new Map(tasks.docs.map((t) => [t.id, t.data()]));
-    for (const s of snaps.slice(0, 6)) expect(byId.get(s.id)).toMatchObject({ status: "done", attempts: 1 });
-    // Untouched, unclaimed, for the next poll; and then applied once.
-    for (const s of snaps.slice(6)) expect(byId.get(s.id)).toEqual(s.data());
-    const fresh = await Promise.all(snaps.slice(6).map((s) => s.ref.get()));
-    expect((await processTaskBatch(testDeps(fs.db), fresh, { workerId: "C" })).map((r) => r.status)).toEqual(Array(6).fill("done"));
-  });
-
-  it("the trigger's one-off run (default contention handling): the SDK retries the aborted transaction and the task ends done", async () => {
-    const [snap] = await seed(1);
-    const { result, commits } = await underContention(1, () => processMirrorTask(testDeps(fs.db), snap.id, { snapshot: snap }));
-    expect(result).toMatchObject({ status: "done", attempt: 1 });
-    expect(commits).toBe(2);
-  });
-
-  it("contention on every attempt: one commit per poll, and the tasks stay pending and unclaimed, found again by a later poll", async () => {
-    const snaps = await seed(3);
-    const { result, commits } = await underContention(Infinity, () =>
-      processTaskBatch(testDeps(fs.db), snaps, { workerId: "B", contention: "report" }),
-    );
-    expect(result.map((r) => r.status)).toEqual(Array(3).fill("skipped"));
-    // The SDK's five attempts (@google-cloud/firestore's default maxAttempts) would take seconds of backoff.
-    expect(commits).toBe(1);
-    for (const s of snaps) expect((await s.ref.get()).data()).toEqual(s.data());
-  });
 });
 
 it("a worker whose batch was taken by another drops the page it read ahead (the other worker's next page) and goes on from its new cursor point", async () => {

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import { FieldValue, type DocumentReference, type DocumentSnapshot, type Firestore, type Transaction } from "firebase-admin/firestore";
 import type { Clock } from "../clock";
 import { COLLECTIONS, historyItemPath } from "../collections";
-import { errorMessage, firestoreCode, GrpcStatus, isConflict, isRejectedByFirestore, PermanentError } from "../errors";
+import { errorMessage, isConflict, isRejectedByFirestore, PermanentError } from "../errors";
 import { followMirror, SIGNUP_CACHE_DOC } from "../signupCache/cacheEntries";
 import { docSize, largestFields, MAX_DOC_BYTES } from "./docSize";
 import { doneFields, type Claim } from "./lease";
@@ -25,14 +25,6 @@ import type { MirrorTask } from "./task";
  * The tasks of one call must name distinct mirror docs. A task whose plan fails for good (another
  * user's item, a mirror doc over 1 MiB) is left out of the commit and returned as its error; the
  * others go on.
- *
- * Contention (`contention`): Firestore answers ABORTED when another transaction holds a lock on one
- * of the documents, typically a worker applying the same tasks (both read the same mirror docs, both
- * commit writes to them). With "retry" the SDK retries the whole transaction after a backoff of
- * 0.5-1.5 s, then 1.5x more each time, up to 5 attempts. With "report" the first ABORTED is thrown
- * at once, for a caller that leaves the tasks to a later poll (the winner's commit is about to change
- * them: a retry would wait for its locks and then fail its fence); any other failure the SDK retries
- * is still retried that way.
  */
 export class LeaseLostError extends Error {
   override name = "LeaseLostError";
@@ -127,42 +119,8 @@ function planOne(
   }
 }
 
-/** The codes the SDK retries a transaction on (@google-cloud/firestore, transaction.js isRetryableTransactionError), but ABORTED. */
-const RETRIED_BY_SDK: number[] = [
-  GrpcStatus.CANCELLED,
-  GrpcStatus.UNKNOWN,
-  GrpcStatus.DEADLINE_EXCEEDED,
-  GrpcStatus.INTERNAL,
-  GrpcStatus.UNAVAILABLE,
-  GrpcStatus.UNAUTHENTICATED,
-  GrpcStatus.RESOURCE_EXHAUSTED,
-];
-
-export type Contention = "retry" | "report";
-
-/** `signal`: once aborted, the apply makes no further transaction attempt and writes nothing. `contention`: see above. */
+/** `signal`: once aborted, the apply makes no further transaction attempt and writes nothing. */
 export async function applyTasks(
-  db: Firestore,
-  entries: ClaimedTask[],
-  clock: Clock,
-  profiles: ProfileCache,
-  signal?: AbortSignal,
-  contention: Contention = "retry",
-): Promise<TaskApplied[]> {
-  const attempt = (tx: Transaction) => applyIn(tx, db, entries, clock, profiles, signal);
-  if (contention === "retry") return db.runTransaction(attempt);
-  try {
-    return await db.runTransaction(attempt, { maxAttempts: 1 });
-  } catch (error) {
-    const code = firestoreCode(error);
-    if (code === undefined || !RETRIED_BY_SDK.includes(code)) throw error;
-    return db.runTransaction(attempt);
-  }
-}
-
-/** One attempt of `applyTasks`' transaction. */
-async function applyIn(
-  tx: Transaction,
   db: Firestore,
   entries: ClaimedTask[],
   clock: Clock,
@@ -175,27 +133,31 @@ async function applyIn(
   ]);
   const cacheRef = db.collection(COLLECTIONS.signupImageCache).doc(SIGNUP_CACHE_DOC);
   const owners = entries.filter((e) => e.task.op === "upsert").map((e) => e.task.uid);
-  signal?.throwIfAborted();
-  const [snaps, users] = await Promise.all([tx.getAll(...reads), profiles.get(db, owners, clock.now())]);
-  const planned = entries.map((entry, i) => planOne(db, entry, dataOf(snaps[2 * i]), dataOf(snaps[2 * i + 1]), users.get(entry.task.uid)));
-  const ok = planned.filter((p): p is Planned => !(p instanceof PermanentError));
-  const touching = ok.filter((p) => touchesSignupCache(p.before, p.after));
-  if (touching.length) {
-    // One read and at most one write of the cache for the whole group, each change applied in turn.
-    const cache = dataOf(await tx.get(cacheRef));
-    const next = touching.reduce<Doc | undefined>(
-      (current, p) => followMirror(current ?? cache, p.entry.task.historyId, p.after) ?? current,
-      undefined,
+  return db.runTransaction(async (tx) => {
+    signal?.throwIfAborted();
+    const [snaps, users] = await Promise.all([tx.getAll(...reads), profiles.get(db, owners, clock.now())]);
+    const planned = entries.map((entry, i) =>
+      planOne(db, entry, dataOf(snaps[2 * i]), dataOf(snaps[2 * i + 1]), users.get(entry.task.uid)),
     );
-    if (next) tx.set(cacheRef, next);
-  }
-  signal?.throwIfAborted();
-  const nowMs = clock.now();
-  for (const p of ok) {
-    writeChange(tx, p.mirrorRef, p.change);
-    tx.update(p.entry.claim.ref, doneFields(nowMs, p.applied.outcome, p.entry.claim), { lastUpdateTime: p.entry.claim.version });
-  }
-  return planned.map((p): TaskApplied => (p instanceof PermanentError ? { ok: false, error: p } : { ok: true, applied: p.applied }));
+    const ok = planned.filter((p): p is Planned => !(p instanceof PermanentError));
+    const touching = ok.filter((p) => touchesSignupCache(p.before, p.after));
+    if (touching.length) {
+      // One read and at most one write of the cache for the whole group, each change applied in turn.
+      const cache = dataOf(await tx.get(cacheRef));
+      const next = touching.reduce<Doc | undefined>(
+        (current, p) => followMirror(current ?? cache, p.entry.task.historyId, p.after) ?? current,
+        undefined,
+      );
+      if (next) tx.set(cacheRef, next);
+    }
+    signal?.throwIfAborted();
+    const nowMs = clock.now();
+    for (const p of ok) {
+      writeChange(tx, p.mirrorRef, p.change);
+      tx.update(p.entry.claim.ref, doneFields(nowMs, p.applied.outcome, p.entry.claim), { lastUpdateTime: p.entry.claim.version });
+    }
+    return planned.map((p): TaskApplied => (p instanceof PermanentError ? { ok: false, error: p } : { ok: true, applied: p.applied }));
+  });
 }
 
 /**

@@ -37,8 +37,8 @@ import { auditQueue } from "./queueAudit";
  * it scatters (queueWorker.ts). A random point lands in a wake as often as the id space behind the
  * workers is done, so in the last part of a drain more scatters end in another worker's page.
  * When both workers' transactions hold the same mirror docs, Firestore aborts one (ABORTED; the
- * emulator only after a 2 s lock timeout, in which the winner waits too); the loser leaves its group
- * to the next poll at once, without the SDK's retry after a backoff (taskBatch.ts).
+ * emulator only after a 2 s lock timeout, in which the winner waits too) and the SDK retries it
+ * after its backoff (0.5-1.5 s first); the retry then fails its fence (taskBatch.ts re-reads).
  */
 export const AUDIT_INTERVAL_MS = 60_000;
 export const RECOVERY_INTERVAL_MS = 10_000;

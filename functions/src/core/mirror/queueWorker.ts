@@ -133,7 +133,6 @@ export class MirrorQueueWorker {
       abandoned: this.abandoned,
       pool: config.MIRROR_POOL_SIZE,
       profiles: this.profiles,
-      contention: "report",
     }).catch((error) => due.map((snap) => unclaimed(snap.id, error, this.deps)));
     const progressed = results.filter((r) => PROGRESSED.includes(r.status)).length;
     this.stats.processed += results.filter((r) => r.status === "done").length;

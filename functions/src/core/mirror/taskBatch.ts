@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { DocumentSnapshot } from "firebase-admin/firestore";
 import type { WorkerDeps } from "../deps";
-import { errorMessage, isConflict, isContention, isRejectedByFirestore, PermanentError } from "../errors";
+import { errorMessage, isConflict, isRejectedByFirestore, PermanentError } from "../errors";
 import type { Logger } from "../logger";
-import { applyTasks, type ClaimedTask, type Contention } from "./applyTask";
+import { applyTasks, type ClaimedTask } from "./applyTask";
 import { claimLimits, claimsInCommit, decideClaim } from "./claim";
 import { claimInCommit } from "./lease";
 import { runLeased } from "./leasedTask";
@@ -30,27 +30,14 @@ import { completed, failedRun, unclaimedRun, withinDeadline, type Run } from "./
  * Firestore refuses is retried task by task, to find the one it refuses. A commit that fails its
  * fence means another worker or the app changed one of the group's tasks since it was read: the
  * group's tasks are read again; the changed ones are left to whoever changed them, the others are
- * applied once more; a second such failure leaves them to the next poll. For the continuous worker
- * (`contention: "report"`), a transaction aborted for contention most often means another worker is
- * applying the same tasks, its transaction holding the same mirror docs: the whole group is left to
- * the next poll at once, with no retry and no re-read. Applying the rest again at once would meet that worker once more:
- * the rest is most likely its next page, and before its commit lands the same tasks still look
- * unchanged (on the emulator, each such meeting is another 2 s lock timeout for both). Elsewhere
- * the SDK retries it after its backoff, so a one-off event (the trigger) still ends in a write, and
- * contention through every retry fails the tasks like any transient error. Nothing of a failed
- * commit lands, so no task's effect lands twice.
+ * applied once more; a second such failure leaves them to the next poll. Nothing of a failed commit
+ * lands, so no task's effect lands twice.
  */
 export const MAX_GROUP_TASKS = 25;
 
 export interface BatchOptions extends ProcessTaskOptions {
   /** Transactions (groups or leased tasks) at once; 1: one after another. */
   pool?: number;
-  /**
-   * A group whose transaction Firestore aborts for contention: "retry" (the default: the trigger,
-   * the sweep, a drain) lets the SDK retry it; "report" (the continuous worker, which polls again at
-   * once) leaves the whole group to the next poll at once (see above).
-   */
-  contention?: Contention;
 }
 
 interface Context {
@@ -58,20 +45,13 @@ interface Context {
   options: ProcessTaskOptions;
   pool: number;
   profiles: ProfileCache;
-  contention: Contention;
 }
 
 type Candidate = ClaimedTask & { snap: DocumentSnapshot };
 
 export async function processTaskBatch(deps: WorkerDeps, snaps: DocumentSnapshot[], options: BatchOptions = {}): Promise<TaskResult[]> {
   const started = deps.clock.now();
-  const context: Context = {
-    deps,
-    options,
-    pool: Math.max(1, options.pool ?? 1),
-    profiles: options.profiles ?? new ProfileCache(0),
-    contention: options.contention ?? "retry",
-  };
+  const context: Context = { deps, options, pool: Math.max(1, options.pool ?? 1), profiles: options.profiles ?? new ProfileCache(0) };
   const runs = await runAll(context, snaps);
   const durationMs = deps.clock.now() - started;
   return snaps.map((snap) => {
@@ -176,7 +156,7 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
   });
   try {
     const results = await withinDeadline(
-      (signal) => applyTasks(deps.db, group, clock, context.profiles, signal, context.contention),
+      (signal) => applyTasks(deps.db, group, clock, context.profiles, signal),
       config.MIRROR_LEASE_MS / 2,
       options.abandoned,
     );
@@ -191,10 +171,6 @@ async function runGroup(context: Context, group: Candidate[], round: number): Pr
       }),
     );
   } catch (error) {
-    if (isContention(error) && context.contention === "report") {
-      logs.forEach((log) => log.debug("task.contention", { error }));
-      return group.map((c) => [c.snap.id, "conflict"]);
-    }
     if (isConflict(error)) return raced(context, group, round, logs);
     // Firestore refused the commit: one of the tasks' writes is at fault; find which, task by task.
     if (isRejectedByFirestore(error) && group.length > 1)
