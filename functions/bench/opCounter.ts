@@ -14,6 +14,7 @@
  * else was in that commit and however often it was tried.
  */
 /* eslint-disable @typescript-eslint/no-require-imports */
+import { appendFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { ownCpuMs } from "./cpu";
 
@@ -172,6 +173,29 @@ async function settled(maxMs = 5_000): Promise<void> {
   while (inFlight > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 1));
 }
 
+/**
+ * With BENCH_RPC_TRACE=FILE, each finished RPC is appended to FILE as one line: pid, method, start
+ * (ms since the epoch), duration ms, status, writes (Commit) or documents (BatchGetDocuments), and
+ * whether it runs in a transaction (`tx`), starts one (`newtx`) or neither (`-`): to see where a
+ * lost race spends its time (a lock wait, the SDK's retry).
+ */
+const TRACE_FILE = process.env.BENCH_RPC_TRACE;
+
+function traceRpc(method: string, request: unknown, started: number, code: number): void {
+  if (!TRACE_FILE) return;
+  const r = (request ?? {}) as {
+    writes?: unknown[];
+    documents?: unknown[];
+    transaction?: unknown;
+    newTransaction?: unknown;
+    options?: unknown;
+  };
+  const ms = performance.now() - started;
+  const tx = r.transaction ? "tx" : r.newTransaction || r.options ? "newtx" : "-";
+  const n = r.writes?.length ?? r.documents?.length ?? 0;
+  appendFileSync(TRACE_FILE, `${process.pid} ${method} ${(Date.now() - ms).toFixed(0)} ${ms.toFixed(1)} ${grpc.status[code]} ${n} ${tx}\n`);
+}
+
 export function installOpCounter(): void {
   if (installed) return;
   installed = true;
@@ -200,6 +224,7 @@ export function installOpCounter(): void {
           },
           onReceiveStatus(status, nextStatus) {
             tally(method, request, responses, anyDocument, status.code, performance.now() - started);
+            traceRpc(method, request, started, status.code);
             inFlight--;
             nextStatus(status);
           },

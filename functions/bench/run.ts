@@ -39,7 +39,8 @@ const HELP = `npm run bench -- [options]
   --before DIR       a lib/ built from the code before a change: its seed-defaults worker is measured in this run too
                      (the path "before"), and the report compares with it rather than with --baseline
   --write            write docs/ even for a partial run
-  --render           re-render docs/BENCHMARKS.md from docs/benchmarks.json and exit`;
+  --render           re-render docs/BENCHMARKS.md from docs/benchmarks.json and exit
+Environment: BENCH_RPC_TRACE=FILE appends one line per RPC of every measured process to FILE (bench/opCounter.ts).`;
 
 function options() {
   const { values } = parseArgs({

@@ -12,7 +12,8 @@ import type { Firestore } from "firebase-admin/firestore";
 /* eslint-disable-next-line @typescript-eslint/no-require-imports */
 const { WriteBatch } = require("@google-cloud/firestore/build/src/write-batch");
 
-type Fault = (paths: string[]) => Error | Promise<void> | undefined;
+/** An error to fail the commit with, or undefined to let it through; a promise holds the commit until it settles. */
+type Fault = (paths: string[]) => Error | undefined | Promise<Error | undefined | void>;
 const faults = new WeakMap<object, Fault>();
 let installed = false;
 
@@ -21,9 +22,8 @@ function install(): void {
   installed = true;
   const commit = WriteBatch.prototype._commit;
   WriteBatch.prototype._commit = async function (this: { _firestore: object; _ops: { docPath: string }[] }, ...args: unknown[]) {
-    const fault = faults.get(this._firestore)?.(this._ops.map((op) => op.docPath));
-    if (fault instanceof Error) throw fault;
-    await fault;
+    const error = await faults.get(this._firestore)?.(this._ops.map((op) => op.docPath));
+    if (error) throw error;
     return commit.apply(this, args);
   };
 }

@@ -1,9 +1,12 @@
-import type { DocumentSnapshot } from "firebase-admin/firestore";
+import { Timestamp, type DocumentSnapshot } from "firebase-admin/firestore";
+import { ID_ALPHABET } from "../../src/core/mirror/dueTasks";
+import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { processTaskBatch } from "../../src/core/mirror/taskBatch";
 import { counted, installOpCounter } from "../../bench/opCounter";
 import { testDeps } from "../harness/deps";
-import { createTestFirestore, type TestFirestore } from "../harness/firestore";
-import { enqueue, putHistoryItem, putUser } from "../harness/mirrorData";
+import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { injectCommitFaults } from "../harness/commitFaults";
+import { enqueue, enqueueRaw, putHistoryItem, putUser } from "../harness/mirrorData";
 
 /**
  * Two workers that read the same pending tasks (their cursors met) and apply them at once, each
@@ -101,4 +104,51 @@ it("one batch transaction applies the source-decides rules per task: a removal a
   expect((await fs.db.doc("publicGenerationOwners/gone").get()).get("uid")).toBe("u0");
   expect((await fs.db.doc("publicGenerationOwners/priv").get()).get("uid")).toBe("u1");
   expect((await fs.db.doc("publicGenerationOwners/theirs").get()).exists).toBe(false);
+});
+
+it("a worker whose batch was taken by another drops the page it read ahead (the other worker's next page) and goes on from its new cursor point", async () => {
+  // Ids chosen so that the cursor points are known: the worker starts at "VVVV…" (before every id),
+  // so its first batch is a000-a011 and the page it reads ahead a012-a023; it scatters to "cccc…",
+  // whose next page is m000-m011.
+  const ids = [
+    ...Array.from({ length: 24 }, (_, i) => `a${String(i).padStart(3, "0")}`),
+    ...Array.from({ length: 12 }, (_, i) => `m${String(i).padStart(3, "0")}`),
+  ];
+  await putUser(fs.db, "u0");
+  for (const id of ids) {
+    await putHistoryItem(fs.db, "u0", `h-${id}`);
+    await enqueueRaw(fs.db, { op: "upsert", uid: "u0", historyId: `h-${id}`, status: "pending", createdAt: Timestamp.now() }, id);
+  }
+  const pointAt = (c: string) => (ID_ALPHABET.indexOf(c) + 0.5) / ID_ALPHABET.length;
+  let point = pointAt("V");
+  const random = jest.spyOn(Math, "random").mockImplementation(() => point);
+  const applied: string[][] = [];
+  let taken = false;
+  // Before the worker's first commit, another worker completes its batch; the scatter after it lands at "cccc…".
+  const undo = injectCommitFaults(fs.db, async (written) => {
+    if (!written.some((p) => p.startsWith("publicGenerations/"))) return undefined;
+    applied.push(written.filter((p) => p.startsWith("mirrorQueue/")).map((p) => p.split("/")[1]));
+    if (!taken) {
+      taken = true;
+      point = pointAt("c");
+      await Promise.all(applied[0].map((id) => fs.db.doc(`mirrorQueue/${id}`).update({ status: "done" })));
+    }
+    return undefined;
+  });
+  const worker = new MirrorQueueWorker(testDeps(fs.db, { config: { MIRROR_BATCH_LIMIT: 12, MIRROR_POLL_INTERVAL_MS: 100 } }));
+  void worker.start();
+  try {
+    await eventually(
+      async () => applied.length,
+      (n) => n >= 2,
+      60_000,
+      "a second batch",
+    );
+  } finally {
+    await worker.stop();
+    undo();
+    random.mockRestore();
+  }
+  expect(applied[0]).toEqual(ids.slice(0, 12));
+  expect(applied[1]).toEqual(ids.slice(24, 36));
 });

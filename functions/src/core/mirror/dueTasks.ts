@@ -31,6 +31,15 @@ import { auditQueue } from "./queueAudit";
  * Firestore's auto-ids (the app enqueues with `add()`), uniform over that space, so workers land
  * in different parts of the backlog and meet only when one catches up with another. Ids of another
  * shape spread less well; every task is still completed once.
+ *
+ * Where they still meet: a worker that catches up with another finds no pending task in the other's
+ * wake (done tasks leave the pending query), so its next page is the other's page in flight. The
+ * loser's page read ahead is then most likely the other's next page, so the worker drops it before
+ * it scatters (queueWorker.ts). A random point lands in a wake as often as the id space behind the
+ * workers is done, so in the last part of a drain more scatters end in another worker's page.
+ * When both workers' transactions hold the same mirror docs, Firestore aborts one (ABORTED; the
+ * emulator only after a 2 s lock timeout, in which the winner waits too) and the SDK retries it
+ * after its backoff (0.5-1.5 s first); the retry then fails its fence (taskBatch.ts re-reads).
  */
 export const AUDIT_INTERVAL_MS = 60_000;
 export const RECOVERY_INTERVAL_MS = 10_000;
@@ -66,7 +75,8 @@ export function implausibleRetryQuery(db: Firestore, bound: Timestamp, limit: nu
   return mirrorQueue(db).where("status", "==", "failed").where("nextAttemptAt", ">", bound).orderBy("nextAttemptAt").limit(limit);
 }
 
-const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/** The characters of Firestore's auto-generated ids, in id order. */
+export const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** A random point in the space of Firestore's auto-generated ids. */
 function randomId(random: () => number): string {

@@ -109,7 +109,8 @@ export class MirrorQueueWorker {
    * next page, whose round trip would otherwise come between batches. The page leaves out the
    * batch's tasks (DueTaskFinder.find `exclude`), which the queries still return while the batch
    * applies them. A task in it that changes before its turn (another worker took it) fails its
-   * claim's precondition like any raced task. A page whose read failed fails the next poll, once.
+   * claim's precondition like any raced task; after a batch that lost a race the page is dropped
+   * (`moveAway`). A page whose read failed fails the next poll, once.
    */
   private async poll(readAhead: boolean): Promise<PollOutcome> {
     const { clock, config } = this.deps;
@@ -133,10 +134,23 @@ export class MirrorQueueWorker {
     const progressed = results.filter((r) => PROGRESSED.includes(r.status)).length;
     this.stats.processed += results.filter((r) => r.status === "done").length;
     this.stats.failed += progressed - results.filter((r) => r.status === "done").length;
-    // Another worker took some of these tasks: this one moves elsewhere in the queue.
+    // Another worker took some of these tasks: this one moves elsewhere in the queue, and drops the
+    // page it read ahead from here (most likely the other worker's next page, which it would lose too).
     const lostRaces = results.filter((r) => r.lostRace).length;
-    if (lostRaces > 0) this.finder.scatter();
+    if (lostRaces > 0) await this.moveAway();
     return { found: due.length, progressed, lostRaces };
+  }
+
+  /**
+   * After a lost race: the pending tasks of the page read ahead are dropped (found again later, by
+   * this worker or another); what only the recovery and audit queries find is kept. The scatter
+   * waits for that read, which sets the cursor it moves.
+   */
+  private async moveAway(): Promise<void> {
+    const page = this.nextPage && (await this.nextPage.catch(() => []));
+    const kept = page?.filter((snap) => snap.get("status") !== "pending") ?? [];
+    this.nextPage = kept.length ? Promise.resolve(kept) : undefined;
+    this.finder.scatter();
   }
 
   async stop(): Promise<{ released: number }> {
