@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { recordProcessGroup } from "../../dev/emulator";
-import { emulatorHost } from "./firestore";
+import { clearProject, emulatorHost, uniqueProjectId } from "./firestore";
 
 /** A standalone worker started from the build output, as an operator would run it. */
 export interface WorkerProcess {
@@ -103,6 +103,21 @@ export async function startMeasured(count: number, start: () => WorkerProcess): 
   const allowedMs = Pace.START_SLACK * Math.max(1, others.length) * startMs;
   await within(Promise.all(others.map((w) => w.started)), allowedMs, `${others.length} more processes to start`);
   return { processes: [first, ...others], startMs };
+}
+
+/**
+ * One mirror queue worker's start (ms) on this machine now, on an empty project of its own: the unit
+ * of Pace for a test whose processes log no start of their own (the CLI, `npm run local`).
+ */
+export async function measureStart(): Promise<number> {
+  const projectId = uniqueProjectId("pace");
+  const w = startWorkerProcess("mirrorQueueWorker.js", projectId);
+  try {
+    return await w.started;
+  } finally {
+    await killAll([w]);
+    await clearProject(projectId);
+  }
 }
 
 /** `work`, or a rejection naming `label` when it has not settled within `ms`. */
