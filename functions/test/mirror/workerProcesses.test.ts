@@ -107,7 +107,11 @@ it("three worker processes and the trigger path race over 300 tasks: each done o
     "all tasks done",
   );
   const tasks = await fs.db.collection("mirrorQueue").get();
-  expect(tasks.docs.every((d) => d.get("attempts") === 1)).toBe(true);
+  // Named with their last error, should one have run twice.
+  const rerun = tasks.docs
+    .filter((d) => d.get("attempts") !== 1)
+    .map((d) => ({ id: d.id, attempts: d.get("attempts"), lastError: d.get("lastError") }));
+  expect(rerun).toEqual([]);
   const mirrors = await fs.db.collection("publicGenerations").get();
   expect(mirrors.size).toBe(300);
   const byTask = new Map(tasks.docs.map((d) => [d.get("historyId"), d.id]));
