@@ -5,11 +5,21 @@ import { join } from "node:path";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { freePort } from "../../dev/emulator";
-import { clearProject, emulatorHost, eventually, uniqueProjectId } from "../harness/firestore";
+import { clearProject, emulatorHost, eventually, eventuallyWhileProgressing, uniqueProjectId } from "../harness/firestore";
+import { measureStart, Pace } from "../harness/processes";
 
 /** The README's first command, `npm run local -- --once`, as a process: it ends with the summary and exit 0. */
 const script = join(__dirname, "../../build/dev/local.js");
 const projectId = uniqueProjectId("local");
+/**
+ * Deadlines (Pace): a run of local.js that is starting, or working, changes its output or its tasks within this
+ * many ms; the heartbeat interval it gives its workers (dev/local.ts) is added where a heartbeat is what moves.
+ */
+let movesMs: number;
+const LOCAL_HEARTBEAT_MS = 15_000;
+beforeAll(async () => {
+  movesMs = Pace.STALL_STARTS * (await measureStart());
+});
 afterAll(() => clearProject(projectId));
 
 it("seeds, runs every worker, prints the summary and exits 0 with --once", async () => {
@@ -58,10 +68,10 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
   try {
     const enqueueLine = /\n\[local\] {3}FIRESTORE_EMULATOR_HOST=.* node -e .*\n/;
     // Its stderr and exit code in the failure message, should it end or complain instead.
-    await eventually(
+    await eventuallyWhileProgressing(
       async () => ({ stdout, stderr, exitCode: child.exitCode }),
       (now) => now.exitCode !== null || enqueueLine.test(now.stdout),
-      120_000,
+      movesMs,
       "the enqueue line",
     );
     expect(stdout).toMatch(enqueueLine);
@@ -78,7 +88,7 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
     await eventually(
       async () => stdout,
       (out) => out.includes(`task.completed taskId=${taskId}`),
-      60_000,
+      movesMs,
       "the worker to complete the enqueued task",
     );
 
@@ -93,7 +103,7 @@ it("prints the emulator, project and S3 settings and an enqueue line that works,
     await eventually(
       async () => stdout,
       (out) => out.includes(`task.completed taskId=${tryTaskId} op=upsert historyId=my-first outcome=published attempt=1`),
-      60_000,
+      movesMs,
       "the README's task to complete",
     );
     const app = initializeApp({ projectId: `${projectId}-run` }, `${projectId}-run`);
@@ -163,10 +173,10 @@ describe("nothing npm run local starts outlives it, however it ends", () => {
     let output = "";
     child.stdout!.on("data", (c: Buffer) => (output += c));
     child.stderr!.on("data", (c: Buffer) => (output += c));
-    await eventually(
-      async () => output,
-      (out) => out.includes("workers running") || child.exitCode !== null,
-      180_000,
+    await eventuallyWhileProgressing(
+      async () => ({ output, exitCode: child.exitCode }),
+      (now) => now.output.includes("workers running") || now.exitCode !== null,
+      movesMs,
       "local.js to start its workers",
     );
     expect(output).toContain("workers running");
@@ -175,10 +185,11 @@ describe("nothing npm run local starts outlives it, however it ends", () => {
 
   const commands = (tag: string) => tagged(tag).map((p) => p.command);
   const allGone = (tag: string) =>
-    eventually(
+    eventuallyWhileProgressing(
       async () => tagged(tag),
       (left) => left.length === 0,
-      60_000,
+      // Its output closed, local.js meets it at the next line: a worker's heartbeat at the latest.
+      LOCAL_HEARTBEAT_MS + movesMs,
       "every process of the run to end",
     );
 

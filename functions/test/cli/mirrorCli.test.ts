@@ -9,7 +9,7 @@ import { ManualClock, testDeps } from "../harness/deps";
 import { createTestFirestore, emulatorHost, eventually, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, putHistoryItem } from "../harness/mirrorData";
-import { killAll, LIB, runCli, startCli, type WorkerProcess } from "../harness/processes";
+import { killAll, LIB, measureStart, Pace, runCli, startCli, type WorkerProcess } from "../harness/processes";
 
 /**
  * `workers mirror backfill` and `workers mirror verify` as processes: reports, exit codes, progress
@@ -18,8 +18,11 @@ import { killAll, LIB, runCli, startCli, type WorkerProcess } from "../harness/p
  */
 let fs: TestFirestore;
 let started: WorkerProcess[] = [];
-beforeAll(() => {
+/** Waits on a CLI run: it has started and walked a page within this many ms (Pace). */
+let runMovesMs: number;
+beforeAll(async () => {
   fs = createTestFirestore("mirror-cli");
+  runMovesMs = Pace.STALL_STARTS * (await measureStart());
 });
 beforeEach(() => fs.clear());
 afterEach(async () => {
@@ -50,7 +53,7 @@ async function startWalking(args: string[]): Promise<WorkerProcess> {
   await eventually(
     async () => child.lines.stderr.filter((l) => PLAIN_PROGRESS.test(l)).length,
     (lines) => lines >= 1,
-    60_000,
+    runMovesMs,
     "a progress line",
   );
   return child;
@@ -167,7 +170,7 @@ describe("mirror backfill", () => {
     const held = await eventually(
       async () => (await backfillCursorRef(fs.db, {}).get()).get("leaseOwner") as unknown,
       (owner) => typeof owner === "string",
-      60_000,
+      runMovesMs,
       "the lease",
     );
     expect(held).toMatch(new RegExp(`^cli@[^:]+:${first.child.pid}:`));
@@ -194,7 +197,7 @@ describe("mirror backfill", () => {
     await eventually(
       async () => ((await backfillCursorRef(fs.db, {}).get()).get("walked") as number | undefined) ?? 0,
       (walked) => walked > 0,
-      60_000,
+      runMovesMs,
       "a saved cursor",
     );
     first.child.kill("SIGKILL");

@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../dev/emulator";
@@ -19,6 +19,7 @@ afterEach(() => killAll(started.splice(0)));
 
 /** A TCP port that accepts connections and never answers: an emulator host that hangs. */
 let silent: Server;
+const silentConnections = new Set<Socket>();
 let silentHost: string;
 /** Servers that answer HTTP, but are not Firestore: what a wrong port most often reaches. */
 let notFound: Server;
@@ -28,7 +29,11 @@ const otherServers: Record<string, string> = {};
 let closedHost: string;
 let home: string;
 beforeAll(async () => {
-  silent = createServer(() => undefined);
+  // It reads what it is sent (and so sees a client hang up), never answers, and ends what is left at afterAll.
+  silent = createServer((socket) => {
+    silentConnections.add(socket.on("close", () => silentConnections.delete(socket)));
+    socket.resume();
+  });
   const port = await freePort();
   await new Promise<void>((resolve) => silent.listen(port, "127.0.0.1", resolve));
   silentHost = `127.0.0.1:${port}`;
@@ -41,6 +46,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "no-credentials-"));
 });
 afterAll(async () => {
+  for (const socket of silentConnections) socket.destroy();
   silent.close();
   notFound.close();
   await s3.dispose();

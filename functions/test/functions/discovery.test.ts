@@ -8,7 +8,7 @@ import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { freePort, stopProcessGroup } from "../../dev/emulator";
 import { eventually } from "../harness/firestore";
-import { spawnOwnGroup } from "../harness/processes";
+import { measureStart, Pace, spawnOwnGroup } from "../harness/processes";
 
 /* eslint-disable @typescript-eslint/no-require-imports -- firebase-tools ships no types for its internals */
 const { loadUserEnvs } = require("firebase-tools/lib/functions/env");
@@ -19,6 +19,12 @@ const { resolveBackend } = require("firebase-tools/lib/deploy/functions/build");
 const FUNCTIONS_DIR = join(__dirname, "../..");
 const PROJECT = "demo-workers";
 const ZATA_SECRETS = ["ZATA_ACCESS_KEY_ID", "ZATA_SECRET_ACCESS_KEY"];
+
+/** How long the bin may take to serve its manifest: it loads the whole build, as a worker loads its part (Pace). */
+let serveWithinMs: number;
+beforeAll(async () => {
+  serveWithinMs = Pace.STALL_STARTS * (await measureStart());
+});
 
 /** One line per exported function: what its trigger is, what it needs. Adding a function = adding its line. */
 const EXPECTED: Record<string, Record<string, unknown>> = {
@@ -113,7 +119,7 @@ async function discover(env: Record<string, string>): Promise<{ status: number; 
     const res = await eventually(
       () => fetch(`http://127.0.0.1:${port}/__/functions.yaml`).catch(() => undefined),
       (r) => r !== undefined,
-      30_000,
+      serveWithinMs,
       "the firebase-functions bin to serve its manifest",
     );
     return { status: res!.status, body: await res!.text(), output };

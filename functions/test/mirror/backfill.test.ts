@@ -7,7 +7,7 @@ import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import type { ProgressEvent } from "../../src/core/progress";
 import { failingCounts } from "../harness/countFaults";
 import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
-import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { createTestFirestore, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem, mirrorDoc, putHistoryItem, putUser } from "../harness/mirrorData";
 
@@ -459,7 +459,7 @@ describe("stopping and resuming", () => {
     );
     await isHung;
     // Page 3's other lanes settle (pages 1 and 2, and page 3 but the hung task), so its tasks exist before B looks.
-    await eventually(
+    await eventuallyWhileProgressing(
       async () => settled,
       (n) => n === 149,
       30_000,

@@ -3,10 +3,10 @@ import { documentCreatedEvent } from "../../dev/firestoreEvents";
 import { runBackfill } from "../../src/core/mirror/backfill";
 import { processMirrorTask } from "../../src/core/mirror/processMirrorTask";
 import { testDeps } from "../harness/deps";
-import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
+import { createTestFirestore, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { mirrorMismatches } from "../harness/mirrorCheck";
 import { historyItem } from "../harness/mirrorData";
-import { killAll, startWorkerProcess, type WorkerProcess } from "../harness/processes";
+import { killAll, Pace, startMeasured, startWorkerProcess, type WorkerProcess } from "../harness/processes";
 import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
 
 /**
@@ -81,16 +81,11 @@ it("backfill, two workers, the trigger and the app's own changes on the same ite
   for (let i = 0; i < N; i++) writer.set(fs.db.doc(path(i)), historyItem(`u${i % 5}`, `h${i}`, { isPublic: i % 4 !== 0 }));
   await writer.close();
   const fast = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400" };
-  started = [
-    startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast),
-    startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast),
-  ];
-  await eventually(
-    async () => started.every((w) => w.logs.some((l) => l.message === "worker.started")),
-    Boolean,
-    30_000,
-    "workers started",
-  );
+  const { startMs } = await startMeasured(2, () => {
+    const w = startWorkerProcess("mirrorQueueWorker.js", fs.projectId, fast);
+    started.push(w);
+    return w;
+  });
 
   const deps = testDeps(fs.db);
   let appDone = false;
@@ -113,7 +108,7 @@ it("backfill, two workers, the trigger and the app's own changes on the same ite
   await eventuallyWhileProgressing(
     () => unsettled(fs.db),
     (left) => left.length === 0,
-    30_000,
+    Pace.STALL_STARTS * startMs,
     "every task done",
   );
   expect(await mirrorMismatches(fs.db)).toEqual([]);

@@ -6,7 +6,7 @@ import { getQueueStatus } from "../../src/core/mirror/queueStatus";
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { requeueDeadLetters } from "../../src/core/mirror/requeue";
 import { ManualClock, memoryLogger, testDeps } from "../harness/deps";
-import { eventually } from "../harness/firestore";
+import { eventually, eventuallyWhileProgressing } from "../harness/firestore";
 import { injectCommitFaults, unavailable } from "../harness/commitFaults";
 import { enqueue, enqueueNearLimit, enqueueRaw, mirrorDoc, putHistoryItem, putUser, taskDoc } from "../harness/mirrorData";
 import { MIRROR_PATHS, POLLING_PATHS, useMirrorTestBed } from "../harness/mirrorPaths";
@@ -328,9 +328,9 @@ describe("progress", () => {
     const worker = new MirrorQueueWorker(deps({ config: slow, logger }));
     void worker.start();
     try {
-      await eventually(
-        () => getQueueStatus(bed.fs.db, Date.now(), { maxAttempts: 5 }),
-        (s) => s.deadLetters.count === 12,
+      await eventuallyWhileProgressing(
+        async () => (await getQueueStatus(bed.fs.db, Date.now(), { maxAttempts: 5 })).deadLetters.count,
+        (count) => count === 12,
         30_000,
         "twelve dead letters",
       );
@@ -351,7 +351,7 @@ describe("progress", () => {
     const worker = new MirrorQueueWorker(deps({ config: { ...slow, MIRROR_BATCH_LIMIT: 12 }, logger }));
     void worker.start();
     try {
-      await eventually(
+      await eventuallyWhileProgressing(
         async () => logger.entries.filter((e) => e.message === "task.claim_error").length,
         (n) => n >= 12,
         30_000,
