@@ -21,15 +21,17 @@ let started: WorkerProcess[] = [];
 /** Waits on a CLI run: it has started and walked a page within this many ms (Pace). */
 let runMovesMs: number;
 beforeAll(async () => {
-  fs = createTestFirestore("mirror-cli");
   runMovesMs = Pace.STALL_STARTS * (await measureStart());
 });
-beforeEach(() => fs.clear());
+// A project of its own per test (workerProcesses.test.ts says why): a test kills a run mid-transaction.
+beforeEach(() => {
+  fs = createTestFirestore("mirror-cli");
+});
 afterEach(async () => {
   await killAll(started);
   started = [];
+  await fs.close();
 });
-afterAll(() => fs.close());
 
 const cli = (args: string[]) => runCli(args, fs.projectId);
 // eslint-disable-next-line no-control-regex

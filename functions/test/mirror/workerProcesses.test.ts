@@ -13,15 +13,16 @@ import { functionsRuntimeEnv } from "../../dev/functionsRuntime";
  */
 let fs: TestFirestore;
 let started: WorkerProcess[] = [];
-beforeAll(() => {
+// A project of its own per test, not one cleared between tests: the emulator refuses to clear a project while a
+// transaction of a killed worker still holds a lock (HTTP 409, "Transaction lock timeout").
+beforeEach(() => {
   fs = createTestFirestore("workers");
 });
-beforeEach(() => fs.clear());
 afterEach(async () => {
   await killAll(started);
   started = [];
+  await fs.close();
 });
-afterAll(() => fs.close());
 
 const FAST = { MIRROR_POLL_INTERVAL_MS: "100", MIRROR_MAX_BACKOFF_MS: "400", WORKER_HEARTBEAT_MS: "1000" };
 const worker = (env: Record<string, string> = {}) => {
