@@ -182,6 +182,36 @@ ${cases}
 `;
 }
 
+/**
+ * Each run of the paths of several processes: what the workers' meetings cost. A commit that fails the
+ * task's fence (FAILED_PRECONDITION) costs a commit and a re-read; an aborted one (ABORTED: two
+ * transactions held the same mirror docs) costs both transactions the emulator's lock timeout.
+ */
+function contentionTable(d: DelayResult): string {
+  const several = d.paths.filter((p) => p.runs.some((r) => r.claimsByProcess.length > 1));
+  if (!several.length) return "";
+  const lines = several.flatMap((p) =>
+    p.runs.map((r) => {
+      const commit = r.ops.byMethod.Commit ?? { calls: 0, totalMs: 0, maxMs: 0, errors: {} };
+      const lost = r.claims ? `${fixed((100 * r.claimsLost) / r.claims, 0)} %` : "n/a";
+      return row([
+        p.label,
+        fixed(r.tasksPerSecond),
+        lost,
+        commit.errors.FAILED_PRECONDITION ?? 0,
+        commit.errors.ABORTED ?? 0,
+        fixed(commit.maxMs, 0),
+      ]);
+    }),
+  );
+  return `Each run of several processes: claims lost, commits that failed the task's fence, commits aborted for contention, and the longest commit:
+
+${row(["path", "tasks/s", "claims lost", "fence failures", "aborted commits", "longest commit, ms"])}
+${row(["---", "---:", "---:", "---:", "---:", "---:"])}
+${lines.join("\n")}
+`;
+}
+
 export function renderMirror(
   mirror: DelayResult[] | undefined,
   baseline: { date: string; defaults: Record<string, number> } | undefined,
@@ -212,7 +242,8 @@ ${methodTable(d)}
 Writes per task by collection (the app's enqueue not included), and the most-written document:
 
 ${writeLoadTable(d)}
-${t ? `\n${t}\n` : ""}`;
+
+${contentionTable(d)}${t ? `\n${t}\n` : ""}`;
   });
   const base = baseline
     ? `\nBaseline for the "before" ratio: the run of ${baseline.date.slice(0, 10)} (seed defaults: ${Object.entries(baseline.defaults)

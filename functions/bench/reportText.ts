@@ -80,7 +80,15 @@ stays. Before the change that reads the next page during a batch and polls again
 workers took whole, a worker that lost its whole batch to another slept a poll interval (2.5 s) while work waited:
 4 processes then left the 2 cores 70 to 85 % idle (sampled every 2 s) and did about what one did (a quiet
 run at 10 ms: 118 to 159 tasks/s against 111 to 114). Claims lost: when two workers' cursors meet,
-both read the same page and one commit lands; the loser moves its cursor to a random point of the id space.
+both read the same page and one commit lands; the loser drops the page it read ahead (most likely the other's next
+page) and moves its cursor to a random point of the id space. Most meetings cost the loser a failed commit and a
+re-read. Where the two transactions hold the same mirror docs, Firestore aborts one of them: the emulator does so only
+after its 2 s lock timeout, which the winner waits out too, and the SDK then retries the loser after a 0.5 to 1.5 s
+backoff; a longest commit of about 2,000 ms in the table of runs above is that timeout, and the runs with fewer
+aborted commits are the faster ones. Production Firestore also delays or fails one of two contending transactions
+(https://cloud.google.com/firestore/docs/transaction-data-contention); how long it delays cannot be measured here.
+A random point lands in some worker's wake (tasks done, none pending) as often as the id space behind the workers is
+done, so most of the remaining meetings come in the last part of a drain.
 
 **Latency.** The poller sleeps \`MIRROR_POLL_INTERVAL_MS\` (2.5 s) after a poll that moved tasks on but was not
 full, and polls again at once after a full one, so a task enqueued at a steady rate below capacity waits for the
