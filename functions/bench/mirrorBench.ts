@@ -74,8 +74,6 @@ export interface PathResult {
   rpcsByMethod: Record<string, number>;
   /** Median writes and deletes per task by collection written. */
   writesByCollection: Record<string, number>;
-  /** The document written most often in a run, and how often per second (the run with the highest rate). */
-  hotDoc: { name: string; writesPerSecond: number } | undefined;
   slowRpcs: Measurement["ops"]["slow"];
   /** CPU ms per task: the path's processes, the emulator (Measurement.cpuMsPerTask); NaN where unread. */
   cpuMsPerTask: { processes: Spread; emulator: Spread };
@@ -182,8 +180,5 @@ function summarize(path: MirrorPath, runs: Measurement[]): PathResult {
     writesByCollection: Object.fromEntries(
       collections.map((k) => [k, spread(exact.map((r) => (r.ops.writesByCollection[k] ?? 0) / Math.max(1, r.tasksDone))).median]),
     ),
-    hotDoc: runs
-      .flatMap((r) => Object.entries(r.ops.hotDocs).map(([name, n]) => ({ name, writesPerSecond: n / r.wallSeconds })))
-      .reduce<PathResult["hotDoc"]>((a, b) => (!a || b.writesPerSecond > a.writesPerSecond ? b : a), undefined),
   };
 }

@@ -76,6 +76,18 @@ function methodTable(d: DelayResult): string {
   ].join("\n");
 }
 
+/**
+ * The most writes one document took in one run, with the doc and the run's length. A count, not a
+ * rate: a run lasts seconds, so one write in it would read as a rate of 0.5/s and more.
+ */
+function mostWritten(p: PathResult): string {
+  const top = p.runs
+    .flatMap((r) => Object.entries(r.ops.hotDocs ?? {}).map(([name, n]) => ({ name, n, seconds: r.wallSeconds })))
+    .reduce<{ name: string; n: number; seconds: number } | undefined>((a, b) => (!a || b.n > a.n ? b : a), undefined);
+  if (!top) return "n/a";
+  return `${top.n} (${top.name}, in ${fixed(top.seconds)} s)`;
+}
+
 /** What the per-collection and per-document write limits see, per path: the input of docs/CAPACITY.md. */
 function writeLoadTable(d: DelayResult): string {
   const collections = [...new Set(d.paths.flatMap((p) => Object.keys(p.writesByCollection)))].sort();
@@ -84,13 +96,13 @@ function writeLoadTable(d: DelayResult): string {
       "path",
       ...collections.map((c) => `${c} writes/task`),
       "tasks/s at which mirrorQueue takes 500 writes/s (with the app's enqueue)",
-      "most-written doc, writes/s",
+      "most writes to one doc in one run",
     ]),
     row(["---", ...collections.map(() => "---:"), "---:", "---"]),
   ];
   for (const p of d.paths) {
     const queue = p.writesByCollection.mirrorQueue ?? 0;
-    const hot = p.hotDoc && p.hotDoc.writesPerSecond >= 0.5 ? `${p.hotDoc.name}: ${fixed(p.hotDoc.writesPerSecond)}` : "none above 0.5/s";
+    const hot = mostWritten(p);
     lines.push(row([p.label, ...collections.map((c) => fixed(p.writesByCollection[c] ?? 0, 2)), fixed(500 / (queue + 1), 0), hot]));
   }
   return lines.join("\n");
@@ -130,6 +142,14 @@ function targets(d: DelayResult, cores: number, baseline?: Record<string, number
           `≥ ${fixed(3 * tps(defaults), 0)} (3 × 1 worker)`,
           fixed(ceiling, 0),
           ceiling >= 3 * tps(defaults) ? "the CPU allows the target" : "**the CPU alone rules the target out here**",
+        ]),
+        row([
+          "4 worker processes: their tasks/s ÷ what this machine's CPU allows them",
+          "",
+          `${fixed(ratio(tps(four), ceiling), 2)}×`,
+          tps(four) < 0.8 * ceiling
+            ? "well below: something other than the CPU holds them back (see the runs' aborted commits)"
+            : "near the CPU's limit",
         ]),
       );
   }

@@ -53,11 +53,12 @@ ${gc.runs.map((g: Results) => row([g.batchSize, g.deleted, g.failed, g.seconds, 
 A run with nothing eligible, among ${gc.idle.media.toLocaleString("en")} media: **${gc.idle.reads} read(s)**, ${gc.idle.writes} writes, ${gc.idle.ms} ms: the
 candidate query touches only garbage, so its cost does not grow with the media that are kept.
 
-Per item the GC reads the candidate once (the query), writes the mark and deletes the record (1 write, 1 delete), and shares
-one \`DeleteObjects\` request with the rest of its batch (1/batch size S3 requests per item). The mark costs a write
-and a round trip that a blind delete would not; it is what keeps an item that gained a reference from being deleted.
-Items/s is bound by the per-item mark and delete round trips, which run concurrently within a batch; a larger batch
-amortizes the query and the S3 request further.
+Per item the GC reads the candidate (the query) and runs one query for the other media docs naming its storage key (1
+read even when it finds none: 2 reads), writes the mark and deletes the record (1 write, 1 delete), and shares one
+\`DeleteObjects\` request with the rest of its batch (1/batch size S3 requests per item). The mark costs a write
+and a round trip that a blind delete would not; it is what keeps an item that gained a reference from being deleted;
+the per-key query keeps an object another record still names. Items/s is bound by the per-item mark, key query and
+delete round trips, which run concurrently within a batch; a larger batch amortizes the query and the S3 request further.
 
 `;
 }

@@ -2,7 +2,7 @@ import { Timestamp, type Firestore, type QuerySnapshot } from "firebase-admin/fi
 import { MirrorQueueWorker } from "../../src/core/mirror/queueWorker";
 import { processTaskBatch } from "../../src/core/mirror/taskBatch";
 import { memoryLogger, testDeps } from "../harness/deps";
-import { createTestFirestore, eventually, type TestFirestore } from "../harness/firestore";
+import { createTestFirestore, eventually, eventuallyWhileProgressing, type TestFirestore } from "../harness/firestore";
 import { injectCommitFaults, unavailable } from "../harness/commitFaults";
 import { enqueue, mirrorDoc, putHistoryItem, putUser, taskDoc } from "../harness/mirrorData";
 import { aroundQueryGets, hasWhere, type QueryChain } from "../harness/queryFaults";
@@ -61,7 +61,8 @@ it("a page whose read ahead failed fails one poll; the polls after it read anew 
     isPendingPage(chain) && ++pendingPages === 2 ? Promise.reject(unavailable("injected: the page read ahead")) : run(),
   );
   const logger = await withWorker(db, { MIRROR_BATCH_LIMIT: 3, MIRROR_POLL_INTERVAL_MS: 50, MIRROR_MAX_BACKOFF_MS: 200 }, async () => {
-    await eventually(
+    // A drain: it fails only when no task moves for 30 s, however long a busy machine takes in all.
+    await eventuallyWhileProgressing(
       () => statuses(ids),
       (s) => s.every((x) => x === "done"),
       30_000,
@@ -153,7 +154,7 @@ it("a page read ahead that went stale before its turn: a task deleted, rewritten
   await withWorker(db, { MIRROR_BATCH_LIMIT: 4, MIRROR_POLL_INTERVAL_MS: 50, MIRROR_MAX_BACKOFF_MS: 200 }, async () => {
     // The finder keeps the function it was given: random from here on (its scatter after a lost race).
     random.mockImplementation(realRandom);
-    await eventually(
+    await eventuallyWhileProgressing(
       () => Promise.all(ids.map(async (id) => (await fs.db.doc(`mirrorQueue/${id}`).get()).get("status"))),
       settled,
       30_000,
