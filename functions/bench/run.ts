@@ -2,7 +2,7 @@
  * `npm run bench [-- options]`: throughput, round trips and billed Firestore operations of every
  * mirror path at production-like latency (a delay proxy in front of the emulator), poller latency,
  * and the GC, snapshot and heap sections. A full run writes docs/BENCHMARKS.md and
- * docs/benchmarks.json; a partial run (any selection) writes its report under build/bench-results/
+ * docs/benchmarks.json; a partial run (any selection, or a setting other than MEASURED_AS) writes its report under build/bench-results/
  * unless --write is given. `--help` lists the options.
  */
 import { execFileSync } from "node:child_process";
@@ -42,18 +42,29 @@ const HELP = `npm run bench -- [options]
   --render           re-render docs/BENCHMARKS.md from docs/benchmarks.json and exit
 Environment: BENCH_RPC_TRACE=FILE appends one line per RPC of every measured process to FILE (bench/opCounter.ts).`;
 
+/** The measurement settings of a full run: a run with any other is partial, and does not write docs/ unless --write. */
+const MEASURED_AS = {
+  delay: "0,10",
+  repeat: "3",
+  tasks: "2000",
+  "max-seconds": "20",
+  rate: "10",
+  "load-seconds": "20",
+  "heap-minutes": "3",
+} as const;
+
 function options() {
   const { values } = parseArgs({
     options: {
       only: { type: "string" },
       paths: { type: "string" },
-      delay: { type: "string", default: "0,10" },
-      repeat: { type: "string", default: "3" },
-      tasks: { type: "string", default: "2000" },
-      "max-seconds": { type: "string", default: "20" },
-      rate: { type: "string", default: "10" },
-      "load-seconds": { type: "string", default: "20" },
-      "heap-minutes": { type: "string", default: "3" },
+      delay: { type: "string", default: MEASURED_AS.delay },
+      repeat: { type: "string", default: MEASURED_AS.repeat },
+      tasks: { type: "string", default: MEASURED_AS.tasks },
+      "max-seconds": { type: "string", default: MEASURED_AS["max-seconds"] },
+      rate: { type: "string", default: MEASURED_AS.rate },
+      "load-seconds": { type: "string", default: MEASURED_AS["load-seconds"] },
+      "heap-minutes": { type: "string", default: MEASURED_AS["heap-minutes"] },
       note: { type: "string" },
       baseline: { type: "string" },
       before: { type: "string" },
@@ -79,7 +90,9 @@ function options() {
   if (values.before && !existsSync(join(values.before, "workers/mirrorQueueWorker.js")))
     throw new Error(`--before: ${values.before} holds no workers/mirrorQueueWorker.js`);
   const delays = list(values.delay)!.map((d) => number("delay", d));
-  const partial = Boolean(values.only || values.paths) || values.delay !== "0,10" || values.repeat !== "3";
+  const partial =
+    Boolean(values.only || values.paths) ||
+    Object.entries(MEASURED_AS).some(([name, value]) => values[name as keyof typeof MEASURED_AS] !== value);
   return {
     ...values,
     only,
