@@ -1,4 +1,4 @@
-import { Timestamp, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
+import { Timestamp, type DocumentReference, type DocumentSnapshot, type Firestore } from "firebase-admin/firestore";
 
 /** Builders for the app's side of the mirror: history items, profiles, tasks. */
 export function historyItem(uid: string, historyId: string, over: Record<string, unknown> = {}) {
@@ -74,6 +74,17 @@ export async function signupCacheIds(db: Firestore): Promise<string[]> {
   return Array.isArray(images) ? images.map((i: { historyId: string }) => i.historyId) : [];
 }
 
+/** Sets `doc` on `ref`; false when Firestore refuses it as too large (INVALID_ARGUMENT). */
+async function setIfFits(ref: DocumentReference, doc: Record<string, unknown>): Promise<boolean> {
+  try {
+    await ref.set(doc);
+    return true;
+  } catch (error) {
+    if ((error as { code?: number }).code !== 3) throw error;
+    return false;
+  }
+}
+
 /**
  * Writes a task doc within a few dozen bytes of Firestore's 1 MiB limit, too large to take any of
  * the workers' fields. How close a doc can come depends on its full name (the project id counts),
@@ -81,21 +92,9 @@ export async function signupCacheIds(db: Firestore): Promise<string[]> {
  */
 export async function enqueueNearLimit(db: Firestore, uid: string, historyId: string): Promise<string> {
   const ref = db.collection("mirrorQueue").doc();
-  for (let pad = 60; pad < 1000; pad += 20) {
-    try {
-      await ref.set({
-        op: "upsert",
-        uid,
-        historyId,
-        status: "pending",
-        createdAt: Timestamp.now(),
-        snapshot: { blob: "x".repeat(1_048_576 - pad) },
-      });
-      return ref.id;
-    } catch (error) {
-      if ((error as { code?: number }).code !== 3) throw error;
-    }
-  }
+  const task = { op: "upsert", uid, historyId, status: "pending", createdAt: Timestamp.now() };
+  for (let pad = 60; pad < 1000; pad += 20)
+    if (await setIfFits(ref, { ...task, snapshot: { blob: "x".repeat(1_048_576 - pad) } })) return ref.id;
   throw new Error("no near-limit size was accepted");
 }
 
@@ -105,15 +104,7 @@ export async function enqueueNearLimit(db: Firestore, uid: string, historyId: st
  */
 export async function enqueueAtLimit(db: Firestore, data: Record<string, unknown>): Promise<string> {
   const ref = db.collection("mirrorQueue").doc();
-  const fits = async (pad: number) => {
-    try {
-      await ref.set({ ...data, padding: "x".repeat(1_048_576 - pad) });
-      return true;
-    } catch (error) {
-      if ((error as { code?: number }).code !== 3) throw error;
-      return false;
-    }
-  };
+  const fits = (pad: number) => setIfFits(ref, { ...data, padding: "x".repeat(1_048_576 - pad) });
   let [low, high] = [0, 4096]; // `high` fits, `low` does not
   if (!(await fits(high))) throw new Error("the data alone is too large");
   while (high - low > 1) {
